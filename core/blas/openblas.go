@@ -1,0 +1,121 @@
+//go:build (linux || darwin || freebsd) && (amd64 || arm64)
+
+package blas
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+	gblas "gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// OpenBLAS is gonum's implementation with the level-3 and level-2 products that matter
+// (Sgemm, Sgemv) replaced by OpenBLAS calls through purego, so no cgo is needed.
+type OpenBLAS struct {
+	gonum.Implementation
+	sgemm func(order, transA, transB, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
+	sgemv func(order, trans, m, n int32, alpha float32, a *float32, lda int32, x *float32, incx int32, beta float32, y *float32, incy int32)
+}
+
+var _ gblas.Float32 = (*OpenBLAS)(nil)
+
+const (
+	cblasRowMajor = 101
+	cblasNoTrans  = 111
+	cblasTrans    = 112
+)
+
+var libNames = []string{"libopenblas.so.0", "libopenblas.so", "libopenblas.dylib", "libopenblas64_.so.0"}
+
+// LoadOpenBLAS opens the OpenBLAS shared library and sets its thread count.
+func LoadOpenBLAS(threads int) (*OpenBLAS, error) {
+	var lib uintptr
+	var errs []error
+	for _, n := range libNames {
+		h, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+		if err == nil {
+			lib = h
+			break
+		}
+		errs = append(errs, err)
+	}
+	if lib == 0 {
+		return nil, fmt.Errorf("openblas not found (install libopenblas0): %w", errors.Join(errs...))
+	}
+	ob := &OpenBLAS{}
+	if _, err := purego.Dlsym(lib, "cblas_sgemm"); err != nil {
+		return nil, fmt.Errorf("openblas: %w", err)
+	}
+	purego.RegisterLibFunc(&ob.sgemm, lib, "cblas_sgemm")
+	purego.RegisterLibFunc(&ob.sgemv, lib, "cblas_sgemv")
+	if _, err := purego.Dlsym(lib, "openblas_set_num_threads"); err == nil {
+		var setThreads func(int32)
+		purego.RegisterLibFunc(&setThreads, lib, "openblas_set_num_threads")
+		setThreads(int32(threads))
+	}
+	return ob, nil
+}
+
+func trans(t gblas.Transpose) int32 {
+	if t == gblas.NoTrans {
+		return cblasNoTrans
+	}
+	return cblasTrans
+}
+
+// Sgemm checks its arguments like gonum (same panics) and calls cblas_sgemm.
+func (o *OpenBLAS) Sgemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(tA, tB, m, n, k, a, lda, b, ldb, c, ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	var pa, pb *float32
+	if k > 0 {
+		pa, pb = unsafe.SliceData(a), unsafe.SliceData(b)
+	}
+	o.sgemm(cblasRowMajor, trans(tA), trans(tB), int32(m), int32(n), int32(k), alpha, pa, int32(lda), pb, int32(ldb), beta, unsafe.SliceData(c), int32(ldc))
+}
+
+// Sgemv calls cblas_sgemv for unit strides and gonum otherwise.
+func (o *OpenBLAS) Sgemv(tA gblas.Transpose, m, n int, alpha float32, a []float32, lda int, x []float32, incX int, beta float32, y []float32, incY int) {
+	if incX != 1 || incY != 1 || m == 0 || n == 0 || lda < max(1, n) || len(a) < lda*(m-1)+n {
+		o.Implementation.Sgemv(tA, m, n, alpha, a, lda, x, incX, beta, y, incY)
+		return
+	}
+	lx, ly := n, m
+	if tA != gblas.NoTrans {
+		lx, ly = m, n
+	}
+	if len(x) < lx || len(y) < ly {
+		panic("blas: short vector")
+	}
+	o.sgemv(cblasRowMajor, trans(tA), int32(m), int32(n), alpha, unsafe.SliceData(a), int32(lda), unsafe.SliceData(x), 1, beta, unsafe.SliceData(y), 1)
+}
+
+// checkGemm mirrors gonum's argument checks so both backends panic alike on a bad call
+// instead of letting C read out of bounds.
+func checkGemm(tA, tB gblas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	if m < 0 || n < 0 || k < 0 {
+		panic("blas: negative dimension")
+	}
+	rowA, colA := m, k
+	if tA != gblas.NoTrans {
+		rowA, colA = k, m
+	}
+	rowB, colB := k, n
+	if tB != gblas.NoTrans {
+		rowB, colB = n, k
+	}
+	if lda < max(1, colA) || ldb < max(1, colB) || ldc < max(1, n) {
+		panic("blas: bad leading dimension")
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if (rowA > 0 && len(a) < lda*(rowA-1)+colA) || (rowB > 0 && len(b) < ldb*(rowB-1)+colB) || len(c) < ldc*(m-1)+n {
+		panic("blas: short matrix")
+	}
+}
