@@ -1,0 +1,4 @@
+// Package sample runs the reverse process of masked diffusion (grids, remasking strategies,
+// guidance, infilling) behind a Denoiser, and scores generated text (distinct-n,
+// memorisation, judge perplexity).
+package sample
