@@ -1,0 +1,106 @@
+package masked
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// CrossEntropy is the summed next-token negative log-likelihood sum_i -log softmax(logits_i)[targets_i]
+// over the full V columns (the autoregressive baseline's exact NLL); targets below zero are
+// skipped. logits is (len(targets), V).
+func CrossEntropy(logits []float32, targets []int32, V int) (sum float64) {
+	if len(logits) != len(targets)*V {
+		panic("masked: CrossEntropy: shape mismatch")
+	}
+	for i, tg := range targets {
+		if tg < 0 {
+			continue
+		}
+		sum += rowCE(logits[i*V:(i+1)*V], int(tg), -1, nil, 0)
+	}
+	return sum
+}
+
+// ELBO estimates the masked-diffusion negative ELBO per token of one sequence x0 (length L)
+// with LLaDA's stratified Monte-Carlo scheme, and its standard error.
+//
+// logitsFn returns the (L, V) logits of the denoiser for a corrupted sequence; the softmax is
+// taken over every column except maskID (SUBS). A k is drawn uniformly from {1..L}; draw j in
+// 0..draws-1 masks l_j = ((round(k + j*L/draws) - 1) mod L) + 1 positions chosen uniformly at
+// random and scores
+//
+//	e_j = (L/l_j) * sum_{masked n} -log p(x0_n | xt) / L  =  sum_{masked n} -log p(x0_n | xt) / l_j
+//
+// (round is half away from zero, under which each l_j on its own is uniform on {1..L}).
+// Each e_j is an unbiased estimate of the continuous-time NELBO per token,
+//
+//	N(x0) = (1/L) sum_{l=1..L} (1/l) E_{|M|=l} sum_{n in M} -log p(x0_n | x0 outside M),
+//
+// and N(x0) >= -log p_model(x0)/L for any denoiser, with equality when p is the data
+// distribution's exact conditional of each masked position given the visible tokens (the
+// any-order autoregressive identity). So the returned value is, in expectation, an UPPER
+// BOUND on the NLL per token (exp of it bounds the perplexity), not the NLL itself.
+// stderr is std(e_j)/sqrt(draws) with the sample standard deviation; the stratified draws are
+// not independent, and stratification usually lowers the true error below this figure.
+// draws must be at least 2.
+func ELBO(logitsFn func(xt []int32) ([]float32, error), x0 []int32, V int, maskID int32, draws int,
+	rng *rand.Rand) (nllPerToken, stderr float64, err error) {
+	L := len(x0)
+	switch {
+	case L == 0:
+		return 0, 0, errors.New("masked: ELBO: empty sequence")
+	case draws < 2:
+		return 0, 0, fmt.Errorf("masked: ELBO: draws = %d, need at least 2 for a standard error", draws)
+	case maskID < 0 || int(maskID) >= V:
+		return 0, 0, fmt.Errorf("masked: ELBO: maskID %d outside vocabulary of %d", maskID, V)
+	}
+	for i, tok := range x0 {
+		if tok < 0 || int(tok) >= V || tok == maskID {
+			return 0, 0, fmt.Errorf("masked: ELBO: token %d at position %d is not a real token of a %d vocabulary with MASK %d", tok, i, V, maskID)
+		}
+	}
+	k := 1 + rng.IntN(L)
+	perm := make([]int, L)
+	for i := range perm {
+		perm[i] = i
+	}
+	xt := make([]int32, L)
+	est := make([]float64, draws)
+	for j := range est {
+		r := int(math.Round(float64(k) + float64(j)*float64(L)/float64(draws)))
+		l := (r-1)%L + 1
+		// Partial Fisher-Yates: perm[:l] becomes a uniform random l-subset.
+		for i := 0; i < l; i++ {
+			s := i + rng.IntN(L-i)
+			perm[i], perm[s] = perm[s], perm[i]
+		}
+		copy(xt, x0)
+		for _, p := range perm[:l] {
+			xt[p] = maskID
+		}
+		logits, err := logitsFn(xt)
+		if err != nil {
+			return 0, 0, fmt.Errorf("masked: ELBO: draw %d: %w", j, err)
+		}
+		if len(logits) != L*V {
+			return 0, 0, fmt.Errorf("masked: ELBO: draw %d: logitsFn returned %d values, want L*V = %d", j, len(logits), L*V)
+		}
+		var sum float64
+		for _, p := range perm[:l] {
+			sum += rowCE(logits[p*V:(p+1)*V], int(x0[p]), int(maskID), nil, 0)
+		}
+		est[j] = sum / float64(l)
+	}
+	var mean float64
+	for _, e := range est {
+		mean += e
+	}
+	mean /= float64(draws)
+	var ss float64
+	for _, e := range est {
+		ss += (e - mean) * (e - mean)
+	}
+	return mean, math.Sqrt(ss/float64(draws-1)) / math.Sqrt(float64(draws)), nil
+}
