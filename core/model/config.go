@@ -1,0 +1,65 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Config is the network's shape. The defaults are the demo model: small enough that a
+// CPU-only browser still runs a forward pass in about a second, big enough to write
+// Austen-like sentences.
+type Config struct {
+	Vocab     int     `json:"vocab"`      // tokenizer size incl. EOT (V-2) and MASK (V-1)
+	Dim       int     `json:"dim"`        // model width D
+	Layers    int     `json:"layers"`     // Transformer blocks
+	Heads     int     `json:"heads"`      // attention heads; head size D/Heads must be even
+	Hidden    int     `json:"hidden"`     // SwiGLU width F (~3x D, like LLaMA's 8/3 D rounded)
+	SeqLen    int     `json:"seq_len"`    // longest sequence (RoPE table size)
+	Causal    bool    `json:"causal"`     // true: autoregressive baseline (causal mask)
+	RopeTheta float64 `json:"rope_theta"` // RoPE base, 10000 as in LLaMA
+	NormEps   float32 `json:"norm_eps"`   // RMSNorm epsilon
+}
+
+// Demo is the released models' configuration.
+func Demo() Config {
+	return Config{Vocab: 4096, Dim: 256, Layers: 6, Heads: 4, Hidden: 768, SeqLen: 128, RopeTheta: 10000, NormEps: 1e-5}
+}
+
+// Validate reports the first inconsistent field.
+func (c Config) Validate() error {
+	switch {
+	case c.Vocab < 3:
+		return fmt.Errorf("model config: vocab %d < 3", c.Vocab)
+	case c.Dim <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.Hidden <= 0 || c.SeqLen <= 0:
+		return errors.New("model config: dim, layers, heads, hidden and seq_len must be positive")
+	case c.Dim%c.Heads != 0 || (c.Dim/c.Heads)%2 != 0:
+		return fmt.Errorf("model config: dim %d must split into %d heads of even size", c.Dim, c.Heads)
+	case c.RopeTheta <= 0 || c.NormEps <= 0:
+		return errors.New("model config: rope_theta and norm_eps must be positive")
+	case c.Vocab > 1<<20 || c.Dim > 1<<14 || c.Hidden > 1<<16 || c.Layers > 256 || c.SeqLen > 1<<16:
+		return errors.New("model config: sizes beyond what this engine supports")
+	}
+	return nil
+}
+
+// MaskID and EOTID are the two special tokens, the last two ids of the vocabulary.
+func (c Config) MaskID() int32 { return int32(c.Vocab - 1) }
+func (c Config) EOTID() int32  { return int32(c.Vocab - 2) }
+
+// NumParams counts the parameters.
+func (c Config) NumParams() int {
+	n := 0
+	for _, s := range c.Specs() {
+		n += s.Size()
+	}
+	return n
+}
+
+// FLOPsPerToken is the training cost of one token: 6 x parameters (forward and backward
+// of every weight) plus attention's 12 x layers x L x D (scores and weighted sums,
+// forward and backward), as in the PaLM/nanoGPT MFU accounting. The embedding lookup is
+// not a product, so its parameters are left out.
+func (c Config) FLOPsPerToken(L int) float64 {
+	p := c.NumParams() - c.Vocab*c.Dim
+	return 6*float64(p) + 12*float64(c.Layers*L*c.Dim)
+}

@@ -1,0 +1,218 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/austen-diffusion/textdiffusion/core/nn"
+)
+
+// Model is the network with its parameter and gradient arenas and the activations of the
+// last forward pass (kept for Backward). It is not safe for concurrent use.
+type Model struct {
+	Cfg    Config
+	Params []float32 // arena of every parameter, in Specs order
+	Grads  []float32 // same layout as Params
+	W, G   Weights   // named views into Params and Grads
+
+	rope *nn.RopeTable
+	act  *acts
+}
+
+// New returns a model with freshly initialised weights: N(0, 0.02) for matrices and
+// embeddings, the output projections of each block (wo, w2) scaled by 1/sqrt(2 x layers)
+// as in GPT-2 so the residual stream does not grow with depth, norms at 1.
+func New(cfg Config, seed uint64) (*Model, error) {
+	m, err := Empty(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	resid := 0.02 / math.Sqrt(2*float64(cfg.Layers))
+	for _, s := range cfg.Specs() {
+		t := m.W.ByName[s.Name]
+		std := 0.02
+		switch {
+		case len(s.Shape) == 1:
+			for i := range t {
+				t[i] = 1
+			}
+			continue
+		case hasSuffix(s.Name, ".wo"), hasSuffix(s.Name, ".w2"):
+			std = resid
+		}
+		for i := range t {
+			t[i] = float32(rng.NormFloat64() * std)
+		}
+	}
+	return m, nil
+}
+
+// Empty returns a model with zero weights (to be filled from a checkpoint).
+func Empty(cfg Config) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	n := cfg.NumParams()
+	m := &Model{Cfg: cfg, Params: make([]float32, n), Grads: make([]float32, n)}
+	m.W, m.G = cfg.view(m.Params), cfg.view(m.Grads)
+	m.rope = nn.NewRopeTable(cfg.SeqLen, cfg.Dim/cfg.Heads, cfg.RopeTheta)
+	return m, nil
+}
+
+func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
+
+// acts holds every activation of a forward pass over (B, L) that the backward needs,
+// plus gradient scratch of the same shapes, allocated once per (B, L).
+type acts struct {
+	B, L   int
+	ids    []int32
+	x      []float32 // (N,D) residual stream entering the final norm
+	layers []layerActs
+	hf     []float32 // (N,D) final normed
+	rstdf  []float32 // (N)
+	logits []float32 // (N,V)
+
+	// gradient scratch
+	dx, dh, dq, dk, dv, dao []float32 // (N,D)
+	dg, du, ds              []float32 // (N,F)
+	dS                      []float32 // (B,H,L,L)
+}
+
+type layerActs struct {
+	xin, h1, q, k, v, ao, xmid, h2 []float32 // (N,D)
+	rstd1, rstd2                   []float32 // (N)
+	g, u, s                        []float32 // (N,F)
+	probs                          []float32 // (B,H,L,L)
+}
+
+func (m *Model) ensure(B, L int) *acts {
+	if a := m.act; a != nil && a.B == B && a.L == L {
+		return a
+	}
+	c := m.Cfg
+	N, D, F, H := B*L, c.Dim, c.Hidden, c.Heads
+	f := func(n int) []float32 { return make([]float32, n) }
+	a := &acts{B: B, L: L, ids: make([]int32, N), x: f(N * D), hf: f(N * D), rstdf: f(N), logits: f(N * c.Vocab)}
+	a.layers = make([]layerActs, c.Layers)
+	for i := range a.layers {
+		a.layers[i] = layerActs{xin: f(N * D), h1: f(N * D), q: f(N * D), k: f(N * D), v: f(N * D), ao: f(N * D),
+			xmid: f(N * D), h2: f(N * D), rstd1: f(N), rstd2: f(N), g: f(N * F), u: f(N * F), s: f(N * F), probs: f(B * H * L * L)}
+	}
+	a.dx, a.dh, a.dq, a.dk, a.dv, a.dao = f(N*D), f(N*D), f(N*D), f(N*D), f(N*D), f(N*D)
+	a.dg, a.du, a.ds, a.dS = f(N*F), f(N*F), f(N*F), f(B*H*L*L)
+	m.act = a
+	return a
+}
+
+// Forward runs the network on B sequences of length L = len(ids)/B and returns the
+// logits (B*L, V), a view that stays valid until the next Forward. ids is (B, L).
+func (m *Model) Forward(ids []int32, B int) []float32 {
+	c := m.Cfg
+	if B <= 0 || len(ids)%B != 0 {
+		panic("model: ids not divisible into B sequences")
+	}
+	L := len(ids) / B
+	if L > c.SeqLen || L == 0 {
+		panic("model: sequence longer than Config.SeqLen")
+	}
+	a := m.ensure(B, L)
+	copy(a.ids, ids)
+	N, D, F, H, V := B*L, c.Dim, c.Hidden, c.Heads, c.Vocab
+	hd := D / H
+	nn.Embed(a.layers[0].xin, m.W.TokEmb, ids, V, D)
+	for i, w := range m.W.Layers {
+		la := &a.layers[i]
+		next := a.x
+		if i+1 < len(a.layers) {
+			next = a.layers[i+1].xin
+		}
+		nn.RMSNorm(la.h1, la.rstd1, la.xin, w.AttnNorm, N, D, c.NormEps)
+		nn.Linear(la.q, la.h1, w.Wq, N, D, D)
+		nn.Linear(la.k, la.h1, w.Wk, N, D, D)
+		nn.Linear(la.v, la.h1, w.Wv, N, D, D)
+		nn.RoPE(la.q, m.rope, B, L, H)
+		nn.RoPE(la.k, m.rope, B, L, H)
+		nn.Attention(la.ao, la.probs, la.q, la.k, la.v, B, L, H, hd, c.Causal)
+		nn.Linear(a.dh, la.ao, w.Wo, N, D, D) // dh as scratch for the projection
+		nn.Add(la.xmid, la.xin, a.dh)
+		nn.RMSNorm(la.h2, la.rstd2, la.xmid, w.MLPNorm, N, D, c.NormEps)
+		nn.Linear(la.g, la.h2, w.W1, N, D, F)
+		nn.Linear(la.u, la.h2, w.W3, N, D, F)
+		nn.SwiGLU(la.s, la.g, la.u)
+		nn.Linear(a.dh, la.s, w.W2, N, F, D)
+		nn.Add(next, la.xmid, a.dh)
+	}
+	nn.RMSNorm(a.hf, a.rstdf, a.x, m.W.Norm, N, D, c.NormEps)
+	nn.Linear(a.logits, a.hf, m.W.Head, N, D, V)
+	return a.logits
+}
+
+// Backward adds to Grads the gradient of the loss whose gradient with respect to the
+// logits of the last Forward is dlogits (B*L, V).
+func (m *Model) Backward(dlogits []float32) {
+	a := m.act
+	if a == nil {
+		panic("model: Backward before Forward")
+	}
+	c := m.Cfg
+	B, L := a.B, a.L
+	N, D, F, H, V := B*L, c.Dim, c.Hidden, c.Heads, c.Vocab
+	hd := D / H
+	if len(dlogits) < N*V {
+		panic("model: dlogits size mismatch")
+	}
+	clear(a.dh)
+	nn.LinearBackward(a.dh, m.G.Head, dlogits, a.hf, m.W.Head, N, D, V)
+	clear(a.dx)
+	nn.RMSNormBackward(a.dx, m.G.Norm, a.dh, a.x, m.W.Norm, a.rstdf, N, D)
+	for i := len(m.W.Layers) - 1; i >= 0; i-- {
+		w, g, la := m.W.Layers[i], m.G.Layers[i], &a.layers[i]
+		// MLP: x = xmid + W2(silu(W1 h2) * W3 h2), dx flows through the residual.
+		clear(a.ds)
+		nn.LinearBackward(a.ds, g.W2, a.dx, la.s, w.W2, N, F, D)
+		clear(a.dg)
+		clear(a.du)
+		nn.SwiGLUBackward(a.dg, a.du, a.ds, la.g, la.u)
+		clear(a.dh)
+		nn.LinearBackward(a.dh, g.W1, a.dg, la.h2, w.W1, N, D, F)
+		nn.LinearBackward(a.dh, g.W3, a.du, la.h2, w.W3, N, D, F)
+		nn.RMSNormBackward(a.dx, g.MLPNorm, a.dh, la.xmid, w.MLPNorm, la.rstd2, N, D)
+		// Attention: xmid = xin + Wo(attn(q, k, v)).
+		clear(a.dao)
+		nn.LinearBackward(a.dao, g.Wo, a.dx, la.ao, w.Wo, N, D, D)
+		clear(a.dq)
+		clear(a.dk)
+		clear(a.dv)
+		nn.AttentionBackward(a.dq, a.dk, a.dv, a.dS, a.dao, la.probs, la.q, la.k, la.v, B, L, H, hd)
+		nn.RoPEBackward(a.dq, m.rope, B, L, H)
+		nn.RoPEBackward(a.dk, m.rope, B, L, H)
+		clear(a.dh)
+		nn.LinearBackward(a.dh, g.Wq, a.dq, la.h1, w.Wq, N, D, D)
+		nn.LinearBackward(a.dh, g.Wk, a.dk, la.h1, w.Wk, N, D, D)
+		nn.LinearBackward(a.dh, g.Wv, a.dv, la.h1, w.Wv, N, D, D)
+		nn.RMSNormBackward(a.dx, g.AttnNorm, a.dh, la.xin, w.AttnNorm, la.rstd1, N, D)
+	}
+	nn.EmbedBackward(m.G.TokEmb, a.dx, a.ids, D)
+}
+
+// ZeroGrad clears the gradient arena.
+func (m *Model) ZeroGrad() { clear(m.Grads) }
+
+// Logits runs one sequence (any length up to SeqLen) and returns a fresh (L, V) slice.
+// It makes *Model a sample.Denoiser.
+func (m *Model) Logits(ids []int32) ([]float32, error) {
+	if len(ids) == 0 || len(ids) > m.Cfg.SeqLen {
+		return nil, fmt.Errorf("model: sequence of %d tokens, want 1..%d", len(ids), m.Cfg.SeqLen)
+	}
+	for i, id := range ids {
+		if id < 0 || int(id) >= m.Cfg.Vocab {
+			return nil, fmt.Errorf("model: token %d at position %d outside vocabulary of %d", id, i, m.Cfg.Vocab)
+		}
+	}
+	return append([]float32(nil), m.Forward(ids, 1)...), nil
+}
+
+// Vocab is the vocabulary size.
+func (m *Model) Vocab() int { return m.Cfg.Vocab }

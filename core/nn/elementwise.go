@@ -1,0 +1,71 @@
+package nn
+
+import "math"
+
+// SwiGLU computes out = silu(gate) * up, all (n).
+func SwiGLU(out, gate, up []float32) {
+	n := len(out)
+	if len(gate) < n || len(up) < n {
+		panic("nn: SwiGLU size mismatch")
+	}
+	For(n, 8, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g := gate[i]
+			out[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
+		}
+	})
+}
+
+// SwiGLUBackward adds dgate and dup given dout, for out = silu(gate)*up.
+func SwiGLUBackward(dgate, dup, dout, gate, up []float32) {
+	n := len(dout)
+	if len(dgate) < n || len(dup) < n || len(gate) < n || len(up) < n {
+		panic("nn: SwiGLUBackward size mismatch")
+	}
+	For(n, 10, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g := gate[i]
+			sg := 1 / (1 + float32(math.Exp(float64(-g))))
+			silu := g * sg
+			dup[i] += dout[i] * silu
+			dgate[i] += dout[i] * up[i] * sg * (1 + g*(1-sg))
+		}
+	})
+}
+
+// Add computes out = a + b elementwise (out may alias a).
+func Add(out, a, b []float32) {
+	n := len(out)
+	if len(a) < n || len(b) < n {
+		panic("nn: Add size mismatch")
+	}
+	For(n, 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i] = a[i] + b[i]
+		}
+	})
+}
+
+// Embed gathers rows: out[n] = table[ids[n]]. table is (V,D), out is (len(ids), D).
+func Embed(out, table []float32, ids []int32, V, D int) {
+	if len(out) < len(ids)*D || len(table) < V*D {
+		panic("nn: Embed size mismatch")
+	}
+	for n, id := range ids {
+		if id < 0 || int(id) >= V {
+			panic("nn: Embed token id out of range")
+		}
+		copy(out[n*D:n*D+D], table[int(id)*D:int(id)*D+D])
+	}
+}
+
+// EmbedBackward scatters dout rows into dtable: dtable[ids[n]] += dout[n]. It runs
+// serially because ids repeat.
+func EmbedBackward(dtable, dout []float32, ids []int32, D int) {
+	for n, id := range ids {
+		row := dtable[int(id)*D : int(id)*D+D]
+		for i, g := range dout[n*D : n*D+D] {
+			row[i] += g
+		}
+	}
+}
