@@ -113,4 +113,3 @@ func readSums() (map[string]string, error) {
 	}
 	return sums, nil
 }
-

@@ -6,7 +6,7 @@ import "math"
 // p * theta^(-2i/hd). The pairing is HF's rotate_half: element i rotates with i+hd/2,
 // so LLaMA-style checkpoints load without permuting q and k.
 type RopeTable struct {
-	L, HD     int
+	L, HD    int
 	Cos, Sin []float32
 }
 

@@ -1,0 +1,211 @@
+package model
+
+import (
+	"encoding/json"
+	"flag"
+	"math"
+	"math/rand/v2"
+	"os"
+	"testing"
+
+	"github.com/austen-diffusion/textdiffusion/core/nn"
+	"github.com/austen-diffusion/textdiffusion/core/optim"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden.json")
+
+func tiny(causal bool) Config {
+	return Config{Vocab: 32, Dim: 16, Layers: 2, Heads: 2, Hidden: 24, SeqLen: 8, Causal: causal, RopeTheta: 10000, NormEps: 1e-5}
+}
+
+func randIDs(rng *rand.Rand, n, V int) []int32 {
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32(rng.IntN(V))
+	}
+	return ids
+}
+
+// lossAndGrad runs forward, cross-entropy against targets (mean over tokens) and backward.
+func lossAndGrad(m *Model, ids, targets []int32, B int) float64 {
+	N, V := len(ids), m.Cfg.Vocab
+	logits := m.Forward(ids, B)
+	d := make([]float32, N*V)
+	loss := nn.CrossEntropy(d, logits, targets, N, V, 1/float32(N))
+	m.ZeroGrad()
+	m.Backward(d)
+	return loss
+}
+
+// TestModelGrad checks the gradient of the whole network, every tensor, against finite
+// differences, for the bidirectional and the causal network.
+func TestModelGrad(t *testing.T) {
+	for _, causal := range []bool{false, true} {
+		cfg := tiny(causal)
+		m, err := New(cfg, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Larger weights than the init make every path matter in the difference.
+		rng := rand.New(rand.NewPCG(4, 4))
+		for i := range m.Params {
+			m.Params[i] += float32(rng.NormFloat64() * 0.3)
+		}
+		B, L := 2, 6
+		ids, targets := randIDs(rng, B*L, cfg.Vocab), randIDs(rng, B*L, cfg.Vocab)
+		lossAndGrad(m, ids, targets, B)
+		grads := append([]float32(nil), m.Grads...)
+		loss := func() float64 {
+			return nn.CrossEntropy(nil, m.Forward(ids, B), targets, B*L, cfg.Vocab, 1/float32(B*L))
+		}
+		off := 0
+		for _, s := range cfg.Specs() {
+			n := s.Size()
+			checkTensor(t, s.Name, m.Params[off:off+n], grads[off:off+n], loss)
+			off += n
+		}
+	}
+}
+
+func checkTensor(t *testing.T, name string, x, g []float32, loss func() float64) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(9, uint64(len(x))))
+	const h = 5e-3
+	for c := 0; c < 6; c++ {
+		i := rng.IntN(len(x))
+		old := x[i]
+		x[i] = old + h
+		lp := loss()
+		x[i] = old - h
+		lm := loss()
+		x[i] = old
+		num := (lp - lm) / (2 * h)
+		an := float64(g[i])
+		if err := math.Abs(num-an) / math.Max(2e-3, math.Abs(num)+math.Abs(an)); err > 3e-2 {
+			t.Fatalf("%s[%d]: analytic %.6g numeric %.6g (rel err %.3g)", name, i, an, num, err)
+		}
+	}
+}
+
+func TestEmbedGradOnlyUsedRows(t *testing.T) {
+	m, _ := New(tiny(false), 1)
+	lossAndGrad(m, []int32{1, 2, 3, 4}, []int32{0, 0, 0, 0}, 1)
+	D := m.Cfg.Dim
+	for _, id := range []int{0, 5, 31} {
+		for _, g := range m.G.TokEmb[id*D : id*D+D] {
+			if g != 0 {
+				t.Fatalf("unused token %d has an embedding gradient", id)
+			}
+		}
+	}
+}
+
+func TestBidirectionalSeesFuture(t *testing.T) {
+	for _, causal := range []bool{false, true} {
+		m, _ := New(tiny(causal), 2)
+		a, _ := m.Logits([]int32{1, 2, 3, 4})
+		b, _ := m.Logits([]int32{1, 2, 3, 9})
+		V := m.Cfg.Vocab
+		same := true
+		for j := 0; j < V; j++ {
+			same = same && a[j] == b[j]
+		}
+		if same == !causal {
+			t.Fatalf("causal=%v: first position's logits unchanged=%v after editing the last token", causal, same)
+		}
+	}
+}
+
+func TestLogitsRejectsBadInput(t *testing.T) {
+	m, _ := New(tiny(false), 1)
+	if _, err := m.Logits(make([]int32, 9)); err == nil {
+		t.Fatal("over-long sequence accepted")
+	}
+	if _, err := m.Logits([]int32{32}); err == nil {
+		t.Fatal("token outside vocabulary accepted")
+	}
+	if _, err := New(Config{Vocab: 10, Dim: 6, Layers: 1, Heads: 4, Hidden: 4, SeqLen: 4, RopeTheta: 1, NormEps: 1}, 1); err == nil {
+		t.Fatal("dim not divisible by heads accepted")
+	}
+}
+
+// golden is the saved state of a fixed-seed run: logits, loss and gradient checksums of
+// the first step, then the first 10 training losses under AdamW.
+type golden struct {
+	LogitSum, LogitAbs float64
+	Loss               float64
+	GradSum, GradAbs   map[string]float64
+	Losses             []float64
+}
+
+func runGolden(t *testing.T) golden {
+	cfg := tiny(false)
+	m, err := New(cfg, 42)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(42, 42))
+	B, L := 3, 8
+	ids, targets := randIDs(rng, B*L, cfg.Vocab), randIDs(rng, B*L, cfg.Vocab)
+	var g golden
+	logits := m.Forward(ids, B)
+	for _, v := range logits {
+		g.LogitSum += float64(v)
+		g.LogitAbs += math.Abs(float64(v))
+	}
+	g.Loss = lossAndGrad(m, ids, targets, B)
+	g.GradSum, g.GradAbs = map[string]float64{}, map[string]float64{}
+	for name, v := range m.G.ByName {
+		for _, x := range v {
+			g.GradSum[name] += float64(x)
+			g.GradAbs[name] += math.Abs(float64(x))
+		}
+	}
+	opt := optim.NewAdamW(len(m.Params), []optim.Range{{Lo: 0, Hi: len(m.Params), Decay: true}}, 0.1)
+	for i := 0; i < 10; i++ {
+		g.Losses = append(g.Losses, lossAndGrad(m, ids, targets, B))
+		optim.ClipGradNorm(m.Grads, 1)
+		opt.Update(m.Params, m.Grads, 1e-2)
+	}
+	return g
+}
+
+func TestGolden(t *testing.T) {
+	got := runGolden(t)
+	if *update {
+		b, _ := json.MarshalIndent(got, "", " ")
+		if err := os.WriteFile("testdata/golden.json", b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	raw, err := os.ReadFile("testdata/golden.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want golden
+	if err := json.Unmarshal(raw, &want); err != nil {
+		t.Fatal(err)
+	}
+	// BLAS backends sum in different orders, so compare with a float32-level tolerance.
+	near := func(what string, a, b, scale float64) {
+		if math.Abs(a-b) > 1e-4*math.Max(1, scale) {
+			t.Errorf("%s = %.9g, golden %.9g", what, a, b)
+		}
+	}
+	near("logit sum", got.LogitSum, want.LogitSum, want.LogitAbs)
+	near("logit abs", got.LogitAbs, want.LogitAbs, want.LogitAbs)
+	near("loss", got.Loss, want.Loss, 1)
+	for name, w := range want.GradAbs {
+		near("grad abs "+name, got.GradAbs[name], w, w)
+		near("grad sum "+name, got.GradSum[name], want.GradSum[name], w)
+	}
+	if len(got.Losses) != len(want.Losses) {
+		t.Fatal("loss count differs")
+	}
+	for i := range want.Losses {
+		near("training loss", got.Losses[i], want.Losses[i], 1)
+	}
+	if !(got.Losses[9] < got.Losses[0]) {
+		t.Fatalf("training does not reduce the loss: %v", got.Losses)
+	}
+}
