@@ -12,20 +12,26 @@ var errNoToken = errors.New("no finite logit besides MASK")
 // scorer turns one position's logits into a candidate token and its confidence. It owns its
 // scratch rows so a step allocates nothing per position.
 type scorer struct {
-	c       *config
-	w       []float64 // (v) the working logits of one position
-	scratch []float64 // (v) for the top-k / top-p cuts
+	c *config
+	w []float64 // (v) the position's (guided) logits, MASK at -inf
+	e []float64 // (v) exp(w - max)
+	q []float64 // (v) tempered weights exp((w - max)/T) after the cuts
+	t []float64 // (v) sort scratch for the cuts
 }
 
 func newScorer(c *config) *scorer {
-	return &scorer{c: c, w: make([]float64, c.v), scratch: make([]float64, c.v)}
+	v := c.v
+	return &scorer{c: c, w: make([]float64, v), e: make([]float64, v), q: make([]float64, v), t: make([]float64, v)}
 }
 
 // score returns the candidate for a position whose conditional logits are lc (v) and, under
-// guidance, unconditional logits lu (v; nil without guidance), and the position's confidence
-// when wantConf. Candidates are argmax(l + T*Gumbel) after the top-k / top-p cuts; the
-// confidence uses the guided logits before the cuts and without noise. The MASK logit is
-// -inf throughout (SUBS), so MASK is never a candidate.
+// guidance, unconditional logits lu (v; nil without guidance), and, when wantConf, the
+// position's confidence. The MASK logit is -inf throughout (SUBS), so MASK is never a
+// candidate. At temperature T > 0 the candidate is a draw from softmax(l/T) restricted to
+// the top-k / top-p cuts: the distribution of argmax(l + T*Gumbel), drawn by inverse CDF
+// (one uniform per position instead of two logarithms per token). At T = 0 it is the first
+// argmax. The confidence uses the guided logits before the cuts, without noise or
+// temperature.
 func (s *scorer) score(lc, lu []float32, wantConf bool, rng *rand.Rand) (int32, float64, error) {
 	c, w := s.c, s.w
 	if lu == nil {
@@ -41,108 +47,136 @@ func (s *scorer) score(lc, lu []float32, wantConf bool, rng *rand.Rand) (int32, 
 	}
 	w[c.mask] = math.Inf(-1)
 
-	var lse, conf float64
-	if wantConf {
-		// log-sum-exp and the statistics the confidence needs, before any cut.
-		top1, top2 := math.Inf(-1), math.Inf(-1)
-		for _, x := range w {
-			if x > top1 {
-				top1, top2 = x, top1
-			} else if x > top2 {
-				top2 = x
-			}
-		}
-		if math.IsInf(top1, -1) || math.IsNaN(top1) {
-			return 0, 0, errNoToken
-		}
-		var sum, dot float64
-		for _, x := range w {
-			if x > math.Inf(-1) {
-				e := math.Exp(x - top1)
-				sum += e
-				dot += e * (x - top1)
-			}
-		}
-		lse = top1 + math.Log(sum)
-		switch c.conf {
-		case confEntropy:
-			// H = lse - sum p x = log(sum) - sum p (x - top1); the confidence is -H.
-			conf = dot/sum - math.Log(sum)
-		case confMargin:
-			conf = math.Exp(top1-lse) - math.Exp(top2-lse)
+	arg, top1, top2 := -1, math.Inf(-1), math.Inf(-1)
+	for j, x := range w {
+		if x > top1 {
+			arg, top1, top2 = j, x, top1
+		} else if x > top2 {
+			top2 = x
 		}
 	}
-
-	s.cut()
-	cand := -1
-	best := math.Inf(-1)
-	if c.Temperature == 0 {
-		for j, x := range w {
-			if x > best {
-				best, cand = x, j
-			}
-		}
-	} else {
-		for j, x := range w {
-			if x == math.Inf(-1) {
-				continue
-			}
-			// Gumbel(0,1) = -log(-log u); u = 0 gives -inf, which never wins.
-			y := x - c.Temperature*math.Log(-math.Log(rng.Float64()))
-			if y > best {
-				best, cand = y, j
-			}
-		}
-	}
-	if cand < 0 {
+	if arg < 0 || math.IsInf(top1, 1) {
 		return 0, 0, errNoToken
 	}
-	if wantConf && c.conf == confProb {
-		conf = math.Exp(w[cand] - lse) // the cuts leave w[cand] as it was
+	cand := arg
+
+	var sum, dot float64 // sum exp(w - top1), and the same weighted by (w - top1)
+	if wantConf || c.Temperature == 1 {
+		for j, x := range w {
+			d := x - top1
+			e := expNeg(d)
+			s.e[j] = e
+			if e > 0 {
+				sum += e
+				dot += e * d
+			}
+		}
+	}
+	if c.Temperature > 0 {
+		var err error
+		if cand, err = s.draw(top1, rng); err != nil {
+			return 0, 0, err
+		}
+	}
+	if !wantConf {
+		return int32(cand), 0, nil
+	}
+	var conf float64
+	switch c.conf {
+	case confProb:
+		conf = s.e[cand] / sum
+	case confEntropy:
+		// H = -sum p log p = log(sum) - dot/sum; the confidence is -H.
+		conf = dot/sum - math.Log(sum)
+	case confMargin:
+		conf = (1 - expNeg(top2-top1)) / sum
 	}
 	return int32(cand), conf, nil
 }
 
-// cut applies top-k and then top-p to s.w, setting the dropped logits to -inf.
-func (s *scorer) cut() {
-	c, w := s.c, s.w
+// draw returns a token drawn from the tempered weights of s.w (whose maximum is top) after
+// the top-k and top-p cuts. s.e must hold exp(w - top) when the temperature is 1.
+func (s *scorer) draw(top float64, rng *rand.Rand) (int, error) {
+	c, w, q := s.c, s.w, s.q
+	if c.Temperature == 1 {
+		copy(q, s.e)
+	} else {
+		inv := 1 / c.Temperature
+		for j, x := range w {
+			q[j] = expNeg((x - top) * inv)
+		}
+	}
 	if c.TopK > 0 && c.TopK < len(w) {
-		t := s.scratch
+		t := s.t
 		copy(t, w)
 		slices.Sort(t)
 		kth := t[len(t)-c.TopK]
 		for j, x := range w {
 			if x < kth {
-				w[j] = math.Inf(-1)
+				q[j] = 0
 			}
 		}
 	}
-	if c.TopP > 0 && c.TopP < 1 && c.Temperature > 0 {
-		// Tempered probabilities, sorted in decreasing order.
-		m := slices.Max(w)
-		if math.IsInf(m, -1) {
-			return
-		}
-		t := s.scratch
-		var sum float64
-		for j, x := range w {
-			t[j] = math.Exp((x - m) / c.Temperature)
-			sum += t[j]
-		}
+	if c.TopP > 0 && c.TopP < 1 {
+		// Keep the largest weights until they hold TopP of the mass (ties at the cut stay).
+		t := s.t
+		copy(t, q)
 		slices.Sort(t)
-		var acc float64
-		cutP := 0.0 // the smallest kept (unnormalised) probability
-		for i := len(t) - 1; i >= 0; i-- {
-			acc += t[i]
-			cutP = t[i]
-			if acc >= c.TopP*sum {
-				break
-			}
+		var total, acc float64
+		for _, x := range t {
+			total += x
 		}
-		for j, x := range w {
-			if math.Exp((x-m)/c.Temperature) < cutP {
-				w[j] = math.Inf(-1)
+		cut := 0.0
+		for i := len(t) - 1; i >= 0 && acc < c.TopP*total; i-- {
+			acc += t[i]
+			cut = t[i]
+		}
+		for j, x := range q {
+			if x < cut {
+				q[j] = 0
 			}
 		}
 	}
+	var total float64
+	for _, x := range q {
+		total += x
+	}
+	u := rng.Float64() * total
+	last := -1
+	var acc float64
+	for j, x := range q {
+		if x == 0 {
+			continue
+		}
+		acc += x
+		last = j
+		if u < acc {
+			return j, nil
+		}
+	}
+	if last < 0 {
+		return 0, errNoToken
+	}
+	return last, nil // u fell past the rounded total
+}
+
+// expNeg is exp(x) for x <= 0 (and -inf), to about 1e-14 relative error, at a third of
+// math.Exp's cost; it returns 0 below -708, where exp(x) leaves the normal range. The
+// samplers need e^(l - max) for every token of every position of every step.
+func expNeg(x float64) float64 {
+	if !(x >= -708) { // also NaN and -inf
+		return 0
+	}
+	const (
+		log2e = 1.44269504088896338700e+00
+		ln2Hi = 6.93147180369123816490e-01 // ln2 = ln2Hi + ln2Lo, ln2Hi with a short mantissa
+		ln2Lo = 1.90821492927058770002e-10
+	)
+	k := int(x*log2e - 0.5) // rounds x/ln2 to an integer within 1/2 (truncation towards 0)
+	fk := float64(k)
+	r := (x - fk*ln2Hi) - fk*ln2Lo // |r| <= ln2/2
+	// Taylor series of e^r to r^11/11!; the next term is below 7e-15 for |r| <= ln2/2.
+	p := 1 + r*(1+r*(1./2+r*(1./6+r*(1./24+r*(1./120+r*(1./720+r*(1./5040+r*(1./40320+
+		r*(1./362880+r*(1./3628800+r*(1./39916800)))))))))))
+	return p * math.Float64frombits(uint64(k+1023)<<52)
 }
