@@ -29,8 +29,8 @@ type Options struct {
 	// the candidate, without Gumbel noise), "entropy" (minus the entropy, in nats, of the
 	// position's distribution) or "margin" (top-1 minus top-2 probability).
 	Confidence string
-	// Temperature T_g: candidates are argmax(logits + T_g*Gumbel), an exact draw from
-	// softmax(logits/T_g); 0 is greedy.
+	// Temperature T_g: a candidate is distributed as argmax(logits + T_g*Gumbel), that is
+	// drawn from softmax(logits/T_g) (by inverse CDF, which is cheaper); 0 is greedy.
 	Temperature float64
 	// TopK keeps the K largest logits of a position before drawing (0: all). Ties at the cut
 	// are kept.

@@ -67,7 +67,6 @@ func Infill(d Denoiser, ids []int32, opt Options) (Result, error) {
 			holes = append(holes, i)
 		} else {
 			s.given[i] = true
-			s.anyGiven = true
 		}
 	}
 	if len(holes) > 0 {
@@ -78,21 +77,23 @@ func Infill(d Denoiser, ids []int32, opt Options) (Result, error) {
 	return s.result(holes), nil
 }
 
-// sampler is the state of one reverse process.
+// sampler is the state of one reverse process. Its parts are kept apart for the speculative
+// sampler to come: it will hold a second evaluator for the draft model (each evaluator counts
+// its own NFE), reuse scorer for the draft's candidates and probabilities, and replace step
+// with a draft-then-verify step over the same sequence, grid and blocks.
 type sampler struct {
-	c        *config
-	x        []int32 // (L) the current sequence
-	given    []bool  // (L) the input's non-MASK positions
-	anyGiven bool
-	eval     *evaluator
-	sc       *scorer
-	rng      *rand.Rand
-	steps    int
-	uncond   []int32 // (L) scratch for the unguided input
-	elig     []int   // scratch: the positions a step may commit
-	cand     []int32 // scratch, parallel to elig
-	conf     []float64
-	order    []int
+	c      *config
+	x      []int32 // (L) the current sequence
+	given  []bool  // (L) the input's non-MASK positions
+	eval   *evaluator
+	sc     *scorer
+	rng    *rand.Rand
+	steps  int
+	uncond []int32 // (L) scratch for the unguided input
+	elig   []int   // scratch: the positions a step may commit
+	cand   []int32 // scratch, parallel to elig
+	conf   []float64
+	order  []int
 }
 
 // run walks the blocks; holes are the masked positions, increasing.
