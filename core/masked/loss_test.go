@@ -7,28 +7,40 @@ import (
 	"testing"
 )
 
-func TestExpf(t *testing.T) {
+func TestExp(t *testing.T) {
 	worst := 0.0
-	for i := 0; i <= 2000000; i++ {
-		x := float32(-87.3 * float64(i) / 2000000)
+	for i := 0; i <= 1000000; i++ {
+		x := float32(-87.3 * float64(i) / 1000000)
 		want := math.Exp(float64(x))
-		got := float64(expf(x))
-		if want < 0x1p-126 { // subnormal results: absolute error only
-			if math.Abs(got-want) > 0x1p-149*2 {
-				t.Fatalf("expf(%g) = %g, want %g", x, got, want)
-			}
-			continue
+		worst = max(worst, math.Abs(expOne(x)-want)/want)
+	}
+	if worst > 1e-12 {
+		t.Fatalf("exp kernel worst relative error %.3g, want <= 1e-12", worst)
+	}
+	if expOne(0) != 1 || expOne(-1000) > 2e-38 || expOne(float32(math.Inf(-1))) > 2e-38 || !math.IsNaN(expOne(float32(math.NaN()))) {
+		t.Fatalf("exp(0)=%g exp(-1000)=%g exp(-inf)=%g exp(NaN)=%g", expOne(0), expOne(-1000),
+			expOne(float32(math.Inf(-1))), expOne(float32(math.NaN())))
+	}
+	// The unrolled loops, odd lengths included, against the plain loop.
+	for _, n := range []int{0, 1, 2, 7, 64, 301} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(i%13) - 11.5
 		}
-		worst = max(worst, math.Abs(got-want)/want)
-	}
-	if worst > 2.5e-7 {
-		t.Fatalf("expf worst relative error %.3g, want <= 2.5e-7 (about 2 ulp)", worst)
-	}
-	if expf(0) != 1 || expf(-100) != 0 || expf(float32(math.Inf(-1))) != 0 {
-		t.Fatalf("expf(0)=%g expf(-100)=%g expf(-inf)=%g", expf(0), expf(-100), expf(float32(math.Inf(-1))))
-	}
-	if !math.IsNaN(float64(expf(float32(math.NaN())))) {
-		t.Fatal("expf(NaN) is not NaN")
+		var want float64
+		for _, v := range x {
+			want += math.Exp(float64(v - 1.5))
+		}
+		dst := make([]float32, n)
+		s1, s2 := expSum(x, 1.5), expStore(dst, x, 1.5)
+		if math.Abs(s1-want) > 1e-12*want || s1 != s2 {
+			t.Fatalf("n=%d: expSum %.15g expStore %.15g, want %.15g", n, s1, s2, want)
+		}
+		for i, v := range x {
+			if e := math.Exp(float64(v - 1.5)); math.Abs(float64(dst[i])-e) > 1e-7*e {
+				t.Fatalf("n=%d: dst[%d] = %g, want %g", n, i, dst[i], e)
+			}
+		}
 	}
 }
 
@@ -288,7 +300,9 @@ func benchLoss(b *testing.B, grad bool) {
 func BenchmarkLoss(b *testing.B)     { benchLoss(b, false) }
 func BenchmarkLossGrad(b *testing.B) { benchLoss(b, true) }
 
-func BenchmarkExpf(b *testing.B) {
+var sink float64
+
+func BenchmarkExpSum(b *testing.B) {
 	x := make([]float32, 4096)
 	for i := range x {
 		x[i] = -float32(i) / 256
@@ -298,5 +312,21 @@ func BenchmarkExpf(b *testing.B) {
 	for range b.N {
 		s += expSum(x, 0)
 	}
-	_ = s
+	sink = s
+}
+
+// BenchmarkExpSumMath is the plain math.Exp loop that expSum replaces, for comparison.
+func BenchmarkExpSumMath(b *testing.B) {
+	x := make([]float32, 4096)
+	for i := range x {
+		x[i] = -float32(i) / 256
+	}
+	b.SetBytes(int64(len(x) * 4))
+	var s float64
+	for range b.N {
+		for _, v := range x {
+			s += math.Exp(float64(v))
+		}
+	}
+	sink = s
 }
