@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"sort"
 	"sync"
 )
 
@@ -38,7 +39,13 @@ func RMSNormBackward(din, dw, dout, in, w, rstd []float32, M, D int) {
 	if len(din) < M*D || len(dout) < M*D || len(in) < M*D || len(w) < D || len(dw) < D || len(rstd) < M {
 		panic("nn: RMSNormBackward size mismatch")
 	}
-	var parts [][]float32
+	// Each worker sums its rows' dw into its own buffer; the buffers are added in row
+	// order afterwards so the result does not depend on goroutine scheduling.
+	type part struct {
+		lo int
+		dw []float32
+	}
+	var parts []part
 	var mu sync.Mutex
 	For(M, 6*D, func(lo, hi int) {
 		local := make([]float32, D)
@@ -59,11 +66,12 @@ func RMSNormBackward(din, dw, dout, in, w, rstd []float32, M, D int) {
 			}
 		}
 		mu.Lock()
-		parts = append(parts, local)
+		parts = append(parts, part{lo, local})
 		mu.Unlock()
 	})
+	sort.Slice(parts, func(i, j int) bool { return parts[i].lo < parts[j].lo })
 	for _, p := range parts {
-		for i, v := range p {
+		for i, v := range p.dw {
 			dw[i] += v
 		}
 	}

@@ -1,0 +1,78 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/austen-diffusion/textdiffusion/core/masked"
+	"github.com/austen-diffusion/textdiffusion/core/model"
+)
+
+// Config is everything that defines a run; it is saved in every checkpoint so -resume
+// needs no flags.
+type Config struct {
+	Model     model.Config `json:"model"`
+	Objective string       `json:"objective"` // "mdm" (masked diffusion) or "ar" (autoregressive baseline)
+
+	// Masked diffusion only.
+	Schedule               string `json:"schedule"`                  // linear | cosine | loglinear
+	Antithetic             bool   `json:"antithetic"`                // low-discrepancy times across the batch (MDLM)
+	SingleRatioPerSequence bool   `json:"single_ratio_per_sequence"` // true: one ratio for the whole batch (ablation only)
+	DivideByMasked         bool   `json:"divide_by_masked"`          // true: the wrong normaliser (ablation only)
+
+	Batch       int     `json:"batch"`        // sequences per step
+	Steps       int     `json:"steps"`        // total optimizer steps
+	LR          float64 `json:"lr"`           // peak learning rate
+	MinLR       float64 `json:"min_lr"`       // floor of the cosine decay
+	Warmup      int     `json:"warmup"`       // linear warm-up steps
+	WeightDecay float64 `json:"weight_decay"` // AdamW decoupled decay on matrices
+	Clip        float64 `json:"clip"`         // global gradient-norm clip (0: off)
+	Seed        uint64  `json:"seed"`         // init, batches and masks all derive from it
+
+	EvalEvery       int `json:"eval_every"`       // steps between validation passes (0: only at the end)
+	EvalTokens      int `json:"eval_tokens"`      // validation tokens used during training
+	CheckpointEvery int `json:"checkpoint_every"` // steps between checkpoints
+}
+
+// Default is the demo run: the released models' size and schedule.
+func Default() Config {
+	return Config{
+		Model: model.Demo(), Objective: "mdm", Schedule: "linear", Antithetic: true,
+		Batch: 16, Steps: 3000, LR: 1e-3, MinLR: 1e-4, Warmup: 100, WeightDecay: 0.1, Clip: 1,
+		Seed: 1, EvalEvery: 250, EvalTokens: 16384, CheckpointEvery: 100,
+	}
+}
+
+// Validate reports the first bad field.
+func (c Config) Validate() error {
+	if err := c.Model.Validate(); err != nil {
+		return err
+	}
+	if c.Objective != "mdm" && c.Objective != "ar" {
+		return fmt.Errorf("objective %q: want mdm or ar", c.Objective)
+	}
+	if c.Model.Causal != (c.Objective == "ar") {
+		return errors.New("model.causal must be true exactly for the ar objective")
+	}
+	if _, err := masked.ScheduleByName(c.Schedule); err != nil {
+		return err
+	}
+	switch {
+	case c.Batch <= 0 || c.Steps <= 0:
+		return errors.New("batch and steps must be positive")
+	case c.LR <= 0 || c.MinLR < 0 || c.MinLR > c.LR:
+		return fmt.Errorf("learning rates: need 0 <= min_lr (%g) <= lr (%g), lr > 0", c.MinLR, c.LR)
+	case c.Warmup < 0 || c.EvalEvery < 0 || c.CheckpointEvery < 0 || c.EvalTokens < 0:
+		return errors.New("warmup, eval_every, checkpoint_every and eval_tokens must not be negative")
+	}
+	return nil
+}
+
+// Noise returns the masked-diffusion forward-process settings of the run.
+func (c Config) Noise() masked.NoiseConfig {
+	s, _ := masked.ScheduleByName(c.Schedule)
+	n := masked.DefaultNoiseConfig()
+	n.Schedule, n.Antithetic = s, c.Antithetic
+	n.SingleRatioPerSequence, n.DivideByMasked = c.SingleRatioPerSequence, c.DivideByMasked
+	return n
+}

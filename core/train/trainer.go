@@ -1,0 +1,249 @@
+package train
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/masked"
+	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/nn"
+	"github.com/austen-diffusion/textdiffusion/core/optim"
+)
+
+// BatchFunc fills dst (B, n) with the training batch of a step; it must be a pure function
+// of step so that a resumed run sees the same data as an uninterrupted one.
+type BatchFunc func(step int, dst []int32, B, n int)
+
+// Trainer runs the optimisation. Everything random derives from (Config.Seed, step), so
+// the state to save is the weights, the AdamW moments and the step number.
+type Trainer struct {
+	Cfg   Config
+	Model *model.Model
+	Opt   *optim.AdamW
+	Step  int    // steps done
+	Tok   []byte // tokenizer.json, carried into every checkpoint
+
+	batch   BatchFunc
+	noise   masked.NoiseConfig
+	x0, xt  []int32
+	tgt     []int32
+	dlogits []float32
+}
+
+// Stats is what one step reports.
+type Stats struct {
+	Step     int     // steps done after this one
+	Loss     float64 // training loss per token (mdm: the weighted ELBO term; ar: next-token CE)
+	LR       float64
+	GradNorm float64 // before clipping
+}
+
+// New starts a run from freshly initialised weights.
+func New(cfg Config, tok []byte, batch BatchFunc) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m, err := model.New(cfg.Model, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	return newTrainer(cfg, m, tok, batch), nil
+}
+
+func newTrainer(cfg Config, m *model.Model, tok []byte, batch BatchFunc) *Trainer {
+	t := &Trainer{Cfg: cfg, Model: m, Tok: tok, batch: batch, noise: cfg.Noise()}
+	t.Opt = optim.NewAdamW(len(m.Params), decayRanges(cfg.Model), cfg.WeightDecay)
+	B, L, V := cfg.Batch, cfg.Model.SeqLen, cfg.Model.Vocab
+	t.x0, t.xt, t.tgt = make([]int32, B*(L+1)), make([]int32, B*L), make([]int32, B*L)
+	t.dlogits = make([]float32, B*L*V)
+	return t
+}
+
+// decayRanges puts weight decay on every matrix and none on the norm gains.
+func decayRanges(c model.Config) []optim.Range {
+	var r []optim.Range
+	off := 0
+	for _, s := range c.Specs() {
+		n := s.Size()
+		r = append(r, optim.Range{Lo: off, Hi: off + n, Decay: len(s.Shape) > 1})
+		off += n
+	}
+	return r
+}
+
+// Schedule is the run's learning-rate schedule.
+func (t *Trainer) Schedule() optim.Schedule {
+	return optim.Schedule{Max: t.Cfg.LR, Min: t.Cfg.MinLR, Warmup: t.Cfg.Warmup, Total: t.Cfg.Steps}
+}
+
+// rng returns the generator of a step's random choices (masks and times).
+func (t *Trainer) rng(step int, stream uint64) *rand.Rand {
+	return rand.New(rand.NewPCG(t.Cfg.Seed^0x9e3779b97f4a7c15, uint64(step)<<8|stream))
+}
+
+// TrainStep does one optimizer step.
+func (t *Trainer) TrainStep() Stats {
+	c := t.Cfg
+	B, L, V := c.Batch, c.Model.SeqLen, c.Model.Vocab
+	var loss float64
+	switch c.Objective {
+	case "mdm":
+		t.batch(t.Step, t.x0[:B*L], B, L)
+		loss = t.mdmLoss(t.x0[:B*L], t.rng(t.Step, 1), t.dlogits)
+	case "ar":
+		// Windows of L+1 tokens: the first L are the input, the last L the targets.
+		t.batch(t.Step, t.x0, B, L+1)
+		for b := 0; b < B; b++ {
+			copy(t.xt[b*L:(b+1)*L], t.x0[b*(L+1):b*(L+1)+L])
+			copy(t.tgt[b*L:(b+1)*L], t.x0[b*(L+1)+1:(b+1)*(L+1)])
+		}
+		logits := t.Model.Forward(t.xt, B)
+		loss = nn.CrossEntropy(t.dlogits, logits, t.tgt, B*L, V, 1/float32(B*L))
+	}
+	t.Model.ZeroGrad()
+	t.Model.Backward(t.dlogits)
+	norm := optim.ClipGradNorm(t.Model.Grads, c.Clip)
+	lr := t.Schedule().At(t.Step)
+	t.Opt.Update(t.Model.Params, t.Model.Grads, lr)
+	t.Step++
+	return Stats{Step: t.Step, Loss: loss, LR: lr, GradNorm: norm}
+}
+
+// mdmLoss corrupts x0 (B, L) with times drawn from rng, runs the network and returns the
+// ELBO loss per token, writing its gradient into dlogits when not nil.
+func (t *Trainer) mdmLoss(x0 []int32, rng *rand.Rand, dlogits []float32) float64 {
+	c := t.Cfg
+	L, V := c.Model.SeqLen, c.Model.Vocab
+	B := len(x0) / L
+	times := masked.SampleTimes(rng, B, t.noise)
+	xt := t.xt[:B*L]
+	masked.Corrupt(rng, x0, B, L, times, t.noise.Schedule, c.Model.MaskID(), xt)
+	logits := t.Model.Forward(xt, B)
+	if dlogits != nil {
+		dlogits = dlogits[:B*L*V]
+	}
+	loss, _ := masked.Loss(logits, x0, xt, B, L, V, times, t.noise, c.Model.MaskID(), dlogits)
+	return loss
+}
+
+// Validate estimates the validation loss per token on windows (each of SeqLen tokens; for
+// the AR model each window is preceded by its previous token, EOT for the first): mdm is
+// a Monte-Carlo ELBO with fixed seeds (the same masks at every evaluation, so the curve is
+// comparable across steps), ar the exact next-token cross-entropy. It does not change the
+// training state.
+func (t *Trainer) Validate(windows [][]int32, prev []int32) float64 {
+	c := t.Cfg
+	B, L, V := c.Batch, c.Model.SeqLen, c.Model.Vocab
+	var sum float64
+	var n int
+	buf := make([]int32, 0, B*L)
+	flush := func(k int) {
+		if len(buf) == 0 {
+			return
+		}
+		b := len(buf) / L
+		switch c.Objective {
+		case "mdm":
+			// The loss is per token of the batch; scale back to a sum.
+			sum += t.mdmLoss(buf, rand.New(rand.NewPCG(c.Seed, uint64(k))), nil) * float64(b*L)
+		case "ar":
+			tg := append([]int32(nil), buf...)
+			in := t.xt[:b*L]
+			for i := 0; i < b; i++ {
+				in[i*L] = prev[k-b+i]
+				copy(in[i*L+1:(i+1)*L], tg[i*L:(i+1)*L-1])
+			}
+			sum += nn.CrossEntropy(nil, t.Model.Forward(in, b), tg, b*L, V, 1)
+		}
+		n += b * L
+		buf = buf[:0]
+	}
+	for k, w := range windows {
+		buf = append(buf, w...)
+		if len(buf) == B*L {
+			flush(k + 1)
+		}
+	}
+	flush(len(windows))
+	if n == 0 {
+		return math.NaN()
+	}
+	return sum / float64(n)
+}
+
+// state is the training state stored in a checkpoint beside weights and moments.
+type state struct {
+	Config  Config `json:"config"`
+	Step    int    `json:"step"`
+	AdamT   int    `json:"adam_step"`
+	RNG     string `json:"rng"` // documentation: every random draw derives from (seed, step)
+	DataPos int    `json:"data_position"`
+}
+
+// File returns the full training checkpoint: weights, AdamW moments and state.
+func (t *Trainer) File() *checkpoint.File {
+	f := t.Model.ToFile(t.Tok)
+	n := len(t.Model.Params)
+	f.Tensors = append(f.Tensors,
+		checkpoint.Tensor{Name: "optim.m", Shape: []int{n}, DType: checkpoint.F32, F32: t.Opt.M},
+		checkpoint.Tensor{Name: "optim.v", Shape: []int{n}, DType: checkpoint.F32, F32: t.Opt.V})
+	st, _ := json.Marshal(state{Config: t.Cfg, Step: t.Step, AdamT: t.Opt.Step, RNG: "pcg(seed, step)", DataPos: t.Step})
+	f.State = st
+	f.Notes = map[string]string{"kind": t.Cfg.Objective, "objective": t.Cfg.Objective}
+	return f
+}
+
+// Save writes the training checkpoint atomically.
+func (t *Trainer) Save(path string) error { return checkpoint.Save(path, t.File()) }
+
+// Resume continues a run from a training checkpoint. steps > 0 overrides the total step
+// count (to extend a finished run); the schedule then stretches accordingly.
+func Resume(path string, batch BatchFunc, steps int) (*Trainer, error) {
+	f, err := checkpoint.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	var st state
+	if len(f.State) == 0 {
+		return nil, fmt.Errorf("%s: not a training checkpoint (no optimizer state); start a new run or use it for eval/sample", path)
+	}
+	if err := json.Unmarshal(f.State, &st); err != nil {
+		return nil, fmt.Errorf("%s: training state: %w", path, err)
+	}
+	if steps > 0 {
+		st.Config.Steps = steps
+	}
+	if err := st.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m, err := model.FromFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	t := newTrainer(st.Config, m, f.Tokenizer, batch)
+	for _, name := range []string{"optim.m", "optim.v"} {
+		ten := f.Tensor(name)
+		if ten == nil || ten.Len() != len(m.Params) {
+			return nil, fmt.Errorf("%s: %w: %s missing or wrong size", path, checkpoint.ErrShape, name)
+		}
+		v, err := ten.Float32()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if strings.HasSuffix(name, ".m") {
+			copy(t.Opt.M, v)
+		} else {
+			copy(t.Opt.V, v)
+		}
+	}
+	t.Step, t.Opt.Step = st.Step, st.AdamT
+	return t, nil
+}
+
+// ErrDone is returned by Run when the run has already reached its step count.
+var ErrDone = errors.New("run already complete")
