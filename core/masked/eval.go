@@ -38,10 +38,15 @@ func CrossEntropy(logits []float32, targets []int32, V int) (sum float64) {
 //
 //	N(x0) = (1/L) sum_{l=1..L} (1/l) E_{|M|=l} sum_{n in M} -log p(x0_n | x0 outside M),
 //
-// and N(x0) >= -log p_model(x0)/L for any denoiser, with equality when p is the data
-// distribution's exact conditional of each masked position given the visible tokens (the
-// any-order autoregressive identity). So the returned value is, in expectation, an UPPER
-// BOUND on the NLL per token (exp of it bounds the perplexity), not the NLL itself.
+// and N(x0) >= -log p_theta(x0)/L, where p_theta is the distribution that the denoiser's
+// reverse process generates, for any denoiser. With the data distribution's exact conditional
+// of each masked position given the visible tokens (marginal over the other masked ones) the
+// bound is tight: N(x0) = -log p(x0)/L exactly (the any-order autoregressive identity: the
+// l-th term averages the chain-rule factors over orders). So the returned value is, in
+// expectation, an UPPER BOUND on the NLL per token (exp of it bounds the perplexity), not the
+// NLL itself; a single estimate can fall below the NLL by Monte-Carlo error.
+// It needs no schedule: N(x0) is the continuous-time NELBO of every schedule with alpha(0)=1,
+// alpha(1)=0 (Loss with times drawn by SampleTimes estimates the same quantity).
 // stderr is std(e_j)/sqrt(draws) with the sample standard deviation; the stratified draws are
 // not independent, and stratification usually lowers the true error below this figure.
 // draws must be at least 2.

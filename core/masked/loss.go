@@ -8,8 +8,10 @@ package masked
 // maskID (the network never predicts MASK: its logit is treated as -inf). Unmasked positions
 // carry their input over, so they add no loss and get zero gradient whatever their logits.
 // With cfg.DivideByMasked the normaliser is the batch's masked count instead of B*L (the
-// wrong formulation, for the ablation). The per-token value is an unbiased estimate of the
-// NELBO per token, an upper bound on the NLL per token (see ELBO for the exact statement).
+// wrong formulation, for the ablation). With times from SampleTimes the loss estimates the
+// NELBO per token (see ELBO), an upper bound on the NLL per token, without bias apart from the
+// O(Eps) effect of clipping the times (and, for LogLinear, the ignored prior term); the weight
+// makes the estimate the same for every schedule, only its variance changes.
 //
 // logits and dlogits are (B*L, V); x0 and xt are (B*L); times is (B), the (clipped) times xt
 // was drawn at. dlogits, when non-nil, is overwritten with d(loss)/d(logits), zero on the
