@@ -1,0 +1,288 @@
+//go:build js && wasm
+
+package gpu
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/nn"
+	"github.com/austen-diffusion/textdiffusion/wasm/gpu/webgpu"
+)
+
+// Denoiser is the model's forward pass on WebGPU; it implements sample.Denoiser. Weights
+// are uploaded once, activations are sized for cfg.SeqLen and reused, and the dispatches
+// for each sequence length are recorded once. Its methods block the calling goroutine
+// while the GPU works, so never call them from inside a js.FuncOf callback (the promise
+// they wait for could then never resolve): call them from a goroutine.
+type Denoiser struct {
+	mu   sync.Mutex
+	cfg  model.Config
+	info webgpu.AdapterInfo
+	k    *kernels
+
+	tokEmb weight // (V, D)
+	layers []layer
+	norm   *webgpu.Buffer // (D)
+	head   weight         // (V, D)
+	rope   *webgpu.Buffer // (SeqLen, hd/2) of (cos, sin)
+
+	// Activations, each sized for SeqLen rows.
+	ids                  *webgpu.Buffer // (L) u32
+	x, h, q, kk, v, att  *webgpu.Buffer // (L, D)
+	gate, up             *webgpu.Buffer // (L, F)
+	logits               *webgpu.Buffer // (L, V)
+	cand                 *webgpu.Buffer // (L, 4) words
+	logitsRead, candRead *webgpu.Buffer // staging for readback
+	plans                map[int]*plan
+	idsWords             []uint32
+}
+
+type layer struct {
+	attnNorm, mlpNorm          *webgpu.Buffer // (D)
+	wq, wk, wv, wo, w1, w3, w2 weight
+}
+
+// plan is the recorded forward pass for one sequence length.
+type plan struct {
+	forward []step // ids to logits
+	cand    step   // logits to candidates
+}
+
+// New checks the tensors against cfg (the names and shapes of model.Config.Specs), opens
+// a WebGPU device and uploads the weights. Matrices keep their type (f32, q8_0 or q4_0;
+// f16 is widened to f32); norm weights are decoded to f32. It returns webgpu.ErrNoWebGPU
+// (wrapped) when the browser offers no adapter.
+func New(cfg model.Config, tensors ...Tensor) (*Denoiser, error) {
+	byName, err := checkTensors(cfg, tensors)
+	if err != nil {
+		return nil, err
+	}
+	ad, err := webgpu.RequestAdapter()
+	if err != nil {
+		return nil, fmt.Errorf("gpu: %w", err)
+	}
+	dev, err := ad.RequestDevice(deviceLimits(ad))
+	if err != nil {
+		return nil, fmt.Errorf("gpu: %w", err)
+	}
+	d := &Denoiser{cfg: cfg, info: ad.Info(), k: newKernels(dev), plans: map[int]*plan{}}
+	if err := d.upload(byName); err != nil {
+		dev.Destroy()
+		return nil, err
+	}
+	return d, nil
+}
+
+// deviceLimits asks for the adapter's own limits on buffer sizes and workgroup memory,
+// so that models bigger than WebGPU's defaults (128 MiB bindings) fit where the adapter
+// allows.
+func deviceLimits(ad *webgpu.Adapter) map[string]float64 {
+	l := map[string]float64{}
+	for _, name := range []string{"maxStorageBufferBindingSize", "maxBufferSize", "maxComputeWorkgroupStorageSize"} {
+		if v := ad.Limit(name); v > 0 {
+			l[name] = v
+		}
+	}
+	return l
+}
+
+func (d *Denoiser) upload(byName map[string]Tensor) error {
+	c := d.cfg
+	k := d.k
+	D, F, V, L := c.Dim, c.Hidden, c.Vocab, c.SeqLen
+	mat := func(name string) weight {
+		t := byName[name]
+		w := weight{dt: t.DType, rows: t.Shape[0], cols: t.Shape[1]}
+		data := t.Data
+		if t.DType == F16 {
+			w.dt, data = F32, f32Bytes(toF32(t))
+		}
+		w.buf = k.upload(name, data)
+		return w
+	}
+	vec := func(name string) *webgpu.Buffer { return k.upload(name, f32Bytes(toF32(byName[name]))) }
+	d.tokEmb = mat("tok_emb")
+	for i := 0; i < c.Layers; i++ {
+		p := fmt.Sprintf("layers.%d.", i)
+		d.layers = append(d.layers, layer{
+			attnNorm: vec(p + "attn_norm"), mlpNorm: vec(p + "mlp_norm"),
+			wq: mat(p + "wq"), wk: mat(p + "wk"), wv: mat(p + "wv"), wo: mat(p + "wo"),
+			w1: mat(p + "w1"), w3: mat(p + "w3"), w2: mat(p + "w2"),
+		})
+	}
+	d.norm = vec("norm")
+	d.head = mat("head")
+	// The same table as the CPU path (float64 angles rounded once), interleaved (cos, sin).
+	hd := D / c.Heads
+	rt := nn.NewRopeTable(L, hd, c.RopeTheta)
+	cs := make([]float32, 2*len(rt.Cos))
+	for i := range rt.Cos {
+		cs[2*i], cs[2*i+1] = rt.Cos[i], rt.Sin[i]
+	}
+	d.rope = k.upload("rope", f32Bytes(cs))
+
+	d.ids = k.storage("ids", L)
+	d.x, d.h, d.q, d.kk = k.storage("x", L*D), k.storage("h", L*D), k.storage("q", L*D), k.storage("k", L*D)
+	d.v, d.att = k.storage("v", L*D), k.storage("att", L*D)
+	d.gate, d.up = k.storage("gate", L*F), k.storage("up", L*F)
+	d.logits = k.storage("logits", L*V)
+	d.cand = k.storage("cand", L*4)
+	d.logitsRead = k.staging("logits read", 4*L*V)
+	d.candRead = k.staging("cand read", 4*L*4)
+	d.idsWords = make([]uint32, L)
+	// Compile every pipeline now (SwiftShader takes a while), so the first call is not slow
+	// and shader errors surface here.
+	_, err := d.plan(1)
+	return err
+}
+
+// plan returns the recorded dispatches for sequences of length L.
+func (d *Denoiser) plan(L int) (*plan, error) {
+	if p, ok := d.plans[L]; ok {
+		return p, nil
+	}
+	c, k := d.cfg, d.k
+	D, F, V, H := c.Dim, c.Hidden, c.Vocab, c.Heads
+	hd := D / H
+	var steps []step
+	var err error
+	add := func(s step, e error) {
+		if err == nil && e != nil {
+			err = e
+		}
+		steps = append(steps, s)
+	}
+	add(k.embed(d.ids, d.tokEmb.buf, d.tokEmb.dt, d.x, L, D))
+	for _, ly := range d.layers {
+		add(k.rmsnorm(d.x, ly.attnNorm, d.h, L, D, c.NormEps))
+		add(k.matmul(d.h, ly.wq, d.q, L, false))
+		add(k.matmul(d.h, ly.wk, d.kk, L, false))
+		add(k.matmul(d.h, ly.wv, d.v, L, false))
+		add(k.rope(d.rope, d.q, d.kk, L, H, hd))
+		add(k.attention(d.q, d.kk, d.v, d.att, L, H, hd, c.SeqLen, c.Causal))
+		add(k.matmul(d.att, ly.wo, d.x, L, true)) // x += attn Wo^T
+		add(k.rmsnorm(d.x, ly.mlpNorm, d.h, L, D, c.NormEps))
+		add(k.matmul(d.h, ly.w1, d.gate, L, false))
+		add(k.matmul(d.h, ly.w3, d.up, L, false))
+		add(k.swiglu(d.gate, d.up, L*F))
+		add(k.matmul(d.gate, ly.w2, d.x, L, true)) // x += swiglu W2^T
+	}
+	add(k.rmsnorm(d.x, d.norm, d.h, L, D, c.NormEps))
+	add(k.matmul(d.h, d.head, d.logits, L, false))
+	cand, cerr := k.argmaxConf(d.logits, d.cand, L, V, int(c.MaskID()))
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{forward: steps, cand: cand}
+	d.plans[L] = p
+	return p, nil
+}
+
+// Vocab is the vocabulary size.
+func (d *Denoiser) Vocab() int { return d.cfg.Vocab }
+
+// Config is the model's configuration.
+func (d *Denoiser) Config() model.Config { return d.cfg }
+
+// AdapterInfo describes the GPU (for the UI: software adapters are slow).
+func (d *Denoiser) AdapterInfo() webgpu.AdapterInfo { return d.info }
+
+// AdapterName is a short name of the GPU, with "(fallback)" for a software adapter.
+func (d *Denoiser) AdapterName() string { return d.info.Name() }
+
+// Close releases the device and its buffers; the Denoiser is unusable afterwards.
+func (d *Denoiser) Close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.k.dev.Destroy()
+}
+
+// start validates ids, uploads them and returns the plan for their length.
+func (d *Denoiser) start(ids []int32) (*plan, error) {
+	L := len(ids)
+	if L == 0 || L > d.cfg.SeqLen {
+		return nil, fmt.Errorf("gpu: sequence of %d tokens, want 1..%d", L, d.cfg.SeqLen)
+	}
+	for i, id := range ids {
+		if id < 0 || int(id) >= d.cfg.Vocab {
+			return nil, fmt.Errorf("gpu: token %d at position %d outside vocabulary of %d", id, i, d.cfg.Vocab)
+		}
+		d.idsWords[i] = uint32(id)
+	}
+	p, err := d.plan(L)
+	if err != nil {
+		return nil, err
+	}
+	d.k.dev.WriteBuffer(d.ids, 0, u32Bytes(d.idsWords[:L]))
+	return p, nil
+}
+
+// submit runs steps and copies under an error scope and returns the first validation error.
+func (d *Denoiser) submit(steps []step, copies ...copyOp) error {
+	d.k.dev.PushErrorScope("validation")
+	d.k.run(steps, copies...)
+	if err := d.k.dev.PopErrorScope(); err != nil {
+		return fmt.Errorf("gpu: forward pass: %w", err)
+	}
+	return nil
+}
+
+// Logits returns the (len(ids), Vocab()) logits, row-major, in a fresh slice.
+func (d *Denoiser) Logits(ids []int32) ([]float32, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, err := d.start(ids)
+	if err != nil {
+		return nil, err
+	}
+	n := len(ids) * d.cfg.Vocab
+	if err := d.submit(p.forward, copyOp{d.logits, d.logitsRead, 4 * n}); err != nil {
+		return nil, err
+	}
+	out := make([]float32, n)
+	if err := d.k.dev.ReadBuffer(d.logitsRead, f32Bytes(out)); err != nil {
+		return nil, fmt.Errorf("gpu: reading logits: %w", err)
+	}
+	return out, nil
+}
+
+// Candidates returns, per position, the most likely token other than MASK and its
+// softmax probability (over every token but MASK), computed on the GPU so that only
+// 8 bytes a position are read back. Ties go to the smaller id.
+func (d *Denoiser) Candidates(ids []int32) (tok []int32, conf []float32, err error) {
+	tok, conf, _, err = d.CandidatesEntropy(ids)
+	return tok, conf, err
+}
+
+// CandidatesEntropy is Candidates plus each position's entropy in nats (over every token
+// but MASK), for entropy-ranked sampling.
+func (d *Denoiser) CandidatesEntropy(ids []int32) (tok []int32, conf, entropy []float32, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, err := d.start(ids)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	L := len(ids)
+	steps := append(p.forward[:len(p.forward):len(p.forward)], p.cand)
+	if err := d.submit(steps, copyOp{d.cand, d.candRead, 16 * L}); err != nil {
+		return nil, nil, nil, err
+	}
+	words := make([]uint32, 4*L)
+	if err := d.k.dev.ReadBuffer(d.candRead, u32Bytes(words)); err != nil {
+		return nil, nil, nil, fmt.Errorf("gpu: reading candidates: %w", err)
+	}
+	tok, conf, entropy = make([]int32, L), make([]float32, L), make([]float32, L)
+	for i := 0; i < L; i++ {
+		tok[i] = int32(words[4*i])
+		conf[i] = math.Float32frombits(words[4*i+1])
+		entropy[i] = math.Float32frombits(words[4*i+2])
+	}
+	return tok, conf, entropy, nil
+}

@@ -1,0 +1,247 @@
+//go:build js && wasm
+
+package gpu
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/austen-diffusion/textdiffusion/wasm/gpu/webgpu"
+)
+
+// kernels holds a device and its compiled pipelines, built on first use and cached by
+// shader and override constants. Each op method records one dispatch as a step: the
+// pipeline, a bind group over the given buffers and a small uniform buffer of sizes.
+// Steps are built once per sequence length and replayed for every call.
+type kernels struct {
+	dev       *webgpu.Device
+	pipelines map[string]*webgpu.ComputePipeline
+}
+
+// step is one recorded dispatch.
+type step struct {
+	p       *webgpu.ComputePipeline
+	bg      *webgpu.BindGroup
+	x, y, z int
+}
+
+// weight is a matrix on the GPU in its checkpoint type.
+type weight struct {
+	buf        *webgpu.Buffer
+	dt         DType // F32, Q8_0 or Q4_0
+	rows, cols int   // (N, K)
+}
+
+func newKernels(dev *webgpu.Device) *kernels {
+	return &kernels{dev: dev, pipelines: map[string]*webgpu.ComputePipeline{}}
+}
+
+// pipeline compiles (once) the module joined from files with the override constants.
+func (k *kernels) pipeline(files []string, constants map[string]float64) (*webgpu.ComputePipeline, error) {
+	keys := make([]string, 0, len(constants))
+	for c := range constants {
+		keys = append(keys, c)
+	}
+	sort.Strings(keys)
+	key := strings.Join(files, "+")
+	for _, c := range keys {
+		key += fmt.Sprintf(" %s=%g", c, constants[c])
+	}
+	if p, ok := k.pipelines[key]; ok {
+		return p, nil
+	}
+	label := files[len(files)-1]
+	if strings.HasPrefix(label, "matmul") && len(files) > 1 {
+		label = files[len(files)-2]
+	}
+	m, err := k.dev.CreateShaderModule(label, shaderSource(files...))
+	if err != nil {
+		return nil, err
+	}
+	p, err := k.dev.CreateComputePipeline(key, m, "main", constants)
+	if err != nil {
+		return nil, err
+	}
+	k.pipelines[key] = p
+	return p, nil
+}
+
+// uniform makes a 16-byte-aligned uniform buffer holding words (uint32, int or float32).
+func (k *kernels) uniform(words ...any) *webgpu.Buffer {
+	n := (len(words) + 3) &^ 3
+	b := make([]byte, 4*n)
+	for i, w := range words {
+		var u uint32
+		switch v := w.(type) {
+		case int:
+			u = uint32(v)
+		case uint32:
+			u = v
+		case float32:
+			u = math.Float32bits(v)
+		default:
+			panic("gpu: uniform word of unsupported type")
+		}
+		binary.LittleEndian.PutUint32(b[4*i:], u)
+	}
+	buf := k.dev.CreateBuffer("params", len(b), webgpu.UsageUniform|webgpu.UsageCopyDst)
+	k.dev.WriteBuffer(buf, 0, b)
+	return buf
+}
+
+func (k *kernels) bind(p *webgpu.ComputePipeline, bufs ...*webgpu.Buffer) *webgpu.BindGroup {
+	b := make([]webgpu.Binding, len(bufs))
+	for i, buf := range bufs {
+		b[i] = webgpu.Binding{Buffer: buf}
+	}
+	return k.dev.CreateBindGroup(p, b...)
+}
+
+// grid spreads n invocations of workgroups of size wg over x (at most 65535) and y.
+func grid(n, wg int) (x, y int) {
+	groups := (n + wg - 1) / wg
+	if groups <= 65535 {
+		return max(groups, 1), 1
+	}
+	y = (groups + 65535 - 1) / 65535
+	return (groups + y - 1) / y, y
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+var dtypeCode = map[DType]float64{F32: 0, Q8_0: 1, Q4_0: 2}
+
+// embed: out(L, D) = table[ids]; the table is (V, D) of type dt (F32, Q8_0 or Q4_0).
+func (k *kernels) embed(ids, table *webgpu.Buffer, dt DType, out *webgpu.Buffer, L, D int) (step, error) {
+	code, ok := dtypeCode[dt]
+	if !ok {
+		panic("gpu: embed of unsupported dtype")
+	}
+	p, err := k.pipeline([]string{"quant", "embed"}, map[string]float64{"DTYPE": code})
+	if err != nil {
+		return step{}, err
+	}
+	return step{p, k.bind(p, k.uniform(L, D), ids, table, out), ceilDiv(D, 64), L, 1}, nil
+}
+
+// matmul: out(M, N) = x(M, K) W^T, or out += x W^T with accumulate.
+func (k *kernels) matmul(x *webgpu.Buffer, w weight, out *webgpu.Buffer, M int, accumulate bool) (step, error) {
+	var files []string
+	switch w.dt {
+	case F32:
+		files = []string{"matmul_f32", "matmul"}
+	case Q8_0:
+		files = []string{"quant", "matmul_q8_0", "matmul"}
+	case Q4_0:
+		files = []string{"quant", "matmul_q4_0", "matmul"}
+	default:
+		panic("gpu: matmul of unsupported dtype")
+	}
+	acc := 0.0
+	if accumulate {
+		acc = 1
+	}
+	p, err := k.pipeline(files, map[string]float64{"ACCUMULATE": acc})
+	if err != nil {
+		return step{}, err
+	}
+	N, K := w.rows, w.cols
+	if K%4 != 0 {
+		panic("gpu: matmul inner size not a multiple of 4")
+	}
+	return step{p, k.bind(p, k.uniform(M, N, K), x, w.buf, out), ceilDiv(N, 256), ceilDiv(M, 8), 1}, nil
+}
+
+// rmsnorm: out = RMSNorm(x, w) over rows of (M, D).
+func (k *kernels) rmsnorm(x, w, out *webgpu.Buffer, M, D int, eps float32) (step, error) {
+	p, err := k.pipeline([]string{"rmsnorm"}, nil)
+	if err != nil {
+		return step{}, err
+	}
+	return step{p, k.bind(p, k.uniform(M, D, eps), x, w, out), M, 1, 1}, nil
+}
+
+// rope rotates q and k, (L, H*hd), in place with the (cos, sin) table cs.
+func (k *kernels) rope(cs, q, kk *webgpu.Buffer, L, H, hd int) (step, error) {
+	p, err := k.pipeline([]string{"rope"}, nil)
+	if err != nil {
+		return step{}, err
+	}
+	return step{p, k.bind(p, k.uniform(L, H, hd), cs, q, kk), ceilDiv(H*hd/2, 64), L, 1}, nil
+}
+
+// attention: out = softmax(q k^T / sqrt(hd)) v per head; L <= maxL.
+func (k *kernels) attention(q, kk, v, out *webgpu.Buffer, L, H, hd, maxL int, causal bool) (step, error) {
+	c := 0.0
+	if causal {
+		c = 1
+	}
+	p, err := k.pipeline([]string{"attention"}, map[string]float64{"MAXL": float64(maxL), "CAUSAL": c})
+	if err != nil {
+		return step{}, err
+	}
+	scale := float32(1 / math.Sqrt(float64(hd)))
+	return step{p, k.bind(p, k.uniform(L, H, hd, scale), q, kk, v, out), L, H, 1}, nil
+}
+
+// swiglu: gate = silu(gate) * up over n values.
+func (k *kernels) swiglu(gate, up *webgpu.Buffer, n int) (step, error) {
+	p, err := k.pipeline([]string{"swiglu"}, nil)
+	if err != nil {
+		return step{}, err
+	}
+	x, y := grid(n, 256)
+	return step{p, k.bind(p, k.uniform(n), gate, up), x, y, 1}, nil
+}
+
+// argmaxConf: out (L, 4 words) = token, prob, entropy, max logit per row of logits (L, V),
+// leaving out token exclude.
+func (k *kernels) argmaxConf(logits, out *webgpu.Buffer, L, V int, exclude int) (step, error) {
+	p, err := k.pipeline([]string{"argmax_conf"}, nil)
+	if err != nil {
+		return step{}, err
+	}
+	return step{p, k.bind(p, k.uniform(L, V, exclude), logits, out), L, 1, 1}, nil
+}
+
+// run records steps into one compute pass, then the copies, and submits.
+func (k *kernels) run(steps []step, copies ...copyOp) {
+	enc := k.dev.CreateCommandEncoder()
+	pass := enc.BeginComputePass()
+	for _, s := range steps {
+		pass.Dispatch(s.p, s.bg, s.x, s.y, s.z)
+	}
+	pass.End()
+	for _, c := range copies {
+		enc.CopyBufferToBuffer(c.src, 0, c.dst, 0, c.size)
+	}
+	enc.Submit()
+}
+
+// copyOp copies size bytes from the start of src to the start of dst.
+type copyOp struct {
+	src, dst *webgpu.Buffer
+	size     int
+}
+
+// storage makes a storage buffer of n float32s (or words), optionally readable by copy.
+func (k *kernels) storage(label string, words int) *webgpu.Buffer {
+	return k.dev.CreateBuffer(label, 4*words, webgpu.UsageStorage|webgpu.UsageCopyDst|webgpu.UsageCopySrc)
+}
+
+// upload makes a storage buffer holding data, padded to whole words plus one spare zero
+// word (the quantised matmuls read one word past a block's last byte).
+func (k *kernels) upload(label string, data []byte) *webgpu.Buffer {
+	data = padded(data)
+	b := k.dev.CreateBuffer(label, len(data), webgpu.UsageStorage|webgpu.UsageCopyDst|webgpu.UsageCopySrc)
+	k.dev.WriteBuffer(b, 0, data)
+	return b
+}
+
+// staging makes a buffer to read size bytes back to the CPU.
+func (k *kernels) staging(label string, size int) *webgpu.Buffer {
+	return k.dev.CreateBuffer(label, size, webgpu.UsageMapRead|webgpu.UsageCopyDst)
+}
