@@ -3,7 +3,6 @@ package masked
 import (
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
 )
 
@@ -66,46 +65,6 @@ func ELBO(logitsFn func(xt []int32) ([]float32, error), x0 []int32, V int, maskI
 			return 0, 0, fmt.Errorf("masked: ELBO: token %d at position %d is not a real token of a %d vocabulary with MASK %d", tok, i, V, maskID)
 		}
 	}
-	k := 1 + rng.IntN(L)
-	perm := make([]int, L)
-	for i := range perm {
-		perm[i] = i
-	}
-	xt := make([]int32, L)
-	est := make([]float64, draws)
-	for j := range est {
-		r := int(math.Round(float64(k) + float64(j)*float64(L)/float64(draws)))
-		l := (r-1)%L + 1
-		// Partial Fisher-Yates: perm[:l] becomes a uniform random l-subset.
-		for i := 0; i < l; i++ {
-			s := i + rng.IntN(L-i)
-			perm[i], perm[s] = perm[s], perm[i]
-		}
-		copy(xt, x0)
-		for _, p := range perm[:l] {
-			xt[p] = maskID
-		}
-		logits, err := logitsFn(xt)
-		if err != nil {
-			return 0, 0, fmt.Errorf("masked: ELBO: draw %d: %w", j, err)
-		}
-		if len(logits) != L*V {
-			return 0, 0, fmt.Errorf("masked: ELBO: draw %d: logitsFn returned %d values, want L*V = %d", j, len(logits), L*V)
-		}
-		var sum float64
-		for _, p := range perm[:l] {
-			sum += rowCE(logits[p*V:(p+1)*V], int(x0[p]), int(maskID), nil, 0)
-		}
-		est[j] = sum / float64(l)
-	}
-	var mean float64
-	for _, e := range est {
-		mean += e
-	}
-	mean /= float64(draws)
-	var ss float64
-	for _, e := range est {
-		ss += (e - mean) * (e - mean)
-	}
-	return mean, math.Sqrt(ss/float64(draws-1)) / math.Sqrt(float64(draws)), nil
+	one := func(xt []int32, B int) ([]float32, error) { return logitsFn(xt) }
+	return ELBOBatched(one, 1, x0, V, maskID, draws, rng)
 }
