@@ -1,0 +1,276 @@
+package safetensors
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+)
+
+// modelConfig is the part of the model's config JSON that the HF export
+// needs (core/model.Config's field names).
+type modelConfig struct {
+	Vocab     int     `json:"vocab"`
+	Dim       int     `json:"dim"`
+	Layers    int     `json:"layers"`
+	Heads     int     `json:"heads"`
+	Hidden    int     `json:"hidden"`
+	SeqLen    int     `json:"seq_len"`
+	Causal    bool    `json:"causal"`
+	RopeTheta float64 `json:"rope_theta"`
+	NormEps   float64 `json:"norm_eps"`
+}
+
+// hfConfig is config.json in the LLaMA layout of transformers. The model is
+// LLaMA without biases, with HF's rotate_half RoPE, so q and k need no
+// permutation. A causal model is a plain LlamaForCausalLM; the masked
+// diffusion model has no transformers class and says so in architectures.
+type hfConfig struct {
+	Architectures         []string        `json:"architectures"`
+	ModelType             string          `json:"model_type"`
+	VocabSize             int             `json:"vocab_size"`
+	HiddenSize            int             `json:"hidden_size"`
+	IntermediateSize      int             `json:"intermediate_size"`
+	NumHiddenLayers       int             `json:"num_hidden_layers"`
+	NumAttentionHeads     int             `json:"num_attention_heads"`
+	NumKeyValueHeads      int             `json:"num_key_value_heads"`
+	HeadDim               int             `json:"head_dim"`
+	MaxPositionEmbeddings int             `json:"max_position_embeddings"`
+	RMSNormEps            float64         `json:"rms_norm_eps"`
+	RopeTheta             float64         `json:"rope_theta"`
+	TieWordEmbeddings     bool            `json:"tie_word_embeddings"`
+	HiddenAct             string          `json:"hidden_act"`
+	AttentionBias         bool            `json:"attention_bias"`
+	MLPBias               bool            `json:"mlp_bias"`
+	TorchDType            string          `json:"torch_dtype"`
+	Causal                *bool           `json:"causal"` // absent in a stock LLaMA config: causal
+	EOSTokenID            int             `json:"eos_token_id"`
+	MaskTokenID           int             `json:"mask_token_id"`
+	Original              json.RawMessage `json:"textdiffusion_config,omitempty"` // our config, verbatim
+}
+
+// Architecture names written to config.json.
+const (
+	ArchMasked = "LlamaForMaskedDiffusion"
+	ArchCausal = "LlamaForCausalLM"
+)
+
+type spec struct {
+	name, hf string
+	shape    []int
+}
+
+// specs lists the model's tensors in arena order with their HF names.
+func (c *modelConfig) specs() []spec {
+	D, F, V := c.Dim, c.Hidden, c.Vocab
+	s := []spec{{"tok_emb", "model.embed_tokens.weight", []int{V, D}}}
+	for i := 0; i < c.Layers; i++ {
+		p, h := fmt.Sprintf("layers.%d.", i), fmt.Sprintf("model.layers.%d.", i)
+		s = append(s,
+			spec{p + "attn_norm", h + "input_layernorm.weight", []int{D}},
+			spec{p + "wq", h + "self_attn.q_proj.weight", []int{D, D}},
+			spec{p + "wk", h + "self_attn.k_proj.weight", []int{D, D}},
+			spec{p + "wv", h + "self_attn.v_proj.weight", []int{D, D}},
+			spec{p + "wo", h + "self_attn.o_proj.weight", []int{D, D}},
+			spec{p + "mlp_norm", h + "post_attention_layernorm.weight", []int{D}},
+			spec{p + "w1", h + "mlp.gate_proj.weight", []int{F, D}},
+			spec{p + "w3", h + "mlp.up_proj.weight", []int{F, D}},
+			spec{p + "w2", h + "mlp.down_proj.weight", []int{D, F}},
+		)
+	}
+	return append(s, spec{"norm", "model.norm.weight", []int{D}}, spec{"head", "lm_head.weight", []int{V, D}})
+}
+
+func (c *modelConfig) check() error {
+	if c.Vocab < 3 || c.Dim <= 0 || c.Layers <= 0 || c.Heads <= 0 || c.Hidden <= 0 || c.SeqLen <= 0 || c.Dim%c.Heads != 0 {
+		return fmt.Errorf("model config %+v is not a valid model shape", *c)
+	}
+	if c.Vocab > 1<<20 || c.Dim > 1<<14 || c.Hidden > 1<<16 || c.Layers > 256 {
+		return fmt.Errorf("model config %+v is beyond the supported sizes", *c)
+	}
+	return nil
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// ExportHF writes dir/model.safetensors (float32, LLaMA tensor names),
+// dir/config.json and, when f has one, dir/tokenizer.json. Quantized tensors
+// are dequantized. Tensors that are not model weights (optimizer moments,
+// anything not in the LLaMA mapping) are left out; a missing or misshapen
+// model tensor is an error.
+func ExportHF(dir string, f *checkpoint.File) error {
+	var c modelConfig
+	if err := json.Unmarshal(f.Config, &c); err != nil {
+		return fmt.Errorf("export: model config: %v", err)
+	}
+	if err := c.check(); err != nil {
+		return fmt.Errorf("export: %v", err)
+	}
+	st := &File{Metadata: map[string]string{"format": "pt"}}
+	for _, s := range c.specs() {
+		t := f.Tensor(s.name)
+		if t == nil {
+			return fmt.Errorf("export: tensor %q missing", s.name)
+		}
+		if !sameShape(t.Shape, s.shape) {
+			return fmt.Errorf("export: tensor %q has shape %v, config says %v", s.name, t.Shape, s.shape)
+		}
+		x, err := t.Float32()
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		st.Tensors = append(st.Tensors, Tensor{Name: s.hf, Shape: s.shape, Data: x})
+	}
+	arch := ArchMasked
+	if c.Causal {
+		arch = ArchCausal
+	}
+	hc := hfConfig{
+		Architectures: []string{arch}, ModelType: "llama",
+		VocabSize: c.Vocab, HiddenSize: c.Dim, IntermediateSize: c.Hidden,
+		NumHiddenLayers: c.Layers, NumAttentionHeads: c.Heads, NumKeyValueHeads: c.Heads,
+		HeadDim: c.Dim / c.Heads, MaxPositionEmbeddings: c.SeqLen,
+		RMSNormEps: c.NormEps, RopeTheta: c.RopeTheta, HiddenAct: "silu", TorchDType: "float32",
+		Causal: &c.Causal, EOSTokenID: c.Vocab - 2, MaskTokenID: c.Vocab - 1,
+		Original: f.Config,
+	}
+	cj, err := json.MarshalIndent(hc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("export: %v", err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := Save(filepath.Join(dir, "model.safetensors"), st); err != nil {
+		return err
+	}
+	if err := writeFileAtomic(filepath.Join(dir, "config.json"), append(cj, '\n')); err != nil {
+		return err
+	}
+	if len(f.Tokenizer) > 0 {
+		if err := writeFileAtomic(filepath.Join(dir, "tokenizer.json"), f.Tokenizer); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ImportHF reads a folder written by ExportHF (or any LLaMA-layout folder of
+// the same architecture: no biases, no grouped-query attention) back into a
+// checkpoint with float32 tensors in the model's order. The config's
+// HF keys win over the embedded original, whose other fields are kept.
+func ImportHF(dir string) (*checkpoint.File, error) {
+	cpath := filepath.Join(dir, "config.json")
+	cj, err := os.ReadFile(cpath)
+	if err != nil {
+		return nil, err
+	}
+	var hc hfConfig
+	if err := json.Unmarshal(cj, &hc); err != nil {
+		return nil, fmt.Errorf("%s: %v", cpath, err)
+	}
+	if hc.NumKeyValueHeads != 0 && hc.NumKeyValueHeads != hc.NumAttentionHeads {
+		return nil, fmt.Errorf("%s: grouped-query attention (%d key/value heads for %d heads) is not supported", cpath, hc.NumKeyValueHeads, hc.NumAttentionHeads)
+	}
+	if hc.ModelType != "" && hc.ModelType != "llama" {
+		return nil, fmt.Errorf("%s: model_type %q is not llama", cpath, hc.ModelType)
+	}
+	if hc.AttentionBias || hc.MLPBias {
+		return nil, fmt.Errorf("%s: biases are not supported", cpath)
+	}
+	if hc.HiddenAct != "" && hc.HiddenAct != "silu" {
+		return nil, fmt.Errorf("%s: hidden_act %q is not supported (silu only)", cpath, hc.HiddenAct)
+	}
+	c := modelConfig{
+		Vocab: hc.VocabSize, Dim: hc.HiddenSize, Layers: hc.NumHiddenLayers, Heads: hc.NumAttentionHeads,
+		Hidden: hc.IntermediateSize, SeqLen: hc.MaxPositionEmbeddings, Causal: hc.Causal == nil || *hc.Causal,
+		RopeTheta: hc.RopeTheta, NormEps: hc.RMSNormEps,
+	}
+	if err := c.check(); err != nil {
+		return nil, fmt.Errorf("%s: %v", cpath, err)
+	}
+	if hc.HeadDim != 0 && hc.HeadDim != c.Dim/c.Heads {
+		return nil, fmt.Errorf("%s: head_dim %d != hidden_size/num_attention_heads", cpath, hc.HeadDim)
+	}
+	config, err := mergeConfig(hc.Original, &c)
+	if err != nil {
+		return nil, fmt.Errorf("%s: textdiffusion_config: %v", cpath, err)
+	}
+	st, err := Load(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		return nil, err
+	}
+	byHF := make(map[string]*Tensor, len(st.Tensors))
+	for i := range st.Tensors {
+		byHF[st.Tensors[i].Name] = &st.Tensors[i]
+	}
+	f := &checkpoint.File{Config: config}
+	for _, s := range c.specs() {
+		t := byHF[s.hf]
+		if t == nil && s.name == "head" && hc.TieWordEmbeddings {
+			emb := f.Tensors[0] // tok_emb, the first spec
+			f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: s.name, Shape: s.shape, F32: append([]float32(nil), emb.F32...)})
+			continue
+		}
+		if t == nil {
+			return nil, fmt.Errorf("%s: tensor %q missing", dir, s.hf)
+		}
+		if !sameShape(t.Shape, s.shape) {
+			return nil, fmt.Errorf("%s: tensor %q has shape %v, config says %v", dir, s.hf, t.Shape, s.shape)
+		}
+		f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: s.name, Shape: s.shape, F32: t.Data})
+		delete(byHF, s.hf)
+	}
+	for name := range byHF {
+		if !strings.HasSuffix(name, "rotary_emb.inv_freq") { // a buffer old exports include
+			return nil, fmt.Errorf("%s: tensor %q is not part of this architecture", dir, name)
+		}
+	}
+	tok, err := os.ReadFile(filepath.Join(dir, "tokenizer.json"))
+	if err == nil {
+		f.Tokenizer = tok
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return f, nil
+}
+
+// mergeConfig returns the original config JSON (if any) with the fields
+// that config.json also carries set from c.
+func mergeConfig(orig json.RawMessage, c *modelConfig) (json.RawMessage, error) {
+	m := map[string]json.RawMessage{}
+	if len(orig) > 0 {
+		if err := json.Unmarshal(orig, &m); err != nil {
+			return nil, err
+		}
+		if m == nil { // the JSON null
+			m = map[string]json.RawMessage{}
+		}
+	}
+	known, err := json.Marshal(c)
+	if err != nil {
+		return nil, err
+	}
+	var km map[string]json.RawMessage
+	if err := json.Unmarshal(known, &km); err != nil {
+		return nil, err
+	}
+	for k, v := range km {
+		m[k] = v
+	}
+	return json.Marshal(m)
+}
