@@ -76,6 +76,10 @@ func decayRanges(c model.Config) []optim.Range {
 	return r
 }
 
+// SetBatchFunc sets the source of training batches (Resume leaves it to the caller when
+// it passes nil).
+func (t *Trainer) SetBatchFunc(b BatchFunc) { t.batch = b }
+
 // Schedule is the run's learning-rate schedule.
 func (t *Trainer) Schedule() optim.Schedule {
 	return optim.Schedule{Max: t.Cfg.LR, Min: t.Cfg.MinLR, Warmup: t.Cfg.Warmup, Total: t.Cfg.Steps}

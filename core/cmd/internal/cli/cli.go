@@ -1,0 +1,108 @@
+// Package cli holds what the commands share: the default corpus and tokenizer, and the
+// validation windows every reported number is computed on.
+package cli
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/austen-diffusion/textdiffusion/core/corpus"
+	"github.com/austen-diffusion/textdiffusion/core/data"
+	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
+)
+
+// Docs returns the documents of a comma-separated file list, or the default books:
+// the five training books (which=train) or Persuasion (which=val).
+func Docs(files, which string) ([]data.Doc, error) {
+	if strings.TrimSpace(files) != "" {
+		return data.ReadFiles(splitList(files))
+	}
+	var books []corpus.Book
+	switch which {
+	case "train":
+		b, err := corpus.Train()
+		if err != nil {
+			return nil, err
+		}
+		books = b
+	default:
+		b, err := corpus.Validation()
+		if err != nil {
+			return nil, err
+		}
+		books = []corpus.Book{b}
+	}
+	docs := make([]data.Doc, len(books))
+	for i, b := range books {
+		docs[i] = data.Doc{Name: "corpus/" + b.Name, Text: b.Text}
+	}
+	return docs, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Tokenizer loads path, or, when it does not exist, trains a BPE of vocab ids on docs and
+// saves it there (so every later run and the released models share it).
+func Tokenizer(path string, vocab int, docs []data.Doc) (*tokenizer.Tokenizer, []byte, error) {
+	if raw, err := os.ReadFile(path); err == nil {
+		tok, err := tokenizer.Parse(raw)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return tok, raw, nil
+	} else if !os.IsNotExist(err) {
+		return nil, nil, err
+	}
+	texts := make([][]byte, len(docs))
+	for i, d := range docs {
+		texts[i] = d.Text
+	}
+	tok, err := tokenizer.Train(texts, vocab)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, nil, err
+	}
+	if err := tok.SaveFile(path); err != nil {
+		return nil, nil, err
+	}
+	fmt.Fprintf(os.Stderr, "trained a %d-token BPE on %d documents, saved %s\n", tok.Vocab(), len(docs), path)
+	return tok, tok.Marshal(), nil
+}
+
+// CacheDir is where token streams are cached.
+func CacheDir() string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "textdiffusion")
+	}
+	return filepath.Join(os.TempDir(), "textdiffusion-cache")
+}
+
+// ValWindows cuts the validation stream into windows of L tokens (at most maxTokens
+// tokens in all; 0: all) and returns, for each, the token before it (EOT for the first):
+// the AR model's one token of context, so both kinds score exactly the same tokens.
+func ValWindows(s *data.Stream, L, maxTokens int, eot int32) (windows [][]int32, prev []int32) {
+	windows = s.Windows(L)
+	if maxTokens > 0 && len(windows) > maxTokens/L {
+		windows = windows[:max(1, maxTokens/L)]
+	}
+	prev = make([]int32, len(windows))
+	for i := range windows {
+		prev[i] = eot
+		if i > 0 {
+			prev[i] = windows[i-1][L-1]
+		}
+	}
+	return windows, prev
+}

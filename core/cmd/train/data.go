@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
+	"github.com/austen-diffusion/textdiffusion/core/data"
+	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
+	"github.com/austen-diffusion/textdiffusion/core/train"
+)
+
+type dataset struct {
+	tok         *tokenizer.Tokenizer
+	tokJSON     []byte
+	batch       train.BatchFunc
+	trainTokens int
+	valWindows  [][]int32
+	valPrev     []int32
+}
+
+// loadData tokenizes the training and validation text (cached) and builds the batch
+// source. A resumed run keeps its own tokenizer (the one in its checkpoint).
+func loadData(files, val, tokPath string, c train.Config, resumed *train.Trainer, out string) (*dataset, error) {
+	docs, err := cli.Docs(files, "train")
+	if err != nil {
+		return nil, err
+	}
+	var tok *tokenizer.Tokenizer
+	var raw []byte
+	if resumed != nil && len(resumed.Tok) > 0 {
+		if tok, err = tokenizer.Parse(resumed.Tok); err != nil {
+			return nil, fmt.Errorf("tokenizer in checkpoint: %w", err)
+		}
+		raw = resumed.Tok
+	} else if tok, raw, err = cli.Tokenizer(tokPath, c.Model.Vocab, docs); err != nil {
+		return nil, err
+	}
+	if resumed != nil && tok.Vocab() != c.Model.Vocab {
+		return nil, fmt.Errorf("tokenizer has %d ids, the checkpoint's model %d", tok.Vocab(), c.Model.Vocab)
+	}
+	st, err := data.Tokenize(tok, docs, cli.CacheDir())
+	if err != nil {
+		return nil, err
+	}
+	vdocs, err := cli.Docs(val, "val")
+	if err != nil {
+		return nil, err
+	}
+	vs, err := data.Tokenize(tok, vdocs, cli.CacheDir())
+	if err != nil {
+		return nil, err
+	}
+	n := c.Model.SeqLen
+	if c.Objective == "ar" {
+		n++ // input and shifted targets
+	}
+	b, err := data.NewBatcher(st, c.Batch, n, c.Seed)
+	if err != nil {
+		return nil, err
+	}
+	ds := &dataset{tok: tok, tokJSON: raw, trainTokens: len(st.Tokens)}
+	ds.batch = func(step int, dst []int32, B, L int) {
+		if B != c.Batch || L != n {
+			panic("train: batch shape changed")
+		}
+		b.BatchInto(dst, step)
+	}
+	ds.valWindows, ds.valPrev = cli.ValWindows(vs, c.Model.SeqLen, c.EvalTokens, tok.EOT())
+	return ds, nil
+}
+
+func expf(x float64) float64 { return math.Exp(x) }

@@ -1,0 +1,177 @@
+// Command train trains a masked diffusion language model (-objective mdm) or the
+// autoregressive baseline (-objective ar) on text files, by default the five Austen
+// training books, validating on Persuasion.
+//
+//	go run ./core/cmd/train -objective mdm -steps 3000 -out runs/mdm
+//	go run ./core/cmd/train -out runs/mdm -resume        # continue after a crash or Ctrl-C
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/austen-diffusion/textdiffusion/core/blas"
+	"github.com/austen-diffusion/textdiffusion/core/train"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "train:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	d := train.Default()
+	var (
+		configPath = flag.String("config", "", "JSON file with a train.Config (flags given explicitly override it)")
+		out        = flag.String("out", "", "output folder: checkpoint.ckpt, model.ckpt, metrics.jsonl, loss.png (default runs/<objective>)")
+		resume     = flag.Bool("resume", false, "continue the run in -out from its checkpoint (exactly as if never interrupted)")
+		dataFiles  = flag.String("data", "", "comma-separated UTF-8 text files to train on (default: the five Austen training books)")
+		valFile    = flag.String("val", "", "validation text file (default: Persuasion)")
+		tokPath    = flag.String("tokenizer", "weights/tokenizer.json", "tokenizer.json to use; if the file is missing, one is trained on the training data and saved there")
+		threads    = flag.Int("threads", 0, "BLAS and worker threads (0: all cores)")
+		logEvery   = flag.Int("log-every", 10, "steps between metric lines")
+		noBar      = flag.Bool("no-progress", false, "plain log lines instead of a progress bar")
+	)
+	c := d
+	flag.StringVar(&c.Objective, "objective", d.Objective, "mdm (masked diffusion) or ar (autoregressive baseline)")
+	flag.IntVar(&c.Model.Dim, "dim", d.Model.Dim, "model width")
+	flag.IntVar(&c.Model.Layers, "layers", d.Model.Layers, "Transformer blocks")
+	flag.IntVar(&c.Model.Heads, "heads", d.Model.Heads, "attention heads")
+	flag.IntVar(&c.Model.Hidden, "hidden", d.Model.Hidden, "SwiGLU hidden width")
+	flag.IntVar(&c.Model.SeqLen, "seq-len", d.Model.SeqLen, "sequence length L")
+	flag.IntVar(&c.Model.Vocab, "vocab", d.Model.Vocab, "vocabulary size when a tokenizer is trained")
+	flag.IntVar(&c.Steps, "steps", d.Steps, "optimizer steps")
+	flag.IntVar(&c.Batch, "batch", d.Batch, "sequences per step")
+	flag.Float64Var(&c.LR, "lr", d.LR, "peak learning rate")
+	flag.Float64Var(&c.MinLR, "min-lr", d.MinLR, "final learning rate of the cosine decay")
+	flag.IntVar(&c.Warmup, "warmup", d.Warmup, "linear warm-up steps")
+	flag.Float64Var(&c.WeightDecay, "wd", d.WeightDecay, "AdamW weight decay")
+	flag.Float64Var(&c.Clip, "clip", d.Clip, "gradient-norm clip (0: off)")
+	flag.Uint64Var(&c.Seed, "seed", d.Seed, "seed for init, batches and masks")
+	flag.StringVar(&c.Schedule, "schedule", d.Schedule, "masking schedule: linear, cosine or loglinear (mdm)")
+	flag.BoolVar(&c.Antithetic, "antithetic", d.Antithetic, "antithetic masking times across the batch (mdm)")
+	flag.BoolVar(&c.SingleRatioPerSequence, "single-ratio", false, "ablation: one masking ratio for the whole batch (mdm)")
+	flag.BoolVar(&c.DivideByMasked, "divide-by-masked", false, "ablation: divide by the masked count instead of B*L (mdm; not a bound)")
+	flag.IntVar(&c.EvalEvery, "eval-every", d.EvalEvery, "steps between validation passes (0: only at the end)")
+	flag.IntVar(&c.EvalTokens, "eval-tokens", d.EvalTokens, "validation tokens per pass")
+	flag.IntVar(&c.CheckpointEvery, "checkpoint-every", d.CheckpointEvery, "steps between checkpoints (also saved on SIGINT/SIGTERM)")
+	flag.Usage = func() {
+		fmt.Fprintf(os.Stderr, "usage: train [flags]\n\nTrains a masked diffusion LM (or the AR baseline) and writes checkpoints, metrics and plots.\n\n")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags only; see -h)", flag.Arg(0))
+	}
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	if *configPath != "" && !*resume {
+		raw, err := os.ReadFile(*configPath)
+		if err != nil {
+			return err
+		}
+		fc := d
+		dec := json.NewDecoder(strings.NewReader(string(raw)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&fc); err != nil {
+			return fmt.Errorf("%s: %w", *configPath, err)
+		}
+		c = overlay(fc, c, set)
+	}
+	c.Model.Causal = c.Objective == "ar"
+	if *out == "" {
+		*out = filepath.Join("runs", c.Objective)
+	}
+	if err := blas.Init(*threads); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "blas: %s\n", blas.Name())
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var tr *train.Trainer
+	ckpt := filepath.Join(*out, train.CheckpointFile)
+	if *resume {
+		steps := 0
+		if set["steps"] {
+			steps = c.Steps
+		}
+		var err error
+		tr, err = train.Resume(ckpt, nil, steps)
+		if err != nil {
+			return err
+		}
+		c = tr.Cfg
+		fmt.Fprintf(os.Stderr, "resuming %s at step %d of %d\n", ckpt, tr.Step, c.Steps)
+	} else if _, err := os.Stat(ckpt); err == nil {
+		return fmt.Errorf("%s exists: pass -resume to continue that run, or choose another -out", ckpt)
+	}
+	ds, err := loadData(*dataFiles, *valFile, *tokPath, c, tr, *out)
+	if err != nil {
+		return err
+	}
+	if tr == nil {
+		c.Model.Vocab = ds.tok.Vocab()
+		tr, err = train.New(c, ds.tokJSON, ds.batch)
+		if err != nil {
+			return err
+		}
+	} else {
+		tr.SetBatchFunc(ds.batch)
+	}
+	fmt.Fprintf(os.Stderr, "%s: %d parameters, %d training tokens, %d validation tokens, batch %dx%d, %d steps\n",
+		c.Objective, c.Model.NumParams(), ds.trainTokens, len(ds.valWindows)*c.Model.SeqLen, c.Batch, c.Model.SeqLen, c.Steps)
+
+	prog := newProgress(c.Steps, tr.Step, *noBar)
+	r := &train.Runner{T: tr, Dir: *out, ValWindows: ds.valWindows, ValPrev: ds.valPrev, LogEvery: *logEvery,
+		OnStep: prog.step, OnEval: prog.eval}
+	start := time.Now()
+	err = r.Run(ctx)
+	prog.done()
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintf(os.Stderr, "interrupted at step %d; checkpoint saved to %s (continue with -resume -out %s)\n", tr.Step, ckpt, *out)
+		os.Exit(130)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "done: %d steps in %s; weights %s, metrics %s, plot %s\n", tr.Step, time.Since(start).Round(time.Second),
+		filepath.Join(*out, train.ModelFile), filepath.Join(*out, train.MetricsFile), filepath.Join(*out, train.PlotFile))
+	return nil
+}
+
+// overlay returns the config file's values with every explicitly given flag on top.
+func overlay(file, flags train.Config, set map[string]bool) train.Config {
+	out := file
+	pick := map[string]func(){
+		"objective": func() { out.Objective = flags.Objective }, "dim": func() { out.Model.Dim = flags.Model.Dim },
+		"layers": func() { out.Model.Layers = flags.Model.Layers }, "heads": func() { out.Model.Heads = flags.Model.Heads },
+		"hidden": func() { out.Model.Hidden = flags.Model.Hidden }, "seq-len": func() { out.Model.SeqLen = flags.Model.SeqLen },
+		"vocab": func() { out.Model.Vocab = flags.Model.Vocab }, "steps": func() { out.Steps = flags.Steps },
+		"batch": func() { out.Batch = flags.Batch }, "lr": func() { out.LR = flags.LR }, "min-lr": func() { out.MinLR = flags.MinLR },
+		"warmup": func() { out.Warmup = flags.Warmup }, "wd": func() { out.WeightDecay = flags.WeightDecay },
+		"clip": func() { out.Clip = flags.Clip }, "seed": func() { out.Seed = flags.Seed }, "schedule": func() { out.Schedule = flags.Schedule },
+		"antithetic": func() { out.Antithetic = flags.Antithetic }, "single-ratio": func() { out.SingleRatioPerSequence = flags.SingleRatioPerSequence },
+		"divide-by-masked": func() { out.DivideByMasked = flags.DivideByMasked }, "eval-every": func() { out.EvalEvery = flags.EvalEvery },
+		"eval-tokens": func() { out.EvalTokens = flags.EvalTokens }, "checkpoint-every": func() { out.CheckpointEvery = flags.CheckpointEvery },
+	}
+	for name := range set {
+		if f, ok := pick[name]; ok {
+			f()
+		}
+	}
+	return out
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/austen-diffusion/textdiffusion/core/train"
+)
+
+// progress shows a bar (step, loss, tokens/s, ETA) on a terminal and plain lines
+// otherwise (logs, CI, nohup).
+type progress struct {
+	mu     sync.Mutex
+	status string
+	p      *mpb.Progress
+	bar    *mpb.Bar
+	last   time.Time
+	total  int
+}
+
+func newProgress(total, start int, plain bool) *progress {
+	pr := &progress{total: total, last: time.Now()}
+	if plain || !term.IsTerminal(int(os.Stderr.Fd())) {
+		return pr
+	}
+	pr.p = mpb.New(mpb.WithOutput(os.Stderr), mpb.WithWidth(32))
+	pr.bar = pr.p.New(int64(total), mpb.BarStyle(),
+		mpb.PrependDecorators(decor.Name("step "), decor.CountersNoUnit("%d/%d")),
+		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
+			pr.mu.Lock()
+			defer pr.mu.Unlock()
+			return pr.status
+		}), decor.Name(" ETA "), decor.EwmaETA(decor.ET_STYLE_GO, 20)))
+	pr.bar.SetCurrent(int64(start))
+	return pr
+}
+
+func (pr *progress) step(s train.Stats, tps float64) {
+	now := time.Now()
+	pr.mu.Lock()
+	pr.status = fmt.Sprintf(" loss %.4f  %.0f tok/s", s.Loss, tps)
+	pr.mu.Unlock()
+	if pr.bar != nil {
+		pr.bar.EwmaIncrement(now.Sub(pr.last))
+	} else if s.Step%10 == 0 || s.Step == pr.total {
+		fmt.Fprintf(os.Stderr, "step %d/%d loss %.4f lr %.2e grad %.2f %.0f tok/s\n", s.Step, pr.total, s.Loss, s.LR, s.GradNorm, tps)
+	}
+	pr.last = now
+}
+
+func (pr *progress) eval(step int, v float64) {
+	msg := fmt.Sprintf("step %d: validation loss %.4f (bound on perplexity exp(loss) = %.1f)", step, v, expf(v))
+	if pr.p != nil {
+		pr.p.Write([]byte(msg + "\n"))
+		return
+	}
+	fmt.Fprintln(os.Stderr, msg)
+}
+
+func (pr *progress) done() {
+	if pr.p != nil {
+		pr.bar.Abort(false)
+		pr.p.Wait()
+	}
+}
