@@ -7,43 +7,6 @@ import (
 	"testing"
 )
 
-func TestExp(t *testing.T) {
-	worst := 0.0
-	for i := 0; i <= 1000000; i++ {
-		x := float32(-87.3 * float64(i) / 1000000)
-		want := math.Exp(float64(x))
-		worst = max(worst, math.Abs(expOne(x)-want)/want)
-	}
-	if worst > 1e-12 {
-		t.Fatalf("exp kernel worst relative error %.3g, want <= 1e-12", worst)
-	}
-	if expOne(0) != 1 || expOne(-1000) > 2e-38 || expOne(float32(math.Inf(-1))) > 2e-38 || !math.IsNaN(expOne(float32(math.NaN()))) {
-		t.Fatalf("exp(0)=%g exp(-1000)=%g exp(-inf)=%g exp(NaN)=%g", expOne(0), expOne(-1000),
-			expOne(float32(math.Inf(-1))), expOne(float32(math.NaN())))
-	}
-	// The unrolled loops, odd lengths included, against the plain loop.
-	for _, n := range []int{0, 1, 2, 7, 64, 301} {
-		x := make([]float32, n)
-		for i := range x {
-			x[i] = float32(i%13) - 11.5
-		}
-		var want float64
-		for _, v := range x {
-			want += math.Exp(float64(v - 1.5))
-		}
-		dst := make([]float32, n)
-		s1, s2 := expSum(x, 1.5), expStore(dst, x, 1.5)
-		if math.Abs(s1-want) > 1e-12*want || s1 != s2 {
-			t.Fatalf("n=%d: expSum %.15g expStore %.15g, want %.15g", n, s1, s2, want)
-		}
-		for i, v := range x {
-			if e := math.Exp(float64(v - 1.5)); math.Abs(float64(dst[i])-e) > 1e-7*e {
-				t.Fatalf("n=%d: dst[%d] = %g, want %g", n, i, dst[i], e)
-			}
-		}
-	}
-}
-
 // refLoss is a plain float64 reference of Loss, written from the formula.
 func refLoss(logits []float32, x0, xt []int32, B, L, V int, times []float64, cfg NoiseConfig, mask int32) (float64, []float64) {
 	grad := make([]float64, len(logits))
@@ -299,34 +262,3 @@ func benchLoss(b *testing.B, grad bool) {
 // BenchmarkLoss is one training step's loss on (B*L=4096, V=4096) logits, half masked.
 func BenchmarkLoss(b *testing.B)     { benchLoss(b, false) }
 func BenchmarkLossGrad(b *testing.B) { benchLoss(b, true) }
-
-var sink float64
-
-func BenchmarkExpSum(b *testing.B) {
-	x := make([]float32, 4096)
-	for i := range x {
-		x[i] = -float32(i) / 256
-	}
-	b.SetBytes(int64(len(x) * 4))
-	var s float64
-	for range b.N {
-		s += expSum(x, 0)
-	}
-	sink = s
-}
-
-// BenchmarkExpSumMath is the plain math.Exp loop that expSum replaces, for comparison.
-func BenchmarkExpSumMath(b *testing.B) {
-	x := make([]float32, 4096)
-	for i := range x {
-		x[i] = -float32(i) / 256
-	}
-	b.SetBytes(int64(len(x) * 4))
-	var s float64
-	for range b.N {
-		for _, v := range x {
-			s += math.Exp(float64(v))
-		}
-	}
-	sink = s
-}

@@ -48,13 +48,7 @@ func softmaxRows(s []float32, rows, L int, causal bool) {
 			for _, x := range row[1:n] {
 				mx = max(mx, x)
 			}
-			var sum float32
-			for j := 0; j < n; j++ {
-				e := float32(math.Exp(float64(row[j] - mx)))
-				row[j] = e
-				sum += e
-			}
-			inv := 1 / sum
+			inv := float32(1 / ExpStore(row[:n], row[:n], mx))
 			for j := 0; j < n; j++ {
 				row[j] *= inv
 			}

@@ -11,7 +11,7 @@ func SwiGLU(out, gate, up []float32) {
 	For(n, 8, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g := gate[i]
-			out[i] = g / (1 + float32(math.Exp(float64(-g)))) * up[i]
+			out[i] = g * sigmoid(g) * up[i]
 		}
 	})
 }
@@ -25,7 +25,7 @@ func SwiGLUBackward(dgate, dup, dout, gate, up []float32) {
 	For(n, 10, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g := gate[i]
-			sg := 1 / (1 + float32(math.Exp(float64(-g))))
+			sg := sigmoid(g)
 			silu := g * sg
 			dup[i] += dout[i] * silu
 			dgate[i] += dout[i] * up[i] * sg * (1 + g*(1-sg))
@@ -68,4 +68,13 @@ func EmbedBackward(dtable, dout []float32, ids []int32, D int) {
 			row[i] += g
 		}
 	}
+}
+
+// sigmoid is 1/(1+e^-x), computed with ExpNeg on -|x| so the exponent never overflows.
+func sigmoid(x float32) float32 {
+	e := float32(ExpNeg(-math.Abs(float64(x))))
+	if x >= 0 {
+		return 1 / (1 + e)
+	}
+	return e / (1 + e)
 }

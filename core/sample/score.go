@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+
+	"github.com/austen-diffusion/textdiffusion/core/nn"
 )
 
 var errNoToken = errors.New("no finite logit besides MASK")
@@ -64,7 +66,7 @@ func (s *scorer) score(lc, lu []float32, wantConf bool, rng *rand.Rand) (int32, 
 	if wantConf || c.Temperature == 1 {
 		for j, x := range w {
 			d := x - top1
-			e := expNeg(d)
+			e := nn.ExpNeg(d)
 			s.e[j] = e
 			if e > 0 {
 				sum += e
@@ -89,7 +91,7 @@ func (s *scorer) score(lc, lu []float32, wantConf bool, rng *rand.Rand) (int32, 
 		// H = -sum p log p = log(sum) - dot/sum; the confidence is -H.
 		conf = dot/sum - math.Log(sum)
 	case confMargin:
-		conf = (1 - expNeg(top2-top1)) / sum
+		conf = (1 - nn.ExpNeg(top2-top1)) / sum
 	}
 	return int32(cand), conf, nil
 }
@@ -103,7 +105,7 @@ func (s *scorer) draw(top float64, rng *rand.Rand) (int, error) {
 	} else {
 		inv := 1 / c.Temperature
 		for j, x := range w {
-			q[j] = expNeg((x - top) * inv)
+			q[j] = nn.ExpNeg((x - top) * inv)
 		}
 	}
 	if c.TopK > 0 && c.TopK < len(w) {
@@ -158,25 +160,4 @@ func (s *scorer) draw(top float64, rng *rand.Rand) (int, error) {
 		return 0, errNoToken
 	}
 	return last, nil // u fell past the rounded total
-}
-
-// expNeg is exp(x) for x <= 0 (and -inf), to about 1e-14 relative error, at a third of
-// math.Exp's cost; it returns 0 below -708, where exp(x) leaves the normal range. The
-// samplers need e^(l - max) for every token of every position of every step.
-func expNeg(x float64) float64 {
-	if !(x >= -708) { // also NaN and -inf
-		return 0
-	}
-	const (
-		log2e = 1.44269504088896338700e+00
-		ln2Hi = 6.93147180369123816490e-01 // ln2 = ln2Hi + ln2Lo, ln2Hi with a short mantissa
-		ln2Lo = 1.90821492927058770002e-10
-	)
-	k := int(x*log2e - 0.5) // rounds x/ln2 to an integer within 1/2 (truncation towards 0)
-	fk := float64(k)
-	r := (x - fk*ln2Hi) - fk*ln2Lo // |r| <= ln2/2
-	// Taylor series of e^r to r^11/11!; the next term is below 7e-15 for |r| <= ln2/2.
-	p := 1 + r*(1+r*(1./2+r*(1./6+r*(1./24+r*(1./120+r*(1./720+r*(1./5040+r*(1./40320+
-		r*(1./362880+r*(1./3628800+r*(1./39916800)))))))))))
-	return p * math.Float64frombits(uint64(k+1023)<<52)
 }

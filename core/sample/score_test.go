@@ -92,24 +92,3 @@ func TestDrawsAndCuts(t *testing.T) {
 		}
 	}
 }
-
-func TestExpNeg(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	worst := 0.0
-	for i := range 200000 {
-		x := -rng.Float64() * 700
-		if i%2 == 0 {
-			x = -rng.Float64() * 2 // the range that matters most
-		}
-		want := math.Exp(x)
-		worst = math.Max(worst, math.Abs(expNeg(x)-want)/want)
-	}
-	if worst > 1e-13 {
-		t.Errorf("expNeg relative error up to %g", worst)
-	}
-	for _, c := range [][2]float64{{0, 1}, {-1, 1 / math.E}, {-709, 0}, {math.Inf(-1), 0}, {math.NaN(), 0}} {
-		if got, want := expNeg(c[0]), c[1]; math.Abs(got-want) > 1e-15 {
-			t.Errorf("expNeg(%v) = %v, want %v", c[0], got, want)
-		}
-	}
-}

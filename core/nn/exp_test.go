@@ -1,0 +1,78 @@
+package nn
+
+import (
+	"math"
+	"testing"
+)
+
+func TestExpKernel(t *testing.T) {
+	worst := 0.0
+	for i := 0; i <= 1000000; i++ {
+		x := float32(-87.3 * float64(i) / 1000000)
+		want := math.Exp(float64(x))
+		worst = max(worst, math.Abs(ExpNeg(float64(x))-want)/want)
+	}
+	if worst > 1e-12 {
+		t.Fatalf("exp kernel worst relative error %.3g, want <= 1e-12", worst)
+	}
+	for _, c := range [][2]float64{{0, 1}, {-1, 1 / math.E}, {-700, math.Exp(-700)}, {-709, 0}, {math.Inf(-1), 0}} {
+		if got, want := ExpNeg(c[0]), c[1]; math.Abs(got-want) > 1e-13*want {
+			t.Errorf("ExpNeg(%v) = %v, want %v", c[0], got, want)
+		}
+	}
+	if !math.IsNaN(ExpNeg(math.NaN())) {
+		t.Error("ExpNeg(NaN) is not NaN")
+	}
+	// The unrolled loops, odd lengths included, against the plain loop.
+	for _, n := range []int{0, 1, 2, 7, 64, 301} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(i%13) - 11.5
+		}
+		var want float64
+		for _, v := range x {
+			want += math.Exp(float64(v - 1.5))
+		}
+		dst := make([]float32, n)
+		s1, s2 := ExpSum(x, 1.5), ExpStore(dst, x, 1.5)
+		if math.Abs(s1-want) > 1e-12*want || s1 != s2 {
+			t.Fatalf("n=%d: expSum %.15g expStore %.15g, want %.15g", n, s1, s2, want)
+		}
+		for i, v := range x {
+			if e := math.Exp(float64(v - 1.5)); math.Abs(float64(dst[i])-e) > 1e-7*e {
+				t.Fatalf("n=%d: dst[%d] = %g, want %g", n, i, dst[i], e)
+			}
+		}
+	}
+}
+
+var sink float64
+
+func BenchmarkExpSum(b *testing.B) {
+	x := make([]float32, 4096)
+	for i := range x {
+		x[i] = -float32(i) / 256
+	}
+	b.SetBytes(int64(len(x) * 4))
+	var s float64
+	for range b.N {
+		s += ExpSum(x, 0)
+	}
+	sink = s
+}
+
+// BenchmarkExpSumMath is the plain math.Exp loop that ExpSum replaces, for comparison.
+func BenchmarkExpSumMath(b *testing.B) {
+	x := make([]float32, 4096)
+	for i := range x {
+		x[i] = -float32(i) / 256
+	}
+	b.SetBytes(int64(len(x) * 4))
+	var s float64
+	for range b.N {
+		for _, v := range x {
+			s += math.Exp(float64(v))
+		}
+	}
+	sink = s
+}
