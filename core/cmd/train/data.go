@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"math"
 
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
 	"github.com/austen-diffusion/textdiffusion/core/data"
@@ -69,5 +68,3 @@ func loadData(files, val, tokPath string, c train.Config, resumed *train.Trainer
 	ds.valWindows, ds.valPrev = cli.ValWindows(vs, c.Model.SeqLen, c.EvalTokens, tok.EOT())
 	return ds, nil
 }
-
-func expf(x float64) float64 { return math.Exp(x) }

@@ -135,7 +135,7 @@ func run() error {
 	fmt.Fprintf(os.Stderr, "%s: %d parameters, %d training tokens, %d validation tokens, batch %dx%d, %d steps\n",
 		c.Objective, c.Model.NumParams(), ds.trainTokens, len(ds.valWindows)*c.Model.SeqLen, c.Batch, c.Model.SeqLen, c.Steps)
 
-	prog := newProgress(c.Steps, tr.Step, *noBar)
+	prog := newProgress(c.Steps, tr.Step, c.Objective, *noBar)
 	r := &train.Runner{T: tr, Dir: *out, ValWindows: ds.valWindows, ValPrev: ds.valPrev, LogEvery: *logEvery,
 		OnStep: prog.step, OnEval: prog.eval}
 	start := time.Now()

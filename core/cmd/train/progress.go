@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -16,16 +17,17 @@ import (
 // progress shows a bar (step, loss, tokens/s, ETA) on a terminal and plain lines
 // otherwise (logs, CI, nohup).
 type progress struct {
-	mu     sync.Mutex
-	status string
-	p      *mpb.Progress
-	bar    *mpb.Bar
-	last   time.Time
-	total  int
+	mu        sync.Mutex
+	status    string
+	p         *mpb.Progress
+	bar       *mpb.Bar
+	last      time.Time
+	total     int
+	objective string
 }
 
-func newProgress(total, start int, plain bool) *progress {
-	pr := &progress{total: total, last: time.Now()}
+func newProgress(total, start int, objective string, plain bool) *progress {
+	pr := &progress{total: total, last: time.Now(), objective: objective}
 	if plain || !term.IsTerminal(int(os.Stderr.Fd())) {
 		return pr
 	}
@@ -55,7 +57,11 @@ func (pr *progress) step(s train.Stats, tps float64) {
 }
 
 func (pr *progress) eval(step int, v float64) {
-	msg := fmt.Sprintf("step %d: validation loss %.4f (bound on perplexity exp(loss) = %.1f)", step, v, expf(v))
+	what := "perplexity"
+	if pr.objective == "mdm" {
+		what = "upper bound on perplexity"
+	}
+	msg := fmt.Sprintf("step %d: validation loss %.4f (%s exp(loss) = %.1f)", step, v, what, math.Exp(v))
 	if pr.p != nil {
 		pr.p.Write([]byte(msg + "\n"))
 		return
