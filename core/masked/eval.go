@@ -1,7 +1,6 @@
 package masked
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
 )
@@ -51,20 +50,6 @@ func CrossEntropy(logits []float32, targets []int32, V int) (sum float64) {
 // draws must be at least 2.
 func ELBO(logitsFn func(xt []int32) ([]float32, error), x0 []int32, V int, maskID int32, draws int,
 	rng *rand.Rand) (nllPerToken, stderr float64, err error) {
-	L := len(x0)
-	switch {
-	case L == 0:
-		return 0, 0, errors.New("masked: ELBO: empty sequence")
-	case draws < 2:
-		return 0, 0, fmt.Errorf("masked: ELBO: draws = %d, need at least 2 for a standard error", draws)
-	case maskID < 0 || int(maskID) >= V:
-		return 0, 0, fmt.Errorf("masked: ELBO: maskID %d outside vocabulary of %d", maskID, V)
-	}
-	for i, tok := range x0 {
-		if tok < 0 || int(tok) >= V || tok == maskID {
-			return 0, 0, fmt.Errorf("masked: ELBO: token %d at position %d is not a real token of a %d vocabulary with MASK %d", tok, i, V, maskID)
-		}
-	}
 	one := func(xt []int32, B int) ([]float32, error) { return logitsFn(xt) }
 	return ELBOBatched(one, 1, x0, V, maskID, draws, rng)
 }
