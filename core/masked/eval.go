@@ -1,7 +1,6 @@
 package masked
 
 import (
-	"fmt"
 	"math/rand/v2"
 )
 
