@@ -1,0 +1,233 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/sample"
+	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
+)
+
+// GPU is a denoiser on a graphics card; the engine closes it when the self-test fails.
+type GPU interface {
+	sample.Denoiser
+	// Name says which adapter runs it, for the UI.
+	Name() string
+	Close()
+}
+
+// OpenGPU builds a GPU denoiser from a decoded release file. It returns an error when the
+// browser has no usable adapter; the engine then runs on the CPU.
+type OpenGPU func(f *checkpoint.File, cfg model.Config) (GPU, error)
+
+// SelfTestTol bounds max |gpu - cpu| over the self-test's logits. Both paths dequantise
+// Q8_0 and Q4_0 blocks to the same float32 values (a scale times a small integer is exact
+// in float32), so they differ only in summation order and the bound is the same for f32,
+// Q8_0 and Q4_0 weights.
+const SelfTestTol = 1e-3
+
+// Info describes a loaded model and the backend it runs on.
+type Info struct {
+	Backend      string       `json:"backend"`      // adapter name, or "CPU (wasm)"
+	GPU          bool         `json:"gpu"`          // whether Backend is a GPU
+	Fallback     string       `json:"fallback"`     // why the CPU runs, "" on the GPU
+	SelfTestDiff float64      `json:"selfTestDiff"` // max |gpu-cpu| logit, -1 when not run
+	Config       model.Config `json:"config"`
+	DType        string       `json:"dtype"`  // the dtype of most matrix bytes, e.g. "q8_0"
+	Params       int          `json:"params"` // parameter count
+	Bytes        int          `json:"bytes"`  // size of the release file
+}
+
+// Engine is a loaded model ready to sample. Sample may not run twice at once.
+type Engine struct {
+	cfg  model.Config
+	tok  *tokenizer.Tokenizer
+	cpu  *model.Model
+	gpu  GPU
+	info Info
+}
+
+// Load verifies a release file (header, manifest, size and payload SHA-256), decodes it
+// and builds the CPU model; if open is not nil it also tries the GPU and keeps it when
+// one forward pass on a fixed input matches the CPU within SelfTestTol. progress, if not
+// nil, is told each phase as it starts.
+func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, error) {
+	say := func(p string) {
+		if progress != nil {
+			progress(p)
+		}
+	}
+	say("verifying")
+	if _, err := checkpoint.Verify(data); err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	say("decoding")
+	f, err := checkpoint.Decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	if len(f.Tokenizer) == 0 {
+		return nil, errors.New("weights: the file carries no tokenizer")
+	}
+	tok, err := tokenizer.Parse(f.Tokenizer)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	m, err := model.FromFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	if tok.Vocab() != m.Cfg.Vocab {
+		return nil, fmt.Errorf("weights: tokenizer has %d ids, model %d", tok.Vocab(), m.Cfg.Vocab)
+	}
+	e := &Engine{cfg: m.Cfg, tok: tok, cpu: m}
+	e.info = Info{Backend: cpuName(), SelfTestDiff: -1, Config: m.Cfg, DType: mainDType(f),
+		Params: m.Cfg.NumParams(), Bytes: len(data)}
+	if open == nil {
+		e.info.Fallback = "no GPU support in this build"
+		return e, nil
+	}
+	say("starting GPU")
+	g, err := open(f, m.Cfg)
+	if err != nil {
+		e.info.Fallback = err.Error()
+		return e, nil
+	}
+	say("GPU self-test")
+	diff, err := SelfTest(g, m)
+	e.info.SelfTestDiff = diff
+	switch {
+	case err != nil:
+		e.info.Fallback = "GPU self-test: " + err.Error()
+	case !(diff <= SelfTestTol):
+		e.info.Fallback = fmt.Sprintf("GPU self-test: max logit difference %.3g exceeds %.0e", diff, SelfTestTol)
+	default:
+		e.gpu = g
+		e.info.Backend, e.info.GPU = g.Name(), true
+		return e, nil
+	}
+	g.Close()
+	return e, nil
+}
+
+func cpuName() string {
+	if runtime.GOARCH == "wasm" {
+		return "CPU (wasm)"
+	}
+	return "CPU (" + runtime.GOARCH + ")"
+}
+
+// mainDType is the dtype holding most of the file's tensor bytes.
+func mainDType(f *checkpoint.File) string {
+	bytes := map[checkpoint.DType]int{}
+	for _, t := range f.Tensors {
+		n := len(t.Raw)
+		if t.DType == checkpoint.F32 {
+			n = 4 * len(t.F32)
+		}
+		bytes[t.DType] += n
+	}
+	best, most := checkpoint.F32, -1
+	for dt, n := range bytes {
+		if n > most || n == most && dt < best {
+			best, most = dt, n
+		}
+	}
+	return best.String()
+}
+
+// SelfTestIDs is the fixed input of the self-test: up to 32 ordinary tokens spread over
+// the vocabulary with every third position masked, as during sampling.
+func SelfTestIDs(cfg model.Config) []int32 {
+	n := min(cfg.SeqLen, 32)
+	ids := make([]int32, n)
+	for i := range ids {
+		ids[i] = int32((uint64(i)*2654435761 + 12345) % uint64(cfg.Vocab-2))
+		if i%3 == 2 {
+			ids[i] = cfg.MaskID()
+		}
+	}
+	return ids
+}
+
+// SelfTest runs both denoisers on SelfTestIDs and returns the largest absolute logit
+// difference (+Inf when the GPU gives NaN or a wrong size).
+func SelfTest(g sample.Denoiser, cpu *model.Model) (float64, error) {
+	ids := SelfTestIDs(cpu.Cfg)
+	want, err := cpu.Logits(ids)
+	if err != nil {
+		return -1, err
+	}
+	got, err := g.Logits(ids)
+	if err != nil {
+		return -1, err
+	}
+	if len(got) != len(want) {
+		return math.Inf(1), fmt.Errorf("GPU returned %d logits, want %d", len(got), len(want))
+	}
+	var worst float64
+	for i := range got {
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		if !(d <= worst) { // NaN wins
+			worst = d
+			if math.IsNaN(d) {
+				return math.Inf(1), nil
+			}
+		}
+	}
+	return worst, nil
+}
+
+// Info describes the model and backend.
+func (e *Engine) Info() Info { return e.info }
+
+// InfoJSON is Info as JSON, for the JS side.
+func (e *Engine) InfoJSON() string {
+	b, _ := json.Marshal(e.info)
+	return string(b)
+}
+
+// Tokenizer is the model's tokenizer.
+func (e *Engine) Tokenizer() *tokenizer.Tokenizer { return e.tok }
+
+// Close frees the GPU, if any.
+func (e *Engine) Close() {
+	if e.gpu != nil {
+		e.gpu.Close()
+		e.gpu = nil
+	}
+}
+
+// denoiser is the active backend.
+func (e *Engine) denoiser() sample.Denoiser {
+	if e.gpu != nil {
+		return e.gpu
+	}
+	return e.cpu
+}
+
+// ErrCanceled is returned by Sample when its context is canceled.
+var ErrCanceled = errors.New("sampling canceled")
+
+// guarded stops a sampler between network calls once ctx is done, and counts the calls.
+type guarded struct {
+	ctx context.Context
+	d   sample.Denoiser
+	nfe int
+}
+
+func (g *guarded) Logits(ids []int32) ([]float32, error) {
+	if g.ctx.Err() != nil {
+		return nil, ErrCanceled
+	}
+	g.nfe++
+	return g.d.Logits(ids)
+}
+
+func (g *guarded) Vocab() int { return g.d.Vocab() }

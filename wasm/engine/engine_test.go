@@ -1,0 +1,262 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
+)
+
+const corpus = "It is a truth universally acknowledged, that a single man in possession of a good " +
+	"fortune, must be in want of a wife. However little known the feelings or views of such a man " +
+	"may be on his first entering a neighbourhood, this truth is so well fixed in the minds of the " +
+	"surrounding families, that he is considered the rightful property of some one or other of their daughters. "
+
+// release returns the bytes of a small random model's release file with its tokenizer.
+func release(t testing.TB) []byte {
+	t.Helper()
+	tok, err := tokenizer.Train([][]byte{[]byte(corpus)}, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := model.Config{Vocab: tok.Vocab(), Dim: 32, Layers: 1, Heads: 2, Hidden: 64, SeqLen: 48, RopeTheta: 10000, NormEps: 1e-5}
+	m, err := model.New(cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := checkpoint.Encode(&buf, m.ToFile(tok.Marshal())); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func load(t testing.TB, open OpenGPU) *Engine {
+	t.Helper()
+	e, err := Load(release(t), open, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func TestLoadCPU(t *testing.T) {
+	var phases []string
+	data := release(t)
+	e, err := Load(data, nil, func(p string) { phases = append(phases, p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := e.Info()
+	if info.GPU || !strings.HasPrefix(info.Backend, "CPU (") || info.SelfTestDiff != -1 || info.Fallback == "" {
+		t.Errorf("info = %+v, want the CPU with a reason and no self-test", info)
+	}
+	if info.Bytes != len(data) || info.DType != "f32" || info.Params != info.Config.NumParams() {
+		t.Errorf("info = %+v, want %d bytes of f32", info, len(data))
+	}
+	if strings.Join(phases, ",") != "verifying,decoding" {
+		t.Errorf("phases = %v", phases)
+	}
+}
+
+func TestLoadRejectsDamage(t *testing.T) {
+	data := release(t)
+	if _, err := Load(data[:len(data)-10], nil, nil); !errors.Is(err, checkpoint.ErrTruncated) {
+		t.Errorf("truncated: err = %v, want ErrTruncated", err)
+	}
+	bad := bytes.Clone(data)
+	bad[len(bad)-5] ^= 0x40
+	if _, err := Load(bad, nil, nil); !errors.Is(err, checkpoint.ErrHash) {
+		t.Errorf("flipped payload bit: err = %v, want ErrHash", err)
+	}
+	if _, err := Load([]byte("<html>not found</html>"), nil, nil); err == nil {
+		t.Error("an HTML page loaded as weights")
+	}
+}
+
+// fakeGPU is the CPU model seen through the GPU interface, with an optional logit offset.
+type fakeGPU struct {
+	*model.Model
+	offset float32
+	closed bool
+}
+
+func (g *fakeGPU) Name() string { return "Fake GPU" }
+func (g *fakeGPU) Close()       { g.closed = true }
+func (g *fakeGPU) Logits(ids []int32) ([]float32, error) {
+	l, err := g.Model.Logits(ids)
+	for i := range l {
+		l[i] += g.offset
+	}
+	return l, err
+}
+
+func TestBackendChoice(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		offset  float32
+		openErr error
+		wantGPU bool
+	}{
+		{"agrees", 0, nil, true},
+		{"within tolerance", SelfTestTol / 2, nil, true},
+		{"disagrees", 10 * SelfTestTol, nil, false},
+		{"no adapter", 0, errors.New("no WebGPU adapter"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var g *fakeGPU
+			open := func(f *checkpoint.File, cfg model.Config) (GPU, error) {
+				if tc.openErr != nil {
+					return nil, tc.openErr
+				}
+				m, err := model.FromFile(f)
+				g = &fakeGPU{Model: m, offset: tc.offset}
+				return g, err
+			}
+			info := load(t, open).Info()
+			if info.GPU != tc.wantGPU {
+				t.Fatalf("info = %+v, want GPU %v", info, tc.wantGPU)
+			}
+			if tc.wantGPU && (info.Backend != "Fake GPU" || info.Fallback != "") {
+				t.Errorf("info = %+v, want the fake GPU", info)
+			}
+			if !tc.wantGPU && (info.Fallback == "" || !strings.HasPrefix(info.Backend, "CPU")) {
+				t.Errorf("info = %+v, want the CPU with a reason", info)
+			}
+			if g != nil && g.closed == tc.wantGPU {
+				t.Errorf("GPU closed = %v, want %v", g.closed, !tc.wantGPU)
+			}
+			if tc.openErr == nil && (info.SelfTestDiff < float64(tc.offset)*0.99 || info.SelfTestDiff > float64(tc.offset)*1.01+1e-6) {
+				t.Errorf("self-test diff %g, want about %g", info.SelfTestDiff, tc.offset)
+			}
+		})
+	}
+}
+
+func TestSampleContinue(t *testing.T) {
+	e := load(t, nil)
+	var steps []Step
+	out, err := e.Sample(context.Background(), Request{Prompt: "It is a truth", Length: 16, Steps: 4, Temperature: 1, Seed: 3},
+		func(s Step) { steps = append(steps, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Tokens != 16 || out.Steps != len(steps) || out.NFE < 1 || out.NFE > 4 {
+		t.Errorf("out = %+v with %d step callbacks", out, len(steps))
+	}
+	if !strings.HasPrefix(out.Text, "It is a truth") {
+		t.Errorf("text %q lost the prompt", out.Text)
+	}
+	prev := 16
+	for i, s := range steps {
+		n := len(s.Texts)
+		if len(s.States) != n || n != len(e.Tokenizer().Encode([]byte("It is a truth")))+16 {
+			t.Fatalf("step %d: %d texts, %d states", i, n, len(s.States))
+		}
+		masked, committed := 0, 0
+		for _, st := range s.States {
+			switch st {
+			case Masked:
+				masked++
+			case Committed:
+				committed++
+			}
+		}
+		if masked != s.Masked || committed == 0 || prev-committed != masked && !hasEnd(s) {
+			t.Errorf("step %d: %d masked (says %d), %d committed, %d masked before", i, masked, s.Masked, committed, prev)
+		}
+		prev = masked
+	}
+	if prev != 0 {
+		t.Errorf("%d positions still masked after the last step", prev)
+	}
+	for i, st := range out.States {
+		if st == Masked || st == Committed || st == End {
+			t.Errorf("final piece %d has state %d", i, st)
+		}
+	}
+	if strings.Join(out.Texts, "") != out.Text {
+		t.Errorf("pieces %q do not spell %q", out.Texts, out.Text)
+	}
+}
+
+func hasEnd(s Step) bool {
+	for _, st := range s.States {
+		if st == End {
+			return true
+		}
+	}
+	return false
+}
+
+func TestSampleInfill(t *testing.T) {
+	e := load(t, nil)
+	out, err := e.Sample(context.Background(), Request{Mode: "infill", Prompt: "a truth ___ acknowledged, that ____ man", Length: 3, Steps: 6, Strategy: "random", Seed: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Tokens != 6 {
+		t.Errorf("filled %d tokens, want 6", out.Tokens)
+	}
+	if !strings.HasPrefix(out.Text, "a truth ") || strings.Contains(out.Text, "___") {
+		t.Errorf("text %q", out.Text)
+	}
+	if _, err := e.Sample(context.Background(), Request{Mode: "infill", Prompt: "no blanks", Length: 3}, nil); err == nil || !strings.Contains(err.Error(), "___") {
+		t.Errorf("no blanks: err = %v", err)
+	}
+	if _, err := e.Sample(context.Background(), Request{Mode: "infill", Prompt: "___ and ___", Length: 40}, nil); err == nil {
+		t.Error("blanks longer than the window accepted")
+	}
+}
+
+func TestSampleTrimsPrompt(t *testing.T) {
+	e := load(t, nil)
+	ids, trimmed, err := e.Input(Request{Prompt: corpus, Length: 40})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 48 || trimmed != len(e.Tokenizer().Encode([]byte(corpus)))-8 {
+		t.Errorf("%d ids, %d trimmed", len(ids), trimmed)
+	}
+	if _, _, err := e.Input(Request{Length: 49}); err == nil {
+		t.Error("a length beyond the window accepted")
+	}
+	if _, _, err := e.Input(Request{Mode: "poem", Length: 4}); err == nil {
+		t.Error("an unknown mode accepted")
+	}
+}
+
+func TestSampleCancel(t *testing.T) {
+	e := load(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	_, err := e.Sample(ctx, Request{Length: 16, Steps: 8}, func(Step) { calls++; cancel() })
+	if !errors.Is(err, ErrCanceled) || calls != 1 {
+		t.Errorf("err = %v after %d steps, want ErrCanceled after 1", err, calls)
+	}
+}
+
+func TestPiecesKeepCharactersWhole(t *testing.T) {
+	e := load(t, nil)
+	mask := e.cfg.MaskID()
+	é := e.tok.Encode([]byte("é"))
+	if len(é) != 2 {
+		t.Skipf("é is %d tokens in this vocabulary", len(é))
+	}
+	a := e.tok.Encode([]byte("a"))[0]
+	ids := []int32{a, é[0], é[1], mask, é[0], mask, e.cfg.EOTID()}
+	given := []bool{true, false, false, false, false, false, false}
+	p := e.Pieces(ids, given, []int{2})
+	wantTexts := []string{"a", "", "é", "", "\uFFFD", "", ""}
+	wantStates := []uint8{Given, Written, Committed, Masked, Written, Masked, End}
+	for i := range ids {
+		if p.Texts[i] != wantTexts[i] || p.States[i] != wantStates[i] {
+			t.Errorf("piece %d = (%q, %d), want (%q, %d)", i, p.Texts[i], p.States[i], wantTexts[i], wantStates[i])
+		}
+	}
+}

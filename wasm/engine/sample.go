@@ -1,0 +1,157 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/austen-diffusion/textdiffusion/core/sample"
+)
+
+// Request is one sampling job from the page.
+type Request struct {
+	// Mode is "continue" (generate Length tokens after Prompt) or "infill" (fill each blank,
+	// a run of three or more underscores in Prompt, with Length tokens).
+	Mode        string  `json:"mode"`
+	Prompt      string  `json:"prompt"`
+	Length      int     `json:"length"`
+	Steps       int     `json:"steps"`
+	Strategy    string  `json:"strategy"` // a sample.Options strategy; "" is low-confidence
+	Grid        string  `json:"grid"`     // "cosine" (default) or "linear"
+	BlockLength int     `json:"blockLength"`
+	Temperature float64 `json:"temperature"`
+	TopK        int     `json:"topK"`
+	Seed        uint64  `json:"seed"`
+}
+
+// Step is the sequence after one denoising step.
+type Step struct {
+	Step    int     `json:"step"`    // steps taken so far, 1-based
+	NFE     int     `json:"nfe"`     // network calls so far
+	Masked  int     `json:"masked"`  // positions still masked
+	Seconds float64 `json:"seconds"` // since sampling started
+	Pieces
+}
+
+// Output is a finished sample.
+type Output struct {
+	Text         string  `json:"text"` // the whole sequence up to the first generated EOT, as valid UTF-8
+	Tokens       int     `json:"tokens"`
+	NFE          int     `json:"nfe"`
+	Steps        int     `json:"steps"`
+	Seconds      float64 `json:"seconds"`
+	TokensPerSec float64 `json:"tokensPerSec"`
+	Trimmed      int     `json:"trimmed"` // prompt tokens dropped from the left to fit the window
+	Backend      string  `json:"backend"`
+	Pieces
+}
+
+// Blank is how the infilling mode marks a span to fill.
+var Blank = regexp.MustCompile(`_{3,}`)
+
+// Input turns a request into the token sequence to fill (MASK where the model writes) and
+// the number of prompt tokens dropped to fit the model's window.
+func (e *Engine) Input(r Request) (ids []int32, trimmed int, err error) {
+	L, mask := e.cfg.SeqLen, e.cfg.MaskID()
+	if r.Length < 1 {
+		return nil, 0, fmt.Errorf("length %d: want at least 1 token", r.Length)
+	}
+	switch r.Mode {
+	case "", "continue":
+		if r.Length > L {
+			return nil, 0, fmt.Errorf("length %d: the model writes at most %d tokens", r.Length, L)
+		}
+		ids = e.tok.Encode([]byte(r.Prompt))
+		if over := len(ids) + r.Length - L; over > 0 {
+			ids, trimmed = ids[over:], over
+		}
+		for range r.Length {
+			ids = append(ids, mask)
+		}
+		return ids, trimmed, nil
+	case "infill":
+		text := []byte(r.Prompt)
+		spans := Blank.FindAllIndex(text, -1)
+		if len(spans) == 0 {
+			return nil, 0, errors.New("no blank to fill: write ___ (three or more underscores) where the model should write")
+		}
+		at := 0
+		for _, s := range spans {
+			ids = e.tok.AppendEncode(ids, text[at:s[0]])
+			for range r.Length {
+				ids = append(ids, mask)
+			}
+			at = s[1]
+		}
+		ids = e.tok.AppendEncode(ids, text[at:])
+		if len(ids) > L {
+			return nil, 0, fmt.Errorf("the text with its blanks is %d tokens; the model reads at most %d (shorten it or the blanks)", len(ids), L)
+		}
+		return ids, 0, nil
+	}
+	return nil, 0, fmt.Errorf("mode %q: want continue or infill", r.Mode)
+}
+
+// Sample runs one request, calling onStep (if not nil) after every step that committed
+// tokens. It returns ErrCanceled when ctx is canceled, checked before each network call.
+func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Output, error) {
+	ids, trimmed, err := e.Input(r)
+	if err != nil {
+		return Output{}, err
+	}
+	mask := e.cfg.MaskID()
+	given := make([]bool, len(ids))
+	holes := 0
+	for i, t := range ids {
+		given[i] = t != mask
+		if !given[i] {
+			holes++
+		}
+	}
+	g := &guarded{ctx: ctx, d: e.denoiser()}
+	opt := sample.Options{
+		Steps: r.Steps, Strategy: r.Strategy, Grid: r.Grid, Temperature: r.Temperature,
+		TopK: r.TopK, BlockLength: r.BlockLength, Seed: r.Seed,
+	}
+	if opt.Strategy == "semi-ar" && opt.BlockLength <= 0 {
+		opt.BlockLength = max(1, (holes+3)/4)
+	}
+	start := time.Now()
+	left := holes
+	if onStep != nil {
+		opt.OnStep = func(step int, cur []int32, committed []int) {
+			left -= len(committed)
+			onStep(Step{Step: step, NFE: g.nfe, Masked: left, Seconds: time.Since(start).Seconds(),
+				Pieces: e.Pieces(cur, given, committed)})
+		}
+	}
+	res, err := sample.Infill(g, ids, opt)
+	secs := time.Since(start).Seconds()
+	if err != nil {
+		if errors.Is(err, ErrCanceled) || ctx.Err() != nil {
+			return Output{}, ErrCanceled
+		}
+		return Output{}, err
+	}
+	out := res.IDs
+	// Cut at the first EOT the model wrote: what follows it is a new, unrelated document.
+	for i, t := range out {
+		if t == e.cfg.EOTID() && !given[i] {
+			out = out[:i]
+			break
+		}
+	}
+	pieces := e.Pieces(out, given[:len(out)], nil)
+	o := Output{
+		Text: strings.Join(pieces.Texts, ""), Tokens: holes, NFE: res.NFE, Steps: res.Steps,
+		Seconds: secs, Trimmed: trimmed, Backend: e.info.Backend,
+		Pieces: pieces,
+	}
+	if secs > 0 {
+		o.TokensPerSec = float64(holes) / secs
+	}
+	return o, nil
+}
