@@ -3,6 +3,7 @@
 package gpu
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -38,6 +39,9 @@ type Denoiser struct {
 	logitsRead, candRead *webgpu.Buffer // staging for readback
 	plans                map[int]*plan
 	idsWords             []uint32
+
+	bufs      []*webgpu.Buffer // every buffer above, destroyed by Close
+	ownDevice bool             // whether Close destroys the device too
 }
 
 type layer struct {
@@ -68,9 +72,21 @@ func New(cfg model.Config, tensors ...Tensor) (*Denoiser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("gpu: %w", err)
 	}
-	d := &Denoiser{cfg: cfg, info: ad.Info(), k: newKernels(dev), plans: map[int]*plan{}}
-	if err := d.upload(byName); err != nil {
+	d, err := newOn(newKernels(dev), ad.Info(), cfg, byName)
+	if err != nil {
 		dev.Destroy()
+		return nil, err
+	}
+	d.ownDevice = true
+	return d, nil
+}
+
+// newOn builds a Denoiser on an open device, sharing its compiled pipelines (the tests
+// use one device for every model: SwiftShader takes seconds to compile the set).
+func newOn(k *kernels, info webgpu.AdapterInfo, cfg model.Config, byName map[string]Tensor) (*Denoiser, error) {
+	d := &Denoiser{cfg: cfg, info: info, k: k, plans: map[int]*plan{}}
+	if err := d.upload(byName); err != nil {
+		d.destroyBuffers()
 		return nil, err
 	}
 	return d, nil
@@ -93,6 +109,10 @@ func (d *Denoiser) upload(byName map[string]Tensor) error {
 	c := d.cfg
 	k := d.k
 	D, F, V, L := c.Dim, c.Hidden, c.Vocab, c.SeqLen
+	keep := func(b *webgpu.Buffer) *webgpu.Buffer {
+		d.bufs = append(d.bufs, b)
+		return b
+	}
 	mat := func(name string) weight {
 		t := byName[name]
 		w := weight{dt: t.DType, rows: t.Shape[0], cols: t.Shape[1]}
@@ -100,10 +120,10 @@ func (d *Denoiser) upload(byName map[string]Tensor) error {
 		if t.DType == F16 {
 			w.dt, data = F32, f32Bytes(toF32(t))
 		}
-		w.buf = k.upload(name, data)
+		w.buf = keep(k.upload(name, data))
 		return w
 	}
-	vec := func(name string) *webgpu.Buffer { return k.upload(name, f32Bytes(toF32(byName[name]))) }
+	vec := func(name string) *webgpu.Buffer { return keep(k.upload(name, f32Bytes(toF32(byName[name])))) }
 	d.tokEmb = mat("tok_emb")
 	for i := 0; i < c.Layers; i++ {
 		p := fmt.Sprintf("layers.%d.", i)
@@ -122,16 +142,17 @@ func (d *Denoiser) upload(byName map[string]Tensor) error {
 	for i := range rt.Cos {
 		cs[2*i], cs[2*i+1] = rt.Cos[i], rt.Sin[i]
 	}
-	d.rope = k.upload("rope", f32Bytes(cs))
+	d.rope = keep(k.upload("rope", f32Bytes(cs)))
 
-	d.ids = k.storage("ids", L)
-	d.x, d.h, d.q, d.kk = k.storage("x", L*D), k.storage("h", L*D), k.storage("q", L*D), k.storage("k", L*D)
-	d.v, d.att = k.storage("v", L*D), k.storage("att", L*D)
-	d.gate, d.up = k.storage("gate", L*F), k.storage("up", L*F)
-	d.logits = k.storage("logits", L*V)
-	d.cand = k.storage("cand", L*4)
-	d.logitsRead = k.staging("logits read", 4*L*V)
-	d.candRead = k.staging("cand read", 4*L*4)
+	act := func(label string, words int) *webgpu.Buffer { return keep(k.storage(label, words)) }
+	d.ids = act("ids", L)
+	d.x, d.h, d.q, d.kk = act("x", L*D), act("h", L*D), act("q", L*D), act("k", L*D)
+	d.v, d.att = act("v", L*D), act("att", L*D)
+	d.gate, d.up = act("gate", L*F), act("up", L*F)
+	d.logits = act("logits", L*V)
+	d.cand = act("cand", L*4)
+	d.logitsRead = keep(k.staging("logits read", 4*L*V))
+	d.candRead = keep(k.staging("cand read", 4*L*4))
 	d.idsWords = make([]uint32, L)
 	// Compile every pipeline now (SwiftShader takes a while), so the first call is not slow
 	// and shader errors surface here.
@@ -196,16 +217,30 @@ func (d *Denoiser) AdapterInfo() webgpu.AdapterInfo { return d.info }
 // AdapterName is a short name of the GPU, with "(fallback)" for a software adapter.
 func (d *Denoiser) AdapterName() string { return d.info.Name() }
 
-// Close releases the device and its buffers; the Denoiser is unusable afterwards.
+// Close frees the GPU memory (and the device New opened); the Denoiser is unusable afterwards.
 func (d *Denoiser) Close() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.k.dev.Destroy()
+	d.destroyBuffers()
+	if d.ownDevice {
+		d.k.dev.Destroy()
+	}
+	d.plans = nil
+}
+
+func (d *Denoiser) destroyBuffers() {
+	for _, b := range d.bufs {
+		b.Destroy()
+	}
+	d.bufs = nil
 }
 
 // start validates ids, uploads them and returns the plan for their length.
 func (d *Denoiser) start(ids []int32) (*plan, error) {
 	L := len(ids)
+	if d.plans == nil {
+		return nil, errors.New("gpu: Denoiser used after Close")
+	}
 	if L == 0 || L > d.cfg.SeqLen {
 		return nil, fmt.Errorf("gpu: sequence of %d tokens, want 1..%d", L, d.cfg.SeqLen)
 	}

@@ -27,7 +27,7 @@ var (
 
 // testKernels returns one device shared by the op tests, or skips when the browser has
 // no WebGPU adapter.
-func testKernels(t *testing.T) *kernels {
+func testKernels(t testing.TB) *kernels {
 	t.Helper()
 	sharedOnce.Do(func() {
 		ad, err := webgpu.RequestAdapter()

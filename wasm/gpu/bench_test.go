@@ -1,0 +1,72 @@
+//go:build js && wasm
+
+package gpu
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/austen-diffusion/textdiffusion/core/model"
+)
+
+// The demo model (model.Demo: D=256, 6 layers, 4 heads, F=768, V=4096) over a full
+// 128-token window, the shape of one sampling step. Run with
+//
+//	build/wasmtest.sh -run '^$' -bench . -benchtime 3x ./wasm/gpu
+//
+// On a machine without a GPU this measures SwiftShader, a software rasteriser: it says
+// whether the GPU path works, not how fast a real GPU is.
+
+var allMatrices = []string{"tok_emb", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "head"}
+
+func demoDTypes(dt DType) map[string]DType {
+	m := map[string]DType{}
+	for _, k := range allMatrices {
+		m[k] = dt
+	}
+	return m
+}
+
+func benchDenoiser(b *testing.B, dt DType, candidates bool) {
+	cfg := model.Demo()
+	_, tensors := randomModel(b, cfg, 1, demoDTypes(dt))
+	d := newTestDenoiser(b, cfg, tensors)
+	defer d.Close()
+	ids := randIDs(rand.New(rand.NewPCG(1, 1)), cfg.SeqLen, cfg.Vocab)
+	run := func() {
+		var err error
+		if candidates {
+			_, _, err = d.Candidates(ids)
+		} else {
+			_, err = d.Logits(ids)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	run() // the first call records the plan for this length
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+	b.ReportMetric(float64(b.N*len(ids))/b.Elapsed().Seconds(), "positions/s")
+}
+
+func BenchmarkLogitsDemoF32(b *testing.B)      { benchDenoiser(b, F32, false) }
+func BenchmarkLogitsDemoQ8_0(b *testing.B)     { benchDenoiser(b, Q8_0, false) }
+func BenchmarkLogitsDemoQ4_0(b *testing.B)     { benchDenoiser(b, Q4_0, false) }
+func BenchmarkCandidatesDemoQ8_0(b *testing.B) { benchDenoiser(b, Q8_0, true) }
+
+// BenchmarkLogitsDemoCPU is the Go CPU model in the same browser, for comparison.
+func BenchmarkLogitsDemoCPU(b *testing.B) {
+	cfg := model.Demo()
+	m, _ := randomModel(b, cfg, 1, nil)
+	ids := randIDs(rand.New(rand.NewPCG(1, 1)), cfg.SeqLen, cfg.Vocab)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := m.Logits(ids); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N*len(ids))/b.Elapsed().Seconds(), "positions/s")
+}

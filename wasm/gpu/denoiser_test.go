@@ -1,0 +1,244 @@
+//go:build js && wasm
+
+package gpu
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/quant"
+	"github.com/austen-diffusion/textdiffusion/core/sample"
+	"github.com/austen-diffusion/textdiffusion/wasm/gpu/webgpu"
+)
+
+var _ sample.Denoiser = (*Denoiser)(nil)
+
+// logitTol bounds max |gpu - cpu| over all logits of the small random models below, whose
+// logits are O(1) (they spread over about +-4).
+const logitTol = 1e-3
+
+func smallConfig(causal bool) model.Config {
+	return model.Config{Vocab: 96, Dim: 64, Layers: 2, Heads: 4, Hidden: 160, SeqLen: 24,
+		Causal: causal, RopeTheta: 10000, NormEps: 1e-5}
+}
+
+// randomModel returns a CPU model with weights at a scale that keeps activations O(1)
+// (matrices N(0, 1/in), norms near 1), and its tensors stored as dts says: for each
+// tensor name suffix the dtype ("" for the rest, default f32). The CPU model holds the
+// values the stored tensors decode to, so both paths compute with the same weights.
+func randomModel(t testing.TB, cfg model.Config, seed uint64, dts map[string]DType) (*model.Model, []Tensor) {
+	t.Helper()
+	m, err := model.Empty(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(seed, 7))
+	var tensors []Tensor
+	for _, s := range cfg.Specs() {
+		v := m.W.ByName[s.Name]
+		switch {
+		case len(s.Shape) == 1:
+			for i := range v {
+				v[i] = float32(1 + 0.2*r.NormFloat64())
+			}
+		case s.Name == "tok_emb":
+			for i := range v {
+				v[i] = float32(r.NormFloat64())
+			}
+		default:
+			std := 1 / math.Sqrt(float64(s.Shape[1]))
+			for i := range v {
+				v[i] = float32(std * r.NormFloat64())
+			}
+		}
+		dt := dts[""]
+		for suf, d := range dts {
+			if suf != "" && strings.HasSuffix(s.Name, suf) {
+				dt = d
+			}
+		}
+		var tn Tensor
+		switch dt {
+		case Q8_0, Q4_0:
+			b, deq := quantized(dt, v)
+			copy(v, deq)
+			tn = Tensor{Name: s.Name, Shape: s.Shape, DType: dt, Data: b}
+		case F16:
+			b := make([]byte, 2*len(v))
+			quant.EncodeF16(b, v)
+			quant.DecodeF16(v, b)
+			tn = Tensor{Name: s.Name, Shape: s.Shape, DType: F16, Data: b}
+		default:
+			tn = F32Tensor(s.Name, s.Shape, v)
+		}
+		tensors = append(tensors, tn)
+	}
+	return m, tensors
+}
+
+// newTestDenoiser builds a Denoiser on the tests' shared device, so the pipelines are
+// compiled once for the whole package.
+func newTestDenoiser(t testing.TB, cfg model.Config, tensors []Tensor) *Denoiser {
+	t.Helper()
+	k := testKernels(t)
+	byName, err := checkTensors(cfg, tensors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := newOn(k, sharedInfo, cfg, byName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func randIDs(r *rand.Rand, L, V int) []int32 {
+	ids := make([]int32, L)
+	for i := range ids {
+		ids[i] = int32(r.IntN(V))
+	}
+	ids[0] = int32(V - 1) // MASK, as in a diffusion input
+	return ids
+}
+
+func maxAbsDiff(a, b []float32) (float64, float64) {
+	var d, m float64
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i]-b[i])))
+		m = math.Max(m, math.Abs(float64(b[i])))
+	}
+	return d, m
+}
+
+func TestForwardMatchesCPU(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		causal bool
+		dts    map[string]DType
+	}{
+		{"f32", false, nil},
+		{"f32-causal", true, nil},
+		{"q8_0", false, map[string]DType{"tok_emb": Q8_0, "wq": Q8_0, "wk": Q8_0, "wv": Q8_0, "wo": Q8_0, "w1": Q8_0, "w2": Q8_0, "w3": Q8_0, "head": Q8_0}},
+		{"q4_0", false, map[string]DType{"tok_emb": Q4_0, "wq": Q4_0, "wk": Q4_0, "wv": Q4_0, "wo": Q4_0, "w1": Q4_0, "w2": Q4_0, "w3": Q4_0, "head": Q4_0}},
+		{"mixed", true, map[string]DType{"tok_emb": F16, "norm": F16, "wq": Q4_0, "w2": Q8_0, "head": F16}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := smallConfig(c.causal)
+			m, tensors := randomModel(t, cfg, 42, c.dts)
+			d := newTestDenoiser(t, cfg, tensors)
+			defer d.Close()
+			r := rand.New(rand.NewPCG(1, 2))
+			for _, L := range []int{cfg.SeqLen, 17, 1, 17} { // 17 twice: the recorded plan is reused
+				ids := randIDs(r, L, cfg.Vocab)
+				want, err := m.Logits(ids)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := d.Logits(ids)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("L=%d: %d logits, want %d", L, len(got), len(want))
+				}
+				diff, scale := maxAbsDiff(got, want)
+				t.Logf("L=%d: max |gpu-cpu| logit = %.3g (logits up to %.3g)", L, diff, scale)
+				if diff > logitTol || math.IsNaN(diff) {
+					t.Errorf("L=%d: max |gpu-cpu| logit = %g, want <= %g", L, diff, logitTol)
+				}
+			}
+		})
+	}
+}
+
+func TestCandidates(t *testing.T) {
+	cfg := smallConfig(false)
+	m, tensors := randomModel(t, cfg, 3, map[string]DType{"": Q8_0})
+	d := newTestDenoiser(t, cfg, tensors)
+	defer d.Close()
+	r := rand.New(rand.NewPCG(5, 6))
+	ids := randIDs(r, 20, cfg.Vocab)
+	logits, err := d.Logits(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, conf, ent, err := d.CandidatesEntropy(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Against the reduction of the GPU's own logits: the same inputs, so the same argmax.
+	wantTok, wantConf, wantEnt := refCandidates(logits, len(ids), cfg.Vocab, cfg.Vocab-1)
+	for i := range ids {
+		if tok[i] != wantTok[i] || tok[i] == cfg.MaskID() {
+			t.Errorf("position %d: token %d, want %d", i, tok[i], wantTok[i])
+		}
+		if math.Abs(float64(conf[i])-wantConf[i]) > relTol*wantConf[i] {
+			t.Errorf("position %d: prob %g, want %g", i, conf[i], wantConf[i])
+		}
+		if math.Abs(float64(ent[i])-wantEnt[i]) > 1e-4*math.Max(1, wantEnt[i]) {
+			t.Errorf("position %d: entropy %g, want %g", i, ent[i], wantEnt[i])
+		}
+	}
+	// Against the CPU model's logits: the same tokens unless two are within the error.
+	cpu, err := m.Logits(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpuTok, _, _ := refCandidates(cpu, len(ids), cfg.Vocab, cfg.Vocab-1)
+	for i := range ids {
+		V := cfg.Vocab
+		if tok[i] != cpuTok[i] && math.Abs(float64(cpu[i*V+int(tok[i])]-cpu[i*V+int(cpuTok[i])])) > 2*logitTol {
+			t.Errorf("position %d: GPU candidate %d, CPU's %d", i, tok[i], cpuTok[i])
+		}
+	}
+	tok2, conf2, err := d.Candidates(ids)
+	if err != nil || tok2[3] != tok[3] || conf2[3] != conf[3] {
+		t.Errorf("Candidates disagrees with CandidatesEntropy (err %v)", err)
+	}
+}
+
+func TestNewAndErrors(t *testing.T) {
+	cfg := smallConfig(false)
+	m, tensors := randomModel(t, cfg, 1, nil)
+	if _, err := New(cfg, tensors[1:]...); err == nil || !strings.Contains(err.Error(), "tok_emb") {
+		t.Errorf("New without tok_emb: error %v, want one naming tok_emb", err)
+	}
+	d, err := New(cfg, tensors...) // its own device
+	if errors.Is(err, webgpu.ErrNoWebGPU) {
+		t.Skip("skipping: this browser has no WebGPU adapter (run in Chromium with --enable-unsafe-webgpu, see build/wasmtest.sh)")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []int32{5, 95, 0, 7}
+	got, err := d.Logits(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := m.Logits(ids)
+	if diff, _ := maxAbsDiff(got, want); diff > logitTol {
+		t.Errorf("max |gpu-cpu| logit = %g, want <= %g", diff, logitTol)
+	}
+	if d.Vocab() != cfg.Vocab {
+		t.Errorf("Vocab() = %d, want %d", d.Vocab(), cfg.Vocab)
+	}
+	if d.AdapterName() == "" {
+		t.Error("empty AdapterName")
+	}
+	for _, ids := range [][]int32{nil, make([]int32, cfg.SeqLen+1), {1, 2, int32(cfg.Vocab)}, {-1}} {
+		if _, err := d.Logits(ids); err == nil {
+			t.Errorf("Logits(%d ids ending %v) gave no error", len(ids), ids[max(0, len(ids)-1):])
+		}
+		if _, _, err := d.Candidates(ids); err == nil {
+			t.Errorf("Candidates(%d ids) gave no error", len(ids))
+		}
+	}
+	d.Close()
+	if _, err := d.Logits(ids); err == nil {
+		t.Error("Logits after Close gave no error")
+	}
+}
