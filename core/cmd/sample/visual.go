@@ -1,0 +1,144 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"golang.org/x/term"
+
+	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
+)
+
+// ANSI styles of the live view.
+const (
+	styleMask  = "\x1b[2m" // dim
+	styleNew   = "\x1b[1;36m"
+	styleReset = "\x1b[0m"
+	maskGlyph  = "░"
+)
+
+// liveView redraws the sequence in place after every sampler step: committed text as it
+// is, the tokens committed by this step highlighted, each masked position a dim ░. It
+// moves the cursor back over the rows the last frame took, so it needs a terminal.
+type liveView struct {
+	w     io.Writer
+	tok   *tokenizer.Tokenizer
+	mask  int32
+	width int
+	rows  int // screen rows of the last frame
+	delay time.Duration
+	slept time.Duration // total pause, taken out of the reported time
+	isNew []bool
+	sb    strings.Builder
+	plain strings.Builder // the frame without escapes, to count its rows
+}
+
+func newLiveView(w io.Writer, tok *tokenizer.Tokenizer, ids []int32, delay time.Duration) *liveView {
+	v := &liveView{w: w, tok: tok, mask: tok.Mask(), width: 80, delay: delay, isNew: make([]bool, len(ids))}
+	if f, ok := w.(*os.File); ok {
+		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
+			v.width = cols
+		}
+	}
+	v.draw(ids, nil)
+	return v
+}
+
+// frame is the sampler's OnStep.
+func (v *liveView) frame(_ int, ids []int32, committed []int) {
+	v.draw(ids, committed)
+	if v.delay > 0 {
+		time.Sleep(v.delay)
+		v.slept += v.delay
+	}
+}
+
+// finish draws the final text without highlights and ends the line.
+func (v *liveView) finish(ids []int32) {
+	v.draw(ids, nil)
+	fmt.Fprintln(v.w)
+}
+
+func (v *liveView) draw(ids []int32, committed []int) {
+	if len(v.isNew) < len(ids) {
+		v.isNew = make([]bool, len(ids))
+	}
+	clear(v.isNew)
+	for _, i := range committed {
+		v.isNew[i] = true
+	}
+	v.sb.Reset()
+	v.plain.Reset()
+	// Back to the first row of the last frame, and clear from there.
+	if v.rows > 1 {
+		fmt.Fprintf(&v.sb, "\x1b[%dA", v.rows-1)
+	}
+	v.sb.WriteString("\r\x1b[J")
+	for i := 0; i < len(ids); {
+		if ids[i] == v.mask {
+			j := i
+			for j < len(ids) && ids[j] == v.mask {
+				j++
+			}
+			v.sb.WriteString(styleMask + strings.Repeat(maskGlyph, j-i) + styleReset)
+			v.plain.WriteString(strings.Repeat(maskGlyph, j-i))
+			i = j
+			continue
+		}
+		j := i
+		for j < len(ids) && ids[j] != v.mask && v.isNew[j] == v.isNew[i] {
+			j++
+		}
+		text := displayText(v.tok.Decode(ids[i:j]))
+		if v.isNew[i] {
+			v.sb.WriteString(styleNew + text + styleReset)
+		} else {
+			v.sb.WriteString(text)
+		}
+		v.plain.WriteString(text)
+		i = j
+	}
+	v.rows = screenRows(v.plain.String(), v.width)
+	io.WriteString(v.w, v.sb.String())
+}
+
+// displayText makes decoded bytes safe to print: bytes of a character split between
+// pieces are dropped, tabs become a space and other control characters but newline are
+// dropped (they would move the cursor and break the redraw).
+func displayText(b []byte) string {
+	s := strings.ToValidUTF8(string(b), "")
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n':
+			return r
+		case r == '\t':
+			return ' '
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			return -1
+		}
+		return r
+	}, s)
+}
+
+// screenRows is the number of terminal rows s takes from column 0 at the given width (a
+// full row wraps only when the next character comes, as terminals do).
+func screenRows(s string, width int) int {
+	rows, col := 1, 0
+	for len(s) > 0 {
+		r, n := utf8.DecodeRuneInString(s)
+		s = s[n:]
+		if r == '\n' {
+			rows, col = rows+1, 0
+			continue
+		}
+		if col == width {
+			rows, col = rows+1, 0
+		}
+		col++
+	}
+	return rows
+}
