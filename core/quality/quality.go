@@ -1,0 +1,259 @@
+package quality
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/austen-diffusion/textdiffusion/core/masked"
+	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/sample"
+)
+
+// Setting is one sampler configuration: a row of the table and a point of the plot.
+type Setting struct {
+	Strategy string // "random", "low-confidence", "semi-ar", "threshold", or "ar" (left to right)
+	Grid     string // "cosine" or "linear"; empty for "ar"
+	// Options are the sampler's options; GenLength and Seed are set per sample by Generate.
+	Options sample.Options
+}
+
+// Name labels the setting in tables and logs, e.g. "threshold/cosine/32".
+func (s Setting) Name() string {
+	if s.Strategy == "ar" {
+		return "ar (left to right)"
+	}
+	return fmt.Sprintf("%s/%s/%d", s.Strategy, s.Grid, s.Options.Steps)
+}
+
+// Samples are the sequences generated for one setting and what they cost.
+type Samples struct {
+	Tokens  [][]int32 // each sample's generated tokens
+	NFE     int       // network calls, all samples together
+	Seconds float64   // wall time of the sampling, all samples together
+}
+
+// Generate draws count unconditional samples of n tokens (from an all-MASK sequence, or
+// left to right from EOT for Strategy "ar"), sample i with seed seed+i; done, when set, is
+// called after each one.
+func Generate(d sample.Denoiser, s Setting, n, count int, seed uint64, done func()) (Samples, error) {
+	var out Samples
+	for i := range count {
+		opt := s.Options
+		opt.GenLength, opt.Seed = n, seed+uint64(i)
+		start := time.Now()
+		var r sample.Result
+		var err error
+		if s.Strategy == "ar" {
+			r, err = sample.Autoregressive(d, nil, n, opt)
+		} else {
+			r, err = sample.Sample(d, nil, opt)
+		}
+		out.Seconds += time.Since(start).Seconds()
+		if err != nil {
+			return Samples{}, fmt.Errorf("%s, sample %d: %w", s.Name(), i, err)
+		}
+		out.Tokens = append(out.Tokens, slices.Clone(r.Generated))
+		out.NFE += r.NFE
+		if done != nil {
+			done()
+		}
+	}
+	return out, nil
+}
+
+// NLL returns the negative log-likelihood (nats) of every token of every sequence under a
+// causal judge: sequence i is read after the single context token prev[i] (the input is
+// [prev[i], seq[:len-1]], the targets seq), so no sequence sees another. Sequences of equal
+// length go through the network batch at a time.
+func NLL(judge *model.Model, seqs [][]int32, prev []int32, batch int) ([][]float64, error) {
+	c := judge.Cfg
+	if !c.Causal {
+		return nil, fmt.Errorf("quality: the judge must be a causal (autoregressive) model; a bidirectional one sees the tokens it scores")
+	}
+	if len(prev) != len(seqs) {
+		return nil, fmt.Errorf("quality: %d context tokens for %d sequences", len(prev), len(seqs))
+	}
+	batch = max(batch, 1)
+	V := c.Vocab
+	inRange := func(t int32) bool { return t >= 0 && int(t) < V }
+	out := make([][]float64, len(seqs))
+	byLen := map[int][]int{} // length -> sequence indices, in order
+	var lens []int
+	for i, s := range seqs {
+		if len(s) > c.SeqLen {
+			return nil, fmt.Errorf("quality: sequence %d has %d tokens, the judge reads at most %d", i, len(s), c.SeqLen)
+		}
+		if !inRange(prev[i]) {
+			return nil, fmt.Errorf("quality: context token %d of sequence %d outside the judge's vocabulary of %d", prev[i], i, V)
+		}
+		for j, t := range s {
+			if !inRange(t) {
+				return nil, fmt.Errorf("quality: token %d at position %d of sequence %d outside the judge's vocabulary of %d", t, j, i, V)
+			}
+		}
+		out[i] = []float64{}
+		if len(s) == 0 {
+			continue
+		}
+		if _, ok := byLen[len(s)]; !ok {
+			lens = append(lens, len(s))
+		}
+		byLen[len(s)] = append(byLen[len(s)], i)
+	}
+	target := make([]int32, 1)
+	for _, L := range lens {
+		idx := byLen[L]
+		for lo := 0; lo < len(idx); lo += batch {
+			group := idx[lo:min(lo+batch, len(idx))]
+			B := len(group)
+			ids := make([]int32, 0, B*L) // (B, L)
+			for _, i := range group {
+				ids = append(append(ids, prev[i]), seqs[i][:L-1]...)
+			}
+			logits := judge.Forward(ids, B) // (B*L, V)
+			for b, i := range group {
+				nll := make([]float64, L)
+				for j := range L {
+					row := (b*L + j) * V
+					target[0] = seqs[i][j]
+					nll[j] = masked.CrossEntropy(logits[row:row+V], target, V)
+				}
+				out[i] = nll
+			}
+		}
+	}
+	return out, nil
+}
+
+// Row is one line of the quality table.
+type Row struct {
+	Name      string  `json:"name"`
+	Strategy  string  `json:"strategy"`
+	Grid      string  `json:"grid,omitempty"`
+	Steps     int     `json:"steps"` // steps asked for (a maximum for threshold)
+	Samples   int     `json:"samples"`
+	Tokens    int     `json:"tokens"`       // tokens scored, all samples together
+	JudgePPL  float64 `json:"judge_ppl"`    // the judge's perplexity, token-weighted over all samples
+	JudgeSE   float64 `json:"judge_ppl_se"` // its standard error (delta method over the per-sample mean NLLs)
+	Distinct1 float64 `json:"distinct1"`
+	Distinct2 float64 `json:"distinct2"`
+	Distinct3 float64 `json:"distinct3"`
+	Memorised float64 `json:"memorised"` // share of 8-grams found in the training books
+	Grams     int     `json:"grams"`     // 8-grams checked
+	// NFEPerToken is network calls per generated token; NFEPerSample the mean calls per
+	// sample. Both 0 for the reference.
+	NFEPerToken      float64 `json:"nfe_per_token"`
+	NFEPerSample     float64 `json:"nfe_per_sample"`
+	SecondsPerSample float64 `json:"seconds_per_sample"`
+	Reference        bool    `json:"reference,omitempty"`
+}
+
+// Score fills a row for generated samples: the judge's perplexity with EOT as each sample's
+// context, distinct-1/2/3 over the samples, the memorised share of their n-grams in mem (nil:
+// not measured), and the cost per token and per sample.
+func Score(judge *model.Model, mem *sample.NGramSet, s Setting, smp Samples, eot int32, batch int) (Row, error) {
+	prev := make([]int32, len(smp.Tokens))
+	for i := range prev {
+		prev[i] = eot
+	}
+	nll, err := NLL(judge, smp.Tokens, prev, batch)
+	if err != nil {
+		return Row{}, err
+	}
+	r := Row{Name: s.Name(), Strategy: s.Strategy, Grid: s.Grid, Steps: s.Options.Steps, Samples: len(smp.Tokens)}
+	r.fill(nll, smp.Tokens, mem, len(smp.Tokens))
+	if r.Tokens > 0 {
+		r.NFEPerToken = float64(smp.NFE) / float64(r.Tokens)
+	}
+	if r.Samples > 0 {
+		r.NFEPerSample = float64(smp.NFE) / float64(r.Samples)
+		r.SecondsPerSample = smp.Seconds / float64(r.Samples)
+	}
+	return r, nil
+}
+
+// Reference is the row of real text: the judge's perplexity of windows (each read after
+// EOT, as the samples are), their memorised share, and distinct-n averaged over groups of
+// perGroup windows, so that it compares with a setting of perGroup samples (distinct-n falls
+// as the amount of text grows).
+func Reference(judge *model.Model, mem *sample.NGramSet, windows [][]int32, eot int32, perGroup, batch int) (Row, error) {
+	prev := make([]int32, len(windows))
+	for i := range prev {
+		prev[i] = eot
+	}
+	nll, err := NLL(judge, windows, prev, batch)
+	if err != nil {
+		return Row{}, err
+	}
+	r := Row{Name: "reference (real text)", Strategy: "reference", Samples: len(windows), Reference: true}
+	r.fill(nll, windows, mem, perGroup)
+	return r, nil
+}
+
+// fill sets the judge and text metrics; distinct-n is the mean over consecutive groups of
+// perGroup sequences (a last, smaller group is left out unless it is the only one).
+func (r *Row) fill(nll [][]float64, seqs [][]int32, mem *sample.NGramSet, perGroup int) {
+	r.JudgePPL = sample.Perplexity(nll)
+	for _, s := range nll {
+		r.Tokens += len(s)
+	}
+	r.JudgeSE = r.JudgePPL * meanSE(nll)
+	perGroup = max(perGroup, 1)
+	var d [3]float64
+	groups := 0
+	for lo := 0; lo < len(seqs); lo += perGroup {
+		hi := lo + perGroup
+		if hi > len(seqs) {
+			if groups > 0 {
+				break
+			}
+			hi = len(seqs)
+		}
+		for n := range 3 {
+			d[n] += sample.DistinctN(seqs[lo:hi], n+1)
+		}
+		groups++
+	}
+	if groups > 0 {
+		r.Distinct1, r.Distinct2, r.Distinct3 = d[0]/float64(groups), d[1]/float64(groups), d[2]/float64(groups)
+	}
+	if mem != nil {
+		r.Memorised, r.Grams = mem.Memorised(seqs)
+	}
+}
+
+// meanSE is the standard error of the token-weighted mean NLL, treating sequences as the
+// independent units (the ratio estimator's delta-method error); 0 with fewer than two.
+func meanSE(nll [][]float64) float64 {
+	k := 0
+	var tot, toks float64
+	for _, s := range nll {
+		if len(s) > 0 {
+			k++
+			for _, x := range s {
+				tot += x
+			}
+			toks += float64(len(s))
+		}
+	}
+	if k < 2 {
+		return 0
+	}
+	mean := tot / toks
+	nbar := toks / float64(k)
+	var ss float64
+	for _, s := range nll {
+		if len(s) == 0 {
+			continue
+		}
+		var sum float64
+		for _, x := range s {
+			sum += x
+		}
+		d := (sum - mean*float64(len(s))) / nbar
+		ss += d * d
+	}
+	return math.Sqrt(ss/float64(k-1)) / math.Sqrt(float64(k))
+}

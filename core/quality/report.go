@@ -1,0 +1,131 @@
+package quality
+
+import (
+	"cmp"
+	"fmt"
+	"image/color"
+	"io"
+	"math"
+	"slices"
+	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+)
+
+// WriteMarkdown writes the rows as a Markdown table under a short header (title, then the
+// lines of note as a paragraph).
+func WriteMarkdown(w io.Writer, title string, note []string, rows []Row) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# %s\n\n", title)
+	if len(note) > 0 {
+		b.WriteString(strings.Join(note, "\n") + "\n\n")
+	}
+	b.WriteString("| setting | NFE/token | judge PPL | ± s.e. | distinct-1 | distinct-2 | distinct-3 | memorised 8-grams | s/sample |\n")
+	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, r := range rows {
+		nfe, secs := fmt.Sprintf("%.3f", r.NFEPerToken), fmt.Sprintf("%.3f", r.SecondsPerSample)
+		name := r.Name
+		if r.Reference {
+			nfe, secs, name = "-", "-", "**"+name+"**"
+		}
+		mem := "-"
+		if r.Grams > 0 {
+			mem = fmt.Sprintf("%.1f%%", 100*r.Memorised)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f | %.3f | %.3f | %.3f | %s | %s |\n",
+			name, nfe, r.JudgePPL, r.JudgeSE, r.Distinct1, r.Distinct2, r.Distinct3, mem, secs)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WritePNG plots the judge's perplexity (log scale) against network calls per sample: one
+// line per strategy x grid through its step counts (solid for the cosine grid, dashed for
+// linear), the left-to-right AR samples as a point, the reference as a horizontal line.
+func WritePNG(w io.Writer, title string, rows []Row) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "network calls per sample (NFE)"
+	p.Y.Label.Text = "judge perplexity (AR model, log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Add(plotter.NewGrid())
+	p.Legend.Top = true
+	p.Legend.Left = false
+
+	type key struct{ strategy, grid string }
+	var order []key
+	lines := map[key]plotter.XYs{}
+	var ref *Row
+	xmin, xmax := math.Inf(1), math.Inf(-1)
+	for i := range rows {
+		r := &rows[i]
+		if r.Reference {
+			ref = r
+			continue
+		}
+		if !(r.JudgePPL > 0) || math.IsInf(r.JudgePPL, 0) {
+			continue
+		}
+		k := key{r.Strategy, r.Grid}
+		if _, ok := lines[k]; !ok {
+			order = append(order, k)
+		}
+		lines[k] = append(lines[k], plotter.XY{X: r.NFEPerSample, Y: r.JudgePPL})
+		xmin, xmax = math.Min(xmin, r.NFEPerSample), math.Max(xmax, r.NFEPerSample)
+	}
+	strategies := map[string]int{}
+	for _, k := range order {
+		if _, ok := strategies[k.strategy]; !ok {
+			strategies[k.strategy] = len(strategies)
+		}
+	}
+	for _, k := range order {
+		xy := lines[k]
+		slices.SortStableFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
+		c := plotutil.Color(strategies[k.strategy])
+		l, pts, err := plotter.NewLinePoints(xy)
+		if err != nil {
+			return err
+		}
+		l.Color, pts.Color = c, c
+		l.Width = vg.Points(1.5)
+		pts.Shape = draw.CircleGlyph{}
+		label := k.strategy + " / " + k.grid
+		if k.strategy == "ar" {
+			label = "AR, left to right (judge's own samples)"
+			pts.Shape = draw.BoxGlyph{}
+			pts.Radius = vg.Points(4)
+			p.Add(pts)
+			p.Legend.Add(label, pts)
+			continue
+		}
+		if k.grid == "linear" {
+			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+			pts.Shape = draw.TriangleGlyph{}
+		}
+		p.Add(l, pts)
+		p.Legend.Add(label, l, pts)
+	}
+	if ref != nil && ref.JudgePPL > 0 && !math.IsInf(xmin, 0) {
+		pad := math.Max(1, 0.02*(xmax-xmin))
+		l, err := plotter.NewLine(plotter.XYs{{X: xmin - pad, Y: ref.JudgePPL}, {X: xmax + pad, Y: ref.JudgePPL}})
+		if err != nil {
+			return err
+		}
+		l.Color = color.Gray{Y: 60}
+		l.Width = vg.Points(2)
+		l.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+		p.Add(l)
+		p.Legend.Add(fmt.Sprintf("real text (Persuasion): %.1f", ref.JudgePPL), l)
+	}
+	c := vgimg.PngCanvas{Canvas: vgimg.New(9*vg.Inch, 6*vg.Inch)}
+	p.Draw(draw.New(c))
+	_, err := c.WriteTo(w)
+	return err
+}
