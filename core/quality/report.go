@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -53,7 +54,7 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 	p.X.Label.Text = "network calls per sample (NFE)"
 	p.Y.Label.Text = "judge perplexity (AR model, log scale)"
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = logTicks{}
 	p.Add(plotter.NewGrid())
 	p.Legend.Top = true
 	p.Legend.Left = false
@@ -63,6 +64,7 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 	lines := map[key]plotter.XYs{}
 	var ref *Row
 	xmin, xmax := math.Inf(1), math.Inf(-1)
+	ymin, ymax := math.Inf(1), math.Inf(-1)
 	for i := range rows {
 		r := &rows[i]
 		if r.Reference {
@@ -78,6 +80,7 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 		}
 		lines[k] = append(lines[k], plotter.XY{X: r.NFEPerSample, Y: r.JudgePPL})
 		xmin, xmax = math.Min(xmin, r.NFEPerSample), math.Max(xmax, r.NFEPerSample)
+		ymin, ymax = math.Min(ymin, r.JudgePPL), math.Max(ymax, r.JudgePPL)
 	}
 	strategies := map[string]int{}
 	for _, k := range order {
@@ -113,7 +116,7 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 		p.Legend.Add(label, l, pts)
 	}
 	if ref != nil && ref.JudgePPL > 0 && !math.IsInf(xmin, 0) {
-		pad := math.Max(1, 0.02*(xmax-xmin))
+		pad := xPad(xmin, xmax)
 		l, err := plotter.NewLine(plotter.XYs{{X: xmin - pad, Y: ref.JudgePPL}, {X: xmax + pad, Y: ref.JudgePPL}})
 		if err != nil {
 			return err
@@ -124,8 +127,49 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 		p.Add(l)
 		p.Legend.Add(fmt.Sprintf("real text (Persuasion): %.1f", ref.JudgePPL), l)
 	}
+	if ref != nil && ref.JudgePPL > 0 {
+		ymin, ymax = math.Min(ymin, ref.JudgePPL), math.Max(ymax, ref.JudgePPL)
+	}
+	if xmin <= xmax {
+		pad := xPad(xmin, xmax)
+		p.X.Min, p.X.Max = xmin-pad, xmax+pad
+	}
+	if ymin < ymax {
+		// Room above the data for the legend (a third of the log range).
+		r := math.Max(ymax/ymin, 1.5)
+		p.Y.Min, p.Y.Max = ymin/math.Pow(r, 0.05), ymax*math.Pow(r, 0.6)
+	}
 	c := vgimg.PngCanvas{Canvas: vgimg.New(9*vg.Inch, 6*vg.Inch)}
 	p.Draw(draw.New(c))
 	_, err := c.WriteTo(w)
 	return err
+}
+
+// xPad is the margin either side of the NFE range, so no point sits on the frame.
+func xPad(lo, hi float64) float64 { return math.Max(0.5, 0.03*(hi-lo)) }
+
+// logTicks labels a log axis at 1, 2 and 5 times powers of ten, and at 1..9 times them when
+// the range holds fewer than three of those (a perplexity axis often spans less than 10x).
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi > lo) {
+		return nil
+	}
+	pick := func(mant []float64) []plot.Tick {
+		var ts []plot.Tick
+		for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+			for _, m := range mant {
+				v := m * math.Pow(10, e)
+				if v >= lo && v <= hi {
+					ts = append(ts, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'g', -1, 64)})
+				}
+			}
+		}
+		return ts
+	}
+	if ts := pick([]float64{1, 2, 5}); len(ts) >= 3 {
+		return ts
+	}
+	return pick([]float64{1, 2, 3, 4, 5, 6, 7, 8, 9})
 }
