@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 )
 
@@ -19,20 +20,30 @@ import (
 
 var allMatrices = []string{"tok_emb", "wq", "wk", "wv", "wo", "w1", "w2", "w3", "head"}
 
-func demoDTypes(dt DType) map[string]DType {
-	m := map[string]DType{}
+func demoDTypes(dt checkpoint.DType) map[string]checkpoint.DType {
+	m := map[string]checkpoint.DType{}
 	for _, k := range allMatrices {
 		m[k] = dt
 	}
 	return m
 }
 
-func benchDenoiser(b *testing.B, dt DType, candidates bool) {
+func benchDenoiser(b *testing.B, dt checkpoint.DType, candidates bool) {
 	cfg := model.Demo()
-	_, tensors := randomModel(b, cfg, 1, demoDTypes(dt))
+	m, tensors := randomModel(b, cfg, 1, demoDTypes(dt))
 	d := newTestDenoiser(b, cfg, tensors)
 	defer d.Close()
 	ids := randIDs(rand.New(rand.NewPCG(1, 1)), cfg.SeqLen, cfg.Vocab)
+	// Agreement with the CPU model at this size, reported with the timing.
+	got, err := d.Logits(ids)
+	if err != nil {
+		b.Fatal(err)
+	}
+	want, err := m.Logits(ids)
+	if err != nil {
+		b.Fatal(err)
+	}
+	diff, _ := maxAbsDiff(got, want)
 	run := func() {
 		var err error
 		if candidates {
@@ -44,12 +55,12 @@ func benchDenoiser(b *testing.B, dt DType, candidates bool) {
 			b.Fatal(err)
 		}
 	}
-	run() // the first call records the plan for this length
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		run()
 	}
 	b.ReportMetric(float64(b.N*len(ids))/b.Elapsed().Seconds(), "positions/s")
+	b.ReportMetric(diff, "max|gpu-cpu|")
 }
 
 func BenchmarkLogitsDemoF32(b *testing.B)      { benchDenoiser(b, F32, false) }

@@ -8,6 +8,7 @@ import (
 	"math"
 	"sync"
 
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"github.com/austen-diffusion/textdiffusion/wasm/gpu/webgpu"
@@ -55,11 +56,22 @@ type plan struct {
 	cand    step   // logits to candidates
 }
 
-// New checks the tensors against cfg (the names and shapes of model.Config.Specs), opens
-// a WebGPU device and uploads the weights. Matrices keep their type (f32, q8_0 or q4_0;
-// f16 is widened to f32); norm weights are decoded to f32. It returns webgpu.ErrNoWebGPU
-// (wrapped) when the browser offers no adapter.
-func New(cfg model.Config, tensors ...Tensor) (*Denoiser, error) {
+// Open builds a Denoiser from the model tensors of a decoded checkpoint or release file
+// (other tensors, such as optimizer state, are ignored); see New.
+func Open(f *checkpoint.File, cfg model.Config) (*Denoiser, error) {
+	ts, err := modelTensors(f, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, ts...)
+}
+
+// New checks the tensors against cfg (exactly the names and shapes of
+// model.Config.Specs), opens a WebGPU device and uploads the weights. Matrices keep their
+// type on the GPU (f32, q8_0 or q4_0 blocks as stored; f16 is widened to f32 because
+// shader-f16 is often missing); norm weights are decoded to f32. It returns
+// webgpu.ErrNoWebGPU (wrapped) when the browser offers no adapter.
+func New(cfg model.Config, tensors ...checkpoint.Tensor) (*Denoiser, error) {
 	byName, err := checkTensors(cfg, tensors)
 	if err != nil {
 		return nil, err
@@ -83,7 +95,7 @@ func New(cfg model.Config, tensors ...Tensor) (*Denoiser, error) {
 
 // newOn builds a Denoiser on an open device, sharing its compiled pipelines (the tests
 // use one device for every model: SwiftShader takes seconds to compile the set).
-func newOn(k *kernels, info webgpu.AdapterInfo, cfg model.Config, byName map[string]Tensor) (*Denoiser, error) {
+func newOn(k *kernels, info webgpu.AdapterInfo, cfg model.Config, byName map[string]*checkpoint.Tensor) (*Denoiser, error) {
 	d := &Denoiser{cfg: cfg, info: info, k: k, plans: map[int]*plan{}}
 	if err := d.upload(byName); err != nil {
 		d.destroyBuffers()
@@ -105,7 +117,7 @@ func deviceLimits(ad *webgpu.Adapter) map[string]float64 {
 	return l
 }
 
-func (d *Denoiser) upload(byName map[string]Tensor) error {
+func (d *Denoiser) upload(byName map[string]*checkpoint.Tensor) error {
 	c := d.cfg
 	k := d.k
 	D, F, V, L := c.Dim, c.Hidden, c.Vocab, c.SeqLen
@@ -113,28 +125,60 @@ func (d *Denoiser) upload(byName map[string]Tensor) error {
 		d.bufs = append(d.bufs, b)
 		return b
 	}
-	mat := func(name string) weight {
+	mat := func(name string) (weight, error) {
 		t := byName[name]
 		w := weight{dt: t.DType, rows: t.Shape[0], cols: t.Shape[1]}
-		data := t.Data
-		if t.DType == F16 {
-			w.dt, data = F32, f32Bytes(toF32(t))
+		data := t.Raw
+		switch t.DType {
+		case checkpoint.F32:
+			data = f32Bytes(t.F32)
+		case checkpoint.F16:
+			v, err := t.Float32()
+			if err != nil {
+				return w, fmt.Errorf("gpu: %w", err)
+			}
+			w.dt, data = checkpoint.F32, f32Bytes(v)
 		}
 		w.buf = keep(k.upload(name, data))
+		return w, nil
+	}
+	vec := func(name string) (*webgpu.Buffer, error) {
+		v, err := byName[name].Float32()
+		if err != nil {
+			return nil, fmt.Errorf("gpu: %w", err)
+		}
+		return keep(k.upload(name, f32Bytes(v))), nil
+	}
+	var err error
+	// The first error sticks; later uploads still run but their results are dropped.
+	m := func(name string) weight {
+		w, e := mat(name)
+		if err == nil {
+			err = e
+		}
 		return w
 	}
-	vec := func(name string) *webgpu.Buffer { return keep(k.upload(name, f32Bytes(toF32(byName[name])))) }
-	d.tokEmb = mat("tok_emb")
+	n := func(name string) *webgpu.Buffer {
+		b, e := vec(name)
+		if err == nil {
+			err = e
+		}
+		return b
+	}
+	d.tokEmb = m("tok_emb")
 	for i := 0; i < c.Layers; i++ {
 		p := fmt.Sprintf("layers.%d.", i)
 		d.layers = append(d.layers, layer{
-			attnNorm: vec(p + "attn_norm"), mlpNorm: vec(p + "mlp_norm"),
-			wq: mat(p + "wq"), wk: mat(p + "wk"), wv: mat(p + "wv"), wo: mat(p + "wo"),
-			w1: mat(p + "w1"), w3: mat(p + "w3"), w2: mat(p + "w2"),
+			attnNorm: n(p + "attn_norm"), mlpNorm: n(p + "mlp_norm"),
+			wq: m(p + "wq"), wk: m(p + "wk"), wv: m(p + "wv"), wo: m(p + "wo"),
+			w1: m(p + "w1"), w3: m(p + "w3"), w2: m(p + "w2"),
 		})
 	}
-	d.norm = vec("norm")
-	d.head = mat("head")
+	d.norm = n("norm")
+	d.head = m("head")
+	if err != nil {
+		return err
+	}
 	// The same table as the CPU path (float64 angles rounded once), interleaved (cos, sin).
 	hd := D / c.Heads
 	rt := nn.NewRopeTable(L, hd, c.RopeTheta)
@@ -154,9 +198,13 @@ func (d *Denoiser) upload(byName map[string]Tensor) error {
 	d.logitsRead = keep(k.staging("logits read", 4*L*V))
 	d.candRead = keep(k.staging("cand read", 4*L*4))
 	d.idsWords = make([]uint32, L)
+	// attention.wgsl keeps a row of scores, and a 64-float reduction, in workgroup memory.
+	if need, have := 4*(L+64), int(k.dev.Limit("maxComputeWorkgroupStorageSize")); need > have {
+		return fmt.Errorf("gpu: seq_len %d needs %d bytes of workgroup memory for attention, the device has %d", L, need, have)
+	}
 	// Compile every pipeline now (SwiftShader takes a while), so the first call is not slow
 	// and shader errors surface here.
-	_, err := d.plan(1)
+	_, err = d.plan(1)
 	return err
 }
 
@@ -216,6 +264,9 @@ func (d *Denoiser) AdapterInfo() webgpu.AdapterInfo { return d.info }
 
 // AdapterName is a short name of the GPU, with "(fallback)" for a software adapter.
 func (d *Denoiser) AdapterName() string { return d.info.Name() }
+
+// Name is AdapterName (the UI's name for the backend).
+func (d *Denoiser) Name() string { return d.info.Name() }
 
 // Close frees the GPU memory (and the device New opened); the Denoiser is unusable afterwards.
 func (d *Denoiser) Close() {

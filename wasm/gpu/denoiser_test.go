@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/quant"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
@@ -30,14 +31,14 @@ func smallConfig(causal bool) model.Config {
 // (matrices N(0, 1/in), norms near 1), and its tensors stored as dts says: for each
 // tensor name suffix the dtype ("" for the rest, default f32). The CPU model holds the
 // values the stored tensors decode to, so both paths compute with the same weights.
-func randomModel(t testing.TB, cfg model.Config, seed uint64, dts map[string]DType) (*model.Model, []Tensor) {
+func randomModel(t testing.TB, cfg model.Config, seed uint64, dts map[string]checkpoint.DType) (*model.Model, []checkpoint.Tensor) {
 	t.Helper()
 	m, err := model.Empty(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(seed, 7))
-	var tensors []Tensor
+	var tensors []checkpoint.Tensor
 	for _, s := range cfg.Specs() {
 		v := m.W.ByName[s.Name]
 		switch {
@@ -61,19 +62,18 @@ func randomModel(t testing.TB, cfg model.Config, seed uint64, dts map[string]DTy
 				dt = d
 			}
 		}
-		var tn Tensor
+		tn := checkpoint.Tensor{Name: s.Name, Shape: s.Shape, DType: dt}
 		switch dt {
 		case Q8_0, Q4_0:
 			b, deq := quantized(dt, v)
 			copy(v, deq)
-			tn = Tensor{Name: s.Name, Shape: s.Shape, DType: dt, Data: b}
+			tn.Raw = b
 		case F16:
-			b := make([]byte, 2*len(v))
-			quant.EncodeF16(b, v)
-			quant.DecodeF16(v, b)
-			tn = Tensor{Name: s.Name, Shape: s.Shape, DType: F16, Data: b}
+			tn.Raw = make([]byte, 2*len(v))
+			quant.EncodeF16(tn.Raw, v)
+			quant.DecodeF16(v, tn.Raw)
 		default:
-			tn = F32Tensor(s.Name, s.Shape, v)
+			tn.F32 = append([]float32(nil), v...)
 		}
 		tensors = append(tensors, tn)
 	}
@@ -82,7 +82,7 @@ func randomModel(t testing.TB, cfg model.Config, seed uint64, dts map[string]DTy
 
 // newTestDenoiser builds a Denoiser on the tests' shared device, so the pipelines are
 // compiled once for the whole package.
-func newTestDenoiser(t testing.TB, cfg model.Config, tensors []Tensor) *Denoiser {
+func newTestDenoiser(t testing.TB, cfg model.Config, tensors []checkpoint.Tensor) *Denoiser {
 	t.Helper()
 	k := testKernels(t)
 	byName, err := checkTensors(cfg, tensors)
@@ -118,13 +118,13 @@ func TestForwardMatchesCPU(t *testing.T) {
 	for _, c := range []struct {
 		name   string
 		causal bool
-		dts    map[string]DType
+		dts    map[string]checkpoint.DType
 	}{
 		{"f32", false, nil},
 		{"f32-causal", true, nil},
-		{"q8_0", false, map[string]DType{"tok_emb": Q8_0, "wq": Q8_0, "wk": Q8_0, "wv": Q8_0, "wo": Q8_0, "w1": Q8_0, "w2": Q8_0, "w3": Q8_0, "head": Q8_0}},
-		{"q4_0", false, map[string]DType{"tok_emb": Q4_0, "wq": Q4_0, "wk": Q4_0, "wv": Q4_0, "wo": Q4_0, "w1": Q4_0, "w2": Q4_0, "w3": Q4_0, "head": Q4_0}},
-		{"mixed", true, map[string]DType{"tok_emb": F16, "norm": F16, "wq": Q4_0, "w2": Q8_0, "head": F16}},
+		{"q8_0", false, map[string]checkpoint.DType{"tok_emb": Q8_0, "wq": Q8_0, "wk": Q8_0, "wv": Q8_0, "wo": Q8_0, "w1": Q8_0, "w2": Q8_0, "w3": Q8_0, "head": Q8_0}},
+		{"q4_0", false, map[string]checkpoint.DType{"tok_emb": Q4_0, "wq": Q4_0, "wk": Q4_0, "wv": Q4_0, "wo": Q4_0, "w1": Q4_0, "w2": Q4_0, "w3": Q4_0, "head": Q4_0}},
+		{"mixed", true, map[string]checkpoint.DType{"tok_emb": F16, "norm": F16, "wq": Q4_0, "w2": Q8_0, "head": F16}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := smallConfig(c.causal)
@@ -157,7 +157,7 @@ func TestForwardMatchesCPU(t *testing.T) {
 
 func TestCandidates(t *testing.T) {
 	cfg := smallConfig(false)
-	m, tensors := randomModel(t, cfg, 3, map[string]DType{"": Q8_0})
+	m, tensors := randomModel(t, cfg, 3, map[string]checkpoint.DType{"": Q8_0})
 	d := newTestDenoiser(t, cfg, tensors)
 	defer d.Close()
 	r := rand.New(rand.NewPCG(5, 6))

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/wasm/gpu/webgpu"
 )
 
@@ -31,8 +32,8 @@ type step struct {
 // weight is a matrix on the GPU in its checkpoint type.
 type weight struct {
 	buf        *webgpu.Buffer
-	dt         DType // F32, Q8_0 or Q4_0
-	rows, cols int   // (N, K)
+	dt         checkpoint.DType // F32, Q8_0 or Q4_0
+	rows, cols int              // (N, K)
 }
 
 func newKernels(dev *webgpu.Device) *kernels {
@@ -100,22 +101,11 @@ func (k *kernels) bind(p *webgpu.ComputePipeline, bufs ...*webgpu.Buffer) *webgp
 	return k.dev.CreateBindGroup(p, b...)
 }
 
-// grid spreads n invocations of workgroups of size wg over x (at most 65535) and y.
-func grid(n, wg int) (x, y int) {
-	groups := (n + wg - 1) / wg
-	if groups <= 65535 {
-		return max(groups, 1), 1
-	}
-	y = (groups + 65535 - 1) / 65535
-	return (groups + y - 1) / y, y
-}
-
-func ceilDiv(a, b int) int { return (a + b - 1) / b }
-
-var dtypeCode = map[DType]float64{F32: 0, Q8_0: 1, Q4_0: 2}
+// dtypeCode is embed.wgsl's DTYPE override for each table type.
+var dtypeCode = map[checkpoint.DType]float64{checkpoint.F32: 0, checkpoint.Q8_0: 1, checkpoint.Q4_0: 2}
 
 // embed: out(L, D) = table[ids]; the table is (V, D) of type dt (F32, Q8_0 or Q4_0).
-func (k *kernels) embed(ids, table *webgpu.Buffer, dt DType, out *webgpu.Buffer, L, D int) (step, error) {
+func (k *kernels) embed(ids, table *webgpu.Buffer, dt checkpoint.DType, out *webgpu.Buffer, L, D int) (step, error) {
 	code, ok := dtypeCode[dt]
 	if !ok {
 		panic("gpu: embed of unsupported dtype")
@@ -131,11 +121,11 @@ func (k *kernels) embed(ids, table *webgpu.Buffer, dt DType, out *webgpu.Buffer,
 func (k *kernels) matmul(x *webgpu.Buffer, w weight, out *webgpu.Buffer, M int, accumulate bool) (step, error) {
 	var files []string
 	switch w.dt {
-	case F32:
+	case checkpoint.F32:
 		files = []string{"matmul_f32", "matmul"}
-	case Q8_0:
+	case checkpoint.Q8_0:
 		files = []string{"quant", "matmul_q8_0", "matmul"}
-	case Q4_0:
+	case checkpoint.Q4_0:
 		files = []string{"quant", "matmul_q4_0", "matmul"}
 	default:
 		panic("gpu: matmul of unsupported dtype")

@@ -3,12 +3,14 @@
 package gpu
 
 import (
+	"encoding/binary"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
 
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"github.com/austen-diffusion/textdiffusion/core/quant"
 	"github.com/austen-diffusion/textdiffusion/wasm/gpu/webgpu"
@@ -137,8 +139,9 @@ func checkEqual(t *testing.T, what string, got, want []float32) {
 	}
 }
 
-// quantized returns v stored as dt and its dequantised values (the CPU reference).
-func quantized(dt DType, v []float32) ([]byte, []float32) {
+// quantized returns v stored as dt (raw bytes; f32 as its little-endian bytes) and its
+// dequantised values by the scalar reference (core/quant).
+func quantized(dt checkpoint.DType, v []float32) ([]byte, []float32) {
 	deq := make([]float32, len(v))
 	switch dt {
 	case Q8_0:
@@ -158,7 +161,7 @@ func quantized(dt DType, v []float32) ([]byte, []float32) {
 
 // withSpecialScales overwrites a few block scales with a half subnormal, a negative
 // scale and zero, so the shader's fp16 decoding is tested beyond ordinary values.
-func withSpecialScales(dt DType, b []byte) {
+func withSpecialScales(dt checkpoint.DType, b []byte) {
 	size := quant.BlockSizeQ8_0
 	if dt == Q4_0 {
 		size = quant.BlockSizeQ4_0
@@ -171,9 +174,28 @@ func withSpecialScales(dt DType, b []byte) {
 	}
 }
 
-func dequant(dt DType, b []byte, n int) []float32 {
-	return toF32(Tensor{Shape: []int{n}, DType: dt, Data: b})
+// dequant decodes blocks with the scalar reference.
+func dequant(dt checkpoint.DType, b []byte, n int) []float32 {
+	out := make([]float32, n)
+	switch dt {
+	case Q8_0:
+		quant.DequantizeQ8_0(out, b)
+	case Q4_0:
+		quant.DequantizeQ4_0(out, b)
+	default:
+		for i := range out {
+			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+	}
+	return out
 }
+
+const (
+	F32  = checkpoint.F32
+	F16  = checkpoint.F16
+	Q8_0 = checkpoint.Q8_0
+	Q4_0 = checkpoint.Q4_0
+)
 
 func TestEmbed(t *testing.T) {
 	k := testKernels(t)
@@ -186,7 +208,7 @@ func TestEmbed(t *testing.T) {
 	}
 	idBuf := k.upload("ids", u32Bytes(idw))
 	out := k.storage("out", len(ids)*D)
-	for _, dt := range []DType{F32, Q8_0, Q4_0} {
+	for _, dt := range []checkpoint.DType{F32, Q8_0, Q4_0} {
 		b, _ := quantized(dt, randVec(r, V*D, 1))
 		if dt != F32 {
 			withSpecialScales(dt, b)
@@ -196,7 +218,7 @@ func TestEmbed(t *testing.T) {
 		nn.Embed(want, deq, ids, V, D)
 		s := must(t)(k.embed(idBuf, k.upload("table", b), dt, out, len(ids), D))
 		got := runRead(t, k, []step{s}, out, len(ids)*D)
-		checkBits(t, "embed "+string(dt), got, want)
+		checkBits(t, "embed "+dt.String(), got, want)
 	}
 }
 
@@ -225,7 +247,7 @@ func TestMatmulQuant(t *testing.T) {
 	k := testKernels(t)
 	r := rand.New(rand.NewPCG(5, 6))
 	const K, N = 96, 70
-	for _, dt := range []DType{Q8_0, Q4_0} {
+	for _, dt := range []checkpoint.DType{Q8_0, Q4_0} {
 		b, _ := quantized(dt, randVec(r, N*K, 1))
 		withSpecialScales(dt, b)
 		deq := dequant(dt, b, N*K)
@@ -247,7 +269,7 @@ func TestMatmulQuant(t *testing.T) {
 		}
 		// Compared as values: the sum 0 + -0 is +0, so a -0 weight (q = 0 under a
 		// negative scale) comes out as +0 whatever the shader dequantised.
-		checkEqual(t, "matmul "+string(dt)+" dequantised weights", got, wT)
+		checkEqual(t, "matmul "+dt.String()+" dequantised weights", got, wT)
 
 		const M = 67
 		x := randVec(r, M*K, 1)
@@ -255,7 +277,7 @@ func TestMatmulQuant(t *testing.T) {
 		nn.Linear(want, x, deq, M, K, N)
 		out = k.storage("out", M*N)
 		got = runRead(t, k, []step{must(t)(k.matmul(k.upload("x", f32Bytes(x)), wt, out, M, false))}, out, M*N)
-		checkClose(t, "matmul "+string(dt), got, want, relTol)
+		checkClose(t, "matmul "+dt.String(), got, want, relTol)
 	}
 }
 

@@ -1,80 +1,44 @@
 package gpu
 
 import (
-	"encoding/binary"
 	"fmt"
-	"math"
 	"unsafe"
 
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/quant"
 )
 
-// DType is how a tensor's values are stored in a checkpoint.
-type DType string
-
-// The storage types the GPU path reads. Matrices stay in their type on the GPU (the
-// matmul shaders dequantise Q8_0 and Q4_0 blocks as they load them); f16 is widened to
-// f32 on upload because shader-f16 is often missing (SwiftShader has none).
-const (
-	F32  DType = "f32"
-	F16  DType = "f16"
-	Q8_0 DType = "q8_0"
-	Q4_0 DType = "q4_0"
-)
-
-// Tensor is one decoded checkpoint tensor: its raw little-endian bytes as stored.
-type Tensor struct {
-	Name  string
-	Shape []int // matrices are (out, in), row-major
-	DType DType
-	Data  []byte // f32: 4 bytes a value; f16: 2; Q8_0: 34 per 32 values; Q4_0: 18 per 32
-}
-
-// F32Tensor wraps float32 values as a Tensor (copying them).
-func F32Tensor(name string, shape []int, v []float32) Tensor {
-	b := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
-	}
-	return Tensor{Name: name, Shape: append([]int(nil), shape...), DType: F32, Data: b}
-}
-
-// byteSize is the stored size of n values of type dt, or -1 if dt cannot hold n values.
-func byteSize(dt DType, n int) int {
-	switch dt {
-	case F32:
-		return 4 * n
-	case F16:
-		return 2 * n
-	case Q8_0:
-		if n%quant.QK != 0 {
-			return -1
+// modelTensors picks the tensors cfg needs (model.Config.Specs) out of a checkpoint
+// file, leaving the rest (optimizer state, extras).
+func modelTensors(f *checkpoint.File, cfg model.Config) ([]checkpoint.Tensor, error) {
+	var ts []checkpoint.Tensor
+	for _, s := range cfg.Specs() {
+		t := f.Tensor(s.Name)
+		if t == nil {
+			return nil, fmt.Errorf("gpu: tensor %q missing from the checkpoint", s.Name)
 		}
-		return n / quant.QK * quant.BlockSizeQ8_0
-	case Q4_0:
-		if n%quant.QK != 0 {
-			return -1
-		}
-		return n / quant.QK * quant.BlockSizeQ4_0
+		ts = append(ts, *t)
 	}
-	return -1
+	return ts, nil
 }
 
-// checkTensors matches the tensors to the names and shapes the config implies and
-// returns them by name; every problem is an error naming the tensor.
-func checkTensors(cfg model.Config, tensors []Tensor) (map[string]Tensor, error) {
+// checkTensors matches the tensors to the names and shapes cfg implies and returns them
+// by name; every problem is an error naming the tensor.
+func checkTensors(cfg model.Config, tensors []checkpoint.Tensor) (map[string]*checkpoint.Tensor, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	byName := make(map[string]Tensor, len(tensors))
-	for _, t := range tensors {
+	byName := make(map[string]*checkpoint.Tensor, len(tensors))
+	for i := range tensors {
+		t := &tensors[i]
 		if _, dup := byName[t.Name]; dup {
 			return nil, fmt.Errorf("gpu: tensor %q given twice", t.Name)
 		}
 		byName[t.Name] = t
 	}
-	for _, s := range cfg.Specs() {
+	specs := cfg.Specs()
+	for _, s := range specs {
 		t, ok := byName[s.Name]
 		if !ok {
 			return nil, fmt.Errorf("gpu: tensor %q missing", s.Name)
@@ -82,26 +46,28 @@ func checkTensors(cfg model.Config, tensors []Tensor) (map[string]Tensor, error)
 		if !equalShape(t.Shape, s.Shape) {
 			return nil, fmt.Errorf("gpu: tensor %q has shape %v, want %v", s.Name, t.Shape, s.Shape)
 		}
-		n := s.Size()
-		want := byteSize(t.DType, n)
+		if err := checkData(t, s.Size()); err != nil {
+			return nil, err
+		}
+		if len(s.Shape) != 2 {
+			continue
+		}
 		switch {
-		case want < 0 && (t.DType == Q8_0 || t.DType == Q4_0):
-			return nil, fmt.Errorf("gpu: tensor %q of %d values cannot be %s (blocks of 32)", s.Name, n, t.DType)
-		case want < 0:
-			return nil, fmt.Errorf("gpu: tensor %q has unknown dtype %q (want f32, f16, q8_0 or q4_0)", s.Name, t.DType)
-		case len(t.Data) != want:
-			return nil, fmt.Errorf("gpu: tensor %q (%s %v) has %d bytes, want %d", s.Name, t.DType, s.Shape, len(t.Data), want)
-		case len(s.Shape) == 2 && (t.DType == Q8_0 || t.DType == Q4_0) && s.Shape[1]%quant.QK != 0:
+		case (t.DType == checkpoint.Q8_0 || t.DType == checkpoint.Q4_0) && s.Shape[1]%quant.QK != 0:
 			// The matmul shaders read each row of W as whole blocks.
 			return nil, fmt.Errorf("gpu: tensor %q is %s with rows of %d values, not a multiple of 32", s.Name, t.DType, s.Shape[1])
-		case len(s.Shape) == 2 && s.Shape[1]%4 != 0:
+		case s.Shape[1]%4 != 0:
 			// The matmul shaders read rows as vec4s.
 			return nil, fmt.Errorf("gpu: tensor %q has rows of %d values, not a multiple of 4", s.Name, s.Shape[1])
 		}
 	}
-	if len(byName) != len(cfg.Specs()) {
+	if len(byName) != len(specs) {
+		known := map[string]bool{}
+		for _, s := range specs {
+			known[s.Name] = true
+		}
 		for name := range byName {
-			if !knownName(cfg, name) {
+			if !known[name] {
 				return nil, fmt.Errorf("gpu: unexpected tensor %q for this config", name)
 			}
 		}
@@ -109,13 +75,32 @@ func checkTensors(cfg model.Config, tensors []Tensor) (map[string]Tensor, error)
 	return byName, nil
 }
 
-func knownName(cfg model.Config, name string) bool {
-	for _, s := range cfg.Specs() {
-		if s.Name == name {
-			return true
+// checkData checks that t holds n values in its dtype: F32 in t.F32, the rest in t.Raw.
+func checkData(t *checkpoint.Tensor, n int) error {
+	var want int
+	switch t.DType {
+	case checkpoint.F32:
+		if len(t.F32) != n || t.Raw != nil {
+			return fmt.Errorf("gpu: tensor %q (f32 %v) has %d values in F32 (and %d raw bytes), want %d", t.Name, t.Shape, len(t.F32), len(t.Raw), n)
 		}
+		return nil
+	case checkpoint.F16:
+		want = 2 * n
+	case checkpoint.Q8_0, checkpoint.Q4_0:
+		if n%quant.QK != 0 {
+			return fmt.Errorf("gpu: tensor %q of %d values cannot be %s (blocks of 32)", t.Name, n, t.DType)
+		}
+		want = n / quant.QK * quant.BlockSizeQ8_0
+		if t.DType == checkpoint.Q4_0 {
+			want = n / quant.QK * quant.BlockSizeQ4_0
+		}
+	default:
+		return fmt.Errorf("gpu: tensor %q has unsupported dtype %s", t.Name, t.DType)
 	}
-	return false
+	if len(t.Raw) != want || t.F32 != nil {
+		return fmt.Errorf("gpu: tensor %q (%s %v) has %d raw bytes (and %d F32 values), want %d", t.Name, t.DType, t.Shape, len(t.Raw), len(t.F32), want)
+	}
+	return nil
 }
 
 func equalShape(a, b []int) bool {
@@ -128,31 +113,6 @@ func equalShape(a, b []int) bool {
 		}
 	}
 	return true
-}
-
-// toF32 decodes a (checked) tensor to float32 values; for the small tensors (norm
-// weights) that the shaders read as f32 whatever the checkpoint's type.
-func toF32(t Tensor) []float32 {
-	n := 1
-	for _, d := range t.Shape {
-		n *= d
-	}
-	out := make([]float32, n)
-	switch t.DType {
-	case F32:
-		for i := range out {
-			out[i] = math.Float32frombits(binary.LittleEndian.Uint32(t.Data[4*i:]))
-		}
-	case F16:
-		quant.DecodeF16(out, t.Data)
-	case Q8_0:
-		quant.DequantizeQ8_0(out, t.Data)
-	case Q4_0:
-		quant.DequantizeQ4_0(out, t.Data)
-	default:
-		panic("gpu: toF32 of unchecked tensor")
-	}
-	return out
 }
 
 // f32Bytes views float32 values as their bytes (little-endian on every Go port that runs

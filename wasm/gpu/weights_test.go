@@ -1,10 +1,10 @@
 package gpu
 
 import (
-	"math"
 	"strings"
 	"testing"
 
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/quant"
 )
@@ -13,10 +13,10 @@ func tinyConfig() model.Config {
 	return model.Config{Vocab: 40, Dim: 32, Layers: 1, Heads: 2, Hidden: 64, SeqLen: 8, RopeTheta: 10000, NormEps: 1e-5}
 }
 
-func tinyTensors(cfg model.Config) []Tensor {
-	var ts []Tensor
+func tinyTensors(cfg model.Config) []checkpoint.Tensor {
+	var ts []checkpoint.Tensor
 	for _, s := range cfg.Specs() {
-		ts = append(ts, F32Tensor(s.Name, s.Shape, make([]float32, s.Size())))
+		ts = append(ts, checkpoint.Tensor{Name: s.Name, Shape: s.Shape, F32: make([]float32, s.Size())})
 	}
 	return ts
 }
@@ -26,24 +26,34 @@ func TestCheckTensors(t *testing.T) {
 	if _, err := checkTensors(cfg, tinyTensors(cfg)); err != nil {
 		t.Fatalf("valid tensors: %v", err)
 	}
-	q8 := func(ts []Tensor, i int) {
-		n := len(ts[i].Data) / 4
-		ts[i].DType, ts[i].Data = Q8_0, make([]byte, n/quant.QK*quant.BlockSizeQ8_0)
+	toQ8 := func(tn *checkpoint.Tensor) {
+		tn.DType, tn.Raw, tn.F32 = checkpoint.Q8_0, make([]byte, len(tn.F32)/quant.QK*quant.BlockSizeQ8_0), nil
 	}
+	last := func(ts []checkpoint.Tensor) *checkpoint.Tensor { return &ts[len(ts)-1] }
 	for _, c := range []struct {
 		name, want string
-		edit       func([]Tensor) []Tensor
+		edit       func([]checkpoint.Tensor) []checkpoint.Tensor
 	}{
-		{"missing", `"head" missing`, func(ts []Tensor) []Tensor { return ts[:len(ts)-1] }},
-		{"duplicate", `"norm" given twice`, func(ts []Tensor) []Tensor { return append(ts, ts[len(ts)-2]) }},
-		{"extra", `unexpected tensor "bias"`, func(ts []Tensor) []Tensor { return append(ts, F32Tensor("bias", []int{1}, []float32{0})) }},
-		{"shape", `"tok_emb" has shape [32 40]`, func(ts []Tensor) []Tensor { ts[0].Shape = []int{32, 40}; return ts }},
-		{"bytes", `"head" (f32 [40 32]) has 5116 bytes, want 5120`, func(ts []Tensor) []Tensor {
-			ts[len(ts)-1].Data = ts[len(ts)-1].Data[:5116]
+		{"missing", `"head" missing`, func(ts []checkpoint.Tensor) []checkpoint.Tensor { return ts[:len(ts)-1] }},
+		{"duplicate", `"norm" given twice`, func(ts []checkpoint.Tensor) []checkpoint.Tensor { return append(ts, ts[len(ts)-2]) }},
+		{"extra", `unexpected tensor "bias"`, func(ts []checkpoint.Tensor) []checkpoint.Tensor {
+			return append(ts, checkpoint.Tensor{Name: "bias", Shape: []int{1}, F32: []float32{0}})
+		}},
+		{"shape", `"tok_emb" has shape [32 40]`, func(ts []checkpoint.Tensor) []checkpoint.Tensor { ts[0].Shape = []int{32, 40}; return ts }},
+		{"f32 values", `"head" (f32 [40 32]) has 1279 values`, func(ts []checkpoint.Tensor) []checkpoint.Tensor {
+			last(ts).F32 = last(ts).F32[:1279]
 			return ts
 		}},
-		{"dtype", `unknown dtype "bf16"`, func(ts []Tensor) []Tensor { ts[1].DType = "bf16"; return ts }},
-		{"q8 bytes", `has 100 bytes`, func(ts []Tensor) []Tensor { q8(ts, 2); ts[2].Data = ts[2].Data[:100]; return ts }},
+		{"dtype", `unsupported dtype dtype(9)`, func(ts []checkpoint.Tensor) []checkpoint.Tensor { ts[1].DType = 9; return ts }},
+		{"q8 bytes", `has 100 raw bytes`, func(ts []checkpoint.Tensor) []checkpoint.Tensor {
+			toQ8(&ts[2])
+			ts[2].Raw = ts[2].Raw[:100]
+			return ts
+		}},
+		{"f16 bytes", `"norm" (f16 [32]) has 0 raw bytes`, func(ts []checkpoint.Tensor) []checkpoint.Tensor {
+			ts[len(ts)-2].DType = checkpoint.F16
+			return ts
+		}},
 	} {
 		ts := c.edit(tinyTensors(cfg))
 		_, err := checkTensors(cfg, ts)
@@ -56,43 +66,38 @@ func TestCheckTensors(t *testing.T) {
 	if _, err := checkTensors(bad, tinyTensors(cfg)); err == nil {
 		t.Error("invalid config accepted")
 	}
-	// Quantised rows must be whole blocks; f32 rows whole vec4s.
+	// Quantised rows must be whole blocks.
 	odd := model.Config{Vocab: 40, Dim: 48, Layers: 1, Heads: 2, Hidden: 36, SeqLen: 8, RopeTheta: 10000, NormEps: 1e-5}
 	ts := tinyTensors(odd)
-	for i, tn := range ts {
-		if tn.Name == "layers.0.w2" { // (48, 36): 1728 values, a whole number of blocks
-			ts[i].DType, ts[i].Data = Q8_0, make([]byte, 1728/quant.QK*quant.BlockSizeQ8_0)
+	for i := range ts {
+		if ts[i].Name == "layers.0.w2" { // (48, 36): 1728 values, a whole number of blocks
+			toQ8(&ts[i])
 		}
 	}
 	if _, err := checkTensors(odd, ts); err == nil || !strings.Contains(err.Error(), "not a multiple of 32") {
 		t.Errorf("q8_0 rows of 36: error %v", err)
 	}
-}
-
-func TestToF32(t *testing.T) {
-	v := []float32{1, -2.5, 0.1, 3e-6, -0, 65504}
-	if got := toF32(F32Tensor("x", []int{len(v)}, v)); !equalBits(got, v) {
-		t.Errorf("f32 round trip: %v", got)
-	}
-	h := make([]byte, 2*len(v))
-	quant.EncodeF16(h, v)
-	want := make([]float32, len(v))
-	quant.DecodeF16(want, h)
-	if got := toF32(Tensor{Shape: []int{len(v)}, DType: F16, Data: h}); !equalBits(got, want) {
-		t.Errorf("f16: %v, want %v", got, want)
+	// f32 rows must be whole vec4s.
+	odd.Hidden = 34
+	if _, err := checkTensors(odd, tinyTensors(odd)); err == nil || !strings.Contains(err.Error(), "not a multiple of 4") {
+		t.Errorf("f32 rows of 34: error %v", err)
 	}
 }
 
-func equalBits(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
+func TestModelTensors(t *testing.T) {
+	cfg := tinyConfig()
+	f := &checkpoint.File{Tensors: append(tinyTensors(cfg), checkpoint.Tensor{Name: "adam.m.norm", Shape: []int{32}, F32: make([]float32, 32)})}
+	ts, err := modelTensors(f, cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for i := range a {
-		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
-			return false
-		}
+	if _, err := checkTensors(cfg, ts); err != nil {
+		t.Errorf("tensors picked from a checkpoint: %v", err)
 	}
-	return true
+	f.Tensors = f.Tensors[1:]
+	if _, err := modelTensors(f, cfg); err == nil || !strings.Contains(err.Error(), "tok_emb") {
+		t.Errorf("checkpoint without tok_emb: error %v", err)
+	}
 }
 
 func TestPadded(t *testing.T) {
@@ -118,6 +123,15 @@ func TestShaderSources(t *testing.T) {
 		"rmsnorm", "rope", "attention", "swiglu", "argmax_conf"} {
 		if src := shaderSource(name); !strings.Contains(src, "fn ") {
 			t.Errorf("shader %s has no function", name)
+		}
+	}
+}
+
+func TestGrid(t *testing.T) {
+	for _, n := range []int{0, 1, 255, 256, 257, 65535 * 256, 65535*256 + 1, 1 << 30} {
+		x, y := grid(n, 256)
+		if x < 1 || x > 65535 || y < 1 || y > 65535 || x*y*256 < n || (n > 0 && (x*y-x)*256 >= n) {
+			t.Errorf("grid(%d, 256) = (%d, %d)", n, x, y)
 		}
 	}
 }
