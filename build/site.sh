@@ -1,0 +1,61 @@
+#!/bin/sh
+# site.sh builds the static site into one folder (default build/out/site):
+#
+#   build/site.sh [model.ckpt]      # default weights/austen-mdm.q8_0.ckpt (or $MODEL)
+#   OUT=/tmp/site build/site.sh /tmp/tiny-mdm/model.ckpt
+#
+# Layout: index.html at the top, everything else under site/: the page's modules, the
+# widget and its example page, Go's wasm_exec.js, the engine tdiff.<hash>.wasm (plus a
+# gzipped copy for servers that send it), the weights <name>.<hash>.ckpt and assets.json
+# naming both. <hash> is the first 16 hex digits of the file's SHA-256, so those two can be
+# cached forever (build/serve does). The folder is replaced only once it is complete.
+set -eu
+root=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+cd "$root"
+model=${1:-${MODEL:-weights/austen-mdm.q8_0.ckpt}}
+out=${OUT:-build/out/site}
+if [ ! -f "$model" ]; then
+	echo "site.sh: no weights at $model (give a release file: build/site.sh path/to/model.ckpt)" >&2
+	exit 1
+fi
+tmp="$out.tmp.$$"
+trap 'rm -rf "$tmp"' EXIT
+rm -rf "$tmp"
+mkdir -p "$tmp/site"
+
+hash16() { sha256sum "$1" | cut -c1-16; }
+size() { wc -c < "$1" | tr -d ' '; }
+
+GOOS=js GOARCH=wasm go build -ldflags="-s -w" -o "$tmp/site/tdiff.wasm" ./wasm
+wasm="tdiff.$(hash16 "$tmp/site/tdiff.wasm").wasm"
+mv "$tmp/site/tdiff.wasm" "$tmp/site/$wasm"
+gzip -9 -n -k "$tmp/site/$wasm"
+
+name=$(basename "$model" .ckpt)
+sha=$(sha256sum "$model" | cut -d' ' -f1)
+weights="$name.$(echo "$sha" | cut -c1-16).ckpt"
+cp "$model" "$tmp/site/$weights"
+
+cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$tmp/site/"
+cp site/*.js site/*.css site/*.html "$tmp/site/"
+cp index.html "$tmp/"
+
+cat > "$tmp/site/assets.json" <<JSON
+{
+  "wasm": "$wasm",
+  "wasmBytes": $(size "$tmp/site/$wasm"),
+  "wasmGzipBytes": $(size "$tmp/site/$wasm.gz"),
+  "weights": {
+    "name": "$name",
+    "file": "$weights",
+    "bytes": $(size "$model"),
+    "sha256": "$sha"
+  }
+}
+JSON
+
+rm -rf "$out"
+mkdir -p "$(dirname "$out")"
+mv "$tmp" "$out"
+trap - EXIT
+echo "site.sh: $out (engine $wasm $(size "$out/site/$wasm") bytes, $(size "$out/site/$wasm.gz") gzipped; weights $weights $(size "$out/site/$weights") bytes)"

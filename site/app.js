@@ -1,0 +1,209 @@
+// app.js drives the demo page (index.html): settings, the live view, load progress.
+import { sharedClient, renderPieces, formatBytes, Player, MASKED } from "./client.js";
+
+const $ = (id) => document.getElementById(id);
+const client = sharedClient();
+const params = new URLSearchParams(location.search);
+
+const EXAMPLES = {
+  continue: "It is a truth universally acknowledged, that",
+  infill: "Elizabeth ___ at the letter, and ___ that Mr. Darcy had written it.",
+};
+const HINTS = {
+  continue: "The model continues your text. <kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates.",
+  infill: "Write ___ (three or more underscores) where the model should write. <kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates.",
+};
+
+// demo is what tests and curious readers can inspect from the console.
+const demo = (window.tdiffDemo = { state: "loading", info: null, output: null, steps: 0, metrics: {} });
+
+const form = $("form"), view = $("view"), prompt = $("prompt");
+const controls = ["length", "steps", "temperature"];
+let mode = "continue";
+let edited = false;
+let running = false;
+
+function setMode(m) {
+  mode = m;
+  if (!edited) prompt.value = EXAMPLES[m];
+  $("prompt-label").textContent = m === "infill" ? "Text with blanks" : "Prompt";
+  $("prompt-hint").innerHTML = HINTS[m];
+  $("length-label").textContent = m === "infill" ? "Per blank" : "Length";
+  $("length-hint").textContent = m === "infill" ? "tokens in each blank" : "tokens to write";
+  if (m === "infill" && Number($("length").value) > 16 && !params.has("length")) $("length").value = 6;
+  if (m === "continue" && Number($("length").value) < 16 && !params.has("length")) $("length").value = 48;
+  syncOutputs();
+}
+
+function syncOutputs() {
+  for (const id of controls) $(`${id}-out`).textContent = $(id).value;
+}
+
+function applyParams() {
+  if (params.get("mode") === "infill") document.querySelector('input[name=mode][value=infill]').checked = true;
+  for (const id of ["length", "steps", "temperature", "strategy", "seed"]) {
+    if (params.has(id)) $(id).value = params.get(id);
+  }
+  if (params.has("seed")) $("reseed").checked = false;
+  setMode(params.get("mode") === "infill" ? "infill" : "continue");
+  if (params.has("prompt")) { prompt.value = params.get("prompt"); edited = true; }
+}
+
+function setState(s) {
+  demo.state = s;
+  view.dataset.state = s;
+  view.setAttribute("aria-busy", s === "sampling" || s === "loading" ? "true" : "false");
+}
+
+function status(text) { $("status").textContent = text; }
+
+function fmtSecs(s) { return s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`; }
+
+function showStep(s) {
+  renderPieces(view, s);
+  let masked = 0;
+  for (const st of s.states) if (st === MASKED) masked++;
+  view.dataset.step = String(s.step);
+  view.dataset.masked = String(masked);
+  $("s-step").textContent = s.total ? `${s.step} / ${s.total}` : String(s.step);
+  $("s-nfe").textContent = String(s.nfe);
+  const written = s.tokens - masked;
+  $("s-tps").textContent = s.seconds > 0 ? (written / s.seconds).toFixed(1) : "–";
+  $("s-time").textContent = fmtSecs(s.seconds);
+}
+
+function fact(dl, term, value) {
+  const div = document.createElement("div");
+  const dt = document.createElement("dt"), dd = document.createElement("dd");
+  dt.textContent = term; dd.textContent = value;
+  div.append(dt, dd); dl.append(div);
+}
+
+function showInfo(info, timings) {
+  const b = $("backend");
+  b.textContent = info.backend;
+  b.classList.toggle("gpu", info.gpu);
+  b.title = info.gpu ? `WebGPU, self-test max logit difference ${info.selfTestDiff.toExponential(1)}` :
+    `The CPU runs the model: ${info.fallback}`;
+  const c = info.config;
+  $("length").max = String(Math.min(c.seq_len - 1, 512));
+  $("steps").max = String(c.seq_len);
+  const dl = $("model-facts");
+  dl.textContent = "";
+  fact(dl, "Backend", info.gpu ? `${info.backend} (WebGPU)` : `${info.backend} — ${info.fallback}`);
+  if (info.selfTestDiff >= 0) fact(dl, "GPU self-test", `max |GPU − CPU| logit ${info.selfTestDiff.toExponential(2)}`);
+  fact(dl, "Network", `${(info.params / 1e6).toFixed(1)} M parameters, ${c.layers} layers, width ${c.dim}, window ${c.seq_len} tokens, vocabulary ${c.vocab}`);
+  fact(dl, "Weights", `${info.weights.name}: ${formatBytes(info.weights.bytes)} ${info.dtype}, ${info.weights.source === "cache" ? "from Cache Storage" : "downloaded"}`);
+  if (info.wasm.bytes) fact(dl, "Engine", `${formatBytes(info.wasm.bytes)} WebAssembly (${formatBytes(info.wasm.gzipBytes)} gzipped)`);
+  fact(dl, "Start-up", `fetch ${fmtSecs(timings.fetchSeconds)}, load ${fmtSecs(timings.initSeconds)}`);
+}
+
+function request() {
+  const seedBox = $("seed");
+  if ($("reseed").checked && demo.output) seedBox.value = String(Math.floor(Math.random() * 1e9));
+  const steps = Number($("steps").value);
+  return {
+    mode, prompt: prompt.value,
+    length: Number($("length").value), steps,
+    strategy: $("strategy").value,
+    temperature: Number($("temperature").value),
+    seed: Number(seedBox.value) || 0,
+  };
+}
+
+const pace = Number(params.get("pace") || 60);
+const player = new Player(showStep, pace);
+
+async function generate() {
+  if (running) return;
+  running = true;
+  $("go").disabled = true;
+  $("stop").disabled = false;
+  const req = request();
+  let tokens = 0;
+  status("Writing…");
+  try {
+    const info = await client.load();
+    setState("sampling");
+    demo.steps = 0;
+    if (matchMedia("(max-width: 800px)").matches) $("output-title").scrollIntoView({ behavior: "smooth", block: "start" });
+    const out = await client.sample(req, (s) => {
+      if (!tokens) tokens = s.masked + s.states.filter((x) => x === 3).length;
+      demo.steps++;
+      s.tokens = tokens;
+      s.total = Math.min(req.steps, tokens);
+      player.push(s);
+    });
+    await player.done();
+    renderPieces(view, out);
+    view.dataset.masked = "0";
+    $("s-step").textContent = String(out.steps);
+    $("s-nfe").textContent = String(out.nfe);
+    $("s-tps").textContent = out.tokensPerSec.toFixed(1);
+    $("s-time").textContent = fmtSecs(out.seconds);
+    demo.output = out;
+    if (demo.metrics.firstSampleSeconds == null) demo.metrics.firstSampleSeconds = performance.now() / 1000;
+    setState("done");
+    const trimmed = out.trimmed ? ` The prompt's first ${out.trimmed} tokens did not fit the window and were left out.` : "";
+    status(`${out.tokens} tokens in ${out.steps} steps, ${out.nfe} network calls, ${out.tokensPerSec.toFixed(1)} tokens/s on ${info.backend}.${trimmed}`);
+  } catch (err) {
+    player.clear();
+    if (err.canceled) {
+      setState("canceled");
+      status("Stopped.");
+    } else {
+      setState("error");
+      status(`Error: ${err.message}`);
+    }
+  } finally {
+    running = false;
+    $("go").disabled = false;
+    $("stop").disabled = true;
+  }
+}
+
+function boot() {
+  applyParams();
+  syncOutputs();
+  for (const id of controls) $(id).addEventListener("input", syncOutputs);
+  for (const r of document.querySelectorAll("input[name=mode]")) r.addEventListener("change", () => setMode(r.value));
+  prompt.addEventListener("input", () => { edited = true; });
+  prompt.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); generate(); }
+  });
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); generate(); });
+  $("stop").addEventListener("click", () => client.cancel());
+
+  const bar = $("load-bar"), text = $("load-text");
+  client.on((m) => {
+    if (m.type === "progress") {
+      if (m.phase === "download" && m.total) {
+        bar.value = m.loaded / m.total;
+        text.textContent = m.source === "cache" ? `Weights from the cache (${formatBytes(m.total)})` :
+          `Downloading weights: ${formatBytes(m.loaded)} of ${formatBytes(m.total)}`;
+      } else {
+        bar.removeAttribute("value");
+        text.textContent = m.phase[0].toUpperCase() + m.phase.slice(1) + "…";
+      }
+    } else if (m.type === "notice") {
+      status(m.text);
+    }
+  });
+  client.load().then((info) => {
+    demo.info = info;
+    demo.metrics.readySeconds = performance.now() / 1000;
+    demo.metrics.timings = client.timings;
+    $("load").hidden = true;
+    showInfo(info, client.timings);
+    if (demo.state === "loading") setState("ready");
+    if (!view.childElementCount) view.textContent = "";
+    status(`Ready: ${info.backend}.`);
+  }, (err) => {
+    setState("error");
+    $("load-text").textContent = `Could not load the model: ${err.message}`;
+    $("backend").textContent = "not loaded";
+  });
+  if (params.get("autorun") === "1") generate();
+}
+
+boot();

@@ -1,0 +1,171 @@
+// client.js talks to the engine's Web Worker: one worker (one model in memory) per page,
+// shared by the demo and every <diffusion-demo> on it.
+
+/** Resolves the site/ folder this module was loaded from. */
+const BASE = new URL("./", import.meta.url);
+
+function makeWorker() {
+  const url = new URL("worker.js", BASE);
+  if (url.origin === location.origin) return new Worker(url);
+  // A page on another origin cannot start our worker directly; a same-origin blob that
+  // imports it can (the server sends the CORS headers the worker's fetches need).
+  const src = `importScripts(${JSON.stringify(url.href)});`;
+  return new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" })));
+}
+
+export class DiffusionClient {
+  constructor() {
+    this.listeners = new Set(); // (message) => void, for load progress and notices
+    this.jobs = new Map();      // id -> {resolve, reject, onStep}
+    this.nextID = 1;
+    this.info = null;
+    this.timings = null;
+    this.loadError = null;
+    this.worker = null;
+    this.ready = null;
+    this.queue = Promise.resolve(); // samples run one at a time
+  }
+
+  /** load starts the worker (once) and resolves with the model and backend info. */
+  load() {
+    if (this.ready) return this.ready;
+    this.ready = new Promise((resolve, reject) => {
+      this.worker = makeWorker();
+      this.worker.onmessage = (ev) => {
+        const m = ev.data;
+        if (m.type === "ready") {
+          this.info = m.info;
+          this.timings = m.timings;
+          resolve(m.info);
+        } else if (m.type === "error" && !m.id) {
+          this.loadError = m.message;
+          reject(new Error(m.message));
+        } else if (m.id && this.jobs.has(m.id)) {
+          const job = this.jobs.get(m.id);
+          if (m.type === "step") job.onStep && job.onStep(m.step);
+          else if (m.type === "done") { this.jobs.delete(m.id); job.resolve(m.output); }
+          else if (m.type === "error") {
+            this.jobs.delete(m.id);
+            const err = new Error(m.message);
+            err.canceled = !!m.canceled;
+            job.reject(err);
+          }
+        }
+        for (const f of this.listeners) f(m);
+      };
+      this.worker.onerror = (ev) => {
+        const msg = ev.message || "the engine's worker failed to start";
+        this.loadError = msg;
+        reject(new Error(msg));
+        for (const f of this.listeners) f({ type: "error", message: msg });
+      };
+      this.worker.postMessage({ type: "init", base: BASE.href });
+    });
+    return this.ready;
+  }
+
+  /** on registers a listener for worker messages (progress, notice, ready, error). */
+  on(f) { this.listeners.add(f); return () => this.listeners.delete(f); }
+
+  /**
+   * sample runs a request ({mode, prompt, length, steps, strategy, temperature, seed, ...})
+   * and calls onStep with each step's snapshot; it waits for earlier samples to finish.
+   */
+  sample(request, onStep) {
+    const run = async () => {
+      await this.load();
+      const id = this.nextID++;
+      return new Promise((resolve, reject) => {
+        this.jobs.set(id, { resolve, reject, onStep });
+        this.worker.postMessage({ type: "sample", id, request });
+      });
+    };
+    const p = this.queue.then(run, run);
+    this.queue = p.catch(() => {});
+    return p;
+  }
+
+  /** cancel stops the running sample; its promise rejects with err.canceled set. */
+  cancel() { if (this.worker) this.worker.postMessage({ type: "cancel" }); }
+}
+
+let shared = null;
+/** sharedClient is the page's one client. */
+export function sharedClient() {
+  if (!shared) shared = new DiffusionClient();
+  return shared;
+}
+
+/** State codes of a snapshot's positions (wasm/engine). */
+export const GIVEN = 0, MASKED = 1, WRITTEN = 2, COMMITTED = 3, END = 4;
+const CLASS = ["given", "masked", "written", "committed", "end"];
+
+/**
+ * renderPieces shows a snapshot ({texts, states}) in el, one span per position, reusing
+ * the spans of the previous snapshot so that only what changed is touched.
+ */
+export function renderPieces(el, pieces) {
+  const { texts, states } = pieces;
+  while (el.childElementCount > texts.length) el.lastElementChild.remove();
+  while (el.childElementCount < texts.length) el.appendChild(document.createElement("span"));
+  let i = 0;
+  for (const span of el.children) {
+    const cls = "tok " + CLASS[states[i]];
+    if (span.className !== cls) span.className = cls;
+    const text = states[i] === MASKED || states[i] === END ? "" : texts[i];
+    if (span.textContent !== text) span.textContent = text;
+    i++;
+  }
+}
+
+/** formatBytes renders a byte count for people. */
+export function formatBytes(n) {
+  if (n == null) return "?";
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 / 1024).toFixed(1)} MiB`;
+}
+
+/**
+ * Player shows snapshots at a pace people can follow: at most one every minMs, the last
+ * one always. done() resolves once the queue has drained.
+ */
+export class Player {
+  constructor(show, minMs = 60) {
+    this.show = show;
+    this.minMs = minMs;
+    this.queue = [];
+    this.timer = null;
+    this.last = 0;
+    this.waiters = [];
+  }
+  push(snapshot) {
+    this.queue.push(snapshot);
+    this.pump();
+  }
+  pump() {
+    if (this.timer || !this.queue.length) {
+      if (!this.timer && !this.queue.length) { for (const w of this.waiters.splice(0)) w(); }
+      return;
+    }
+    const wait = Math.max(0, this.last + this.minMs - performance.now());
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.last = performance.now();
+      // Drop stale frames when the engine is far ahead, but never the newest.
+      if (this.queue.length > 8) this.queue.splice(0, this.queue.length - 8);
+      this.show(this.queue.shift());
+      this.pump();
+    }, wait);
+  }
+  clear() {
+    this.queue = [];
+    clearTimeout(this.timer);
+    this.timer = null;
+    for (const w of this.waiters.splice(0)) w();
+  }
+  done() {
+    if (!this.timer && !this.queue.length) return Promise.resolve();
+    return new Promise((r) => this.waiters.push(r));
+  }
+}

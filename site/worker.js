@@ -1,0 +1,167 @@
+// worker.js runs the Go engine (tdiff.*.wasm) off the page's thread. It fetches the
+// weights with byte progress, keeps them in Cache Storage (checked on every load, dropped
+// and fetched again when damaged) and answers the page's messages:
+//
+//   page -> worker  {type: "init", base}              base: URL of the site/ folder
+//                   {type: "sample", id, request}     request: engine.Request
+//                   {type: "cancel"}
+//   worker -> page  {type: "progress", phase, loaded?, total?, source?}
+//                   {type: "notice", text}
+//                   {type: "ready", info, timings}
+//                   {type: "step", id, step}  {type: "done", id, output}
+//                   {type: "error", id?, message, canceled?}
+"use strict";
+
+const CACHE = "tdiff-weights-v1";
+let base = null;
+let booted = null; // Promise of the ready info
+
+self.onmessage = (ev) => {
+  const m = ev.data;
+  if (m.type === "init") {
+    if (!booted) {
+      base = m.base;
+      booted = boot().catch((err) => {
+        self.postMessage({ type: "error", message: String(err && err.message || err) });
+        throw err;
+      });
+    }
+  } else if (m.type === "sample") {
+    runSample(m.id, m.request);
+  } else if (m.type === "cancel") {
+    if (self.tdiff) self.tdiff.cancel();
+  }
+};
+
+function post(m) { self.postMessage(m); }
+
+async function runSample(id, request) {
+  try {
+    await booted;
+    const out = await self.tdiff.sample(JSON.stringify(request), (s) => {
+      post({ type: "step", id, step: JSON.parse(s) });
+    });
+    post({ type: "done", id, output: JSON.parse(out) });
+  } catch (err) {
+    const message = String(err && err.message || err);
+    post({ type: "error", id, message, canceled: message === "sampling canceled" });
+  }
+}
+
+async function boot() {
+  const t0 = performance.now();
+  const assets = await (await fetch(new URL("assets.json", base), { cache: "no-cache" })).json();
+  const engine = startEngine(new URL(assets.wasm, base));
+  const weightsURL = new URL(assets.weights.file, base).href;
+  // The download runs while the engine compiles; checking needs both.
+  const fetched = getWeights(weightsURL, assets.weights, engine);
+  const got = await fetched;
+  const t1 = performance.now();
+  post({ type: "progress", phase: "starting" });
+  const infoJSON = await self.tdiff.load(got.bytes, (phase) => post({ type: "progress", phase }));
+  const info = JSON.parse(infoJSON);
+  info.weights = { name: assets.weights.name, file: assets.weights.file, bytes: assets.weights.bytes, source: got.source };
+  info.wasm = { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes };
+  const timings = { fetchSeconds: (t1 - t0) / 1000, initSeconds: (performance.now() - t1) / 1000 };
+  post({ type: "ready", info, timings });
+  return info;
+}
+
+async function startEngine(url) {
+  importScripts(new URL("wasm_exec.js", base).href);
+  const go = new Go();
+  const ready = new Promise((resolve) => { self.tdiffReady = resolve; });
+  let inst;
+  try {
+    inst = await WebAssembly.instantiateStreaming(fetch(url), go.importObject);
+  } catch (err) {
+    // A server that sends .wasm with the wrong MIME type breaks streaming compilation.
+    const buf = await (await fetch(url)).arrayBuffer();
+    inst = await WebAssembly.instantiate(buf, go.importObject);
+  }
+  go.run(inst.instance).then(() => post({ type: "error", message: "the engine stopped" }));
+  await ready;
+}
+
+// check returns "" when bytes are the release file the site names, or what is wrong.
+async function check(bytes, want, engine) {
+  if (want.bytes && bytes.byteLength !== want.bytes) {
+    return `size ${bytes.byteLength} bytes, want ${want.bytes}`;
+  }
+  if (want.sha256 && self.crypto && crypto.subtle) {
+    const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    const hex = Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+    if (hex !== want.sha256) return "SHA-256 of the file differs from assets.json";
+  }
+  await engine;
+  return self.tdiff.verify(bytes); // header, manifest and payload SHA-256 (checkpoint.Verify)
+}
+
+async function getWeights(url, want, engine) {
+  let cache = null;
+  try { cache = await caches.open(CACHE); } catch (_) { /* no Cache Storage (insecure origin): download each time */ }
+  if (cache) {
+    const hit = await cache.match(url);
+    if (hit) {
+      post({ type: "progress", phase: "checking cached weights" });
+      let bytes = null, why;
+      try {
+        bytes = new Uint8Array(await hit.arrayBuffer());
+        why = await check(bytes, want, engine);
+      } catch (err) {
+        why = String(err && err.message || err);
+      }
+      if (!why) {
+        post({ type: "progress", phase: "download", loaded: bytes.byteLength, total: bytes.byteLength, source: "cache" });
+        return { bytes, source: "cache" };
+      }
+      post({ type: "notice", text: `The cached weights were damaged (${why}); downloading them again.` });
+      await cache.delete(url);
+    }
+  }
+  const bytes = await download(url, want.bytes);
+  const why = await check(bytes, want, engine);
+  if (why) throw new Error(`downloaded weights are damaged: ${why}`);
+  if (cache) {
+    try {
+      await cache.put(url, new Response(bytes, { headers: { "Content-Type": "application/octet-stream", "Content-Length": String(bytes.byteLength) } }));
+      for (const req of await cache.keys()) {
+        if (req.url !== url) await cache.delete(req); // older releases
+      }
+    } catch (_) { /* quota: the next visit downloads again */ }
+  }
+  return { bytes, source: "network" };
+}
+
+async function download(url, expected) {
+  // The copy in Cache Storage is the cache: skip the HTTP cache to keep one copy on disk.
+  const resp = await fetch(url, { cache: "no-store" });
+  if (!resp.ok) throw new Error(`weights: HTTP ${resp.status} for ${url}`);
+  const total = Number(resp.headers.get("Content-Length")) || expected || 0;
+  if (!resp.body || !total) {
+    const b = new Uint8Array(await resp.arrayBuffer());
+    post({ type: "progress", phase: "download", loaded: b.byteLength, total: b.byteLength, source: "network" });
+    return b;
+  }
+  let buf = new Uint8Array(total);
+  let n = 0, last = 0;
+  const reader = resp.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (n + value.byteLength > buf.byteLength) { // longer than announced: grow
+      const bigger = new Uint8Array(Math.max(2 * buf.byteLength, n + value.byteLength));
+      bigger.set(buf.subarray(0, n));
+      buf = bigger;
+    }
+    buf.set(value, n);
+    n += value.byteLength;
+    const now = performance.now();
+    if (now - last > 50) {
+      last = now;
+      post({ type: "progress", phase: "download", loaded: n, total, source: "network" });
+    }
+  }
+  post({ type: "progress", phase: "download", loaded: n, total, source: "network" });
+  return n === buf.byteLength ? buf : buf.slice(0, n);
+}

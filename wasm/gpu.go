@@ -1,0 +1,31 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"errors"
+
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/wasm/engine"
+	"github.com/austen-diffusion/textdiffusion/wasm/gpu"
+	"github.com/austen-diffusion/textdiffusion/wasm/gpu/webgpu"
+)
+
+// gpuDenoiser adapts gpu.Denoiser to engine.GPU.
+type gpuDenoiser struct{ *gpu.Denoiser }
+
+func (g gpuDenoiser) Name() string { return g.AdapterName() }
+
+// openGPU uploads the model's tensors as stored (quantised matrices stay quantised) to a
+// WebGPU device.
+func openGPU(f *checkpoint.File, cfg model.Config) (engine.GPU, error) {
+	d, err := gpu.Open(f, cfg)
+	if errors.Is(err, webgpu.ErrNoWebGPU) {
+		return nil, errors.New("no WebGPU adapter")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return gpuDenoiser{d}, nil
+}

@@ -1,0 +1,173 @@
+//go:build js && wasm
+
+// Command wasm is the browser engine of the demo (GOOS=js GOARCH=wasm), run inside a Web
+// Worker (site/worker.js). It sets globalThis.tdiff:
+//
+//	tdiff.verify(bytes Uint8Array) string                // "" or why the release file is bad
+//	tdiff.load(bytes, onPhase(string)) Promise<string>   // Info as JSON
+//	tdiff.sample(requestJSON, onStep(stepJSON)) Promise<string> // Output as JSON
+//	tdiff.cancel()                                       // stop the running sample
+//
+// and then calls globalThis.tdiffReady() if it exists. Load and sample run on goroutines
+// because the GPU path waits on JS promises, which must never happen inside a js.FuncOf
+// callback.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"syscall/js"
+	"time"
+
+	"github.com/austen-diffusion/textdiffusion/core/blas"
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/wasm/engine"
+)
+
+var (
+	mu     sync.Mutex
+	eng    *engine.Engine
+	cancel context.CancelFunc
+)
+
+func main() {
+	_ = blas.Init(0) // pure Go in wasm; never fails without TDIFF_BLAS set
+	api := js.Global().Get("Object").New()
+	api.Set("verify", js.FuncOf(verify))
+	api.Set("load", js.FuncOf(load))
+	api.Set("sample", js.FuncOf(sampleJS))
+	api.Set("cancel", js.FuncOf(cancelJS))
+	js.Global().Set("tdiff", api)
+	if ready := js.Global().Get("tdiffReady"); ready.Type() == js.TypeFunction {
+		ready.Invoke()
+	}
+	select {}
+}
+
+func bytesArg(args []js.Value) ([]byte, error) {
+	if len(args) == 0 || args[0].Type() != js.TypeObject || args[0].Get("byteLength").Type() != js.TypeNumber {
+		return nil, errors.New("want a Uint8Array of the release file")
+	}
+	b := make([]byte, args[0].Get("byteLength").Int())
+	js.CopyBytesToGo(b, args[0])
+	return b, nil
+}
+
+func verify(this js.Value, args []js.Value) any {
+	b, err := bytesArg(args)
+	if err == nil {
+		_, err = checkpoint.Verify(b)
+	}
+	if err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// promise runs work on a goroutine and settles a JS Promise with its result.
+func promise(work func() (string, error)) js.Value {
+	var run js.Func
+	run = js.FuncOf(func(this js.Value, args []js.Value) any {
+		resolve, reject := args[0], args[1]
+		go func() {
+			defer run.Release()
+			s, err := work()
+			if err != nil {
+				reject.Invoke(js.Global().Get("Error").New(err.Error()))
+				return
+			}
+			resolve.Invoke(s)
+		}()
+		return nil
+	})
+	return js.Global().Get("Promise").New(run)
+}
+
+func load(this js.Value, args []js.Value) any {
+	data, err := bytesArg(args)
+	var onPhase js.Value
+	if len(args) > 1 && args[1].Type() == js.TypeFunction {
+		onPhase = args[1]
+	}
+	return promise(func() (string, error) {
+		if err != nil {
+			return "", err
+		}
+		e, err := engine.Load(data, openGPU, func(p string) {
+			if onPhase.Truthy() {
+				onPhase.Invoke(p)
+			}
+			yield()
+		})
+		if err != nil {
+			return "", err
+		}
+		mu.Lock()
+		if eng != nil {
+			eng.Close()
+		}
+		eng = e
+		mu.Unlock()
+		return e.InfoJSON(), nil
+	})
+}
+
+func sampleJS(this js.Value, args []js.Value) any {
+	var req engine.Request
+	var err error
+	if len(args) == 0 || args[0].Type() != js.TypeString {
+		err = errors.New("sample: want the request as a JSON string")
+	} else if e := json.Unmarshal([]byte(args[0].String()), &req); e != nil {
+		err = errors.New("sample: request: " + e.Error())
+	}
+	var onStep js.Value
+	if len(args) > 1 && args[1].Type() == js.TypeFunction {
+		onStep = args[1]
+	}
+	mu.Lock()
+	e := eng
+	if cancel != nil {
+		cancel() // one sample at a time: a new one replaces the old
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	cancel = stop
+	mu.Unlock()
+	return promise(func() (string, error) {
+		defer stop()
+		if err != nil {
+			return "", err
+		}
+		if e == nil {
+			return "", errors.New("sample: no model loaded")
+		}
+		out, err := e.Sample(ctx, req, func(s engine.Step) {
+			if onStep.Truthy() {
+				b, _ := json.Marshal(s)
+				onStep.Invoke(string(b))
+			}
+			// Let the worker's event loop run (a cancel message, for one): on the CPU
+			// the sampler would otherwise hold the only thread until it finishes.
+			yield()
+		})
+		if err != nil {
+			return "", err
+		}
+		b, _ := json.Marshal(out)
+		return string(b), nil
+	})
+}
+
+func cancelJS(this js.Value, args []js.Value) any {
+	mu.Lock()
+	defer mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	return nil
+}
+
+// yield returns control to the JS event loop for a moment: with every goroutine asleep,
+// Go's wasm scheduler hands the thread back until the timer fires.
+func yield() { time.Sleep(time.Millisecond) }
