@@ -1,0 +1,397 @@
+// Command quality measures generated text per sampler setting: for N unconditional samples
+// of n tokens per strategy x grid x step count it reports the AR judge's perplexity, the
+// same judge's perplexity on real Persuasion text (the reference row), distinct-1/2/3, the
+// share of 8-grams copied from the training books, network calls per token and seconds per
+// sample. It writes a Markdown table and a plot of judge perplexity against NFE.
+//
+//	go run ./core/cmd/quality                       # release models, 16 samples per setting
+//	go run ./core/cmd/quality -samples 4 -steps 16,64 -strategies low-confidence,threshold
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/austen-diffusion/textdiffusion/core/blas"
+	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
+	"github.com/austen-diffusion/textdiffusion/core/data"
+	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/quality"
+	"github.com/austen-diffusion/textdiffusion/core/sample"
+	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "quality: "+strings.Join(strings.Fields(err.Error()), " "))
+		}
+		os.Exit(1)
+	}
+}
+
+type flags struct {
+	model, judge, strategies, grids, steps, confidence string
+	outMD, outPNG, outSamples, trainFiles, valFiles    string
+	samples, n, block, refWindows, batch, topK         int
+	threads                                            int
+	temperature, threshold, topP                       float64
+	seed                                               uint64
+	ar, asJSON, noProgress, noMemo                     bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+	f := &flags{}
+	fl := flag.NewFlagSet("quality", flag.ContinueOnError)
+	fl.StringVar(&f.model, "model", "weights/austen-mdm.f32.ckpt", "masked diffusion model `file` to sample from")
+	fl.StringVar(&f.judge, "judge", "weights/austen-ar.f32.ckpt", "autoregressive judge `file` (same tokenizer)")
+	fl.IntVar(&f.samples, "samples", 16, "samples per setting")
+	fl.IntVar(&f.n, "n", 64, "tokens per sample")
+	fl.StringVar(&f.strategies, "strategies", "random,low-confidence,threshold,semi-ar", "comma-separated remasking strategies")
+	fl.StringVar(&f.grids, "grids", "cosine,linear", "comma-separated grids")
+	fl.StringVar(&f.steps, "steps", "16,32,64", "comma-separated step counts (a maximum for threshold)")
+	fl.Float64Var(&f.temperature, "temperature", 1, "sampling temperature of every setting (1: the model's own distribution)")
+	fl.StringVar(&f.confidence, "confidence", "prob", "confidence score: prob, entropy or margin")
+	fl.IntVar(&f.block, "block", 16, "block length of semi-ar")
+	fl.Float64Var(&f.threshold, "threshold", 0.9, "confidence threshold of the threshold strategy")
+	fl.IntVar(&f.topK, "topk", 0, "top-k cut (0: off)")
+	fl.Float64Var(&f.topP, "topp", 0, "top-p cut (0: off)")
+	fl.BoolVar(&f.ar, "ar", true, "add a row of the judge's own left-to-right samples (same temperature)")
+	fl.IntVar(&f.refWindows, "ref-windows", 256, "real Persuasion windows of n tokens in the reference row (spread over the book; 0: all)")
+	fl.IntVar(&f.batch, "batch", 16, "sequences per judge forward pass")
+	fl.Uint64Var(&f.seed, "seed", 1, "seed of the first sample (sample i uses seed+i, the same in every setting)")
+	fl.StringVar(&f.outMD, "out-md", "build/out/quality.md", "Markdown table `file` (empty: none)")
+	fl.StringVar(&f.outPNG, "out-png", "build/out/quality.png", "plot `file` (empty: none)")
+	fl.StringVar(&f.outSamples, "out-samples", "build/out/quality-samples.txt", "`file` for the first two samples of every setting, as text (empty: none)")
+	fl.StringVar(&f.trainFiles, "train", "", "comma-separated training text files for memorisation (default: the five Austen training books)")
+	fl.StringVar(&f.valFiles, "val", "", "comma-separated real text files for the reference row (default: Persuasion)")
+	fl.BoolVar(&f.noMemo, "no-memorisation", false, "skip the memorisation column (saves tokenizing the training books)")
+	fl.BoolVar(&f.asJSON, "json", false, "print the rows as one JSON object on the last line instead of the table")
+	fl.BoolVar(&f.noProgress, "no-progress", false, "plain lines instead of a progress bar")
+	fl.IntVar(&f.threads, "threads", 0, "BLAS threads (0: all cores)")
+	fl.SetOutput(io.Discard)
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fl.SetOutput(stderr)
+			fmt.Fprintf(stderr, "usage: quality [flags]\n\nMeasures generation quality per sampler setting against an AR judge.\n\n")
+			fl.PrintDefaults()
+			return nil, err
+		}
+		return nil, fmt.Errorf("%v (see -h)", err)
+	}
+	if fl.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (flags only)", fl.Arg(0))
+	}
+	switch {
+	case f.samples <= 0:
+		return nil, fmt.Errorf("-samples %d: want at least 1", f.samples)
+	case f.n <= 0:
+		return nil, fmt.Errorf("-n %d: want at least 1", f.n)
+	case f.refWindows < 0:
+		return nil, fmt.Errorf("-ref-windows %d: want >= 0", f.refWindows)
+	case f.batch <= 0:
+		return nil, fmt.Errorf("-batch %d: want at least 1", f.batch)
+	}
+	return f, nil
+}
+
+// settings expands the lists into strategy x grid x steps.
+func (f *flags) settings() ([]quality.Setting, error) {
+	var steps []int
+	for _, s := range splitList(f.steps) {
+		k, err := strconv.Atoi(s)
+		if err != nil || k <= 0 {
+			return nil, fmt.Errorf("-steps: %q is not a positive step count", s)
+		}
+		steps = append(steps, k)
+	}
+	strategies, grids := splitList(f.strategies), splitList(f.grids)
+	if len(steps) == 0 || len(strategies) == 0 || len(grids) == 0 {
+		return nil, errors.New("-strategies, -grids and -steps each need at least one value")
+	}
+	var out []quality.Setting
+	for _, st := range strategies {
+		for _, g := range grids {
+			for _, k := range steps {
+				opt := sample.Options{Steps: k, Grid: g, Strategy: st, Confidence: f.confidence,
+					Temperature: f.temperature, TopK: f.topK, TopP: f.topP}
+				switch st {
+				case "semi-ar":
+					opt.BlockLength = f.block
+				case "threshold":
+					opt.Threshold = f.threshold
+				case "random", "low-confidence":
+				default:
+					return nil, fmt.Errorf("-strategies: unknown strategy %q (want random, low-confidence, semi-ar or threshold)", st)
+				}
+				if g != "cosine" && g != "linear" {
+					return nil, fmt.Errorf("-grids: unknown grid %q (want cosine or linear)", g)
+				}
+				out = append(out, quality.Setting{Strategy: st, Grid: g, Options: opt})
+			}
+		}
+	}
+	return out, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	f, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	settings, err := f.settings()
+	if err != nil {
+		return err
+	}
+	if err := blas.Init(f.threads); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "blas: %s\n", blas.Name())
+
+	m, tokRaw, err := load(f.model)
+	if err != nil {
+		return err
+	}
+	judge, judgeTok, err := load(f.judge)
+	if err != nil {
+		return err
+	}
+	switch {
+	case m.Cfg.Causal:
+		return fmt.Errorf("%s is autoregressive; -model wants a masked diffusion model (the AR row comes from -judge)", f.model)
+	case !judge.Cfg.Causal:
+		return fmt.Errorf("%s is not autoregressive (causal); the judge must be", f.judge)
+	case !bytes.Equal(tokRaw, judgeTok):
+		return fmt.Errorf("%s and %s hold different tokenizers; the judge must read the model's tokens", f.model, f.judge)
+	case f.n > m.Cfg.SeqLen:
+		return fmt.Errorf("-n %d is more than the %d positions of %s", f.n, m.Cfg.SeqLen, f.model)
+	case f.n > judge.Cfg.SeqLen:
+		return fmt.Errorf("-n %d is more than the %d positions of %s", f.n, judge.Cfg.SeqLen, f.judge)
+	}
+	tok, err := tokenizer.Parse(tokRaw)
+	if err != nil {
+		return fmt.Errorf("%s: tokenizer: %w", f.model, err)
+	}
+	eot := tok.EOT()
+	for i := range settings {
+		settings[i].Options.MaskID, settings[i].Options.EOTID = tok.Mask(), eot
+	}
+	if f.ar {
+		settings = append(settings, quality.Setting{Strategy: "ar", Options: sample.Options{
+			Temperature: f.temperature, TopK: f.topK, TopP: f.topP, MaskID: tok.Mask(), EOTID: eot}})
+	}
+
+	// Memorisation: every 8-gram of the training books. Reference: Persuasion windows.
+	var mem *sample.NGramSet
+	if !f.noMemo {
+		docs, err := cli.Docs(f.trainFiles, "train")
+		if err != nil {
+			return err
+		}
+		s, err := data.Tokenize(tok, docs, cli.CacheDir())
+		if err != nil {
+			return err
+		}
+		mem = sample.NewNGramSet(s.Tokens, 8)
+	}
+	docs, err := cli.Docs(f.valFiles, "val")
+	if err != nil {
+		return err
+	}
+	val, err := data.Tokenize(tok, docs, cli.CacheDir())
+	if err != nil {
+		return err
+	}
+	windows := spread(val.Windows(f.n), f.refWindows)
+	if len(windows) == 0 {
+		return fmt.Errorf("the reference text has fewer than -n %d tokens", f.n)
+	}
+
+	pr := newProgress(stderr, len(settings)*f.samples, f.noProgress)
+	ref, err := quality.Reference(judge, mem, windows, eot, f.samples, f.batch)
+	if err != nil {
+		return err
+	}
+	pr.log(fmt.Sprintf("%-28s judge PPL %7.1f over %d windows of %d tokens", ref.Name, ref.JudgePPL, len(windows), f.n))
+	rows := []quality.Row{ref}
+	var sampleText strings.Builder
+	for _, s := range settings {
+		d := sample.Denoiser(m)
+		if s.Strategy == "ar" {
+			d = judge
+		}
+		smp, err := quality.Generate(d, s, f.n, f.samples, f.seed, pr.inc)
+		if err != nil {
+			return err
+		}
+		r, err := quality.Score(judge, mem, s, smp, eot, f.batch)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r)
+		pr.log(fmt.Sprintf("%-28s judge PPL %7.1f  NFE/token %.3f  %.3f s/sample", r.Name, r.JudgePPL, r.NFEPerToken, r.SecondsPerSample))
+		fmt.Fprintf(&sampleText, "== %s\n", r.Name)
+		for _, x := range smp.Tokens[:min(2, len(smp.Tokens))] {
+			fmt.Fprintf(&sampleText, "%s\n--\n", tok.Decode(x))
+		}
+	}
+	pr.done()
+
+	title := "Generation quality"
+	note := []string{
+		fmt.Sprintf("%d unconditional samples of %d tokens per setting (seeds %d..%d, the same in every setting), temperature %g, confidence %s, semi-ar block %d, threshold %g.",
+			f.samples, f.n, f.seed, f.seed+uint64(f.samples)-1, f.temperature, f.confidence, f.block, f.threshold),
+		fmt.Sprintf("Model `%s`; judge `%s` (AR; each sequence read after EOT). Reference: the judge on %d real Persuasion windows of %d tokens (distinct-n averaged over groups of %d windows).",
+			f.model, f.judge, len(windows), f.n, f.samples),
+		"Judge PPL is token-weighted over all samples; ± is one standard error (samples as units). Memorised: share of 8-grams found in the five training books. Setting = strategy/grid/steps (steps is a maximum for threshold).",
+		fmt.Sprintf("Seconds per sample on this machine: BLAS %s, GOMAXPROCS %d.", blas.Name(), runtime.GOMAXPROCS(0)),
+	}
+	if f.outMD != "" {
+		var b bytes.Buffer
+		if err := quality.WriteMarkdown(&b, title, note, rows); err != nil {
+			return err
+		}
+		if err := writeFile(f.outMD, b.Bytes()); err != nil {
+			return err
+		}
+	}
+	if f.outPNG != "" {
+		var b bytes.Buffer
+		if err := quality.WritePNG(&b, fmt.Sprintf("Judge perplexity vs network calls (%d samples of %d tokens, T=%g)", f.samples, f.n, f.temperature), rows); err != nil {
+			return err
+		}
+		if err := writeFile(f.outPNG, b.Bytes()); err != nil {
+			return err
+		}
+	}
+	if f.outSamples != "" {
+		if err := writeFile(f.outSamples, []byte(sampleText.String())); err != nil {
+			return err
+		}
+	}
+	if f.asJSON {
+		b, err := json.Marshal(map[string]any{"rows": rows, "samples": f.samples, "n": f.n, "temperature": f.temperature,
+			"model": f.model, "judge": f.judge, "blas": blas.Name()})
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "%s\n", b)
+		return err
+	}
+	return quality.WriteMarkdown(stdout, title, note, rows)
+}
+
+// spread picks k windows evenly over the list (all when k is 0 or too large).
+func spread(w [][]int32, k int) [][]int32 {
+	if k == 0 || k >= len(w) {
+		return w
+	}
+	out := make([][]int32, k)
+	for i := range out {
+		out[i] = w[i*len(w)/k]
+	}
+	return out
+}
+
+// load reads a model and its tokenizer's bytes; errors name the file.
+func load(path string) (*model.Model, []byte, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, fmt.Errorf("%s: no such file; build the release files with build/train-demo.sh or pass another file", path)
+	}
+	m, f, err := model.Load(path)
+	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			return nil, nil, fmt.Errorf("%s: %v", pe.Path, pe.Err)
+		}
+		if !strings.HasPrefix(err.Error(), path+": ") {
+			err = fmt.Errorf("%s: %w", path, err)
+		}
+		return nil, nil, err
+	}
+	if len(f.Tokenizer) == 0 {
+		return nil, nil, fmt.Errorf("%s: no tokenizer stored in the file", path)
+	}
+	return m, f.Tokenizer, nil
+}
+
+// writeFile writes data to path atomically, making its folder.
+func writeFile(path string, data []byte) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// progress is a bar over all samples on a terminal, plain lines otherwise.
+type progress struct {
+	w   io.Writer
+	p   *mpb.Progress
+	bar *mpb.Bar
+	t   time.Time
+}
+
+func newProgress(w io.Writer, total int, plain bool) *progress {
+	pr := &progress{w: w, t: time.Now()}
+	f, ok := w.(*os.File)
+	if plain || !ok || !term.IsTerminal(int(f.Fd())) {
+		return pr
+	}
+	pr.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(32))
+	pr.bar = pr.p.New(int64(total), mpb.BarStyle(),
+		mpb.PrependDecorators(decor.Name("samples "), decor.CountersNoUnit("%d/%d")),
+		mpb.AppendDecorators(decor.Name(" ETA "), decor.EwmaETA(decor.ET_STYLE_GO, 30)))
+	return pr
+}
+
+func (pr *progress) inc() {
+	if pr.bar != nil {
+		now := time.Now()
+		pr.bar.EwmaIncrement(now.Sub(pr.t))
+		pr.t = now
+	}
+}
+
+func (pr *progress) log(msg string) {
+	if pr.p != nil {
+		pr.p.Write([]byte(msg + "\n"))
+		return
+	}
+	fmt.Fprintln(pr.w, msg)
+}
+
+func (pr *progress) done() {
+	if pr.p != nil {
+		pr.bar.Abort(false)
+		pr.p.Wait()
+	}
+}

@@ -1,0 +1,163 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
+)
+
+const trainText = `It is a truth universally acknowledged, that a single man in possession of a good
+fortune, must be in want of a wife. However little known the feelings or views of such a man
+may be on his first entering a neighbourhood, this truth is so well fixed in the minds of the
+surrounding families, that he is considered the rightful property of some one or other of
+their daughters.`
+
+const valText = `Emma Woodhouse, handsome, clever, and rich, with a comfortable home and happy
+disposition, seemed to unite some of the best blessings of existence; and had lived nearly
+twenty-one years in the world with very little to distress or vex her.`
+
+// fixture writes a tiny masked diffusion model, a tiny causal judge (same tokenizer), a
+// judge with another tokenizer, and the training and reference text files.
+type fixture struct {
+	dir, mdm, ar, otherAR, train, val string
+}
+
+func newFixture(t *testing.T) fixture {
+	t.Helper()
+	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // token caches go to a temporary folder
+	dir := t.TempDir()
+	tok, err := tokenizer.Train([][]byte{[]byte(trainText)}, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := tokenizer.Train([][]byte{[]byte(valText)}, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	save := func(name string, causal bool, tok *tokenizer.Tokenizer) string {
+		cfg := model.Config{Vocab: tok.Vocab(), Dim: 16, Layers: 1, Heads: 2, Hidden: 32, SeqLen: 32,
+			Causal: causal, RopeTheta: 10000, NormEps: 1e-5}
+		m, err := model.New(cfg, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := checkpoint.Save(p, m.ToFile(tok.Marshal())); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	f := fixture{dir: dir, mdm: save("mdm.ckpt", false, tok), ar: save("ar.ckpt", true, tok), otherAR: save("other.ckpt", true, other),
+		train: filepath.Join(dir, "train.txt"), val: filepath.Join(dir, "val.txt")}
+	for p, s := range map[string]string{f.train: trainText, f.val: valText} {
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func (f fixture) args(extra ...string) []string {
+	return append([]string{"-model", f.mdm, "-judge", f.ar, "-train", f.train, "-val", f.val, "-n", "8", "-samples", "2",
+		"-steps", "2,4", "-strategies", "random,threshold", "-grids", "cosine,linear", "-ref-windows", "0",
+		"-out-md", filepath.Join(f.dir, "q.md"), "-out-png", filepath.Join(f.dir, "q.png"), "-out-samples", filepath.Join(f.dir, "s.txt")}, extra...)
+}
+
+func TestQualityRun(t *testing.T) {
+	f := newFixture(t)
+	var stdout, stderr bytes.Buffer
+	if err := run(f.args("-json"), &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if !strings.HasPrefix(stderr.String(), "blas: ") {
+		t.Errorf("stderr %q", stderr.String())
+	}
+	var out struct {
+		Rows []struct {
+			Name        string  `json:"name"`
+			Strategy    string  `json:"strategy"`
+			JudgePPL    float64 `json:"judge_ppl"`
+			NFEPerToken float64 `json:"nfe_per_token"`
+			Samples     int     `json:"samples"`
+			Tokens      int     `json:"tokens"`
+			Reference   bool    `json:"reference"`
+		} `json:"rows"`
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &out); err != nil {
+		t.Fatalf("last line not JSON: %v\n%s", err, stdout.String())
+	}
+	// The reference, 2 strategies x 2 grids x 2 step counts, the AR row.
+	if len(out.Rows) != 1+8+1 {
+		t.Fatalf("%d rows, want 10", len(out.Rows))
+	}
+	if r := out.Rows[0]; !r.Reference || r.Samples < 1 || !(r.JudgePPL > 1) {
+		t.Errorf("reference row %+v", r)
+	}
+	for _, r := range out.Rows[1:] {
+		if r.Samples != 2 || r.Tokens != 16 || !(r.JudgePPL > 1) || !(r.NFEPerToken > 0) {
+			t.Errorf("row %+v", r)
+		}
+		if r.Strategy == "ar" && r.NFEPerToken != 1 {
+			t.Errorf("AR row: %v calls per token, want 1", r.NFEPerToken)
+		}
+		if r.Strategy != "ar" && r.NFEPerToken > 4.0/8 {
+			t.Errorf("%s: %v calls per token, at most 4 steps for 8 tokens", r.Name, r.NFEPerToken)
+		}
+	}
+	md, err := os.ReadFile(filepath.Join(f.dir, "q.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| **reference (real text)** |", "| random/cosine/2 |", "| threshold/linear/4 |", "| ar (left to right) |"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("table lacks %q:\n%s", want, md)
+		}
+	}
+	img, err := os.Open(filepath.Join(f.dir, "q.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer img.Close()
+	if _, err := png.Decode(img); err != nil {
+		t.Errorf("plot: %v", err)
+	}
+	if s, err := os.ReadFile(filepath.Join(f.dir, "s.txt")); err != nil || !bytes.Contains(s, []byte("== threshold/cosine/2")) {
+		t.Errorf("samples file: %v\n%s", err, s)
+	}
+}
+
+func TestQualityErrors(t *testing.T) {
+	f := newFixture(t)
+	missing := filepath.Join(f.dir, "missing.ckpt")
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing judge", f.args("-judge", missing), missing},
+		{"missing model", f.args("-model", missing), missing},
+		{"bidirectional judge", f.args("-judge", f.mdm), f.mdm},
+		{"causal model", f.args("-model", f.ar), f.ar},
+		{"other tokenizer", f.args("-judge", f.otherAR), "tokenizer"},
+		{"n too long", f.args("-n", "40"), "-n 40"},
+		{"bad strategy", f.args("-strategies", "sideways"), "sideways"},
+		{"bad grid", f.args("-grids", "square"), "square"},
+		{"bad steps", f.args("-steps", "4,x"), "x"},
+		{"bad samples", f.args("-samples", "0"), "-samples"},
+		{"unknown flag", []string{"-bogus"}, "-bogus"},
+	} {
+		err := run(c.args, &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", c.name, err, c.want)
+		}
+	}
+}
