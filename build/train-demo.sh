@@ -3,10 +3,10 @@
 # (austen-mdm) and the autoregressive baseline (austen-ar), same size, data, batch and
 # steps. Safe to run again after a crash or a reboot: each run resumes from its checkpoint.
 # Then writes the release files into weights/ (f32, q8_0, q4_0).
-#   STEPS=2400 build/train-demo.sh        (default; about 100 minutes on 2 cores)
+#   STEPS=1800 build/train-demo.sh        (default; about 65-80 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-2400}
+STEPS=${STEPS:-1800}
 RUNS=${RUNS:-runs}
 mkdir -p "$RUNS" build/.bin
 go build -o build/.bin/train ./core/cmd/train

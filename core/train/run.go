@@ -62,9 +62,8 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	var elapsed0 float64
-	var tokens int64
 	if n := len(records); n > 0 {
-		elapsed0, tokens = records[n-1].Elapsed, records[n-1].Tokens
+		elapsed0 = records[n-1].Elapsed
 	}
 	// The log is rewritten without lines past the resumed step (temp file + rename, so a
 	// crash here keeps the old log), then appended to.
@@ -93,6 +92,7 @@ func (r *Runner) Run(ctx context.Context) error {
 
 	c := t.Cfg
 	tokPerStep := int64(c.Batch * c.Model.SeqLen)
+	tokens := int64(t.Step) * tokPerStep // counted from the step, so a resumed run's count is exact
 	start := time.Now()
 	lastT, lastStep := start, t.Step
 	save := func() error {
