@@ -242,11 +242,11 @@ func Write(w io.Writer, f *File) error {
 	if _, err := w.Write(h.Bytes()); err != nil {
 		return err
 	}
-	buf := make([]byte, 0, 1<<16)
+	buf := make([]byte, 0, min(1<<16, off))
 	for _, t := range f.Tensors {
 		for _, v := range t.Data {
 			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
-			if len(buf) == cap(buf) {
+			if len(buf) >= cap(buf) {
 				if _, err := w.Write(buf); err != nil {
 					return err
 				}
