@@ -15,7 +15,7 @@ const HINTS = {
 };
 
 // demo is what tests and curious readers can inspect from the console.
-const demo = (window.tdiffDemo = { state: "loading", info: null, output: null, steps: 0, metrics: {} });
+const demo = (window.tdiffDemo = { state: "loading", info: null, output: null, steps: 0, metrics: {}, notices: [] });
 
 const form = $("form"), view = $("view"), prompt = $("prompt");
 const controls = ["length", "steps", "temperature"];
@@ -186,6 +186,7 @@ function boot() {
         text.textContent = m.phase[0].toUpperCase() + m.phase.slice(1) + "…";
       }
     } else if (m.type === "notice") {
+      demo.notices.push(m.text);
       status(m.text);
     }
   });

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -253,10 +254,21 @@ func TestPiecesKeepCharactersWhole(t *testing.T) {
 	given := []bool{true, false, false, false, false, false, false}
 	p := e.Pieces(ids, given, []int{2})
 	wantTexts := []string{"a", "", "é", "", "\uFFFD", "", ""}
-	wantStates := []uint8{Given, Written, Committed, Masked, Written, Masked, End}
+	wantStates := []int8{Given, Written, Committed, Masked, Written, Masked, End}
 	for i := range ids {
 		if p.Texts[i] != wantTexts[i] || p.States[i] != wantStates[i] {
 			t.Errorf("piece %d = (%q, %d), want (%q, %d)", i, p.Texts[i], p.States[i], wantTexts[i], wantStates[i])
 		}
+	}
+}
+
+func TestStepJSON(t *testing.T) {
+	// The page reads states as numbers: a []uint8 would be sent as a base64 string.
+	b, err := json.Marshal(Step{Pieces: Pieces{Texts: []string{"a", ""}, States: []int8{Given, Masked}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"texts":["a",""],"states":[0,1]`) {
+		t.Errorf("step JSON %s", b)
 	}
 }

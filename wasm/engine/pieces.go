@@ -19,14 +19,14 @@ const (
 // valid UTF-8; masked and end positions have empty text.
 type Pieces struct {
 	Texts  []string `json:"texts"`
-	States []uint8  `json:"states"`
+	States []int8   `json:"states"`
 }
 
 // Pieces renders ids; given marks the input positions (len(given) == len(ids)) and
 // committed lists the positions this step wrote.
 func (e *Engine) Pieces(ids []int32, given []bool, committed []int) Pieces {
 	mask, eot := e.cfg.MaskID(), e.cfg.EOTID()
-	p := Pieces{Texts: make([]string, len(ids)), States: make([]uint8, len(ids))}
+	p := Pieces{Texts: make([]string, len(ids)), States: make([]int8, len(ids))}
 	for i, t := range ids {
 		switch {
 		case t == mask:

@@ -1,0 +1,18 @@
+#!/bin/sh
+# e2e.sh builds the site and runs the page tests in headless Chromium (build/e2e):
+#
+#   build/e2e.sh [model.ckpt] [go test flags...]   # default weights/austen-mdm.q8_0.ckpt
+#   build/e2e.sh /tmp/tiny-mdm/model.ckpt -run CPU
+#
+# Screenshots land in build/out/e2e-*.png. SKIP_SITE=1 reuses build/out/site as built.
+set -eu
+root=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
+cd "$root"
+model=${MODEL:-weights/austen-mdm.q8_0.ckpt}
+case "${1:-}" in
+*.ckpt) model=$1; shift ;;
+esac
+if [ "${SKIP_SITE:-}" != 1 ]; then
+	build/site.sh "$model"
+fi
+TDIFF_E2E=1 exec go test -count=1 -v -timeout 30m "$@" ./build/e2e

@@ -1,0 +1,340 @@
+package e2e
+
+import (
+	"context"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/austen-diffusion/textdiffusion/build/serve/static"
+)
+
+// Settings, from the environment:
+//
+//	TDIFF_E2E=1          run these tests (they skip otherwise)
+//	TDIFF_SITE           the built site (default build/out/site)
+//	TDIFF_E2E_OUT        where screenshots go (default build/out)
+//	TDIFF_E2E_TIMEOUT    how long one sample may take (default 10m; SwiftShader is slow)
+//	CHROMIUM             the browser (default /usr/bin/chromium)
+type env struct {
+	site, out, chromium string
+	timeout             time.Duration
+	base                string // URL of the served site
+}
+
+func setup(t *testing.T) *env {
+	t.Helper()
+	if os.Getenv("TDIFF_E2E") != "1" {
+		t.Skip("page tests skipped: set TDIFF_E2E=1 to run them in headless Chromium (build/e2e.sh builds the site and does)")
+	}
+	e := &env{
+		site:     or(os.Getenv("TDIFF_SITE"), "../out/site"),
+		out:      or(os.Getenv("TDIFF_E2E_OUT"), "../out"),
+		chromium: or(os.Getenv("CHROMIUM"), "/usr/bin/chromium"),
+		timeout:  10 * time.Minute,
+	}
+	if s := os.Getenv("TDIFF_E2E_TIMEOUT"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("TDIFF_E2E_TIMEOUT=%q: %v", s, err)
+		}
+		e.timeout = d
+	}
+	if _, err := os.Stat(filepath.Join(e.site, "site", "assets.json")); err != nil {
+		t.Fatalf("no built site at %s (run build/site.sh first): %v", e.site, err)
+	}
+	if _, err := os.Stat(e.chromium); err != nil {
+		t.Fatalf("no browser at %s (apt-get install chromium, or set CHROMIUM): %v", e.chromium, err)
+	}
+	if err := os.MkdirAll(e.out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(static.Handler(e.site))
+	t.Cleanup(srv.Close)
+	e.base = srv.URL
+	return e
+}
+
+func or(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// browser starts a fresh headless Chromium (its own profile) and returns a tab's context.
+// Without webgpu the browser offers no WebGPU adapter at all.
+func (e *env) browser(t *testing.T, webgpu bool) context.Context {
+	t.Helper()
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(e.chromium),
+		chromedp.Flag("headless", "new"),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.NoSandbox,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-gpu-sandbox", true),
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.WindowSize(1280, 1000),
+	}
+	if webgpu {
+		opts = append(opts, chromedp.Flag("enable-unsafe-webgpu", true))
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	if err := chromedp.Do(ctx); err != nil { // start the browser now, so failures show here
+		t.Fatalf("starting %s: %v", e.chromium, err)
+	}
+	return ctx
+}
+
+// pageState is what the demo page shows, read from the DOM and window.tdiffDemo.
+type pageState struct {
+	State      string   `json:"state"`
+	Masked     int      `json:"masked"`
+	Text       string   `json:"text"`
+	Status     string   `json:"status"`
+	Tokens     int      `json:"tokens"`
+	NFE        int      `json:"nfe"`
+	Steps      int      `json:"steps"`
+	TPS        float64  `json:"tps"`
+	Backend    string   `json:"backend"`
+	GPU        bool     `json:"gpu"`
+	Fallback   string   `json:"fallback"`
+	SelfTest   float64  `json:"selfTest"`
+	Source     string   `json:"source"`
+	Notices    []string `json:"notices"`
+	Ready      float64  `json:"ready"`
+	First      float64  `json:"first"`
+	FetchSecs  float64  `json:"fetchSecs"`
+	InitSecs   float64  `json:"initSecs"`
+	StepsShown int      `json:"stepsShown"`
+}
+
+const readState = `(() => {
+  const v = document.getElementById("view"), d = window.tdiffDemo || {}, o = d.output || {}, i = d.info || {};
+  const tm = (d.metrics && d.metrics.timings) || {};
+  return {
+    state: v.dataset.state, masked: v.querySelectorAll(".tok.masked").length, text: v.textContent,
+    status: document.getElementById("status").textContent,
+    tokens: o.tokens || 0, nfe: o.nfe || 0, steps: o.steps || 0, tps: o.tokensPerSec || 0,
+    backend: i.backend || "", gpu: !!i.gpu, fallback: i.fallback || "", selfTest: i.selfTestDiff ?? -1,
+    source: (i.weights && i.weights.source) || "", notices: d.notices || [],
+    ready: d.metrics.readySeconds || 0, first: d.metrics.firstSampleSeconds || 0,
+    fetchSecs: tm.fetchSeconds || 0, initSecs: tm.initSeconds || 0, stepsShown: d.steps || 0,
+  };
+})()`
+
+func (e *env) state(t *testing.T, ctx context.Context) pageState {
+	t.Helper()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](readState))
+	if err != nil {
+		t.Fatalf("reading the page: %v", err)
+	}
+	return s
+}
+
+// waitFor polls a JS predicate until it is truthy.
+func (e *env) waitFor(t *testing.T, ctx context.Context, what, pred string, timeout time.Duration) {
+	t.Helper()
+	_, err := chromedp.Run(ctx, chromedp.Poll[chromedp.Void](pred,
+		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(timeout)))
+	if err != nil {
+		s, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("status")?.textContent + " / " + (document.getElementById("load-text")?.textContent || "")`))
+		t.Fatalf("waiting for %s: %v (page says %q)", what, err, s)
+	}
+}
+
+func (e *env) screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	p := filepath.Join(e.out, name)
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot %s", p)
+}
+
+const (
+	prompt    = "It is a truth universally acknowledged, that"
+	sampling  = `(() => { const v = document.getElementById("view"); return v.dataset.state === "sampling" && +v.dataset.step >= 2 && +v.dataset.masked > 0; })()`
+	finished  = `["done", "error", "canceled"].includes(document.getElementById("view").dataset.state)`
+	readyPred = `window.tdiffDemo && (window.tdiffDemo.info !== null || window.tdiffDemo.state === "error")`
+)
+
+// sample opens the demo with autorun, screenshots it mid-denoising and at the end, and
+// checks that 32 tokens were written with no mask left.
+func (e *env) sample(t *testing.T, ctx context.Context, name string, steps int) pageState {
+	t.Helper()
+	q := url.Values{"prompt": {prompt}, "length": {"32"}, "steps": {itoa(steps)}, "temperature": {"0.8"},
+		"seed": {"7"}, "autorun": {"1"}, "pace": {"250"}}
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+q.Encode())); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor(t, ctx, "the live view mid-denoising", sampling+" || "+finished, e.timeout)
+	if st := e.state(t, ctx); st.State == "sampling" {
+		e.screenshot(t, ctx, name+"-mid.png")
+	} else {
+		t.Errorf("never saw the view mid-denoising (state %q, status %q)", st.State, st.Status)
+	}
+	e.waitFor(t, ctx, "the sample to finish", finished, e.timeout)
+	e.screenshot(t, ctx, name+"-final.png")
+	s := e.state(t, ctx)
+	if s.State != "done" {
+		t.Fatalf("state %q, status %q", s.State, s.Status)
+	}
+	if s.Masked != 0 || s.Tokens != 32 || !strings.HasPrefix(s.Text, prompt) || len(s.Text) <= len(prompt) {
+		t.Errorf("after sampling: %d masked, %d tokens, text %q", s.Masked, s.Tokens, s.Text)
+	}
+	if strings.Contains(s.Text, "<|mask|>") {
+		t.Errorf("MASK text in %q", s.Text)
+	}
+	if s.NFE < 1 || s.NFE > steps || s.StepsShown < 2 {
+		t.Errorf("%d network calls for %d steps, %d steps shown", s.NFE, steps, s.StepsShown)
+	}
+	t.Logf("%s: backend %q (fallback %q, self-test %.2g); %d tokens, %d steps, %d NFE, %.1f tokens/s; "+
+		"weights from %s; fetch %.2f s, init %.2f s, ready at %.2f s, first sample at %.2f s after navigation",
+		name, s.Backend, s.Fallback, s.SelfTest, s.Tokens, s.Steps, s.NFE, s.TPS, s.Source, s.FetchSecs, s.InitSecs, s.Ready, s.First)
+	t.Logf("%s: text %q", name, s.Text)
+	return s
+}
+
+func itoa(n int) string {
+	b := []byte{}
+	for {
+		b = append([]byte{byte('0' + n%10)}, b...)
+		n /= 10
+		if n == 0 {
+			return string(b)
+		}
+	}
+}
+
+// TestWebGPU samples on the GPU (SwiftShader on machines without one).
+func TestWebGPU(t *testing.T) {
+	e := setup(t)
+	ctx := e.browser(t, true)
+	s := e.sample(t, ctx, "e2e-webgpu", 8)
+	if !s.GPU {
+		t.Errorf("sampled on %q, want WebGPU (fallback reason: %s)", s.Backend, s.Fallback)
+	}
+}
+
+// TestCPU samples with no WebGPU adapter, fills blanks, runs the widget page, recovers
+// from damaged cached weights and renders at phone width, in one browser.
+func TestCPU(t *testing.T) {
+	e := setup(t)
+	ctx := e.browser(t, false)
+	t.Run("sample", func(t *testing.T) {
+		s := e.sample(t, ctx, "e2e-cpu", 16)
+		if s.GPU || s.Backend != "CPU (wasm)" || !strings.Contains(s.Fallback, "no WebGPU adapter") {
+			t.Errorf("backend %q gpu %v fallback %q, want the CPU for want of an adapter", s.Backend, s.GPU, s.Fallback)
+		}
+		if s.Source != "network" {
+			t.Errorf("first visit: weights from %q, want network", s.Source)
+		}
+	})
+	t.Run("infill", func(t *testing.T) {
+		q := url.Values{"mode": {"infill"}, "prompt": {"Elizabeth ___ at the letter, and ___ that Mr. Darcy had written it."},
+			"length": {"4"}, "steps": {"8"}, "seed": {"3"}, "autorun": {"1"}, "pace": {"0"}}
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+q.Encode())); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(t, ctx, "the infill sample", finished, e.timeout)
+		s := e.state(t, ctx)
+		if s.State != "done" || s.Masked != 0 || s.Tokens != 8 || !strings.HasPrefix(s.Text, "Elizabeth ") ||
+			strings.Contains(s.Text, "___") || !strings.Contains(s.Text, " at the letter, and ") {
+			t.Errorf("infill: state %q, %d masked, %d tokens, text %q (status %q)", s.State, s.Masked, s.Tokens, s.Text, s.Status)
+		}
+		if s.Source != "cache" {
+			t.Errorf("second visit: weights from %q, want cache", s.Source)
+		}
+		e.screenshot(t, ctx, "e2e-infill.png")
+	})
+	t.Run("widget", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/site/embed-example.html")); err != nil {
+			t.Fatal(err)
+		}
+		type widgetOut struct {
+			Tokens int    `json:"tokens"`
+			Text   string `json:"text"`
+			Masked int    `json:"masked"`
+			Count  int    `json:"count"`
+		}
+		out, err := chromedp.Run(ctx, chromedp.Evaluate[widgetOut](`(async () => {
+			await customElements.whenDefined("diffusion-demo");
+			const el = document.getElementById("demo1");
+			const o = await el.generate();
+			return { tokens: o.tokens, text: o.text, count: document.querySelectorAll("diffusion-demo").length,
+			         masked: el.shadowRoot.querySelectorAll(".tok.masked").length };
+		})()`, chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.Tokens != 48 || out.Masked != 0 || out.Count != 3 || !strings.HasPrefix(out.Text, "It is a truth") {
+			t.Errorf("widget: %+v", out)
+		}
+		e.screenshot(t, ctx, "e2e-widget.png")
+	})
+	t.Run("damaged cache", func(t *testing.T) {
+		for _, damage := range []string{
+			`b.slice(0, b.length - 1000)`,                                           // truncated
+			`(() => { const c = b.slice(); c[c.length - 7] ^= 0x20; return c; })()`, // one flipped bit
+		} {
+			msg, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => {
+				const c = await caches.open("tdiff-weights-v1");
+				const keys = await c.keys();
+				if (keys.length !== 1) return "cache holds " + keys.length + " entries";
+				const b = new Uint8Array(await (await c.match(keys[0])).arrayBuffer());
+				await c.put(keys[0], new Response(`+damage+`));
+				return "ok";
+			})()`, chromedp.EvalAwaitPromise))
+			if err != nil || msg != "ok" {
+				t.Fatalf("damaging the cache: %q %v", msg, err)
+			}
+			if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/")); err != nil {
+				t.Fatal(err)
+			}
+			e.waitFor(t, ctx, "the model to load again", readyPred, e.timeout)
+			s := e.state(t, ctx)
+			if s.Backend == "" || s.Source != "network" || len(s.Notices) != 1 || !strings.Contains(s.Notices[0], "damaged") {
+				t.Errorf("after damage %s: backend %q, weights from %q, notices %q", damage, s.Backend, s.Source, s.Notices)
+			}
+		}
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/")); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(t, ctx, "the model to load from the repaired cache", readyPred, e.timeout)
+		if s := e.state(t, ctx); s.Source != "cache" || len(s.Notices) != 0 {
+			t.Errorf("after repair: weights from %q, notices %q", s.Source, s.Notices)
+		}
+	})
+	t.Run("phone", func(t *testing.T) {
+		if err := chromedp.Do(ctx, chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile)); err != nil {
+			t.Fatal(err)
+		}
+		defer chromedp.Do(ctx, chromedp.ResetViewport())
+		e.sample(t, ctx, "e2e-phone", 8)
+		w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
+		if err != nil || w > 390 {
+			t.Errorf("page is %d px wide at a 390 px viewport (%v): it scrolls sideways", w, err)
+		}
+	})
+}
