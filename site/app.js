@@ -81,7 +81,7 @@ function fact(dl, term, value) {
 
 function showInfo(info, timings) {
   const b = $("backend");
-  b.textContent = info.backend;
+  b.textContent = info.gpu ? `WebGPU · ${info.backend}` : info.backend;
   b.classList.toggle("gpu", info.gpu);
   b.title = info.gpu ? `WebGPU, self-test max logit difference ${info.selfTestDiff.toExponential(1)}` :
     `The CPU runs the model: ${info.fallback}`;
@@ -198,7 +198,7 @@ function boot() {
     showInfo(info, client.timings);
     if (demo.state === "loading") setState("ready");
     if (!view.childElementCount) view.textContent = "";
-    status(`Ready: ${info.backend}.`);
+    if (!running) status(`Ready: ${info.backend}.`);
   }, (err) => {
     setState("error");
     $("load-text").textContent = `Could not load the model: ${err.message}`;

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -204,7 +205,7 @@ func TestSampleInfill(t *testing.T) {
 	if out.Tokens != 6 {
 		t.Errorf("filled %d tokens, want 6", out.Tokens)
 	}
-	if !strings.HasPrefix(out.Text, "a truth ") || strings.Contains(out.Text, "___") {
+	if !strings.HasPrefix(out.Text, "a truth") || strings.Contains(out.Text, "___") || !strings.Contains(out.Text, " acknowledged, that") {
 		t.Errorf("text %q", out.Text)
 	}
 	if _, err := e.Sample(context.Background(), Request{Mode: "infill", Prompt: "no blanks", Length: 3}, nil); err == nil || !strings.Contains(err.Error(), "___") {
@@ -212,6 +213,19 @@ func TestSampleInfill(t *testing.T) {
 	}
 	if _, err := e.Sample(context.Background(), Request{Mode: "infill", Prompt: "___ and ___", Length: 40}, nil); err == nil {
 		t.Error("blanks longer than the window accepted")
+	}
+}
+
+func TestInfillSpaces(t *testing.T) {
+	e := load(t, nil)
+	ids, _, err := e.Input(Request{Mode: "infill", Prompt: "a truth ___ acknowledged", Length: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mask := e.cfg.MaskID()
+	want := append(append(e.tok.Encode([]byte("a truth")), mask, mask), e.tok.Encode([]byte(" acknowledged"))...)
+	if fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("ids %v, want %v (the space before a blank goes to the model's first word)", ids, want)
 	}
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -80,7 +81,9 @@ func (e *Engine) Input(r Request) (ids []int32, trimmed int, err error) {
 		}
 		at := 0
 		for _, s := range spans {
-			ids = e.tok.AppendEncode(ids, text[at:s[0]])
+			// Words carry their leading space in this vocabulary, so the space before a
+			// blank belongs to the first word the model writes there.
+			ids = e.tok.AppendEncode(ids, bytes.TrimRight(text[at:s[0]], " "))
 			for range r.Length {
 				ids = append(ids, mask)
 			}
