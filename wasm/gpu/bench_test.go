@@ -5,6 +5,7 @@ package gpu
 import (
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
@@ -80,4 +81,39 @@ func BenchmarkLogitsDemoCPU(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.N*len(ids))/b.Elapsed().Seconds(), "positions/s")
+}
+
+// BenchmarkForwardBreakdown times each op of one demo forward pass (Q8_0 weights) alone,
+// waiting for the GPU after each, and logs the total per shader.
+func BenchmarkForwardBreakdown(b *testing.B) {
+	cfg := model.Demo()
+	_, tensors := randomModel(b, cfg, 1, demoDTypes(Q8_0))
+	d := newTestDenoiser(b, cfg, tensors)
+	defer d.Close()
+	if _, err := d.Logits(randIDs(rand.New(rand.NewPCG(1, 1)), cfg.SeqLen, cfg.Vocab)); err != nil {
+		b.Fatal(err)
+	}
+	p, err := d.plan(cfg.SeqLen)
+	if err != nil {
+		b.Fatal(err)
+	}
+	per := map[string]time.Duration{}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, s := range append(p.forward, p.cand) {
+			t0 := time.Now()
+			d.k.run([]step{s})
+			if err := d.k.dev.Done(); err != nil {
+				b.Fatal(err)
+			}
+			per[s.p.Label] += time.Since(t0)
+		}
+	}
+	var total time.Duration
+	for _, t := range per {
+		total += t
+	}
+	for name, t := range per {
+		b.Logf("%-45s %8.1f ms/forward  %4.1f%%", name, float64(t.Milliseconds())/float64(b.N), 100*float64(t)/float64(total))
+	}
 }

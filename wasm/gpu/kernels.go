@@ -40,14 +40,23 @@ func newKernels(dev *webgpu.Device) *kernels {
 	return &kernels{dev: dev, pipelines: map[string]*webgpu.ComputePipeline{}}
 }
 
-// pipeline compiles (once) the module joined from files with the override constants.
+// pipeline compiles (once) the entry point "main" of the module joined from files, with
+// the override constants.
 func (k *kernels) pipeline(files []string, constants map[string]float64) (*webgpu.ComputePipeline, error) {
+	return k.pipelineEntry(files, "main", constants)
+}
+
+// pipelineEntry is pipeline for a named entry point.
+func (k *kernels) pipelineEntry(files []string, entry string, constants map[string]float64) (*webgpu.ComputePipeline, error) {
 	keys := make([]string, 0, len(constants))
 	for c := range constants {
 		keys = append(keys, c)
 	}
 	sort.Strings(keys)
 	key := strings.Join(files, "+")
+	if entry != "main" {
+		key += "." + entry
+	}
 	for _, c := range keys {
 		key += fmt.Sprintf(" %s=%g", c, constants[c])
 	}
@@ -62,7 +71,7 @@ func (k *kernels) pipeline(files []string, constants map[string]float64) (*webgp
 	if err != nil {
 		return nil, err
 	}
-	p, err := k.dev.CreateComputePipeline(key, m, "main", constants)
+	p, err := k.dev.CreateComputePipeline(key, m, entry, constants)
 	if err != nil {
 		return nil, err
 	}
@@ -93,10 +102,11 @@ func (k *kernels) uniform(words ...any) *webgpu.Buffer {
 	return buf
 }
 
+// bind binds bufs to @binding(0), @binding(1), ... in order.
 func (k *kernels) bind(p *webgpu.ComputePipeline, bufs ...*webgpu.Buffer) *webgpu.BindGroup {
 	b := make([]webgpu.Binding, len(bufs))
 	for i, buf := range bufs {
-		b[i] = webgpu.Binding{Buffer: buf}
+		b[i] = webgpu.Binding{Binding: i, Buffer: buf}
 	}
 	return k.dev.CreateBindGroup(p, b...)
 }
@@ -151,7 +161,10 @@ func (k *kernels) rmsnorm(x, w, out *webgpu.Buffer, M, D int, eps float32) (step
 	if err != nil {
 		return step{}, err
 	}
-	return step{p, k.bind(p, k.uniform(M, D, eps), x, w, out), M, 1, 1}, nil
+	if D%4 != 0 {
+		panic("gpu: rmsnorm width not a multiple of 4")
+	}
+	return step{p, k.bind(p, k.uniform(M, D, eps), x, w, out), ceilDiv(M, 64), 1, 1}, nil
 }
 
 // rope rotates q and k, (L, H*hd), in place with the (cos, sin) table cs.
@@ -163,18 +176,37 @@ func (k *kernels) rope(cs, q, kk *webgpu.Buffer, L, H, hd int) (step, error) {
 	return step{p, k.bind(p, k.uniform(L, H, hd), cs, q, kk), ceilDiv(H*hd/2, 64), L, 1}, nil
 }
 
-// attention: out = softmax(q k^T / sqrt(hd)) v per head; L <= maxL.
-func (k *kernels) attention(q, kk, v, out *webgpu.Buffer, L, H, hd, maxL int, causal bool) (step, error) {
+// attention: out = softmax(q k^T / sqrt(hd)) v per head, in three steps through the
+// scores scratch s, (H, L, L) at least.
+func (k *kernels) attention(q, kk, v, s, out *webgpu.Buffer, L, H, hd int, causal bool) ([]step, error) {
+	if hd%4 != 0 {
+		panic("gpu: attention head size not a multiple of 4")
+	}
 	c := 0.0
 	if causal {
 		c = 1
 	}
-	p, err := k.pipeline([]string{"attention"}, map[string]float64{"MAXL": float64(maxL), "CAUSAL": c})
-	if err != nil {
-		return step{}, err
+	files := []string{"attention"}
+	consts := map[string]float64{"CAUSAL": c}
+	u := k.uniform(L, H, hd, float32(1/math.Sqrt(float64(hd))))
+	b := func(n int, buf *webgpu.Buffer) webgpu.Binding { return webgpu.Binding{Binding: n, Buffer: buf} }
+	var steps []step
+	for _, e := range []struct {
+		entry   string
+		binds   []webgpu.Binding
+		x, y, z int
+	}{
+		{"scores", []webgpu.Binding{b(0, u), b(1, q), b(2, kk), b(3, s)}, ceilDiv(L, 256), L, H},
+		{"softmax", []webgpu.Binding{b(0, u), b(3, s)}, ceilDiv(L*H, 64), 1, 1},
+		{"weighted", []webgpu.Binding{b(0, u), b(3, s), b(4, v), b(5, out)}, ceilDiv(hd, 256), L, H},
+	} {
+		p, err := k.pipelineEntry(files, e.entry, consts)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, step{p, k.dev.CreateBindGroup(p, e.binds...), e.x, e.y, e.z})
 	}
-	scale := float32(1 / math.Sqrt(float64(hd)))
-	return step{p, k.bind(p, k.uniform(L, H, hd, scale), q, kk, v, out), L, H, 1}, nil
+	return steps, nil
 }
 
 // swiglu: gate = silu(gate) * up over n values.
@@ -194,7 +226,7 @@ func (k *kernels) argmaxConf(logits, out *webgpu.Buffer, L, V int, exclude int) 
 	if err != nil {
 		return step{}, err
 	}
-	return step{p, k.bind(p, k.uniform(L, V, exclude), logits, out), L, 1, 1}, nil
+	return step{p, k.bind(p, k.uniform(L, V, exclude), logits, out), ceilDiv(L, 64), 1, 1}, nil
 }
 
 // run records steps into one compute pass, then the copies, and submits.

@@ -29,6 +29,10 @@ func checkTensors(cfg model.Config, tensors []checkpoint.Tensor) (map[string]*ch
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if hd := cfg.Dim / cfg.Heads; hd%4 != 0 {
+		// The attention shader reads heads as vec4s.
+		return nil, fmt.Errorf("gpu: head size %d (dim %d / %d heads) is not a multiple of 4", hd, cfg.Dim, cfg.Heads)
+	}
 	byName := make(map[string]*checkpoint.Tensor, len(tensors))
 	for i := range tensors {
 		t := &tensors[i]

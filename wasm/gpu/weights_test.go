@@ -66,6 +66,10 @@ func TestCheckTensors(t *testing.T) {
 	if _, err := checkTensors(bad, tinyTensors(cfg)); err == nil {
 		t.Error("invalid config accepted")
 	}
+	bad.Heads = 16 // head size 2
+	if _, err := checkTensors(bad, tinyTensors(bad)); err == nil || !strings.Contains(err.Error(), "head size 2") {
+		t.Errorf("head size 2: error %v", err)
+	}
 	// Quantised rows must be whole blocks.
 	odd := model.Config{Vocab: 40, Dim: 48, Layers: 1, Heads: 2, Hidden: 36, SeqLen: 8, RopeTheta: 10000, NormEps: 1e-5}
 	ts := tinyTensors(odd)

@@ -3,7 +3,8 @@
 // distribution's entropy in nats, both over the V-1 other tokens. This is what greedy
 // low-confidence sampling needs, so the (L, V) logits need not leave the GPU.
 // out is (L, 4) words: token, bitcast prob, bitcast entropy, bitcast max logit.
-// Ties go to the smaller token id. One workgroup per row; dispatch (L).
+// Ties go to the smaller token id. One invocation per row, two passes over it (no
+// barriers: SwiftShader runs those very slowly); dispatch (ceil(L/64)).
 
 struct Params { L: u32, V: u32, exclude: u32, _pad: u32 }
 
@@ -11,66 +12,35 @@ struct Params { L: u32, V: u32, exclude: u32, _pad: u32 }
 @group(0) @binding(1) var<storage, read> logits: array<f32>;
 @group(0) @binding(2) var<storage, read_write> out: array<u32>;
 
-const WG = 256u;
-var<workgroup> rv: array<f32, WG>;
-var<workgroup> ri: array<u32, WG>;
-var<workgroup> rt: array<f32, WG>;
-
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let row = wg.x * p.V;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let r = gid.x;
+  if (r >= p.L) {
+    return;
+  }
+  let row = r * p.V;
   var best = bitcast<f32>(0xff7fffffu); // -FLT_MAX
-  var bi = 0xffffffffu;
-  for (var j = t; j < p.V; j += WG) {
+  var tok = 0xffffffffu;
+  for (var j = 0u; j < p.V; j++) {
     let x = logits[row + j];
-    if (j != p.exclude && (x > best || bi == 0xffffffffu)) {
+    if (j != p.exclude && (x > best || tok == 0xffffffffu)) {
       best = x;
-      bi = j;
+      tok = j;
     }
   }
-  rv[t] = best;
-  ri[t] = bi;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) {
-      let ov = rv[t + s];
-      let oi = ri[t + s];
-      if (oi != 0xffffffffu && (ri[t] == 0xffffffffu || ov > rv[t] || (ov == rv[t] && oi < ri[t]))) {
-        rv[t] = ov;
-        ri[t] = oi;
-      }
-    }
-    workgroupBarrier();
-  }
-  let m = rv[0];
-  let tok = ri[0];
-  workgroupBarrier();
-  // sum e^(x-m) and sum e^(x-m) (x-m): p_j = e_j / S, entropy = log S - (1/S) sum e_j (x_j-m).
-  var se = 0.0;
-  var st = 0.0;
-  for (var j = t; j < p.V; j += WG) {
+  // S = sum e^(x-m) and T = sum e^(x-m) (x-m): p_j = e_j / S, entropy = log S - T / S.
+  var S = 0.0;
+  var T = 0.0;
+  for (var j = 0u; j < p.V; j++) {
     if (j != p.exclude) {
-      let z = logits[row + j] - m;
+      let z = logits[row + j] - best;
       let e = exp(z);
-      se += e;
-      st += e * z;
+      S += e;
+      T += e * z;
     }
   }
-  rv[t] = se;
-  rt[t] = st;
-  workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s >>= 1u) {
-    if (t < s) {
-      rv[t] += rv[t + s];
-      rt[t] += rt[t + s];
-    }
-    workgroupBarrier();
-  }
-  if (t == 0u) {
-    let S = rv[0];
-    out[wg.x * 4u] = tok;
-    out[wg.x * 4u + 1u] = bitcast<u32>(1.0 / S);
-    out[wg.x * 4u + 2u] = bitcast<u32>(log(S) - rt[0] / S);
-    out[wg.x * 4u + 3u] = bitcast<u32>(m);
-  }
+  out[r * 4u] = tok;
+  out[r * 4u + 1u] = bitcast<u32>(1.0 / S);
+  out[r * 4u + 2u] = bitcast<u32>(log(S) - T / S);
+  out[r * 4u + 3u] = bitcast<u32>(best);
 }

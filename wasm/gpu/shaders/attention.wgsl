@@ -1,80 +1,106 @@
 // attention.wgsl: out = softmax(q k^T * scale) v per head, no mask, or a causal one
-// (query i sees keys j <= i) when CAUSAL. q, k, v, out are (L, H*hd), heads side by side.
-// One workgroup per (query, head): scores for all keys go to workgroup memory, sized by
-// the MAXL override (the model's SeqLen), then max, exp, sum and the weighted sum of v.
-// Dispatch (L, H).
+// (query i sees keys j <= i) when CAUSAL. q, k, v, out are (L, H*hd), heads side by side,
+// hd a multiple of 4; s is scratch of (H, L, L) scores, then probabilities. Three entry
+// points, dispatched in order, none with workgroup memory or barriers (SwiftShader runs
+// those very slowly):
+//   scores:   s[h, i, j] = scale * q_i . k_j     one invocation per (4 keys, query, head);
+//                                                dispatch (ceil(L/256), L, H)
+//   softmax:  s[h, i, :] = softmax(s[h, i, :])   one invocation per (query, head), masked
+//                                                entries set to 0; dispatch (ceil(L*H/64))
+//   weighted: out_i = sum_j s[h, i, j] v_j       one invocation per (4 dims, query, head);
+//                                                dispatch (ceil(hd/256), L, H)
 
-override MAXL: u32 = 128u;
 override CAUSAL: bool = false;
 
 struct Params { L: u32, H: u32, hd: u32, scale: f32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> q: array<f32>;
-@group(0) @binding(2) var<storage, read> k: array<f32>;
-@group(0) @binding(3) var<storage, read> v: array<f32>;
-@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(1) var<storage, read> q: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> k: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> s: array<f32>;
+@group(0) @binding(4) var<storage, read> v: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read_write> out: array<vec4<f32>>;
 
-const WG = 64u;
-var<workgroup> s: array<f32, MAXL>;
-var<workgroup> red: array<f32, WG>;
-
-@compute @workgroup_size(WG)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-  let i = wg.x;
-  let D = p.H * p.hd;
-  let qo = i * D + wg.y * p.hd;
-  var n = p.L;
+// visible is the number of keys query i attends to.
+fn visible(i: u32) -> u32 {
   if (CAUSAL) {
-    n = i + 1u;
+    return i + 1u;
   }
-  // Scores, and this invocation's share of the row maximum.
-  var mx = bitcast<f32>(0xff7fffffu); // -FLT_MAX
-  for (var j = t; j < n; j += WG) {
-    let ko = j * D + wg.y * p.hd;
-    var dot = 0.0;
-    for (var d = 0u; d < p.hd; d++) {
-      dot += q[qo + d] * k[ko + d];
+  return p.L;
+}
+
+@compute @workgroup_size(64)
+fn scores(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let j0 = gid.x * 4u;
+  let i = gid.y;
+  let h = gid.z;
+  let n = visible(i);
+  if (j0 >= n) {
+    return;
+  }
+  let D4 = p.H * p.hd / 4u;
+  let hd4 = p.hd / 4u;
+  let qo = i * D4 + h * hd4;
+  let last = n - 1u;
+  let k0 = min(j0, last) * D4 + h * hd4;
+  let k1 = min(j0 + 1u, last) * D4 + h * hd4;
+  let k2 = min(j0 + 2u, last) * D4 + h * hd4;
+  let k3 = min(j0 + 3u, last) * D4 + h * hd4;
+  var acc = vec4<f32>();
+  for (var c = 0u; c < hd4; c++) {
+    let qv = q[qo + c];
+    acc += vec4<f32>(dot(qv, k[k0 + c]), dot(qv, k[k1 + c]), dot(qv, k[k2 + c]), dot(qv, k[k3 + c]));
+  }
+  let row = (h * p.L + i) * p.L;
+  for (var t = 0u; t < 4u; t++) {
+    if (j0 + t < n) {
+      s[row + j0 + t] = p.scale * acc[t];
     }
-    let sc = p.scale * dot;
-    s[j] = sc;
-    mx = max(mx, sc);
   }
-  red[t] = mx;
-  workgroupBarrier();
-  for (var st = WG / 2u; st > 0u; st >>= 1u) {
-    if (t < st) {
-      red[t] = max(red[t], red[t + st]);
-    }
-    workgroupBarrier();
+}
+
+@compute @workgroup_size(64)
+fn softmax(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if (gid.x >= p.L * p.H) {
+    return;
   }
-  let m = red[0];
-  workgroupBarrier();
+  let i = gid.x % p.L;
+  let row = gid.x * p.L; // s row (h, i) with h = gid.x / L
+  let n = visible(i);
+  var m = s[row];
+  for (var j = 1u; j < n; j++) {
+    m = max(m, s[row + j]);
+  }
   var sum = 0.0;
-  for (var j = t; j < n; j += WG) {
-    let e = exp(s[j] - m);
-    s[j] = e;
+  for (var j = 0u; j < n; j++) {
+    let e = exp(s[row + j] - m);
+    s[row + j] = e;
     sum += e;
   }
-  red[t] = sum;
-  workgroupBarrier();
-  for (var st = WG / 2u; st > 0u; st >>= 1u) {
-    if (t < st) {
-      red[t] += red[t + st];
-    }
-    workgroupBarrier();
+  let inv = 1.0 / sum;
+  for (var j = 0u; j < n; j++) {
+    s[row + j] *= inv;
   }
-  let inv = 1.0 / red[0];
-  // Probabilities, as the CPU path keeps them, before the weighted sum.
-  for (var j = t; j < n; j += WG) {
-    s[j] = s[j] * inv;
+  for (var j = n; j < p.L; j++) {
+    s[row + j] = 0.0;
   }
-  workgroupBarrier();
-  for (var d = t; d < p.hd; d += WG) {
-    var acc = 0.0;
-    for (var j = 0u; j < n; j++) {
-      acc += s[j] * v[j * D + wg.y * p.hd + d];
-    }
-    out[qo + d] = acc;
+}
+
+@compute @workgroup_size(64)
+fn weighted(@builtin(global_invocation_id) gid: vec3<u32>) {
+  let hd4 = p.hd / 4u;
+  let c = gid.x;
+  let i = gid.y;
+  let h = gid.z;
+  if (c >= hd4) {
+    return;
   }
+  let D4 = p.H * hd4;
+  let row = (h * p.L + i) * p.L;
+  let n = visible(i);
+  var acc = vec4<f32>();
+  for (var j = 0u; j < n; j++) {
+    acc += s[row + j] * v[j * D4 + h * hd4 + c];
+  }
+  out[i * D4 + h * hd4 + c] = acc;
 }

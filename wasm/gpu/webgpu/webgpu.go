@@ -304,13 +304,16 @@ func (d *Device) CreateComputePipeline(label string, m *ShaderModule, entry stri
 // BindGroup is a GPUBindGroup.
 type BindGroup struct{ v js.Value }
 
-// Binding is one buffer binding: the whole buffer, or Size bytes from Offset when Size > 0.
+// Binding puts a buffer at @binding(Binding): the whole buffer, or Size bytes from Offset
+// when Size > 0.
 type Binding struct {
+	Binding      int
 	Buffer       *Buffer
 	Offset, Size int
 }
 
-// CreateBindGroup binds buffers to group 0 of the pipeline at bindings 0, 1, 2, ... in order.
+// CreateBindGroup binds buffers to group 0 of the pipeline. With an automatic layout, it
+// must name exactly the bindings the pipeline's entry point uses.
 func (d *Device) CreateBindGroup(p *ComputePipeline, bindings ...Binding) *BindGroup {
 	entries := make([]any, len(bindings))
 	for i, b := range bindings {
@@ -321,7 +324,7 @@ func (d *Device) CreateBindGroup(p *ComputePipeline, bindings ...Binding) *BindG
 		if b.Size > 0 {
 			res["size"] = b.Size
 		}
-		entries[i] = map[string]any{"binding": i, "resource": res}
+		entries[i] = map[string]any{"binding": b.Binding, "resource": res}
 	}
 	bg := d.v.Call("createBindGroup", map[string]any{
 		"label":   p.Label,
