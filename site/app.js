@@ -91,6 +91,7 @@ function showInfo(info, timings) {
   const dl = $("model-facts");
   dl.textContent = "";
   fact(dl, "Backend", info.gpu ? `${info.backend} (WebGPU)` : `${info.backend} — ${info.fallback}`);
+  if (!info.gpu) fact(dl, "CPU products", info.cpuKernel === "wasm-simd" ? "WebAssembly SIMD kernel" : `${info.cpuKernel} (pure Go)`);
   if (info.selfTestDiff >= 0) fact(dl, "GPU self-test", `max |GPU − CPU| logit ${info.selfTestDiff.toExponential(2)}`);
   fact(dl, "Network", `${(info.params / 1e6).toFixed(1)} M parameters, ${c.layers} layers, width ${c.dim}, window ${c.seq_len} tokens, vocabulary ${c.vocab}`);
   fact(dl, "Weights", `${info.weights.name}: ${formatBytes(info.weights.bytes)} ${info.dtype}, ${info.weights.source === "cache" ? "from Cache Storage" : "downloaded"}`);

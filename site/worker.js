@@ -79,6 +79,8 @@ async function startEngine(url) {
     const buf = await (await fetch(url)).arrayBuffer();
     inst = await WebAssembly.instantiate(buf, go.importObject);
   }
+  // The SIMD kernel (wasm/simd) works on Go's memory in place; Go cannot reach it itself.
+  self.tdiffMemory = inst.instance.exports.mem;
   go.run(inst.instance).then(() => post({ type: "error", message: "the engine stopped" }));
   await ready;
 }

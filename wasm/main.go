@@ -24,6 +24,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/wasm/engine"
+	"github.com/austen-diffusion/textdiffusion/wasm/simd"
 )
 
 var (
@@ -34,6 +35,13 @@ var (
 
 func main() {
 	_ = blas.Init(0) // pure Go in wasm; never fails without TDIFF_BLAS set
+	// The page hands over Go's own memory (globalThis.tdiffMemory) so that the SIMD kernel
+	// can read Go's slices in place; without it, or without SIMD, gonum does the products.
+	if k, err := simd.Load(js.Global().Get("tdiffMemory")); err == nil {
+		blas.Use(k, "wasm-simd")
+	} else {
+		js.Global().Get("console").Call("info", "tdiff: CPU products on gonum: "+err.Error())
+	}
 	api := js.Global().Get("Object").New()
 	api.Set("verify", js.FuncOf(verify))
 	api.Set("load", js.FuncOf(load))

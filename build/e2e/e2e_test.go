@@ -123,6 +123,7 @@ type pageState struct {
 	FetchSecs  float64  `json:"fetchSecs"`
 	InitSecs   float64  `json:"initSecs"`
 	StepsShown int      `json:"stepsShown"`
+	CPUKernel  string   `json:"cpuKernel"`
 }
 
 const readState = `(() => {
@@ -136,6 +137,7 @@ const readState = `(() => {
     source: (i.weights && i.weights.source) || "", notices: d.notices || [],
     ready: d.metrics.readySeconds || 0, first: d.metrics.firstSampleSeconds || 0,
     fetchSecs: tm.fetchSeconds || 0, initSecs: tm.initSeconds || 0, stepsShown: d.steps || 0,
+    cpuKernel: i.cpuKernel || "",
   };
 })()`
 
@@ -209,9 +211,9 @@ func (e *env) sample(t *testing.T, ctx context.Context, name string, steps int) 
 	if s.NFE < 1 || s.NFE > steps || s.StepsShown < 2 {
 		t.Errorf("%d network calls for %d steps, %d steps shown", s.NFE, steps, s.StepsShown)
 	}
-	t.Logf("%s: backend %q (fallback %q, self-test %.2g); %d tokens, %d steps, %d NFE, %.1f tokens/s; "+
+	t.Logf("%s: backend %q (CPU kernel %s, fallback %q, self-test %.2g); %d tokens, %d steps, %d NFE, %.1f tokens/s; "+
 		"weights from %s; fetch %.2f s, init %.2f s, ready at %.2f s, first sample at %.2f s after navigation",
-		name, s.Backend, s.Fallback, s.SelfTest, s.Tokens, s.Steps, s.NFE, s.TPS, s.Source, s.FetchSecs, s.InitSecs, s.Ready, s.First)
+		name, s.Backend, s.CPUKernel, s.Fallback, s.SelfTest, s.Tokens, s.Steps, s.NFE, s.TPS, s.Source, s.FetchSecs, s.InitSecs, s.Ready, s.First)
 	t.Logf("%s: text %q", name, s.Text)
 	return s
 }
@@ -246,6 +248,9 @@ func TestCPU(t *testing.T) {
 		s := e.sample(t, ctx, "e2e-cpu", 16)
 		if s.GPU || s.Backend != "CPU (wasm)" || !strings.Contains(s.Fallback, "no WebGPU adapter") {
 			t.Errorf("backend %q gpu %v fallback %q, want the CPU for want of an adapter", s.Backend, s.GPU, s.Fallback)
+		}
+		if s.CPUKernel != "wasm-simd" {
+			t.Errorf("CPU products on %q, want the WebAssembly SIMD kernel", s.CPUKernel)
 		}
 		if s.Source != "network" {
 			t.Errorf("first visit: weights from %q, want network", s.Source)

@@ -8,6 +8,7 @@ import (
 	"math"
 	"runtime"
 
+	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
@@ -39,9 +40,10 @@ type Info struct {
 	Fallback     string       `json:"fallback"`     // why the CPU runs, "" on the GPU
 	SelfTestDiff float64      `json:"selfTestDiff"` // max |gpu-cpu| logit, -1 when not run
 	Config       model.Config `json:"config"`
-	DType        string       `json:"dtype"`  // the dtype of most matrix bytes, e.g. "q8_0"
-	Params       int          `json:"params"` // parameter count
-	Bytes        int          `json:"bytes"`  // size of the release file
+	CPUKernel    string       `json:"cpuKernel"` // core/blas's backend for the CPU model, e.g. "wasm-simd"
+	DType        string       `json:"dtype"`     // the dtype of most matrix bytes, e.g. "q8_0"
+	Params       int          `json:"params"`    // parameter count
+	Bytes        int          `json:"bytes"`     // size of the release file
 }
 
 // Engine is a loaded model ready to sample. Sample may not run twice at once.
@@ -87,7 +89,7 @@ func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, erro
 		return nil, fmt.Errorf("weights: tokenizer has %d ids, model %d", tok.Vocab(), m.Cfg.Vocab)
 	}
 	e := &Engine{cfg: m.Cfg, tok: tok, cpu: m}
-	e.info = Info{Backend: cpuName(), SelfTestDiff: -1, Config: m.Cfg, DType: mainDType(f),
+	e.info = Info{Backend: cpuName(), SelfTestDiff: -1, Config: m.Cfg, DType: mainDType(f), CPUKernel: blas.Name(),
 		Params: m.Cfg.NumParams(), Bytes: len(data)}
 	if open == nil {
 		e.info.Fallback = "no GPU support in this build"
