@@ -12,12 +12,12 @@
 // the demo AR model (1800 steps, exact NLL in nats/token on 16,384 Persuasion
 // tokens; f32 4.2859, 29.0 MB):
 //
-//	q8_0 everywhere               4.2857 (-0.0002)  7.86 MB
-//	q4_0 everywhere               4.2937 (+0.0078)  4.25 MB
-//	q4_0, head q8_0 (default)     4.2895 (+0.0036)  4.78 MB
-//	q4_0, tok_emb q8_0            4.2926 (+0.0067)  4.78 MB
-//	q4_0, both q8_0               4.2884 (+0.0025)  5.30 MB
-//	q4_0, both f32 (-keep-embeddings) 4.2885 (+0.0026) 11.46 MB
+//	q8_0 everywhere                     4.2857 (-0.0002)   7.86 MB
+//	q4_0 everywhere                     4.2937 (+0.0078)   4.25 MB
+//	q4_0, head q8_0 (default)           4.2895 (+0.0036)   4.78 MB
+//	q4_0, tok_emb q8_0                  4.2926 (+0.0067)   4.78 MB
+//	q4_0, both q8_0                     4.2884 (+0.0025)   5.30 MB
+//	q4_0, both f32 (-keep-embeddings)   4.2885 (+0.0026)  11.46 MB
 //
 // The same 0.52 MB recovers 0.0042 nats on the head and 0.0011 on the
 // embedding: the head's error lands directly on the logits, an embedding
