@@ -21,6 +21,16 @@ test-wasm: ## build everything for the browser; run the pure-Go packages' tests 
 
 test-browser: ## WebGPU kernels and the page itself in headless Chromium (SwiftShader)
 	build/wasmtest.sh
+	build/e2e.sh
+
+site: ## build the static site into build/out/site (MODEL=... to choose the weights)
+	build/site.sh
+
+serve: ## serve build/out/site on http://127.0.0.1:8080
+	$(GO) run ./build/serve
+
+e2e: ## build the site and run the page tests in headless Chromium
+	build/e2e.sh
 
 bench: ## train the demo model a few steps: prints mfu=… tokens_per_s=… backend=…
 	$(GO) run ./core/cmd/bench
