@@ -1,5 +1,5 @@
 // app.js drives the demo page (index.html): settings, the live view, load progress.
-import { sharedClient, renderPieces, formatBytes, Player, MASKED } from "./client.js";
+import { sharedClient, renderPieces, formatBytes, formatRate, Player, MASKED } from "./client.js";
 
 const $ = (id) => document.getElementById(id);
 const client = sharedClient();
@@ -22,6 +22,7 @@ const controls = ["length", "steps", "temperature"];
 let mode = "continue";
 let edited = false;
 let running = false;
+let wantBackend = "";
 
 function setMode(m) {
   mode = m;
@@ -44,6 +45,7 @@ function applyParams() {
   for (const id of ["length", "steps", "temperature", "strategy", "seed"]) {
     if (params.has(id)) $(id).value = params.get(id);
   }
+  if (params.has("backend")) wantBackend = params.get("backend");
   if (params.has("seed")) $("reseed").checked = false;
   setMode(params.get("mode") === "infill" ? "infill" : "continue");
   if (params.has("prompt")) { prompt.value = params.get("prompt"); edited = true; }
@@ -68,7 +70,7 @@ function showStep(s) {
   $("s-step").textContent = s.total ? `${s.step} / ${s.total}` : String(s.step);
   $("s-nfe").textContent = String(s.nfe);
   const written = s.tokens - masked;
-  $("s-tps").textContent = s.seconds > 0 ? (written / s.seconds).toFixed(1) : "–";
+  $("s-tps").textContent = s.seconds > 0 ? formatRate(written / s.seconds) : "–";
   $("s-time").textContent = fmtSecs(s.seconds);
 }
 
@@ -79,18 +81,35 @@ function fact(dl, term, value) {
   div.append(dt, dd); dl.append(div);
 }
 
+function showBackend(name) {
+  const info = demo.info, b = $("backend");
+  const gpu = name === info.gpuName;
+  b.textContent = gpu ? `WebGPU · ${name}` : name;
+  b.classList.toggle("gpu", gpu);
+  b.title = gpu ? `WebGPU, self-test max logit difference ${info.selfTestDiff.toExponential(1)}` :
+    `The CPU runs the model${info.fallback ? ": " + info.fallback : ""}`;
+}
+
 function showInfo(info, timings) {
-  const b = $("backend");
-  b.textContent = info.gpu ? `WebGPU · ${info.backend}` : info.backend;
-  b.classList.toggle("gpu", info.gpu);
-  b.title = info.gpu ? `WebGPU, self-test max logit difference ${info.selfTestDiff.toExponential(1)}` :
-    `The CPU runs the model: ${info.fallback}`;
+  showBackend(info.backend);
+  const choice = $("backend-choice");
+  const [fastest, gpuOpt] = choice.options;
+  fastest.textContent = `Fastest: ${info.gpu ? "WebGPU" : "CPU"}`;
+  gpuOpt.disabled = !info.gpuName;
+  gpuOpt.textContent = info.gpuName ? `WebGPU: ${info.gpuName}` : "WebGPU (unavailable)";
+  if (wantBackend === "gpu" && info.gpuName || wantBackend === "cpu") choice.value = wantBackend;
+  if (info.gpuSeconds > 0) {
+    $("backend-hint").textContent = `one pass: GPU ${Math.round(info.gpuSeconds * 1000)} ms, CPU ${Math.round(info.cpuSeconds * 1000)} ms`;
+  } else if (!info.gpuName) {
+    $("backend-hint").textContent = info.fallback;
+  }
   const c = info.config;
   $("length").max = String(Math.min(c.seq_len - 1, 512));
   $("steps").max = String(c.seq_len);
   const dl = $("model-facts");
   dl.textContent = "";
   fact(dl, "Backend", info.gpu ? `${info.backend} (WebGPU)` : `${info.backend} — ${info.fallback}`);
+  if (info.gpuSeconds > 0) fact(dl, "Self-test pass", `GPU ${(info.gpuSeconds * 1000).toFixed(0)} ms, CPU ${(info.cpuSeconds * 1000).toFixed(0)} ms (32 positions)`);
   if (!info.gpu) fact(dl, "CPU products", info.cpuKernel === "wasm-simd" ? "WebAssembly SIMD kernel" : `${info.cpuKernel} (pure Go)`);
   if (info.selfTestDiff >= 0) fact(dl, "GPU self-test", `max |GPU − CPU| logit ${info.selfTestDiff.toExponential(2)}`);
   fact(dl, "Network", `${(info.params / 1e6).toFixed(1)} M parameters, ${c.layers} layers, width ${c.dim}, window ${c.seq_len} tokens, vocabulary ${c.vocab}`);
@@ -109,6 +128,7 @@ function request() {
     strategy: $("strategy").value,
     temperature: Number($("temperature").value),
     seed: Number(seedBox.value) || 0,
+    backend: $("backend-choice").value,
   };
 }
 
@@ -120,11 +140,11 @@ async function generate() {
   running = true;
   $("go").disabled = true;
   $("stop").disabled = false;
-  const req = request();
   let tokens = 0;
   status("Writing…");
   try {
     const info = await client.load();
+    const req = request(); // after loading: the backend choice depends on what loaded
     setState("sampling");
     demo.steps = 0;
     if (matchMedia("(max-width: 800px)").matches) $("output-title").scrollIntoView({ behavior: "smooth", block: "start" });
@@ -140,13 +160,14 @@ async function generate() {
     view.dataset.masked = "0";
     $("s-step").textContent = String(out.steps);
     $("s-nfe").textContent = String(out.nfe);
-    $("s-tps").textContent = out.tokensPerSec.toFixed(1);
+    $("s-tps").textContent = formatRate(out.tokensPerSec);
+    showBackend(out.backend);
     $("s-time").textContent = fmtSecs(out.seconds);
     demo.output = out;
     if (demo.metrics.firstSampleSeconds == null) demo.metrics.firstSampleSeconds = performance.now() / 1000;
     setState("done");
     const trimmed = out.trimmed ? ` The prompt's first ${out.trimmed} tokens did not fit the window and were left out.` : "";
-    status(`${out.tokens} tokens in ${out.steps} steps, ${out.nfe} network calls, ${out.tokensPerSec.toFixed(1)} tokens/s on ${info.backend}.${trimmed}`);
+    status(`${out.tokens} tokens in ${out.steps} steps, ${out.nfe} network calls, ${formatRate(out.tokensPerSec)} tokens/s on ${out.backend}.${trimmed}`);
   } catch (err) {
     player.clear();
     if (err.canceled) {

@@ -110,12 +110,20 @@ export function renderPieces(el, pieces) {
   while (el.childElementCount < texts.length) el.appendChild(document.createElement("span"));
   let i = 0;
   for (const span of el.children) {
-    const cls = "tok " + CLASS[states[i]];
+    const cls = "tok " + CLASS[states[i]] + (texts[i].includes("\n") && states[i] !== MASKED ? " nl" : "");
     if (span.className !== cls) span.className = cls;
     const text = states[i] === MASKED || states[i] === END ? "" : texts[i];
     if (span.textContent !== text) span.textContent = text;
     i++;
   }
+}
+
+/** formatRate renders a rate with two or three significant digits. */
+export function formatRate(x) {
+  if (!(x > 0)) return "0";
+  if (x >= 100) return x.toFixed(0);
+  if (x >= 1) return x.toFixed(1);
+  return x.toPrecision(2);
 }
 
 /** formatBytes renders a byte count for people. */

@@ -5,9 +5,10 @@
 //
 // Attributes: prompt, length (tokens), steps, strategy (low-confidence, random, semi-ar,
 // threshold), temperature, seed, mode (continue or infill; in infill mode ___ in the
-// prompt marks the blanks), autorun (generate once loaded), pace (ms per shown step).
+// prompt marks the blanks), backend (gpu or cpu; default the faster), autorun (generate
+// once loaded), pace (ms per shown step).
 // Every widget on a page shares one engine worker and one copy of the model.
-import { sharedClient, renderPieces, formatBytes, Player } from "./client.js";
+import { sharedClient, renderPieces, formatBytes, formatRate, Player } from "./client.js";
 
 const CSS = `
 :host { display: block; --paper: #f8f4ec; --card: #fffdf8; --ink: #2a2521; --muted: #6f655b; --rule: #e4dccd;
@@ -33,6 +34,7 @@ button:disabled { opacity: .5; cursor: default; }
   border-radius: 4px; background: var(--mask); box-shadow: inset 0 -2px 0 var(--mask-edge); }
 .tok.committed { background: var(--fresh); border-radius: 3px; animation: reveal .45s ease-out; }
 .tok.end::after { content: "¶"; color: var(--muted); font-size: .8em; }
+.view[data-state=sampling] .tok.nl::before { content: "↵"; color: var(--muted); font-size: .75em; }
 @keyframes reveal { from { opacity: 0; filter: blur(3px); } to { opacity: 1; filter: none; } }
 @media (prefers-reduced-motion: reduce) { .tok.committed { animation: none; } }
 .meta { display: flex; flex-wrap: wrap; justify-content: space-between; gap: .25rem 1rem; margin-top: .5rem;
@@ -127,10 +129,12 @@ class DiffusionDemo extends HTMLElement {
         strategy: this.getAttribute("strategy") || "low-confidence",
         temperature: this.num("temperature", 0.8),
         seed: this.num("seed", Math.floor(Math.random() * 1e9)),
+        backend: this.getAttribute("backend") || "",
       }, (s) => player.push(s));
       await player.done();
       renderPieces(view, out);
-      stats.textContent = `${out.tokens} tokens · ${out.steps} steps · ${out.nfe} calls · ${out.tokensPerSec.toFixed(1)} tokens/s`;
+      stats.textContent = `${out.tokens} tokens · ${out.steps} steps · ${out.nfe} calls · ${formatRate(out.tokensPerSec)} tokens/s`;
+      this.$(".backend").textContent = out.backend;
       view.dataset.state = "done";
       this.output = out;
       this.dispatchEvent(new CustomEvent("done", { detail: out }));

@@ -124,6 +124,10 @@ type pageState struct {
 	InitSecs   float64  `json:"initSecs"`
 	StepsShown int      `json:"stepsShown"`
 	CPUKernel  string   `json:"cpuKernel"`
+	GPUName    string   `json:"gpuName"`
+	GPUSecs    float64  `json:"gpuSecs"`
+	CPUSecs    float64  `json:"cpuSecs"`
+	RanOn      string   `json:"ranOn"`
 }
 
 const readState = `(() => {
@@ -137,7 +141,8 @@ const readState = `(() => {
     source: (i.weights && i.weights.source) || "", notices: d.notices || [],
     ready: d.metrics.readySeconds || 0, first: d.metrics.firstSampleSeconds || 0,
     fetchSecs: tm.fetchSeconds || 0, initSecs: tm.initSeconds || 0, stepsShown: d.steps || 0,
-    cpuKernel: i.cpuKernel || "",
+    cpuKernel: i.cpuKernel || "", gpuName: i.gpuName || "", gpuSecs: i.gpuSeconds || 0, cpuSecs: i.cpuSeconds || 0,
+    ranOn: o.backend || "",
   };
 })()`
 
@@ -183,10 +188,10 @@ const (
 
 // sample opens the demo with autorun, screenshots it mid-denoising and at the end, and
 // checks that 32 tokens were written with no mask left.
-func (e *env) sample(t *testing.T, ctx context.Context, name string, steps int) pageState {
+func (e *env) sample(t *testing.T, ctx context.Context, name string, steps int, backend string) pageState {
 	t.Helper()
 	q := url.Values{"prompt": {prompt}, "length": {"32"}, "steps": {itoa(steps)}, "temperature": {"0.8"},
-		"seed": {"7"}, "autorun": {"1"}, "pace": {"250"}}
+		"seed": {"7"}, "autorun": {"1"}, "pace": {"250"}, "backend": {backend}}
 	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+q.Encode())); err != nil {
 		t.Fatal(err)
 	}
@@ -211,9 +216,9 @@ func (e *env) sample(t *testing.T, ctx context.Context, name string, steps int) 
 	if s.NFE < 1 || s.NFE > steps || s.StepsShown < 2 {
 		t.Errorf("%d network calls for %d steps, %d steps shown", s.NFE, steps, s.StepsShown)
 	}
-	t.Logf("%s: backend %q (CPU kernel %s, fallback %q, self-test %.2g); %d tokens, %d steps, %d NFE, %.1f tokens/s; "+
+	t.Logf("%s: ran on %q, default %q (GPU %q, CPU kernel %s, fallback %q, self-test %.2g, GPU pass %.3f s, CPU pass %.3f s); %d tokens, %d steps, %d NFE, %.1f tokens/s; "+
 		"weights from %s; fetch %.2f s, init %.2f s, ready at %.2f s, first sample at %.2f s after navigation",
-		name, s.Backend, s.CPUKernel, s.Fallback, s.SelfTest, s.Tokens, s.Steps, s.NFE, s.TPS, s.Source, s.FetchSecs, s.InitSecs, s.Ready, s.First)
+		name, s.RanOn, s.Backend, s.GPUName, s.CPUKernel, s.Fallback, s.SelfTest, s.GPUSecs, s.CPUSecs, s.Tokens, s.Steps, s.NFE, s.TPS, s.Source, s.FetchSecs, s.InitSecs, s.Ready, s.First)
 	t.Logf("%s: text %q", name, s.Text)
 	return s
 }
@@ -229,13 +234,18 @@ func itoa(n int) string {
 	}
 }
 
-// TestWebGPU samples on the GPU (SwiftShader on machines without one).
+// TestWebGPU samples on the GPU (SwiftShader on machines without one). The page makes
+// the faster backend the default, which on SwiftShader is the CPU, so the test asks for
+// the GPU.
 func TestWebGPU(t *testing.T) {
 	e := setup(t)
 	ctx := e.browser(t, true)
-	s := e.sample(t, ctx, "e2e-webgpu", 8)
-	if !s.GPU {
-		t.Errorf("sampled on %q, want WebGPU (fallback reason: %s)", s.Backend, s.Fallback)
+	s := e.sample(t, ctx, "e2e-webgpu", 8, "gpu")
+	if s.GPUName == "" || s.RanOn != s.GPUName {
+		t.Errorf("sampled on %q, want WebGPU (GPU %q; fallback: %s)", s.RanOn, s.GPUName, s.Fallback)
+	}
+	if s.SelfTest < 0 || s.SelfTest > 1e-3 {
+		t.Errorf("self-test max logit difference %g, want within 1e-3", s.SelfTest)
 	}
 }
 
@@ -245,8 +255,8 @@ func TestCPU(t *testing.T) {
 	e := setup(t)
 	ctx := e.browser(t, false)
 	t.Run("sample", func(t *testing.T) {
-		s := e.sample(t, ctx, "e2e-cpu", 16)
-		if s.GPU || s.Backend != "CPU (wasm)" || !strings.Contains(s.Fallback, "no WebGPU adapter") {
+		s := e.sample(t, ctx, "e2e-cpu", 16, "")
+		if s.GPU || s.Backend != "CPU (wasm)" || s.RanOn != "CPU (wasm)" || s.GPUName != "" || !strings.Contains(s.Fallback, "no WebGPU adapter") {
 			t.Errorf("backend %q gpu %v fallback %q, want the CPU for want of an adapter", s.Backend, s.GPU, s.Fallback)
 		}
 		if s.CPUKernel != "wasm-simd" {
@@ -336,7 +346,7 @@ func TestCPU(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer chromedp.Do(ctx, chromedp.ResetViewport())
-		e.sample(t, ctx, "e2e-phone", 8)
+		e.sample(t, ctx, "e2e-phone", 8, "")
 		w, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.documentElement.scrollWidth`))
 		if err != nil || w > 390 {
 			t.Errorf("page is %d px wide at a 390 px viewport (%v): it scrolls sideways", w, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
@@ -35,10 +36,14 @@ const SelfTestTol = 1e-3
 
 // Info describes a loaded model and the backend it runs on.
 type Info struct {
-	Backend      string       `json:"backend"`      // adapter name, or "CPU (wasm)"
+	Backend      string       `json:"backend"`      // the default backend: adapter name, or "CPU (wasm)"
 	GPU          bool         `json:"gpu"`          // whether Backend is a GPU
-	Fallback     string       `json:"fallback"`     // why the CPU runs, "" on the GPU
+	Fallback     string       `json:"fallback"`     // why the CPU is the default, "" on the GPU
+	GPUName      string       `json:"gpuName"`      // the GPU that passed the self-test, or ""
+	CPUName      string       `json:"cpuName"`      // the CPU backend's name
 	SelfTestDiff float64      `json:"selfTestDiff"` // max |gpu-cpu| logit, -1 when not run
+	GPUSeconds   float64      `json:"gpuSeconds"`   // the self-test's forward pass on the GPU
+	CPUSeconds   float64      `json:"cpuSeconds"`   // and on the CPU
 	Config       model.Config `json:"config"`
 	CPUKernel    string       `json:"cpuKernel"` // core/blas's backend for the CPU model, e.g. "wasm-simd"
 	DType        string       `json:"dtype"`     // the dtype of most matrix bytes, e.g. "q8_0"
@@ -48,17 +53,24 @@ type Info struct {
 
 // Engine is a loaded model ready to sample. Sample may not run twice at once.
 type Engine struct {
-	cfg  model.Config
-	tok  *tokenizer.Tokenizer
-	cpu  *model.Model
-	gpu  GPU
-	info Info
+	cfg    model.Config
+	tok    *tokenizer.Tokenizer
+	cpu    *model.Model
+	gpu    GPU  // nil unless it passed the self-test
+	useGPU bool // the default backend
+	info   Info
 }
+
+// SlowGPU is how many times slower than the CPU the GPU's self-test forward pass may be
+// before the CPU becomes the default: a software adapter (SwiftShader) passes the
+// self-test but runs far slower than WebAssembly SIMD on the same cores.
+const SlowGPU = 2
 
 // Load verifies a release file (header, manifest, size and payload SHA-256), decodes it
 // and builds the CPU model; if open is not nil it also tries the GPU and keeps it when
-// one forward pass on a fixed input matches the CPU within SelfTestTol. progress, if not
-// nil, is told each phase as it starts.
+// one forward pass on a fixed input matches the CPU within SelfTestTol. The GPU is the
+// default backend unless that pass took over SlowGPU times the CPU's; either way a
+// request may ask for the other. progress, if not nil, is told each phase as it starts.
 func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, error) {
 	say := func(p string) {
 		if progress != nil {
@@ -89,7 +101,7 @@ func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, erro
 		return nil, fmt.Errorf("weights: tokenizer has %d ids, model %d", tok.Vocab(), m.Cfg.Vocab)
 	}
 	e := &Engine{cfg: m.Cfg, tok: tok, cpu: m}
-	e.info = Info{Backend: cpuName(), SelfTestDiff: -1, Config: m.Cfg, DType: mainDType(f), CPUKernel: blas.Name(),
+	e.info = Info{Backend: cpuName(), CPUName: cpuName(), SelfTestDiff: -1, Config: m.Cfg, DType: mainDType(f), CPUKernel: blas.Name(),
 		Params: m.Cfg.NumParams(), Bytes: len(data)}
 	if open == nil {
 		e.info.Fallback = "no GPU support in this build"
@@ -102,15 +114,22 @@ func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, erro
 		return e, nil
 	}
 	say("GPU self-test")
-	diff, err := SelfTest(g, m)
-	e.info.SelfTestDiff = diff
+	r, err := SelfTest(g, m)
+	e.info.SelfTestDiff, e.info.GPUSeconds, e.info.CPUSeconds = r.MaxDiff, r.GPU.Seconds(), r.CPU.Seconds()
 	switch {
 	case err != nil:
 		e.info.Fallback = "GPU self-test: " + err.Error()
-	case !(diff <= SelfTestTol):
-		e.info.Fallback = fmt.Sprintf("GPU self-test: max logit difference %.3g exceeds %.0e", diff, SelfTestTol)
+	case !(r.MaxDiff <= SelfTestTol):
+		e.info.Fallback = fmt.Sprintf("GPU self-test: max logit difference %.3g exceeds %.0e", r.MaxDiff, SelfTestTol)
 	default:
 		e.gpu = g
+		e.info.GPUName = g.Name()
+		if r.GPU > SlowGPU*r.CPU {
+			e.info.Fallback = fmt.Sprintf("%s took %.0f ms for the self-test's forward pass, the CPU %.0f ms",
+				g.Name(), 1000*r.GPU.Seconds(), 1000*r.CPU.Seconds())
+			return e, nil
+		}
+		e.useGPU = true
 		e.info.Backend, e.info.GPU = g.Name(), true
 		return e, nil
 	}
@@ -158,32 +177,42 @@ func SelfTestIDs(cfg model.Config) []int32 {
 	return ids
 }
 
-// SelfTest runs both denoisers on SelfTestIDs and returns the largest absolute logit
-// difference (+Inf when the GPU gives NaN or a wrong size).
-func SelfTest(g sample.Denoiser, cpu *model.Model) (float64, error) {
+// SelfTestResult is what SelfTest measured.
+type SelfTestResult struct {
+	MaxDiff  float64       // largest |gpu - cpu| logit; +Inf for NaN, -1 when not measured
+	GPU, CPU time.Duration // each one's forward pass
+}
+
+// SelfTest runs both denoisers on SelfTestIDs and compares their logits.
+func SelfTest(g sample.Denoiser, cpu *model.Model) (SelfTestResult, error) {
+	r := SelfTestResult{MaxDiff: -1}
 	ids := SelfTestIDs(cpu.Cfg)
+	t0 := time.Now()
 	want, err := cpu.Logits(ids)
+	r.CPU = time.Since(t0)
 	if err != nil {
-		return -1, err
+		return r, err
 	}
+	t0 = time.Now()
 	got, err := g.Logits(ids)
+	r.GPU = time.Since(t0)
 	if err != nil {
-		return -1, err
+		return r, err
 	}
 	if len(got) != len(want) {
-		return math.Inf(1), fmt.Errorf("GPU returned %d logits, want %d", len(got), len(want))
+		r.MaxDiff = math.Inf(1)
+		return r, fmt.Errorf("GPU returned %d logits, want %d", len(got), len(want))
 	}
-	var worst float64
+	r.MaxDiff = 0
 	for i := range got {
 		d := math.Abs(float64(got[i]) - float64(want[i]))
-		if !(d <= worst) { // NaN wins
-			worst = d
-			if math.IsNaN(d) {
-				return math.Inf(1), nil
-			}
+		if math.IsNaN(d) {
+			r.MaxDiff = math.Inf(1)
+			break
 		}
+		r.MaxDiff = max(r.MaxDiff, d)
 	}
-	return worst, nil
+	return r, nil
 }
 
 // Info describes the model and backend.
@@ -206,12 +235,17 @@ func (e *Engine) Close() {
 	}
 }
 
-// denoiser is the active backend.
-func (e *Engine) denoiser() sample.Denoiser {
-	if e.gpu != nil {
-		return e.gpu
+// denoiser picks the backend a request asks for: "gpu", "cpu" or "" for the default.
+func (e *Engine) denoiser(backend string) (sample.Denoiser, string, error) {
+	switch {
+	case backend == "gpu" && e.gpu == nil:
+		return nil, "", errors.New("no GPU backend: " + e.info.Fallback)
+	case backend == "gpu" || backend == "" && e.useGPU:
+		return e.gpu, e.info.GPUName, nil
+	case backend == "cpu" || backend == "":
+		return e.cpu, e.info.CPUName, nil
 	}
-	return e.cpu
+	return nil, "", fmt.Errorf("backend %q: want gpu, cpu or empty", backend)
 }
 
 // ErrCanceled is returned by Sample when its context is canceled.

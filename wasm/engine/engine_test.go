@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
@@ -81,17 +83,33 @@ func TestLoadRejectsDamage(t *testing.T) {
 	}
 }
 
-// fakeGPU is the CPU model seen through the GPU interface, with an optional logit offset.
+// fakeGPU is the CPU model seen through the GPU interface, with an optional logit offset
+// and delay. It answers the self-test's input from a cache, so that it is faster than
+// the CPU unless delayed.
 type fakeGPU struct {
 	*model.Model
 	offset float32
+	delay  time.Duration
 	closed bool
+	self   []float32 // logits of SelfTestIDs
+}
+
+func newFakeGPU(m *model.Model, offset float32, delay time.Duration) *fakeGPU {
+	l, _ := m.Logits(SelfTestIDs(m.Cfg))
+	return &fakeGPU{Model: m, offset: offset, delay: delay, self: l}
 }
 
 func (g *fakeGPU) Name() string { return "Fake GPU" }
 func (g *fakeGPU) Close()       { g.closed = true }
 func (g *fakeGPU) Logits(ids []int32) ([]float32, error) {
-	l, err := g.Model.Logits(ids)
+	time.Sleep(g.delay)
+	var l []float32
+	var err error
+	if slices.Equal(ids, SelfTestIDs(g.Cfg)) {
+		l = slices.Clone(g.self)
+	} else {
+		l, err = g.Model.Logits(ids)
+	}
 	for i := range l {
 		l[i] += g.offset
 	}
@@ -100,15 +118,19 @@ func (g *fakeGPU) Logits(ids []int32) ([]float32, error) {
 
 func TestBackendChoice(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		offset  float32
-		openErr error
-		wantGPU bool
+		name     string
+		offset   float32
+		delay    time.Duration
+		openErr  error
+		wantGPU  bool // the default
+		keptGPU  bool // available on request
+		fallback string
 	}{
-		{"agrees", 0, nil, true},
-		{"within tolerance", SelfTestTol / 2, nil, true},
-		{"disagrees", 10 * SelfTestTol, nil, false},
-		{"no adapter", 0, errors.New("no WebGPU adapter"), false},
+		{"agrees", 0, 0, nil, true, true, ""},
+		{"within tolerance", SelfTestTol / 2, 0, nil, true, true, ""},
+		{"disagrees", 10 * SelfTestTol, 0, nil, false, false, "exceeds"},
+		{"slower than the CPU", 0, 300 * time.Millisecond, nil, false, true, "took"},
+		{"no adapter", 0, 0, errors.New("no WebGPU adapter"), false, false, "no WebGPU adapter"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var g *fakeGPU
@@ -117,21 +139,37 @@ func TestBackendChoice(t *testing.T) {
 					return nil, tc.openErr
 				}
 				m, err := model.FromFile(f)
-				g = &fakeGPU{Model: m, offset: tc.offset}
+				g = newFakeGPU(m, tc.offset, tc.delay)
 				return g, err
 			}
-			info := load(t, open).Info()
+			e := load(t, open)
+			info := e.Info()
 			if info.GPU != tc.wantGPU {
 				t.Fatalf("info = %+v, want GPU %v", info, tc.wantGPU)
 			}
 			if tc.wantGPU && (info.Backend != "Fake GPU" || info.Fallback != "") {
 				t.Errorf("info = %+v, want the fake GPU", info)
 			}
-			if !tc.wantGPU && (info.Fallback == "" || !strings.HasPrefix(info.Backend, "CPU")) {
-				t.Errorf("info = %+v, want the CPU with a reason", info)
+			if !tc.wantGPU && (!strings.Contains(info.Fallback, tc.fallback) || !strings.HasPrefix(info.Backend, "CPU")) {
+				t.Errorf("info = %+v, want the CPU with a reason containing %q", info, tc.fallback)
 			}
-			if g != nil && g.closed == tc.wantGPU {
-				t.Errorf("GPU closed = %v, want %v", g.closed, !tc.wantGPU)
+			if g != nil && g.closed == tc.keptGPU {
+				t.Errorf("GPU closed = %v, want %v", g.closed, !tc.keptGPU)
+			}
+			if (info.GPUName == "Fake GPU") != tc.keptGPU {
+				t.Errorf("GPUName %q, want the GPU kept: %v", info.GPUName, tc.keptGPU)
+			}
+			// Requests pick either backend; the default is info.Backend.
+			for backend, want := range map[string]string{"": info.Backend, "cpu": info.CPUName, "gpu": "Fake GPU"} {
+				out, err := e.Sample(context.Background(), Request{Length: 4, Steps: 2, Backend: backend}, nil)
+				switch {
+				case backend == "gpu" && !tc.keptGPU:
+					if err == nil {
+						t.Errorf("backend gpu ran without a GPU")
+					}
+				case err != nil || out.Backend != want:
+					t.Errorf("backend %q: ran on %q (%v), want %q", backend, out.Backend, err, want)
+				}
 			}
 			if tc.openErr == nil && (info.SelfTestDiff < float64(tc.offset)*0.99 || info.SelfTestDiff > float64(tc.offset)*1.01+1e-6) {
 				t.Errorf("self-test diff %g, want about %g", info.SelfTestDiff, tc.offset)

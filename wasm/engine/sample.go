@@ -26,6 +26,7 @@ type Request struct {
 	Temperature float64 `json:"temperature"`
 	TopK        int     `json:"topK"`
 	Seed        uint64  `json:"seed"`
+	Backend     string  `json:"backend"` // "gpu", "cpu" or "" for the engine's default
 }
 
 // Step is the sequence after one denoising step.
@@ -46,7 +47,7 @@ type Output struct {
 	Seconds      float64 `json:"seconds"`
 	TokensPerSec float64 `json:"tokensPerSec"`
 	Trimmed      int     `json:"trimmed"` // prompt tokens dropped from the left to fit the window
-	Backend      string  `json:"backend"`
+	Backend      string  `json:"backend"` // the backend that ran it
 	Pieces
 }
 
@@ -114,7 +115,11 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 			holes++
 		}
 	}
-	g := &guarded{ctx: ctx, d: e.denoiser()}
+	d, backend, err := e.denoiser(r.Backend)
+	if err != nil {
+		return Output{}, err
+	}
+	g := &guarded{ctx: ctx, d: d}
 	opt := sample.Options{
 		Steps: r.Steps, Strategy: r.Strategy, Grid: r.Grid, Temperature: r.Temperature,
 		TopK: r.TopK, BlockLength: r.BlockLength, Seed: r.Seed,
@@ -150,7 +155,7 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 	pieces := e.Pieces(out, given[:len(out)], nil)
 	o := Output{
 		Text: strings.Join(pieces.Texts, ""), Tokens: holes, NFE: res.NFE, Steps: res.Steps,
-		Seconds: secs, Trimmed: trimmed, Backend: e.info.Backend,
+		Seconds: secs, Trimmed: trimmed, Backend: backend,
 		Pieces: pieces,
 	}
 	if secs > 0 {
