@@ -146,8 +146,11 @@ type Row struct {
 	// sample. Both 0 for the reference.
 	NFEPerToken      float64 `json:"nfe_per_token"`
 	NFEPerSample     float64 `json:"nfe_per_sample"`
-	SecondsPerSample float64 `json:"seconds_per_sample"`
-	Reference        bool    `json:"reference,omitempty"`
+	SecondsPerSample float64 `json:"seconds_per_sample"` // wall time
+	// CPUSecondsPerSample is the process's CPU time per sample, when the caller measured it
+	// (0: not measured); on a shared machine it is steadier than the wall time.
+	CPUSecondsPerSample float64 `json:"cpu_seconds_per_sample,omitempty"`
+	Reference           bool    `json:"reference,omitempty"`
 }
 
 // Score fills a row for generated samples: the judge's perplexity with EOT as each sample's

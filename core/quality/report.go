@@ -26,20 +26,34 @@ func WriteMarkdown(w io.Writer, title string, note []string, rows []Row) error {
 	if len(note) > 0 {
 		b.WriteString(strings.Join(note, "\n") + "\n\n")
 	}
-	b.WriteString("| setting | NFE/token | judge PPL | ± s.e. | distinct-1 | distinct-2 | distinct-3 | memorised 8-grams | s/sample |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	cpu := false
 	for _, r := range rows {
-		nfe, secs := fmt.Sprintf("%.3f", r.NFEPerToken), fmt.Sprintf("%.3f", r.SecondsPerSample)
+		cpu = cpu || r.CPUSecondsPerSample > 0
+	}
+	b.WriteString("| setting | NFE/token | judge PPL | ± s.e. | distinct-1 | distinct-2 | distinct-3 | memorised 8-grams | s/sample |")
+	if cpu {
+		b.WriteString(" CPU s/sample |")
+	}
+	b.WriteString("\n|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+	if cpu {
+		b.WriteString("---:|")
+	}
+	b.WriteString("\n")
+	for _, r := range rows {
+		nfe, secs, cpuSecs := fmt.Sprintf("%.3f", r.NFEPerToken), fmt.Sprintf("%.3f", r.SecondsPerSample), fmt.Sprintf(" %.3f |", r.CPUSecondsPerSample)
 		name := r.Name
 		if r.Reference {
-			nfe, secs, name = "-", "-", "**"+name+"**"
+			nfe, secs, cpuSecs, name = "-", "-", " - |", "**"+name+"**"
+		}
+		if !cpu {
+			cpuSecs = ""
 		}
 		mem := "-"
 		if r.Grams > 0 {
 			mem = fmt.Sprintf("%.1f%%", 100*r.Memorised)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f | %.3f | %.3f | %.3f | %s | %s |\n",
-			name, nfe, r.JudgePPL, r.JudgeSE, r.Distinct1, r.Distinct2, r.Distinct3, mem, secs)
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %.1f | %.3f | %.3f | %.3f | %s | %s |%s\n",
+			name, nfe, r.JudgePPL, r.JudgeSE, r.Distinct1, r.Distinct2, r.Distinct3, mem, secs, cpuSecs)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

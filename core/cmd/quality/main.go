@@ -245,16 +245,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if s.Strategy == "ar" {
 			d = judge
 		}
+		cpu0 := cpuSeconds()
 		smp, err := quality.Generate(d, s, f.n, f.samples, f.seed, pr.inc)
 		if err != nil {
 			return err
 		}
+		cpu := cpuSeconds() - cpu0
 		r, err := quality.Score(judge, mem, s, smp, eot, f.batch)
 		if err != nil {
 			return err
 		}
+		r.CPUSecondsPerSample = cpu / float64(f.samples)
 		rows = append(rows, r)
-		pr.log(fmt.Sprintf("%-28s judge PPL %7.1f  NFE/token %.3f  %.3f s/sample", r.Name, r.JudgePPL, r.NFEPerToken, r.SecondsPerSample))
+		pr.log(fmt.Sprintf("%-28s judge PPL %7.1f  NFE/token %.3f  %.3f s/sample (CPU %.3f s)", r.Name, r.JudgePPL, r.NFEPerToken, r.SecondsPerSample, r.CPUSecondsPerSample))
 		fmt.Fprintf(&sampleText, "== %s\n", r.Name)
 		for _, x := range smp.Tokens[:min(2, len(smp.Tokens))] {
 			fmt.Fprintf(&sampleText, "%s\n--\n", tok.Decode(x))
@@ -269,7 +272,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Sprintf("Model `%s`; judge `%s` (AR; each sequence read after EOT). Reference: the judge on %d real Persuasion windows of %d tokens (distinct-n averaged over groups of %d windows).",
 			f.model, f.judge, len(windows), f.n, f.samples),
 		"Judge PPL is token-weighted over all samples; ± is one standard error (samples as units). Memorised: share of 8-grams found in the five training books. Setting = strategy/grid/steps (steps is a maximum for threshold).",
-		fmt.Sprintf("Seconds per sample on this machine: BLAS %s, GOMAXPROCS %d.", blas.Name(), runtime.GOMAXPROCS(0)),
+		fmt.Sprintf("Seconds per sample on this machine: BLAS %s, GOMAXPROCS %d; wall time, and the process's CPU time (steadier when the machine is shared).", blas.Name(), runtime.GOMAXPROCS(0)),
 	}
 	if f.outMD != "" {
 		var b bytes.Buffer
