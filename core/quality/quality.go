@@ -19,12 +19,27 @@ type Setting struct {
 	Options sample.Options
 }
 
-// Name labels the setting in tables and logs, e.g. "threshold/cosine/32".
+// Name labels the setting in tables and logs, e.g. "threshold(0.9)/cosine/32".
 func (s Setting) Name() string {
 	if s.Strategy == "ar" {
 		return "ar (left to right)"
 	}
-	return fmt.Sprintf("%s/%s/%d", s.Strategy, s.Grid, s.Options.Steps)
+	return fmt.Sprintf("%s/%s/%d", s.Label(), s.Grid, s.Options.Steps)
+}
+
+// Label is the strategy with its parameter: "threshold(0.9)", "semi-ar(16)", "random".
+func (s Setting) Label() string {
+	switch s.Strategy {
+	case "threshold":
+		tau := s.Options.Threshold
+		if tau == 0 {
+			tau = 0.9 // the sampler's default
+		}
+		return fmt.Sprintf("threshold(%g)", tau)
+	case "semi-ar":
+		return fmt.Sprintf("semi-ar(%d)", s.Options.BlockLength)
+	}
+	return s.Strategy
 }
 
 // Samples are the sequences generated for one setting and what they cost.
@@ -130,7 +145,7 @@ func NLL(judge *model.Model, seqs [][]int32, prev []int32, batch int) ([][]float
 // Row is one line of the quality table.
 type Row struct {
 	Name      string  `json:"name"`
-	Strategy  string  `json:"strategy"`
+	Strategy  string  `json:"strategy"` // with its parameter, as Setting.Label
 	Grid      string  `json:"grid,omitempty"`
 	Steps     int     `json:"steps"` // steps asked for (a maximum for threshold)
 	Samples   int     `json:"samples"`
@@ -165,7 +180,7 @@ func Score(judge *model.Model, mem *sample.NGramSet, s Setting, smp Samples, eot
 	if err != nil {
 		return Row{}, err
 	}
-	r := Row{Name: s.Name(), Strategy: s.Strategy, Grid: s.Grid, Steps: s.Options.Steps, Samples: len(smp.Tokens)}
+	r := Row{Name: s.Name(), Strategy: s.Label(), Grid: s.Grid, Steps: s.Options.Steps, Samples: len(smp.Tokens)}
 	r.fill(nll, smp.Tokens, mem, len(smp.Tokens))
 	if r.Tokens > 0 {
 		r.NFEPerToken = float64(smp.NFE) / float64(r.Tokens)

@@ -168,7 +168,7 @@ func TestGenerateAndScore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Name != "threshold/cosine/4" || r.Samples != 3 || r.Tokens != 24 || math.Abs(r.JudgePPL-40) > 1e-9 || r.Grams != 0 {
+	if r.Name != "threshold(0.9)/cosine/4" || r.Strategy != "threshold(0.9)" || r.Samples != 3 || r.Tokens != 24 || math.Abs(r.JudgePPL-40) > 1e-9 || r.Grams != 0 {
 		t.Fatalf("row %+v", r)
 	}
 	if r.NFEPerToken != float64(smp.NFE)/24 || r.NFEPerSample != float64(smp.NFE)/3 || r.SecondsPerSample != smp.Seconds/3 {

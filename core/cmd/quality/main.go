@@ -50,7 +50,8 @@ type flags struct {
 	outMD, outPNG, outSamples, trainFiles, valFiles    string
 	samples, n, block, refWindows, batch, topK         int
 	threads                                            int
-	temperature, threshold, topP                       float64
+	temperature, topP                                  float64
+	thresholds                                         string
 	seed                                               uint64
 	ar, asJSON, noProgress, noMemo                     bool
 }
@@ -68,7 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.Float64Var(&f.temperature, "temperature", 1, "sampling temperature of every setting (1: the model's own distribution)")
 	fl.StringVar(&f.confidence, "confidence", "prob", "confidence score: prob, entropy or margin")
 	fl.IntVar(&f.block, "block", 16, "block length of semi-ar")
-	fl.Float64Var(&f.threshold, "threshold", 0.9, "confidence threshold of the threshold strategy")
+	fl.StringVar(&f.thresholds, "threshold", "0.9", "comma-separated confidence thresholds of the threshold strategy (one line each)")
 	fl.IntVar(&f.topK, "topk", 0, "top-k cut (0: off)")
 	fl.Float64Var(&f.topP, "topp", 0, "top-p cut (0: off)")
 	fl.BoolVar(&f.ar, "ar", true, "add a row of the judge's own left-to-right samples (same temperature)")
@@ -120,29 +121,49 @@ func (f *flags) settings() ([]quality.Setting, error) {
 		}
 		steps = append(steps, k)
 	}
+	var taus []float64
+	for _, s := range splitList(f.thresholds) {
+		x, err := strconv.ParseFloat(s, 64)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("-threshold: %q is not a number", s)
+		case f.confidence == "entropy" && !(x < 0):
+			return nil, fmt.Errorf("-threshold: %q: entropy confidences are <= 0 (minus nats), so the threshold must be negative", s)
+		case f.confidence != "entropy" && !(x > 0 && x <= 1):
+			return nil, fmt.Errorf("-threshold: %q is not a threshold in (0, 1]", s)
+		}
+		taus = append(taus, x)
+	}
+	if len(taus) == 0 {
+		taus = []float64{0.9}
+	}
 	strategies, grids := splitList(f.strategies), splitList(f.grids)
 	if len(steps) == 0 || len(strategies) == 0 || len(grids) == 0 {
 		return nil, errors.New("-strategies, -grids and -steps each need at least one value")
 	}
 	var out []quality.Setting
 	for _, st := range strategies {
-		for _, g := range grids {
-			for _, k := range steps {
-				opt := sample.Options{Steps: k, Grid: g, Strategy: st, Confidence: f.confidence,
-					Temperature: f.temperature, TopK: f.topK, TopP: f.topP}
-				switch st {
-				case "semi-ar":
-					opt.BlockLength = f.block
-				case "threshold":
-					opt.Threshold = f.threshold
-				case "random", "low-confidence":
-				default:
-					return nil, fmt.Errorf("-strategies: unknown strategy %q (want random, low-confidence, semi-ar or threshold)", st)
-				}
+		params := []float64{0} // one line per threshold for "threshold", one line otherwise
+		switch st {
+		case "threshold":
+			params = taus
+		case "random", "low-confidence", "semi-ar":
+		default:
+			return nil, fmt.Errorf("-strategies: unknown strategy %q (want random, low-confidence, semi-ar or threshold)", st)
+		}
+		for _, tau := range params {
+			for _, g := range grids {
 				if g != "cosine" && g != "linear" {
 					return nil, fmt.Errorf("-grids: unknown grid %q (want cosine or linear)", g)
 				}
-				out = append(out, quality.Setting{Strategy: st, Grid: g, Options: opt})
+				for _, k := range steps {
+					opt := sample.Options{Steps: k, Grid: g, Strategy: st, Confidence: f.confidence,
+						Temperature: f.temperature, TopK: f.topK, TopP: f.topP, Threshold: tau}
+					if st == "semi-ar" {
+						opt.BlockLength = f.block
+					}
+					out = append(out, quality.Setting{Strategy: st, Grid: g, Options: opt})
+				}
 			}
 		}
 	}
@@ -267,11 +288,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	title := "Generation quality"
 	note := []string{
-		fmt.Sprintf("%d unconditional samples of %d tokens per setting (seeds %d..%d, the same in every setting), temperature %g, confidence %s, semi-ar block %d, threshold %g.",
-			f.samples, f.n, f.seed, f.seed+uint64(f.samples)-1, f.temperature, f.confidence, f.block, f.threshold),
+		fmt.Sprintf("%d unconditional samples of %d tokens per setting (seeds %d..%d, the same in every setting), temperature %g, confidence %s.",
+			f.samples, f.n, f.seed, f.seed+uint64(f.samples)-1, f.temperature, f.confidence),
 		fmt.Sprintf("Model `%s`; judge `%s` (AR; each sequence read after EOT). Reference: the judge on %d real Persuasion windows of %d tokens (distinct-n averaged over groups of %d windows).",
 			f.model, f.judge, len(windows), f.n, f.samples),
-		"Judge PPL is token-weighted over all samples; ± is one standard error (samples as units). Memorised: share of 8-grams found in the five training books. Setting = strategy/grid/steps (steps is a maximum for threshold).",
+		"Judge PPL is token-weighted over all samples; ± is one standard error (samples as units). Memorised: share of 8-grams found in the five training books. Setting = strategy(threshold or block)/grid/steps (steps is a maximum for threshold).",
 		fmt.Sprintf("Seconds per sample on this machine: BLAS %s, GOMAXPROCS %d; wall time, and the process's CPU time (steadier when the machine is shared).", blas.Name(), runtime.GOMAXPROCS(0)),
 	}
 	if f.outMD != "" {

@@ -74,7 +74,7 @@ func (f fixture) args(extra ...string) []string {
 func TestQualityRun(t *testing.T) {
 	f := newFixture(t)
 	var stdout, stderr bytes.Buffer
-	if err := run(f.args("-json"), &stdout, &stderr); err != nil {
+	if err := run(f.args("-json", "-threshold", "0.9,0.5"), &stdout, &stderr); err != nil {
 		t.Fatalf("%v\n%s", err, stderr.String())
 	}
 	if !strings.HasPrefix(stderr.String(), "blas: ") {
@@ -95,9 +95,10 @@ func TestQualityRun(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &out); err != nil {
 		t.Fatalf("last line not JSON: %v\n%s", err, stdout.String())
 	}
-	// The reference, 2 strategies x 2 grids x 2 step counts, the AR row.
-	if len(out.Rows) != 1+8+1 {
-		t.Fatalf("%d rows, want 10", len(out.Rows))
+	// The reference, 3 strategies (random, threshold at two taus) x 2 grids x 2 step
+	// counts, the AR row.
+	if len(out.Rows) != 1+12+1 {
+		t.Fatalf("%d rows, want 14", len(out.Rows))
 	}
 	if r := out.Rows[0]; !r.Reference || r.Samples < 1 || !(r.JudgePPL > 1) {
 		t.Errorf("reference row %+v", r)
@@ -117,7 +118,7 @@ func TestQualityRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| **reference (real text)** |", "| random/cosine/2 |", "| threshold/linear/4 |", "| ar (left to right) |"} {
+	for _, want := range []string{"| **reference (real text)** |", "| random/cosine/2 |", "| threshold(0.9)/linear/4 |", "| threshold(0.5)/cosine/2 |", "| ar (left to right) |"} {
 		if !bytes.Contains(md, []byte(want)) {
 			t.Errorf("table lacks %q:\n%s", want, md)
 		}
@@ -130,7 +131,7 @@ func TestQualityRun(t *testing.T) {
 	if _, err := png.Decode(img); err != nil {
 		t.Errorf("plot: %v", err)
 	}
-	if s, err := os.ReadFile(filepath.Join(f.dir, "s.txt")); err != nil || !bytes.Contains(s, []byte("== threshold/cosine/2")) {
+	if s, err := os.ReadFile(filepath.Join(f.dir, "s.txt")); err != nil || !bytes.Contains(s, []byte("== threshold(0.9)/cosine/2")) {
 		t.Errorf("samples file: %v\n%s", err, s)
 	}
 }
@@ -152,6 +153,7 @@ func TestQualityErrors(t *testing.T) {
 		{"bad strategy", f.args("-strategies", "sideways"), "sideways"},
 		{"bad grid", f.args("-grids", "square"), "square"},
 		{"bad steps", f.args("-steps", "4,x"), "x"},
+		{"bad threshold", f.args("-threshold", "0.9,high"), "high"},
 		{"bad samples", f.args("-samples", "0"), "-samples"},
 		{"unknown flag", []string{"-bogus"}, "-bogus"},
 	} {
