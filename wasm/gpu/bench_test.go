@@ -4,6 +4,7 @@ package gpu
 
 import (
 	"math/rand/v2"
+	"sort"
 	"testing"
 	"time"
 
@@ -83,11 +84,17 @@ func BenchmarkLogitsDemoCPU(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(ids))/b.Elapsed().Seconds(), "positions/s")
 }
 
-// BenchmarkForwardBreakdown times each op of one demo forward pass (Q8_0 weights) alone,
-// waiting for the GPU after each, and logs the total per shader.
+// BenchmarkForwardBreakdown times each op of one demo forward pass alone, waiting for the
+// GPU after each, and logs the total per shader.
 func BenchmarkForwardBreakdown(b *testing.B) {
+	for _, dt := range []checkpoint.DType{F32, Q8_0, Q4_0} {
+		b.Run(dt.String(), func(b *testing.B) { breakdown(b, dt) })
+	}
+}
+
+func breakdown(b *testing.B, dt checkpoint.DType) {
 	cfg := model.Demo()
-	_, tensors := randomModel(b, cfg, 1, demoDTypes(Q8_0))
+	_, tensors := randomModel(b, cfg, 1, demoDTypes(dt))
 	d := newTestDenoiser(b, cfg, tensors)
 	defer d.Close()
 	if _, err := d.Logits(randIDs(rand.New(rand.NewPCG(1, 1)), cfg.SeqLen, cfg.Vocab)); err != nil {
@@ -110,10 +117,14 @@ func BenchmarkForwardBreakdown(b *testing.B) {
 		}
 	}
 	var total time.Duration
-	for _, t := range per {
-		total += t
-	}
+	names := make([]string, 0, len(per))
 	for name, t := range per {
+		total += t
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		t := per[name]
 		b.Logf("%-45s %8.1f ms/forward  %4.1f%%", name, float64(t.Milliseconds())/float64(b.N), 100*float64(t)/float64(total))
 	}
 }

@@ -69,10 +69,15 @@ fn q8_0_quad(b: u32, i: u32, d: f32) -> vec4<f32> {
   return vec4<f32>(q) * d;
 }
 
-// q4_0_quad returns elements 4i..4i+3 of block b (i in 0..7), given the block's scale d:
-// low nibbles of bytes 4i.. for i < 4, high nibbles of bytes 4(i-4).. after.
-fn q4_0_quad(b: u32, i: u32, d: f32) -> vec4<f32> {
-  let u = w_word(b * 18u + 2u + 4u * (i & 3u)) >> ((i >> 2u) * 4u);
-  let q = (vec4<u32>(u, u >> 8u, u >> 16u, u >> 24u) & vec4<u32>(0xfu)) ;
+// q4_0_word returns bytes 4i..4i+3 (i in 0..3) of block b's nibbles: their low nibbles
+// are elements 4i..4i+3, their high nibbles elements 16+4i..16+4i+3.
+fn q4_0_word(b: u32, i: u32) -> u32 {
+  return w_word(b * 18u + 2u + 4u * i);
+}
+
+// q4_0_unpack dequantises the low nibbles of u's four bytes with scale d (pass u >> 4
+// for the high nibbles).
+fn q4_0_unpack(u: u32, d: f32) -> vec4<f32> {
+  let q = vec4<u32>(u, u >> 8u, u >> 16u, u >> 24u) & vec4<u32>(0xfu);
   return vec4<f32>(vec4<i32>(q) - vec4<i32>(8)) * d;
 }
