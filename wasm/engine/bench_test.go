@@ -1,0 +1,61 @@
+package engine
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/austen-diffusion/textdiffusion/core/blas"
+	gonum "gonum.org/v1/gonum/blas/gonum"
+)
+
+// The released demo model, natively, for comparison with the browser's figures:
+//
+//	go test -run '^$' -bench Sample -benchtime 3x ./wasm/engine
+//	GOOS=js GOARCH=wasm go test -exec "$PWD/wasm/simd/testdata/node_exec.sh" -run '^$' -bench Sample -benchtime 3x ./wasm/engine
+//
+// Each iteration writes 32 tokens after a 9-token prompt in 32 steps (32 network calls).
+const releaseFile = "../../weights/austen-mdm.q8_0.ckpt"
+
+// useBLAS picks core/blas's backend for a benchmark: "gonum", "openblas" or, in wasm,
+// "wasm-simd"; it reports false when that backend is not available here.
+var useBLAS = func(name string) bool {
+	switch name {
+	case "gonum":
+		blas.Use(gonum.Implementation{}, "gonum")
+		return true
+	case "openblas":
+		return blas.Init(1) == nil && blas.Name() != "gonum"
+	}
+	return false
+}
+
+func benchSample(b *testing.B, impl string) {
+	data, err := os.ReadFile(releaseFile)
+	if err != nil {
+		b.Skipf("no release weights: %v", err)
+	}
+	defer blas.Use(gonum.Implementation{}, "gonum")
+	if !useBLAS(impl) {
+		b.Skipf("%s not available here", impl)
+	}
+	e, err := Load(data, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req := Request{Prompt: "It is a truth universally acknowledged, that", Length: 32, Steps: 32, Temperature: 0.8, Seed: 1}
+	b.ResetTimer()
+	tokens := 0
+	for i := 0; i < b.N; i++ {
+		out, err := e.Sample(context.Background(), req, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		tokens += out.Tokens
+	}
+	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+func BenchmarkSampleGonum(b *testing.B)    { benchSample(b, "gonum") }
+func BenchmarkSampleOpenBLAS(b *testing.B) { benchSample(b, "openblas") }
+func BenchmarkSampleSIMD(b *testing.B)     { benchSample(b, "wasm-simd") }

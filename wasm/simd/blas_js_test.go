@@ -1,0 +1,84 @@
+//go:build js && wasm
+
+package simd
+
+import (
+	"math"
+	"math/rand/v2"
+	"syscall/js"
+	"testing"
+
+	gblas "gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// load returns the kernel on Go's memory, which only a runner that hands it over provides
+// (testdata/node_exec.sh, as site/worker.js does); wasmbrowsertest does not.
+func load(t *testing.T) *Impl {
+	mem := js.Global().Get("tdiffMemory")
+	if !mem.Truthy() {
+		t.Skip("no globalThis.tdiffMemory: run with -exec wasm/simd/testdata/node_exec.sh (build/e2e.sh does)")
+	}
+	k, err := Load(mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// TestSgemmMatchesGonum covers the kernel's case with every kind of edge and the cases
+// it hands to gonum, with strides wider than the rows.
+func TestSgemmMatchesGonum(t *testing.T) {
+	k := load(t)
+	r := rand.New(rand.NewPCG(1, 2))
+	fill := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		tA, tB  gblas.Transpose
+		m, n, k int
+	}{
+		{gblas.NoTrans, gblas.Trans, 2, 4, 4},
+		{gblas.NoTrans, gblas.Trans, 41, 768, 256}, // a layer: odd rows
+		{gblas.NoTrans, gblas.Trans, 40, 4096, 256},
+		{gblas.NoTrans, gblas.Trans, 9, 13, 64}, // edge rows and columns
+		{gblas.NoTrans, gblas.Trans, 1, 8, 8},   // too few rows for a block
+		{gblas.NoTrans, gblas.Trans, 6, 3, 8},   // too few columns
+		{gblas.NoTrans, gblas.Trans, 6, 8, 10},  // k not a multiple of 4
+		{gblas.NoTrans, gblas.NoTrans, 7, 9, 11},
+		{gblas.Trans, gblas.NoTrans, 7, 9, 12},
+	} {
+		for _, beta := range []float32{0, 1} {
+			rowsA, colsA := tc.m, tc.k
+			if tc.tA == gblas.Trans {
+				rowsA, colsA = tc.k, tc.m
+			}
+			rowsB, colsB := tc.k, tc.n
+			if tc.tB == gblas.Trans {
+				rowsB, colsB = tc.n, tc.k
+			}
+			lda, ldb, ldc := colsA+3, colsB+1, tc.n+2
+			a, b := fill(rowsA*lda), fill(rowsB*ldb)
+			got := fill(tc.m * ldc)
+			want := append([]float32(nil), got...)
+			k.Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, 0.75, a, lda, b, ldb, beta, got, ldc)
+			gonum.Implementation{}.Sgemm(tc.tA, tc.tB, tc.m, tc.n, tc.k, 0.75, a, lda, b, ldb, beta, want, ldc)
+			for i := range got {
+				tol := 1e-5 * (1 + math.Sqrt(float64(tc.k)))
+				if d := math.Abs(float64(got[i] - want[i])); !(d <= tol) {
+					t.Fatalf("%v%v m=%d n=%d k=%d beta=%g: C[%d] = %g, gonum %g", tc.tA, tc.tB, tc.m, tc.n, tc.k, beta, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
+
+func TestLoadRefusesNonMemory(t *testing.T) {
+	if _, err := Load(js.ValueOf(map[string]any{})); err == nil {
+		t.Error("Load accepted a plain object as memory")
+	}
+}
