@@ -283,6 +283,26 @@ func TestCPU(t *testing.T) {
 		}
 		e.screenshot(t, ctx, "e2e-infill.png")
 	})
+	t.Run("cancel", func(t *testing.T) {
+		q := url.Values{"prompt": {prompt}, "length": {"96"}, "steps": {"96"}, "autorun": {"1"}, "pace": {"0"}}
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+q.Encode())); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(t, ctx, "sampling to start", sampling+" || "+finished, e.timeout)
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById("stop").click()`)); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(t, ctx, "sampling to stop", finished, time.Minute)
+		s := e.state(t, ctx)
+		if s.State != "canceled" || s.Status != "Stopped." || s.StepsShown >= 96 {
+			t.Errorf("after Stop: state %q, status %q, %d steps", s.State, s.Status, s.StepsShown)
+		}
+		// The engine takes the next request at once.
+		if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById("length").value = 8; document.getElementById("steps").value = 4; document.getElementById("go").click()`)); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(t, ctx, "a sample after the stop", `document.getElementById("view").dataset.state === "done"`, e.timeout)
+	})
 	t.Run("widget", func(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/site/embed-example.html")); err != nil {
 			t.Fatal(err)
