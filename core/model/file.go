@@ -3,6 +3,7 @@ package model
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 )
@@ -35,7 +36,7 @@ func FromFile(f *checkpoint.File) (*Model, error) {
 		if t == nil {
 			return nil, fmt.Errorf("%w: tensor %s missing", checkpoint.ErrShape, s.Name)
 		}
-		if !sameShape(t.Shape, s.Shape) {
+		if !slices.Equal(t.Shape, s.Shape) {
 			return nil, fmt.Errorf("%w: tensor %s has shape %v, config says %v", checkpoint.ErrShape, s.Name, t.Shape, s.Shape)
 		}
 		v, err := t.Float32()
@@ -58,16 +59,4 @@ func Load(path string) (*Model, *checkpoint.File, error) {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, f, nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
@@ -95,18 +96,6 @@ func (c *modelConfig) check() error {
 	return nil
 }
 
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // ExportHF writes dir/model.safetensors (float32, LLaMA tensor names),
 // dir/config.json and, when f has one, dir/tokenizer.json. Quantized tensors
 // are dequantized. Tensors that are not model weights (optimizer moments,
@@ -126,7 +115,7 @@ func ExportHF(dir string, f *checkpoint.File) error {
 		if t == nil {
 			return fmt.Errorf("export: tensor %q missing", s.name)
 		}
-		if !sameShape(t.Shape, s.shape) {
+		if !slices.Equal(t.Shape, s.shape) {
 			return fmt.Errorf("export: tensor %q has shape %v, config says %v", s.name, t.Shape, s.shape)
 		}
 		x, err := t.Float32()
@@ -229,7 +218,7 @@ func ImportHF(dir string) (*checkpoint.File, error) {
 		if t == nil {
 			return nil, fmt.Errorf("%s: tensor %q missing", dir, s.hf)
 		}
-		if !sameShape(t.Shape, s.shape) {
+		if !slices.Equal(t.Shape, s.shape) {
 			return nil, fmt.Errorf("%s: tensor %q has shape %v, config says %v", dir, s.hf, t.Shape, s.shape)
 		}
 		f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: s.name, Shape: s.shape, F32: t.Data})

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -64,7 +65,7 @@ func TestExportImportBitIdentical(t *testing.T) {
 		}
 		for i, w := range want {
 			h := g.Tensors[i]
-			if h.Name != w.Name || !sameShape(h.Shape, w.Shape) || h.DType != checkpoint.F32 {
+			if h.Name != w.Name || !slices.Equal(h.Shape, w.Shape) || h.DType != checkpoint.F32 {
 				t.Fatalf("tensor %d: %s %v %s, want %s %v", i, h.Name, h.Shape, h.DType, w.Name, w.Shape)
 			}
 			for j := range w.F32 {

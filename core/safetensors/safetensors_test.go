@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -49,7 +50,7 @@ func TestReadHandBuilt(t *testing.T) {
 	}
 	for i, w := range want {
 		g := f.Tensors[i]
-		if g.Name != w.name || !sameShape(g.Shape, w.shape) || len(g.Data) != len(w.data) {
+		if g.Name != w.name || !slices.Equal(g.Shape, w.shape) || len(g.Data) != len(w.data) {
 			t.Fatalf("tensor %d = %s %v %v, want %s %v", i, g.Name, g.Shape, g.Data, w.name, w.shape)
 		}
 		for j := range w.data {
@@ -93,7 +94,7 @@ func TestWriteReadBitIdentical(t *testing.T) {
 	}
 	for i, w := range f.Tensors {
 		r := g.Tensors[i]
-		if r.Name != w.Name || !sameShape(r.Shape, w.Shape) || len(r.Data) != len(w.Data) {
+		if r.Name != w.Name || !slices.Equal(r.Shape, w.Shape) || len(r.Data) != len(w.Data) {
 			t.Fatalf("tensor %d: %s %v, want %s %v", i, r.Name, r.Shape, w.Name, w.Shape)
 		}
 		for j := range w.Data {
@@ -187,7 +188,7 @@ func FuzzRead(f *testing.F) {
 		}
 		for i := range g.Tensors {
 			a, b := g.Tensors[i], h.Tensors[i]
-			if a.Name != b.Name || !sameShape(a.Shape, b.Shape) {
+			if a.Name != b.Name || !slices.Equal(a.Shape, b.Shape) {
 				t.Fatalf("tensor %d: %s %v, then %s %v", i, a.Name, a.Shape, b.Name, b.Shape)
 			}
 			for j := range a.Data {

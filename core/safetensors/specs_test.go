@@ -2,6 +2,7 @@ package safetensors
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
 
 	"github.com/austen-diffusion/textdiffusion/core/model"
@@ -26,7 +27,7 @@ func TestSpecsMatchModel(t *testing.T) {
 		t.Fatalf("%d specs, model has %d", len(got), len(want))
 	}
 	for i := range want {
-		if got[i].name != want[i].Name || !sameShape(got[i].shape, want[i].Shape) {
+		if got[i].name != want[i].Name || !slices.Equal(got[i].shape, want[i].Shape) {
 			t.Errorf("spec %d: %s %v, model has %s %v", i, got[i].name, got[i].shape, want[i].Name, want[i].Shape)
 		}
 	}

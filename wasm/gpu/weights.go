@@ -2,6 +2,7 @@ package gpu
 
 import (
 	"fmt"
+	"slices"
 	"unsafe"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
@@ -47,7 +48,7 @@ func checkTensors(cfg model.Config, tensors []checkpoint.Tensor) (map[string]*ch
 		if !ok {
 			return nil, fmt.Errorf("gpu: tensor %q missing", s.Name)
 		}
-		if !equalShape(t.Shape, s.Shape) {
+		if !slices.Equal(t.Shape, s.Shape) {
 			return nil, fmt.Errorf("gpu: tensor %q has shape %v, want %v", s.Name, t.Shape, s.Shape)
 		}
 		if err := checkData(t, s.Size()); err != nil {
@@ -105,18 +106,6 @@ func checkData(t *checkpoint.Tensor, n int) error {
 		return fmt.Errorf("gpu: tensor %q (%s %v) has %d raw bytes (and %d F32 values), want %d", t.Name, t.DType, t.Shape, len(t.Raw), len(t.F32), want)
 	}
 	return nil
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // f32Bytes views float32 values as their bytes (little-endian on every Go port that runs
