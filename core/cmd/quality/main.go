@@ -114,7 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 // settings expands the lists into strategy x grid x steps.
 func (f *flags) settings() ([]quality.Setting, error) {
 	var steps []int
-	for _, s := range splitList(f.steps) {
+	for _, s := range cli.SplitList(f.steps) {
 		k, err := strconv.Atoi(s)
 		if err != nil || k <= 0 {
 			return nil, fmt.Errorf("-steps: %q is not a positive step count", s)
@@ -122,7 +122,7 @@ func (f *flags) settings() ([]quality.Setting, error) {
 		steps = append(steps, k)
 	}
 	var taus []float64
-	for _, s := range splitList(f.thresholds) {
+	for _, s := range cli.SplitList(f.thresholds) {
 		x, err := strconv.ParseFloat(s, 64)
 		switch {
 		case err != nil:
@@ -137,7 +137,7 @@ func (f *flags) settings() ([]quality.Setting, error) {
 	if len(taus) == 0 {
 		taus = []float64{0.9}
 	}
-	strategies, grids := splitList(f.strategies), splitList(f.grids)
+	strategies, grids := cli.SplitList(f.strategies), cli.SplitList(f.grids)
 	if len(steps) == 0 || len(strategies) == 0 || len(grids) == 0 {
 		return nil, errors.New("-strategies, -grids and -steps each need at least one value")
 	}
@@ -170,15 +170,6 @@ func (f *flags) settings() ([]quality.Setting, error) {
 	return out, nil
 }
 
-func splitList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
-}
 
 func run(args []string, stdout, stderr io.Writer) error {
 	f, err := parseFlags(args, stderr)

@@ -17,7 +17,7 @@ import (
 // the five training books (which=train) or Persuasion (which=val).
 func Docs(files, which string) ([]data.Doc, error) {
 	if strings.TrimSpace(files) != "" {
-		return data.ReadFiles(splitList(files))
+		return data.ReadFiles(SplitList(files))
 	}
 	var books []corpus.Book
 	switch which {
@@ -41,7 +41,8 @@ func Docs(files, which string) ([]data.Doc, error) {
 	return docs, nil
 }
 
-func splitList(s string) []string {
+// SplitList splits a comma-separated flag value, dropping empty items.
+func SplitList(s string) []string {
 	var out []string
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {
