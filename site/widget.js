@@ -28,7 +28,7 @@ button:disabled { opacity: .5; cursor: default; }
 :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
 .view { font: 1.15rem/1.7 "Iowan Old Style", Palatino, Georgia, serif; white-space: pre-wrap; overflow-wrap: anywhere;
   min-height: 5.5rem; margin-top: .75rem; padding: .75rem .9rem; background: var(--paper); border-radius: 8px; }
-.view:empty::before { content: attr(data-placeholder); color: var(--muted); font-style: italic; font-size: .95rem; }
+.view:empty::before { content: attr(data-empty-text); color: var(--muted); font-style: italic; font-size: .95rem; }
 .tok.given { color: var(--given); }
 .tok.masked { display: inline-block; width: 1.4em; height: .9em; margin: 0 .1em; vertical-align: -0.06em;
   border-radius: 4px; background: var(--mask); box-shadow: inset 0 -2px 0 var(--mask-edge); }
@@ -62,7 +62,7 @@ class DiffusionDemo extends HTMLElement {
     <button type="button" class="stop" hidden>Stop</button>
   </form>
   <progress max="1" value="0" aria-label="Loading the model"></progress>
-  <div class="view" part="view" data-state="loading" data-placeholder="Loading the model…"></div>
+  <div class="view" part="view" data-state="loading" data-empty-text="Loading the model…"></div>
   <div class="meta" role="status" aria-live="polite"><span class="stats"></span><span class="backend"></span></div>
 </div>`;
     this.$ = (sel) => root.querySelector(sel);
@@ -90,14 +90,14 @@ class DiffusionDemo extends HTMLElement {
       off();
       bar.hidden = true;
       this.$(".backend").textContent = info.backend;
-      this.$(".view").dataset.placeholder = "Press Generate to watch the model write.";
+      this.$(".view").dataset.emptyText = "Press Generate to watch the model write.";
       this.$(".view").dataset.state = "ready";
       if (this.hasAttribute("autorun")) this.generate().catch(() => {});
     }, (err) => {
       off();
       bar.hidden = true;
       this.$(".view").dataset.state = "error";
-      this.$(".view").dataset.placeholder = `Could not load the model: ${err.message}`;
+      this.$(".view").dataset.emptyText = `Could not load the model: ${err.message}`;
     });
   }
 

@@ -170,7 +170,6 @@ func (f *flags) settings() ([]quality.Setting, error) {
 	return out, nil
 }
 
-
 func run(args []string, stdout, stderr io.Writer) error {
 	f, err := parseFlags(args, stderr)
 	if err != nil {
