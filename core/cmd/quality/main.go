@@ -85,18 +85,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.BoolVar(&f.asJSON, "json", false, "print the rows as one JSON object on the last line instead of the table")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "plain lines instead of a progress bar")
 	fl.IntVar(&f.threads, "threads", 0, "BLAS threads (0: all cores)")
-	fl.SetOutput(io.Discard)
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fl.SetOutput(stderr)
-			fmt.Fprintf(stderr, "usage: quality [flags]\n\nMeasures generation quality per sampler setting against an AR judge.\n\n")
-			fl.PrintDefaults()
-			return nil, err
-		}
-		return nil, fmt.Errorf("%v (see -h)", err)
-	}
-	if fl.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (flags only)", fl.Arg(0))
+	if err := cli.ParseFlags(fl, args, stderr, "usage: quality [flags]\n\nMeasures generation quality per sampler setting against an AR judge.\n\n"); err != nil {
+		return nil, err
 	}
 	switch {
 	case f.samples <= 0:

@@ -30,6 +30,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
+	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
@@ -87,18 +88,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.IntVar(&f.threads, "threads", 0, "BLAS threads (0: all cores)")
 	// The flag package's own messages span several lines; report one line instead and print
 	// the usage only for -h.
-	fl.SetOutput(io.Discard)
-	if err := fl.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fl.SetOutput(stderr)
-			fmt.Fprintf(stderr, "usage: sample [flags]\n\nSamples text from a masked diffusion model (or an autoregressive one).\n\n")
-			fl.PrintDefaults()
-			return nil, err
-		}
-		return nil, fmt.Errorf("%v (see -h)", err)
-	}
-	if fl.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q (flags only; quote the -prompt text)", fl.Arg(0))
+	if err := cli.ParseFlags(fl, args, stderr, "usage: sample [flags]\n\nSamples text from a masked diffusion model (or an autoregressive one).\n\n"); err != nil {
+		return nil, err
 	}
 	fl.Visit(func(x *flag.Flag) { f.set[x.Name] = true })
 	switch {

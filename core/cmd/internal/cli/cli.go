@@ -3,7 +3,10 @@
 package cli
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,4 +109,24 @@ func ValWindows(s *data.Stream, L, maxTokens int, eot int32) (windows [][]int32,
 		}
 	}
 	return windows, prev
+}
+
+// ParseFlags parses args into fl and reports a bad flag as one line (the flag package's
+// own messages span several lines); -h prints usage and the defaults to stderr and
+// returns flag.ErrHelp. Positional arguments are refused.
+func ParseFlags(fl *flag.FlagSet, args []string, stderr io.Writer, usage string) error {
+	fl.SetOutput(io.Discard)
+	if err := fl.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fl.SetOutput(stderr)
+			fmt.Fprint(stderr, usage)
+			fl.PrintDefaults()
+			return err
+		}
+		return fmt.Errorf("%v (see -h)", err)
+	}
+	if fl.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags only; quote text given to a flag)", fl.Arg(0))
+	}
+	return nil
 }
