@@ -75,8 +75,8 @@ func TestJSON(t *testing.T) {
 			t.Errorf("JSON has no %q: %v", k, obj)
 		}
 	}
-	if obj["tokens"] != 12.0 || obj["seed"] != 5.0 || obj["sampler"] != "masked-diffusion" || obj["strategy"] != "low-confidence" {
-		t.Errorf("tokens %v seed %v sampler %v strategy %v", obj["tokens"], obj["seed"], obj["sampler"], obj["strategy"])
+	if obj["tokens"] != 12.0 || obj["seed"] != 5.0 || obj["sampler"] != "masked-diffusion" || obj["strategy"] != "semi-ar" || obj["block"] != 8.0 {
+		t.Errorf("tokens %v seed %v sampler %v strategy %v block %v", obj["tokens"], obj["seed"], obj["sampler"], obj["strategy"], obj["block"])
 	}
 	// Six cosine steps over 12 tokens: at most 6 calls, at least one.
 	if nfe := obj["nfe"].(float64); nfe < 1 || nfe > 6 {
