@@ -268,8 +268,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	title := "Generation quality"
 	note := []string{
-		fmt.Sprintf("%d unconditional samples of %d tokens per setting (seeds %d..%d, the same in every setting), temperature %g, confidence %s.",
-			f.samples, f.n, f.seed, f.seed+uint64(f.samples)-1, f.temperature, f.confidence),
+		fmt.Sprintf("%d unconditional samples of %d tokens per setting (seeds %d..%d, the same in every setting), temperature %g%s, confidence %s.",
+			f.samples, f.n, f.seed, f.seed+uint64(f.samples)-1, f.temperature, cuts(f.topK, f.topP), f.confidence),
 		fmt.Sprintf("Model `%s`; judge `%s` (AR; each sequence read after EOT). Reference: the judge on %d real Persuasion windows of %d tokens (distinct-n averaged over groups of %d windows).",
 			f.model, f.judge, len(windows), f.n, f.samples),
 		"Judge PPL is token-weighted over all samples; ± is one standard error (samples as units). Memorised: share of 8-grams found in the five training books. Setting = strategy(threshold or block)/grid/steps (steps is a maximum for threshold).",
@@ -308,6 +308,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return quality.WriteMarkdown(stdout, title, note, rows)
+}
+
+// cuts describes the top-k / top-p cuts for the table's note.
+func cuts(k int, p float64) string {
+	s := ""
+	if k > 0 {
+		s += fmt.Sprintf(", top-k %d", k)
+	}
+	if p > 0 && p < 1 {
+		s += fmt.Sprintf(", top-p %g", p)
+	}
+	return s
 }
 
 // spread picks k windows evenly over the list (all when k is 0 or too large).
