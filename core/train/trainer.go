@@ -2,7 +2,6 @@ package train
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -249,5 +248,3 @@ func Resume(path string, batch BatchFunc, steps int) (*Trainer, error) {
 	return t, nil
 }
 
-// ErrDone is returned by Run when the run has already reached its step count.
-var ErrDone = errors.New("run already complete")
