@@ -247,4 +247,3 @@ func Resume(path string, batch BatchFunc, steps int) (*Trainer, error) {
 	t.Step, t.Opt.Step = st.Step, st.AdamT
 	return t, nil
 }
-
