@@ -26,8 +26,6 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
 	"github.com/austen-diffusion/textdiffusion/core/data"
 	"github.com/austen-diffusion/textdiffusion/core/masked"
-	"github.com/austen-diffusion/textdiffusion/core/model"
-	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
 func main() {
@@ -79,19 +77,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stderr, "blas: %s\n", blas.Name())
-	m, f, err := model.Load(*modelPath)
+	m, tok, _, err := cli.LoadModel(*modelPath)
 	if err != nil {
 		return err
-	}
-	if len(f.Tokenizer) == 0 {
-		return fmt.Errorf("%s: no tokenizer inside the model file", *modelPath)
-	}
-	tok, err := tokenizer.Parse(f.Tokenizer)
-	if err != nil {
-		return fmt.Errorf("%s: tokenizer: %w", *modelPath, err)
-	}
-	if tok.Vocab() != m.Cfg.Vocab {
-		return fmt.Errorf("%s: tokenizer has %d ids, model %d", *modelPath, tok.Vocab(), m.Cfg.Vocab)
 	}
 	docs, err := cli.Docs(*dataPath, "val")
 	if err != nil {

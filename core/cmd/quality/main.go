@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -30,10 +29,8 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
 	"github.com/austen-diffusion/textdiffusion/core/data"
-	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/quality"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
-	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
 func main() {
@@ -174,11 +171,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "blas: %s\n", blas.Name())
 
-	m, tokRaw, err := load(f.model)
+	m, tok, tokRaw, err := cli.LoadModel(f.model)
 	if err != nil {
 		return err
 	}
-	judge, judgeTok, err := load(f.judge)
+	judge, _, judgeTok, err := cli.LoadModel(f.judge)
 	if err != nil {
 		return err
 	}
@@ -193,10 +190,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("-n %d is more than the %d positions of %s", f.n, m.Cfg.SeqLen, f.model)
 	case f.n > judge.Cfg.SeqLen:
 		return fmt.Errorf("-n %d is more than the %d positions of %s", f.n, judge.Cfg.SeqLen, f.judge)
-	}
-	tok, err := tokenizer.Parse(tokRaw)
-	if err != nil {
-		return fmt.Errorf("%s: tokenizer: %w", f.model, err)
 	}
 	eot := tok.EOT()
 	for i := range settings {
@@ -332,28 +325,6 @@ func spread(w [][]int32, k int) [][]int32 {
 		out[i] = w[i*len(w)/k]
 	}
 	return out
-}
-
-// load reads a model and its tokenizer's bytes; errors name the file.
-func load(path string) (*model.Model, []byte, error) {
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, fmt.Errorf("%s: no such file; build the release files with build/train-demo.sh or pass another file", path)
-	}
-	m, f, err := model.Load(path)
-	if err != nil {
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			return nil, nil, fmt.Errorf("%s: %v", pe.Path, pe.Err)
-		}
-		if !strings.HasPrefix(err.Error(), path+": ") {
-			err = fmt.Errorf("%s: %w", path, err)
-		}
-		return nil, nil, err
-	}
-	if len(f.Tokenizer) == 0 {
-		return nil, nil, fmt.Errorf("%s: no tokenizer stored in the file", path)
-	}
-	return m, f.Tokenizer, nil
 }
 
 // writeFile writes data to path atomically, making its folder.

@@ -26,7 +26,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"regexp"
@@ -38,7 +37,6 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
-	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
@@ -168,7 +166,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "blas: %s\n", blas.Name())
 
-	m, tok, err := load(f.model)
+	m, tok, _, err := cli.LoadModel(f.model)
 	if err != nil {
 		return err
 	}
@@ -267,47 +265,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "%d tokens, %d network calls, %d steps, %.2f s (seed %d)\n", out.Tokens, out.NFE, out.Steps, secs, f.seed)
 	return nil
-}
-
-// load reads a model and the tokenizer stored with it; errors name the file and say how to
-// get the default one.
-func load(path string) (*model.Model, *tokenizer.Tokenizer, error) {
-	if _, err := os.Stat(path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			if path == DefaultModel {
-				return nil, nil, fmt.Errorf("%s: no such file; build the release files with build/train-demo.sh (about 100 minutes on 2 cores) or pass -model", path)
-			}
-			return nil, nil, fmt.Errorf("%s: no such file", path)
-		}
-		return nil, nil, fileError(path, err)
-	}
-	m, f, err := model.Load(path)
-	if err != nil {
-		return nil, nil, fileError(path, err)
-	}
-	if len(f.Tokenizer) == 0 {
-		return nil, nil, fmt.Errorf("%s: no tokenizer stored in the file", path)
-	}
-	tok, err := tokenizer.Parse(f.Tokenizer)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: tokenizer: %w", path, err)
-	}
-	if tok.Vocab() != m.Cfg.Vocab {
-		return nil, nil, fmt.Errorf("%s: tokenizer has %d tokens, model %d", path, tok.Vocab(), m.Cfg.Vocab)
-	}
-	return m, tok, nil
-}
-
-// fileError puts the file name in front of err exactly once.
-func fileError(name string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
-	}
-	if strings.HasPrefix(err.Error(), name+": ") {
-		return err
-	}
-	return fmt.Errorf("%s: %w", name, err)
 }
 
 // blank matches the blanks of -infill text.

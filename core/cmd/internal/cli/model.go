@@ -1,0 +1,48 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+
+	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
+)
+
+// LoadModel reads a model file and the tokenizer stored with it (parsed, and its raw
+// tokenizer.json bytes). Every error names the file once; a missing file says how the
+// release files are made.
+func LoadModel(path string) (*model.Model, *tokenizer.Tokenizer, []byte, error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil, fmt.Errorf("%s: no such file; build the release files with build/train-demo.sh or pass another model file", path)
+	}
+	m, f, err := model.Load(path)
+	if err != nil {
+		return nil, nil, nil, fileError(path, err)
+	}
+	if len(f.Tokenizer) == 0 {
+		return nil, nil, nil, fmt.Errorf("%s: no tokenizer stored in the file", path)
+	}
+	tok, err := tokenizer.Parse(f.Tokenizer)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: tokenizer: %w", path, err)
+	}
+	if tok.Vocab() != m.Cfg.Vocab {
+		return nil, nil, nil, fmt.Errorf("%s: tokenizer has %d tokens, model %d", path, tok.Vocab(), m.Cfg.Vocab)
+	}
+	return m, tok, f.Tokenizer, nil
+}
+
+// fileError puts the file name in front of err exactly once.
+func fileError(name string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
+	}
+	if strings.HasPrefix(err.Error(), name+": ") {
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
+}
