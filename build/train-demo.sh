@@ -1,34 +1,42 @@
 #!/usr/bin/env bash
-# Trains the two released models side by side, one core each: the masked diffusion model
-# (austen-mdm) and the autoregressive baseline (austen-ar), same size, data, batch and
-# steps. Safe to run again after a crash or a reboot: each run resumes from its checkpoint.
-# Then writes the release files into weights/ (f32, q8_0, q4_0).
-#   STEPS=1800 build/train-demo.sh        (default; about 65-80 minutes on 2 cores)
+# Trains the two released models and writes their release files into weights/ (f32, q8_0,
+# q4_0). Safe to run again after a crash or a reboot: each stage resumes from its checkpoint
+# and a finished stage is skipped.
+#   1. austen-ar: the autoregressive baseline, from scratch (AR_STEPS x 16 x 128 tokens).
+#   2. austen-mdm: the masked diffusion model, started from austen-ar's weights with the
+#      causal mask lifted (adaptation from an AR model, as in DiffuLLaMA and Dream), then
+#      MDM_STEPS x 32 x 128 tokens of the diffusion objective with exact-count masking.
+#   build/train-demo.sh      (defaults AR_STEPS=1800 MDM_STEPS=2600: about 45 + 120 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-1800}
+AR_STEPS=${AR_STEPS:-1800}
+MDM_STEPS=${MDM_STEPS:-2600}
 RUNS=${RUNS:-runs}
 mkdir -p "$RUNS" build/.bin
 go build -o build/.bin/train ./core/cmd/train
-
-train() { # objective
-  local out="$RUNS/demo-$1"
-  local args=(-objective "$1" -steps "$STEPS" -batch 16 -eval-every 200 -eval-tokens 8192
-    -checkpoint-every 50 -threads 1 -out "$out" -no-progress)
-  if [ -f "$out/checkpoint.ckpt" ]; then args+=(-resume); fi
-  GOMAXPROCS=1 build/.bin/train "${args[@]}" >>"$RUNS/demo-$1.log" 2>&1
-}
-train mdm & pm=$!
-train ar & pa=$!
-wait $pm
-wait $pa
-
 go build -o build/.bin/quantize ./core/cmd/quantize
-for obj in mdm ar; do
-  cp "$RUNS/demo-$obj/model.ckpt" "weights/austen-$obj.f32.ckpt"
+
+train() { # name, flags... (the flags only start a run; a checkpoint is resumed as it was)
+  local name=$1; shift
+  local out="$RUNS/$name"
+  local args=(-out "$out" -no-progress -threads 2)
+  if [ -f "$out/checkpoint.ckpt" ]; then args+=(-resume); else args+=("$@"); fi
+  build/.bin/train "${args[@]}" >>"$RUNS/$name.log" 2>&1
+}
+
+release() { # name, run folder
+  cp "$2/model.ckpt" "weights/$1.f32.ckpt"
   for q in q8_0 q4_0; do
-    build/.bin/quantize -in "weights/austen-$obj.f32.ckpt" -out "weights/austen-$obj.$q.ckpt" -type "$q"
+    build/.bin/quantize -in "weights/$1.f32.ckpt" -out "weights/$1.$q.ckpt" -type "$q"
   done
-  cp "$RUNS/demo-$obj/loss.png" "weights/austen-$obj.loss.png"
-done
+  cp "$2/loss.png" "weights/$1.loss.png"
+  cp "$2/metrics.jsonl" "weights/$1.metrics.jsonl"
+}
+
+train demo-ar -objective ar -steps "$AR_STEPS" -batch 16 -eval-every 200 -eval-tokens 8192 -checkpoint-every 50
+release austen-ar "$RUNS/demo-ar"
+
+train demo-mdm2 -init weights/austen-ar.f32.ckpt -objective mdm -masking count -steps "$MDM_STEPS" \
+  -batch 32 -lr 6e-4 -min-lr 6e-5 -warmup 50 -eval-every 250 -eval-tokens 4096 -checkpoint-every 100
+release austen-mdm "$RUNS/demo-mdm2"
 echo "release files written to weights/"

@@ -15,20 +15,48 @@ type BatchLogitsFn func(xt []int32, B int) ([]float32, error)
 // model runs large matrix products instead of one sequence per call.
 func ELBOBatched(logitsFn BatchLogitsFn, batch int, x0 []int32, V int, maskID int32, draws int,
 	rng *rand.Rand) (nllPerToken, stderr float64, err error) {
+	_, est, err := ELBODraws(logitsFn, batch, x0, V, maskID, draws, rng)
+	if err != nil {
+		return 0, 0, err
+	}
+	nllPerToken, stderr = MeanSE(est)
+	return nllPerToken, stderr, nil
+}
+
+// MeanSE is the mean of draws and its standard error std/sqrt(n) (sample std; n >= 2).
+func MeanSE(draws []float64) (mean, se float64) {
+	for _, e := range draws {
+		mean += e
+	}
+	n := float64(len(draws))
+	mean /= n
+	var ss float64
+	for _, e := range draws {
+		ss += (e - mean) * (e - mean)
+	}
+	return mean, math.Sqrt(ss/(n-1)) / math.Sqrt(n)
+}
+
+// ELBODraws returns the draws behind ELBOBatched: draw j masked levels[j] positions and
+// scored est[j], the mean cross-entropy over its masked positions. Grouping est by level
+// shows where the bound is lost: at few masked tokens the model sees nearly all the
+// context, at L masked tokens none of it.
+func ELBODraws(logitsFn BatchLogitsFn, batch int, x0 []int32, V int, maskID int32, draws int,
+	rng *rand.Rand) (levels []int, est []float64, err error) {
 	L := len(x0)
 	switch {
 	case L == 0:
-		return 0, 0, errors.New("masked: ELBO: empty sequence")
+		return nil, nil, errors.New("masked: ELBO: empty sequence")
 	case draws < 2:
-		return 0, 0, fmt.Errorf("masked: ELBO: draws = %d, need at least 2 for a standard error", draws)
+		return nil, nil, fmt.Errorf("masked: ELBO: draws = %d, need at least 2 for a standard error", draws)
 	case maskID < 0 || int(maskID) >= V:
-		return 0, 0, fmt.Errorf("masked: ELBO: maskID %d outside vocabulary of %d", maskID, V)
+		return nil, nil, fmt.Errorf("masked: ELBO: maskID %d outside vocabulary of %d", maskID, V)
 	case batch < 1:
-		return 0, 0, fmt.Errorf("masked: ELBO: batch %d < 1", batch)
+		return nil, nil, fmt.Errorf("masked: ELBO: batch %d < 1", batch)
 	}
 	for i, tok := range x0 {
 		if tok < 0 || int(tok) >= V || tok == maskID {
-			return 0, 0, fmt.Errorf("masked: ELBO: token %d at position %d is not a real token of a %d vocabulary with MASK %d", tok, i, V, maskID)
+			return nil, nil, fmt.Errorf("masked: ELBO: token %d at position %d is not a real token of a %d vocabulary with MASK %d", tok, i, V, maskID)
 		}
 	}
 	// Draw j masks l_j = ((round(k + j*L/draws) - 1) mod L) + 1 uniformly chosen positions.
@@ -48,7 +76,11 @@ func ELBOBatched(logitsFn BatchLogitsFn, batch int, x0 []int32, V int, maskID in
 		}
 		masks[j] = append([]int(nil), perm[:l]...)
 	}
-	est := make([]float64, draws)
+	est = make([]float64, draws)
+	levels = make([]int, draws)
+	for j, m := range masks {
+		levels[j] = len(m)
+	}
 	buf := make([]int32, batch*L)
 	for lo := 0; lo < draws; lo += batch {
 		hi := min(lo+batch, draws)
@@ -62,10 +94,10 @@ func ELBOBatched(logitsFn BatchLogitsFn, batch int, x0 []int32, V int, maskID in
 		}
 		logits, err := logitsFn(xt, hi-lo)
 		if err != nil {
-			return 0, 0, fmt.Errorf("masked: ELBO: draws %d..%d: %w", lo, hi-1, err)
+			return nil, nil, fmt.Errorf("masked: ELBO: draws %d..%d: %w", lo, hi-1, err)
 		}
 		if len(logits) != (hi-lo)*L*V {
-			return 0, 0, fmt.Errorf("masked: ELBO: draws %d..%d: logits function returned %d values, want %d", lo, hi-1, len(logits), (hi-lo)*L*V)
+			return nil, nil, fmt.Errorf("masked: ELBO: draws %d..%d: logits function returned %d values, want %d", lo, hi-1, len(logits), (hi-lo)*L*V)
 		}
 		for j := lo; j < hi; j++ {
 			lg := logits[(j-lo)*L*V:]
@@ -76,14 +108,5 @@ func ELBOBatched(logitsFn BatchLogitsFn, batch int, x0 []int32, V int, maskID in
 			est[j] = sum / float64(len(masks[j]))
 		}
 	}
-	var mean float64
-	for _, e := range est {
-		mean += e
-	}
-	mean /= float64(draws)
-	var ss float64
-	for _, e := range est {
-		ss += (e - mean) * (e - mean)
-	}
-	return mean, math.Sqrt(ss/float64(draws-1)) / math.Sqrt(float64(draws)), nil
+	return levels, est, nil
 }

@@ -7,6 +7,7 @@ package masked
 // with w = Weight(cfg.Schedule, t_b) and p the softmax of the logits over every column except
 // maskID (the network never predicts MASK: its logit is treated as -inf). Unmasked positions
 // carry their input over, so they add no loss and get zero gradient whatever their logits.
+// With cfg.ExactCount, w = 1/t_b = L/l_b whatever the schedule (see NoiseConfig).
 // With cfg.DivideByMasked the normaliser is the batch's masked count instead of B*L (the
 // wrong formulation, for the ablation). With times from SampleTimes the loss estimates the
 // NELBO per token (see ELBO), an upper bound on the NLL per token, without bias apart from the
@@ -47,7 +48,11 @@ func Loss(logits []float32, x0, xt []int32, B, L, V int, times []float64, cfg No
 	// scale[b] is the factor on each masked token's cross-entropy in sequence b.
 	scale := make([]float64, B)
 	for b, t := range times {
-		scale[b] = Weight(cfg.Schedule, t) / norm
+		if cfg.ExactCount {
+			scale[b] = 1 / t / norm // L/l_b
+		} else {
+			scale[b] = Weight(cfg.Schedule, t) / norm
+		}
 	}
 	skip := int(maskID)
 	loss = parallelRows(n, V, func(lo, hi int) float64 {

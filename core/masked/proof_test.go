@@ -244,8 +244,7 @@ func mcLoss(d *toy, x []int32, cfg NoiseConfig, B, nb int, rng *rand.Rand) (mean
 	wrong := cfg
 	wrong.DivideByMasked = true
 	for i := range nb {
-		times := SampleTimes(rng, B, cfg)
-		Corrupt(rng, x0, B, L, times, cfg.Schedule, d.mask(), xt)
+		times := Draw(rng, x0, B, L, cfg, d.mask(), xt)
 		for b := range B {
 			copy(logits[b*L*V:], d.oracle(xt[b*L:(b+1)*L]))
 		}
@@ -275,14 +274,21 @@ func meanSE(v []float64) (mean, se float64) {
 func TestProofLoss(t *testing.T) {
 	d := newToy(4, 3, 1)
 	rng := rand.New(rand.NewPCG(11, 12))
-	for _, sched := range []Schedule{Linear{}, Cosine{}} {
-		cfg := NoiseConfig{Schedule: sched, Eps: 1e-3, Antithetic: true}
+	for _, cfg := range []NoiseConfig{
+		{Schedule: Linear{}, Eps: 1e-3, Antithetic: true},
+		{Schedule: Cosine{}, Eps: 1e-3, Antithetic: true},
+		{Schedule: Cosine{}, Antithetic: true, ExactCount: true}, // the schedule must not matter
+	} {
+		sched := cfg.Schedule
 		for _, x := range proofSeqs(d) {
 			exact := d.nll(x) / float64(d.L)
-			clipped := clippedExpectation(d.subsetSums(x, false), d.L, cfg)
+			clipped := exact // exact counts involve no clipping
+			if !cfg.ExactCount {
+				clipped = clippedExpectation(d.subsetSums(x, false), d.L, cfg)
+			}
 			mean, se, dbm, dbmSE := mcLoss(d, x, cfg, 64, 1500, rng)
-			t.Logf("%s x=%v: exact -log p(x)/L %.4f, clipped expectation %.4f, Loss estimate %.4f ± %.4f (%.1f SE); DivideByMasked %.4f ± %.4f (%.0f SE off)",
-				sched.Name(), x, exact, clipped, mean, se, (mean-exact)/se, dbm, dbmSE, math.Abs(dbm-exact)/dbmSE)
+			t.Logf("%s count=%v x=%v: exact -log p(x)/L %.4f, clipped expectation %.4f, Loss estimate %.4f ± %.4f (%.1f SE); DivideByMasked %.4f ± %.4f (%.0f SE off)",
+				sched.Name(), cfg.ExactCount, x, exact, clipped, mean, se, (mean-exact)/se, dbm, dbmSE, math.Abs(dbm-exact)/dbmSE)
 			if math.Abs(clipped-exact) > 0.01*exact {
 				t.Errorf("%s x=%v: Eps clipping bias %.5f is not negligible", sched.Name(), x, clipped-exact)
 			}

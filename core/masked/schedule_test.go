@@ -123,3 +123,62 @@ func TestCorrupt(t *testing.T) {
 		}
 	}
 }
+
+// TestExactCount: SampleCounts gives levels l/L with l uniform on {1..L}, one per stratum of
+// the batch under Antithetic; CorruptCount masks exactly l positions, each position equally
+// often.
+func TestExactCount(t *testing.T) {
+	const B, L, rounds = 8, 16, 4000
+	cfg := NoiseConfig{Schedule: Linear{}, Antithetic: true, ExactCount: true}
+	rng := rand.New(rand.NewPCG(5, 6))
+	levels := make([]int, L+1)
+	perPos := make([]int, L)
+	x0 := make([]int32, B*L)
+	xt := make([]int32, B*L)
+	const mask = 99
+	for r := 0; r < rounds; r++ {
+		times := SampleCounts(rng, B, L, cfg)
+		seen := map[int]bool{}
+		for _, tt := range times {
+			l := int(math.Round(tt * L))
+			if l < 1 || l > L || math.Abs(tt*L-float64(l)) > 1e-9 {
+				t.Fatalf("level %v is not l/L with l in 1..%d", tt, L)
+			}
+			levels[l]++
+			seen[(l-1)*B/L] = true // the stratum of u = (l-1)/L
+		}
+		if len(seen) != B {
+			t.Fatalf("antithetic counts %v do not cover the %d strata", times, B)
+		}
+		m := CorruptCount(rng, x0, B, L, times, mask, xt)
+		for b := 0; b < B; b++ {
+			want := int(math.Round(times[b] * L))
+			got := 0
+			for i := b * L; i < (b+1)*L; i++ {
+				if m[i] != (xt[i] == mask) {
+					t.Fatal("masked flags disagree with xt")
+				}
+				if m[i] {
+					got++
+					perPos[i-b*L]++
+				}
+			}
+			if got != want {
+				t.Fatalf("sequence %d: %d masked, want exactly %d", b, got, want)
+			}
+		}
+	}
+	// Each level: expected rounds*B/L draws; each position: expected rounds*B*(L+1)/2/L masks.
+	for l := 1; l <= L; l++ {
+		exp := float64(rounds*B) / L
+		if math.Abs(float64(levels[l])-exp) > 5*math.Sqrt(exp) {
+			t.Errorf("level %d drawn %d times, expected %.0f", l, levels[l], exp)
+		}
+	}
+	for p, n := range perPos {
+		exp := float64(rounds*B) * float64(L+1) / 2 / L
+		if math.Abs(float64(n)-exp) > 5*math.Sqrt(exp) {
+			t.Errorf("position %d masked %d times, expected %.0f", p, n, exp)
+		}
+	}
+}

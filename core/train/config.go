@@ -19,15 +19,17 @@ type Config struct {
 	Antithetic             bool   `json:"antithetic"`                // low-discrepancy times across the batch (MDLM)
 	SingleRatioPerSequence bool   `json:"single_ratio_per_sequence"` // true: one ratio for the whole batch (ablation only)
 	DivideByMasked         bool   `json:"divide_by_masked"`          // true: the wrong normaliser (ablation only)
+	Masking                string `json:"masking,omitempty"`         // "bernoulli" ("" too: each token with prob 1-alpha(t)) or "count" (exactly l ~ U{1..L}, weight L/l)
 
-	Batch       int     `json:"batch"`        // sequences per step
-	Steps       int     `json:"steps"`        // total optimizer steps
-	LR          float64 `json:"lr"`           // peak learning rate
-	MinLR       float64 `json:"min_lr"`       // floor of the cosine decay
-	Warmup      int     `json:"warmup"`       // linear warm-up steps
-	WeightDecay float64 `json:"weight_decay"` // AdamW decoupled decay on matrices
-	Clip        float64 `json:"clip"`         // global gradient-norm clip (0: off)
-	Seed        uint64  `json:"seed"`         // init, batches and masks all derive from it
+	Batch       int     `json:"batch"`          // sequences per step
+	Steps       int     `json:"steps"`          // total optimizer steps
+	LR          float64 `json:"lr"`             // peak learning rate
+	MinLR       float64 `json:"min_lr"`         // floor of the cosine decay
+	Warmup      int     `json:"warmup"`         // linear warm-up steps
+	WeightDecay float64 `json:"weight_decay"`   // AdamW decoupled decay on matrices
+	Clip        float64 `json:"clip"`           // global gradient-norm clip (0: off)
+	Seed        uint64  `json:"seed"`           // init, batches and masks all derive from it
+	Init        string  `json:"init,omitempty"` // warm start: the model file the weights came from and its SHA-256 (empty: random init)
 
 	EvalEvery       int `json:"eval_every"`       // steps between validation passes (0: only at the end)
 	EvalTokens      int `json:"eval_tokens"`      // validation tokens used during training
@@ -57,6 +59,9 @@ func (c Config) Validate() error {
 	if _, err := masked.ScheduleByName(c.Schedule); err != nil {
 		return err
 	}
+	if c.Masking != "" && c.Masking != "bernoulli" && c.Masking != "count" {
+		return fmt.Errorf("masking %q: want bernoulli or count", c.Masking)
+	}
 	switch {
 	case c.Batch <= 0 || c.Steps <= 0:
 		return errors.New("batch and steps must be positive")
@@ -74,5 +79,6 @@ func (c Config) Noise() masked.NoiseConfig {
 	n := masked.DefaultNoiseConfig()
 	n.Schedule, n.Antithetic = s, c.Antithetic
 	n.SingleRatioPerSequence, n.DivideByMasked = c.SingleRatioPerSequence, c.DivideByMasked
+	n.ExactCount = c.Masking == "count"
 	return n
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/austen-diffusion/textdiffusion/core/model"
@@ -45,9 +46,13 @@ func windowBatch(s []int32) BatchFunc {
 // TestResumeIsExact: an interrupted-and-resumed run's losses equal an uninterrupted run's,
 // bit for bit, for both objectives.
 func TestResumeIsExact(t *testing.T) {
-	for _, obj := range []string{"mdm", "ar"} {
+	for _, obj := range []string{"mdm", "mdm-count", "ar"} {
+		cfg := tinyConfig(strings.TrimSuffix(obj, "-count"))
+		if strings.HasSuffix(obj, "-count") {
+			cfg.Masking = "count"
+		}
 		s := stream(5000)
-		full, err := New(tinyConfig(obj), nil, windowBatch(s))
+		full, err := New(cfg, nil, windowBatch(s))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +60,7 @@ func TestResumeIsExact(t *testing.T) {
 		for i := 0; i < 12; i++ {
 			want = append(want, full.TrainStep().Loss)
 		}
-		part, _ := New(tinyConfig(obj), nil, windowBatch(s))
+		part, _ := New(cfg, nil, windowBatch(s))
 		var got []float64
 		for i := 0; i < 5; i++ {
 			got = append(got, part.TrainStep().Loss)
@@ -147,5 +152,48 @@ func TestValidateUniformAR(t *testing.T) {
 	got := tr.Validate([][]int32{s[:12], s[12:24]}, []int32{38, s[11]})
 	if want := math.Log(float64(tr.Cfg.Model.Vocab)); math.Abs(got-want) > 1e-6 {
 		t.Fatalf("uniform model validation %v, want %v", got, want)
+	}
+}
+
+// TestNewFrom: a warm start begins at the given weights with a fresh optimizer, and refuses
+// weights of another architecture; an AR model's weights can start a masked diffusion run.
+func TestNewFrom(t *testing.T) {
+	s := stream(5000)
+	ar, _ := New(tinyConfig("ar"), nil, windowBatch(s))
+	for range 3 {
+		ar.TrainStep()
+	}
+	m, err := model.Empty(ar.Cfg.Model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(m.Params, ar.Model.Params)
+	m.Cfg.Causal = false
+	c := tinyConfig("mdm")
+	c.Masking = "count"
+	tr, err := NewFrom(c, m, nil, windowBatch(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Step != 0 || tr.Opt.Step != 0 {
+		t.Fatalf("warm start at step %d (adam %d), want 0", tr.Step, tr.Opt.Step)
+	}
+	for i, v := range tr.Model.Params {
+		if v != ar.Model.Params[i] {
+			t.Fatal("warm start does not begin at the given weights")
+		}
+	}
+	if st := tr.TrainStep(); math.IsNaN(st.Loss) || st.Loss <= 0 {
+		t.Fatalf("first warm-started step: loss %v", st.Loss)
+	}
+	bad := c
+	bad.Model.Dim = 32
+	bad.Model.Hidden = 64
+	if _, err := NewFrom(bad, m, nil, windowBatch(s)); err == nil {
+		t.Fatal("NewFrom accepted weights of another width")
+	}
+	c.Masking = "nonsense"
+	if _, err := NewFrom(c, m, nil, windowBatch(s)); err == nil || !strings.Contains(err.Error(), "masking") {
+		t.Fatalf("bad masking accepted: %v", err)
 	}
 }

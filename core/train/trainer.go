@@ -54,6 +54,18 @@ func New(cfg Config, tok []byte, batch BatchFunc) (*Trainer, error) {
 	return newTrainer(cfg, m, tok, batch), nil
 }
 
+// NewFrom starts a run (fresh optimizer, step 0) from the weights of m, whose Config must be
+// cfg.Model: a warm start that continues training a released model under a new schedule.
+func NewFrom(cfg Config, m *model.Model, tok []byte, batch BatchFunc) (*Trainer, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if m.Cfg != cfg.Model {
+		return nil, fmt.Errorf("initial weights are %+v, the run wants %+v", m.Cfg, cfg.Model)
+	}
+	return newTrainer(cfg, m, tok, batch), nil
+}
+
 func newTrainer(cfg Config, m *model.Model, tok []byte, batch BatchFunc) *Trainer {
 	t := &Trainer{Cfg: cfg, Model: m, Tok: tok, batch: batch, noise: cfg.Noise()}
 	t.Opt = optim.NewAdamW(len(m.Params), decayRanges(cfg.Model), cfg.WeightDecay)
@@ -123,9 +135,8 @@ func (t *Trainer) mdmLoss(x0 []int32, rng *rand.Rand, dlogits []float32) float64
 	c := t.Cfg
 	L, V := c.Model.SeqLen, c.Model.Vocab
 	B := len(x0) / L
-	times := masked.SampleTimes(rng, B, t.noise)
 	xt := t.xt[:B*L]
-	masked.Corrupt(rng, x0, B, L, times, t.noise.Schedule, c.Model.MaskID(), xt)
+	times := masked.Draw(rng, x0, B, L, t.noise, c.Model.MaskID(), xt)
 	logits := t.Model.Forward(xt, B)
 	if dlogits != nil {
 		dlogits = dlogits[:B*L*V]

@@ -47,6 +47,16 @@ type Result struct {
 	Model   string  `json:"model"`
 	Data    string  `json:"data"`
 	Seconds float64 `json:"seconds"`
+	Levels  []Level `json:"levels,omitempty"` // mdm with -levels
+}
+
+// Level is the mean cross-entropy per masked token of the draws whose share of masked
+// tokens fell in (From, To]: the bound is the average of these over a uniform level.
+type Level struct {
+	From  float64 `json:"from"`
+	To    float64 `json:"to"`
+	NLL   float64 `json:"nll"`
+	Draws int     `json:"draws"`
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -60,6 +70,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 1, "seed of the Monte-Carlo draws")
 	asJSON := fs.Bool("json", false, "print one JSON object as the last line")
 	threads := fs.Int("threads", 0, "threads (0: all cores)")
+	nLevels := fs.Int("levels", 0, "mdm: also report the bound's terms in this many bins of the masked share (0: off)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: eval -model F [-data FILE] [-draws N] [-max-tokens N] [-json]\n\n")
 		fs.PrintDefaults()
@@ -70,8 +81,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	if *draws < 2 || *batch < 1 || *maxTokens < 0 {
-		return errors.New("need -draws >= 2, -batch >= 1, -max-tokens >= 0")
+	if *draws < 2 || *batch < 1 || *maxTokens < 0 || *nLevels < 0 {
+		return errors.New("need -draws >= 2, -batch >= 1, -max-tokens >= 0, -levels >= 0")
 	}
 	if err := blas.Init(*threads); err != nil {
 		return err
@@ -123,17 +134,34 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fn := func(xt []int32, B int) ([]float32, error) { return m.Forward(xt, B), nil }
 		rng := rand.New(rand.NewPCG(*seed, 0xe7a1))
 		var sum, v float64
+		binSum := make([]float64, *nLevels)
+		binN := make([]int, *nLevels)
 		for _, w := range windows {
-			nll, se, err := masked.ELBOBatched(fn, *batch, w, V, m.Cfg.MaskID(), *draws, rng)
+			levels, est, err := masked.ELBODraws(fn, *batch, w, V, m.Cfg.MaskID(), *draws, rng)
 			if err != nil {
 				return err
 			}
+			nll, se := masked.MeanSE(est)
 			sum += nll
 			v += se * se
+			for j, l := range levels {
+				if *nLevels > 0 {
+					k := min((l-1)**nLevels/L, *nLevels-1) // (l-1)/L in [k/n, (k+1)/n)
+					binSum[k] += est[j]
+					binN[k]++
+				}
+			}
 			bar(1)
 		}
 		W := float64(len(windows))
 		res.NLL, res.Stderr = sum/W, math.Sqrt(v)/W
+		for k := range binSum {
+			lv := Level{From: float64(k) / float64(*nLevels), To: float64(k+1) / float64(*nLevels), Draws: binN[k]}
+			if binN[k] > 0 {
+				lv.NLL = binSum[k] / float64(binN[k])
+			}
+			res.Levels = append(res.Levels, lv)
+		}
 	}
 	bar(-1)
 	res.PPL = math.Exp(res.NLL)
@@ -144,6 +172,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "%s on %d tokens of %s: %s %.4f ± %.4f nats/token, perplexity %.2f (%.1fs)\n",
 		res.Kind, res.Tokens, res.Data, what, res.NLL, res.Stderr, res.PPL, res.Seconds)
+	if len(res.Levels) > 0 {
+		fmt.Fprintf(stderr, "masked share   draws  mean CE per masked token (nats)\n")
+		for _, lv := range res.Levels {
+			fmt.Fprintf(stderr, "(%.3f, %.3f]  %5d  %.4f\n", lv.From, lv.To, lv.Draws, lv.NLL)
+		}
+	}
 	if *asJSON {
 		b, _ := json.Marshal(res)
 		fmt.Fprintln(stdout, string(b))

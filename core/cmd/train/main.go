@@ -7,7 +7,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -20,6 +22,8 @@ import (
 	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/train"
 )
 
@@ -42,6 +46,7 @@ func run() error {
 		threads    = flag.Int("threads", 0, "BLAS and worker threads (0: all cores)")
 		logEvery   = flag.Int("log-every", 10, "steps between metric lines")
 		noBar      = flag.Bool("no-progress", false, "plain log lines instead of a progress bar")
+		initPath   = flag.String("init", "", "start from the weights of this model file (its architecture replaces -dim etc.; the optimizer and step start fresh)")
 	)
 	c := d
 	flag.StringVar(&c.Objective, "objective", d.Objective, "mdm (masked diffusion) or ar (autoregressive baseline)")
@@ -62,6 +67,7 @@ func run() error {
 	flag.StringVar(&c.Schedule, "schedule", d.Schedule, "masking schedule: linear, cosine or loglinear (mdm)")
 	flag.BoolVar(&c.Antithetic, "antithetic", d.Antithetic, "antithetic masking times across the batch (mdm)")
 	flag.BoolVar(&c.SingleRatioPerSequence, "single-ratio", false, "ablation: one masking ratio for the whole batch (mdm)")
+	flag.StringVar(&c.Masking, "masking", d.Masking, "mdm masking: bernoulli (each token with prob 1-alpha(t), weight w(t)) or count (exactly l ~ U{1..L} tokens, weight L/l; same bound, lower variance)")
 	flag.BoolVar(&c.DivideByMasked, "divide-by-masked", false, "ablation: divide by the masked count instead of B*L (mdm; not a bound)")
 	flag.IntVar(&c.EvalEvery, "eval-every", d.EvalEvery, "steps between validation passes (0: only at the end)")
 	flag.IntVar(&c.EvalTokens, "eval-tokens", d.EvalTokens, "validation tokens per pass")
@@ -123,7 +129,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	if tr == nil {
+	if tr == nil && *initPath != "" {
+		tr, err = warmStart(*initPath, c, ds)
+		if err != nil {
+			return err
+		}
+		c = tr.Cfg
+		fmt.Fprintf(os.Stderr, "starting from the weights of %s\n", c.Init)
+	} else if tr == nil {
 		c.Model.Vocab = ds.tok.Vocab()
 		tr, err = train.New(c, ds.tokJSON, ds.batch)
 		if err != nil {
@@ -153,6 +166,41 @@ func run() error {
 	return nil
 }
 
+// warmStart builds a new run from the weights in path: the architecture is the file's, the
+// objective must match its attention mask, and its tokenizer must be the run's.
+func warmStart(path string, c train.Config, ds *dataset) (*train.Trainer, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	f, err := checkpoint.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	m, err := model.FromFile(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	switch {
+	case m.Cfg.Causal && c.Objective == "mdm":
+		// Adaptation from an autoregressive model (DiffuLLaMA, Dream): the same weights,
+		// the causal mask lifted.
+		m.Cfg.Causal = false
+	case !m.Cfg.Causal && c.Objective == "ar":
+		return nil, fmt.Errorf("%s: a bidirectional model cannot start an ar run", path)
+	}
+	if m.Cfg.SeqLen != c.Model.SeqLen {
+		return nil, fmt.Errorf("%s: sequence length %d, the run's is %d (pass -seq-len %d)", path, m.Cfg.SeqLen, c.Model.SeqLen, m.Cfg.SeqLen)
+	}
+	if !bytes.Equal(f.Tokenizer, ds.tokJSON) {
+		return nil, fmt.Errorf("%s: its tokenizer differs from the run's (%d vs %d bytes of tokenizer.json)", path, len(f.Tokenizer), len(ds.tokJSON))
+	}
+	c.Model = m.Cfg
+	sum := sha256.Sum256(raw)
+	c.Init = fmt.Sprintf("%s sha256:%x", filepath.Base(path), sum)
+	return train.NewFrom(c, m, ds.tokJSON, ds.batch)
+}
+
 // overlay returns the config file's values with every explicitly given flag on top.
 func overlay(file, flags train.Config, set map[string]bool) train.Config {
 	out := file
@@ -165,7 +213,7 @@ func overlay(file, flags train.Config, set map[string]bool) train.Config {
 		"warmup": func() { out.Warmup = flags.Warmup }, "wd": func() { out.WeightDecay = flags.WeightDecay },
 		"clip": func() { out.Clip = flags.Clip }, "seed": func() { out.Seed = flags.Seed }, "schedule": func() { out.Schedule = flags.Schedule },
 		"antithetic": func() { out.Antithetic = flags.Antithetic }, "single-ratio": func() { out.SingleRatioPerSequence = flags.SingleRatioPerSequence },
-		"divide-by-masked": func() { out.DivideByMasked = flags.DivideByMasked }, "eval-every": func() { out.EvalEvery = flags.EvalEvery },
+		"divide-by-masked": func() { out.DivideByMasked = flags.DivideByMasked }, "masking": func() { out.Masking = flags.Masking }, "eval-every": func() { out.EvalEvery = flags.EvalEvery },
 		"eval-tokens": func() { out.EvalTokens = flags.EvalTokens }, "checkpoint-every": func() { out.CheckpointEvery = flags.CheckpointEvery },
 	}
 	for name := range set {
