@@ -83,6 +83,9 @@ func run() error {
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
+	if *initPath != "" && *resume {
+		return errors.New("-init starts a new run and -resume continues one: pass only one")
+	}
 	if *configPath != "" && !*resume {
 		raw, err := os.ReadFile(*configPath)
 		if err != nil {
