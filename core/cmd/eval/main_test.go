@@ -9,36 +9,16 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
-	"github.com/austen-diffusion/textdiffusion/core/model"
-	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
+	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/clitest"
 )
-
-const text = `It is a truth universally acknowledged, that a single man in possession of a good
-fortune, must be in want of a wife. However little known the feelings or views of such a man
-may be on his first entering a neighbourhood, this truth is so well fixed in the minds of the
-surrounding families, that he is considered the rightful property of some one or other of
-their daughters.`
 
 // fixture writes a tiny random model (causal or not) and a text file to score.
 func fixture(t *testing.T, causal bool) (modelPath, dataPath string) {
 	t.Helper()
-	tok, err := tokenizer.Train([][]byte{[]byte(text)}, 300)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := model.Config{Vocab: tok.Vocab(), Dim: 16, Layers: 1, Heads: 2, Hidden: 32, SeqLen: 16,
-		Causal: causal, RopeTheta: 10000, NormEps: 1e-5}
-	m, err := model.New(cfg, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := t.TempDir()
-	modelPath, dataPath = filepath.Join(dir, "m.ckpt"), filepath.Join(dir, "val.txt")
-	if err := checkpoint.Save(modelPath, m.ToFile(tok.Marshal())); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dataPath, []byte(text), 0o644); err != nil {
+	modelPath = clitest.Model(t, dir, "m.ckpt", causal, clitest.Tokenizer(t, clitest.Text), 16)
+	dataPath = filepath.Join(dir, "val.txt")
+	if err := os.WriteFile(dataPath, []byte(clitest.Text), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return modelPath, dataPath

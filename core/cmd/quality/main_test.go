@@ -9,16 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
-	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/clitest"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
-const trainText = `It is a truth universally acknowledged, that a single man in possession of a good
-fortune, must be in want of a wife. However little known the feelings or views of such a man
-may be on his first entering a neighbourhood, this truth is so well fixed in the minds of the
-surrounding families, that he is considered the rightful property of some one or other of
-their daughters.`
+const trainText = clitest.Text
 
 const valText = `Emma Woodhouse, handsome, clever, and rich, with a comfortable home and happy
 disposition, seemed to unite some of the best blessings of existence; and had lived nearly
@@ -34,26 +29,9 @@ func newFixture(t *testing.T) fixture {
 	t.Helper()
 	t.Setenv("XDG_CACHE_HOME", t.TempDir()) // token caches go to a temporary folder
 	dir := t.TempDir()
-	tok, err := tokenizer.Train([][]byte{[]byte(trainText)}, 300)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := tokenizer.Train([][]byte{[]byte(valText)}, 300)
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok, other := clitest.Tokenizer(t, trainText), clitest.Tokenizer(t, valText)
 	save := func(name string, causal bool, tok *tokenizer.Tokenizer) string {
-		cfg := model.Config{Vocab: tok.Vocab(), Dim: 16, Layers: 1, Heads: 2, Hidden: 32, SeqLen: 32,
-			Causal: causal, RopeTheta: 10000, NormEps: 1e-5}
-		m, err := model.New(cfg, 3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := filepath.Join(dir, name)
-		if err := checkpoint.Save(p, m.ToFile(tok.Marshal())); err != nil {
-			t.Fatal(err)
-		}
-		return p
+		return clitest.Model(t, dir, name, causal, tok, 32)
 	}
 	f := fixture{dir: dir, mdm: save("mdm.ckpt", false, tok), ar: save("ar.ckpt", true, tok), otherAR: save("other.ckpt", true, other),
 		train: filepath.Join(dir, "train.txt"), val: filepath.Join(dir, "val.txt")}

@@ -10,37 +10,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
-	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/clitest"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
-const text = `It is a truth universally acknowledged, that a single man in possession of a good
-fortune, must be in want of a wife. However little known the feelings or views of such a man
-may be on his first entering a neighbourhood, this truth is so well fixed in the minds of the
-surrounding families, that he is considered the rightful property of some one or other of
-their daughters. Emma Woodhouse, handsome, clever, and rich, with a comfortable home and happy
+const text = clitest.Text + ` Emma Woodhouse, handsome, clever, and rich, with a comfortable home and happy
 disposition, seemed to unite some of the best blessings of existence.`
 
 // writeModel saves a tiny random model (bidirectional or causal) with a tokenizer trained
 // on text, and returns its path.
 func writeModel(t *testing.T, causal bool) string {
 	t.Helper()
-	tok, err := tokenizer.Train([][]byte{[]byte(text)}, 300)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := model.Config{Vocab: tok.Vocab(), Dim: 16, Layers: 1, Heads: 2, Hidden: 32, SeqLen: 64,
-		Causal: causal, RopeTheta: 10000, NormEps: 1e-5}
-	m, err := model.New(cfg, 7)
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(t.TempDir(), "tiny.ckpt")
-	if err := checkpoint.Save(path, m.ToFile(tok.Marshal())); err != nil {
-		t.Fatal(err)
-	}
-	return path
+	return clitest.Model(t, t.TempDir(), "tiny.ckpt", causal, clitest.Tokenizer(t, text), 64)
 }
 
 func runArgs(args ...string) (stdout, stderr string, err error) {

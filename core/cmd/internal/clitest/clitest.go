@@ -1,0 +1,46 @@
+// Package clitest holds the fixtures the command tests share: a short Austen text and tiny
+// random models saved as checkpoint files.
+package clitest
+
+import (
+	"path/filepath"
+	"testing"
+
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
+)
+
+// Text is the opening of Pride and Prejudice: enough for a 300-id tokenizer.
+const Text = `It is a truth universally acknowledged, that a single man in possession of a good
+fortune, must be in want of a wife. However little known the feelings or views of such a man
+may be on his first entering a neighbourhood, this truth is so well fixed in the minds of the
+surrounding families, that he is considered the rightful property of some one or other of
+their daughters.`
+
+// Tokenizer trains a 300-id tokenizer on text.
+func Tokenizer(t testing.TB, text string) *tokenizer.Tokenizer {
+	t.Helper()
+	tok, err := tokenizer.Train([][]byte{[]byte(text)}, 300)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// Model saves a tiny random model (d=16, one layer, two heads; causal or bidirectional) of
+// sequence length seqLen with tok as dir/name and returns the path.
+func Model(t testing.TB, dir, name string, causal bool, tok *tokenizer.Tokenizer, seqLen int) string {
+	t.Helper()
+	cfg := model.Config{Vocab: tok.Vocab(), Dim: 16, Layers: 1, Heads: 2, Hidden: 32, SeqLen: seqLen,
+		Causal: causal, RopeTheta: 10000, NormEps: 1e-5}
+	m, err := model.New(cfg, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := checkpoint.Save(p, m.ToFile(tok.Marshal())); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
