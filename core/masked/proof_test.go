@@ -251,21 +251,9 @@ func mcLoss(d *toy, x []int32, cfg NoiseConfig, B, nb int, rng *rand.Rand) (mean
 		vals[i], _ = Loss(logits, x0, xt, B, L, V, times, cfg, d.mask(), nil)
 		dbm[i], _ = Loss(logits, x0, xt, B, L, V, times, wrong, d.mask(), nil)
 	}
-	mean, se = meanSE(vals)
-	meanDBM, seDBM = meanSE(dbm)
+	mean, se = MeanSE(vals)
+	meanDBM, seDBM = MeanSE(dbm)
 	return
-}
-
-func meanSE(v []float64) (mean, se float64) {
-	for _, x := range v {
-		mean += x
-	}
-	mean /= float64(len(v))
-	var ss float64
-	for _, x := range v {
-		ss += (x - mean) * (x - mean)
-	}
-	return mean, math.Sqrt(ss / float64(len(v)-1) / float64(len(v)))
 }
 
 // TestProofLoss: (a) the training objective with the exact denoiser estimates -log p(x)/L
@@ -394,7 +382,7 @@ func TestUniformLogits(t *testing.T) {
 				Corrupt(rng, x0, B, L, times, sched, mask, xt)
 				vals[i], _ = Loss(lg, x0, xt, B, L, V, times, cfg, mask, nil)
 			}
-			mean, se := meanSE(vals)
+			mean, se := MeanSE(vals)
 			want := -sched.DAlpha(tt) * logV
 			if math.Abs(mean-want) > 3*se {
 				t.Errorf("%s t=%.2f: E[Loss|t] %.4f ± %.4f, want -alpha'(t) log V = %.4f", sched.Name(), tt, mean, se, want)
@@ -410,7 +398,7 @@ func TestUniformLogits(t *testing.T) {
 			Corrupt(rng, x0, B, L, times, sched, mask, xt)
 			vals[i], _ = Loss(lg, x0, xt, B, L, V, times, cfg, mask, nil)
 		}
-		mean, se := meanSE(vals)
+		mean, se := MeanSE(vals)
 		want := (sched.Alpha(cfg.Eps) - sched.Alpha(1)) / (1 - cfg.Eps) * logV
 		t.Logf("%s: uniform Loss over t %.4f ± %.4f, expected %.4f, log V %.4f", sched.Name(), mean, se, want, logV)
 		if math.Abs(mean-want) > 3*se {

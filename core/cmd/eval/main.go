@@ -24,7 +24,6 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
-	"github.com/austen-diffusion/textdiffusion/core/data"
 	"github.com/austen-diffusion/textdiffusion/core/masked"
 )
 
@@ -92,11 +91,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	docs, err := cli.Docs(*dataPath, "val")
-	if err != nil {
-		return err
-	}
-	st, err := data.Tokenize(tok, docs, cli.CacheDir())
+	st, docs, err := cli.Stream(tok, *dataPath, "val")
 	if err != nil {
 		return err
 	}
@@ -144,13 +139,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			nll, se := masked.MeanSE(est)
 			sum += nll
 			v += se * se
-			for j, l := range levels {
-				if *nLevels > 0 {
-					k := min((l-1)**nLevels/L, *nLevels-1) // (l-1)/L in [k/n, (k+1)/n)
-					binSum[k] += est[j]
-					binN[k]++
-				}
-			}
+			binDraws(binSum, binN, levels, est, L)
 			bar(1)
 		}
 		W := float64(len(windows))
@@ -206,5 +195,18 @@ func newBar(w io.Writer, total int) func(int) {
 		}
 		b.EwmaIncrBy(n, time.Since(last))
 		last = time.Now()
+	}
+}
+
+// binDraws adds each draw's estimate to bin k of its masked share: (l-1)/L in [k/n, (k+1)/n)
+// for n bins (none: nothing to do).
+func binDraws(sum []float64, count []int, levels []int, est []float64, L int) {
+	if len(sum) == 0 {
+		return
+	}
+	for j, l := range levels {
+		k := (l - 1) * len(sum) / L
+		sum[k] += est[j]
+		count[k]++
 	}
 }

@@ -28,7 +28,6 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
-	"github.com/austen-diffusion/textdiffusion/core/data"
 	"github.com/austen-diffusion/textdiffusion/core/quality"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
 )
@@ -203,21 +202,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	// Memorisation: every 8-gram of the training books. Reference: Persuasion windows.
 	var mem *sample.NGramSet
 	if !f.noMemo {
-		docs, err := cli.Docs(f.trainFiles, "train")
-		if err != nil {
-			return err
-		}
-		s, err := data.Tokenize(tok, docs, cli.CacheDir())
+		s, _, err := cli.Stream(tok, f.trainFiles, "train")
 		if err != nil {
 			return err
 		}
 		mem = sample.NewNGramSet(s.Tokens, 8)
 	}
-	docs, err := cli.Docs(f.valFiles, "val")
-	if err != nil {
-		return err
-	}
-	val, err := data.Tokenize(tok, docs, cli.CacheDir())
+	val, _, err := cli.Stream(tok, f.valFiles, "val")
 	if err != nil {
 		return err
 	}

@@ -31,13 +31,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"regexp"
 	"strings"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
 	"github.com/austen-diffusion/textdiffusion/core/safetensors"
 )
 
@@ -48,18 +48,6 @@ func main() {
 		}
 		os.Exit(1)
 	}
-}
-
-// fileError puts the file name in front of err exactly once.
-func fileError(name string, err error) error {
-	var pe *fs.PathError
-	if errors.As(err, &pe) {
-		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
-	}
-	if strings.HasPrefix(err.Error(), name+": ") {
-		return err
-	}
-	return fmt.Errorf("%s: %w", name, err)
 }
 
 var modelTensor = regexp.MustCompile(`^(tok_emb|norm|head|layers\.[0-9]+\.(attn_norm|wq|wk|wv|wo|mlp_norm|w1|w2|w3))$`)
@@ -89,10 +77,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		f, err := checkpoint.Load(*in)
 		if err != nil {
-			return fileError(*in, err)
+			return cli.FileError(*in, err)
 		}
 		if err := safetensors.ExportHF(*exportHF, f); err != nil {
-			return fileError(*exportHF, err)
+			return cli.FileError(*exportHF, err)
 		}
 		fmt.Fprintf(stdout, "wrote %s (model.safetensors, config.json%s) from %s\n", *exportHF, map[bool]string{true: ", tokenizer.json"}[len(f.Tokenizer) > 0], *in)
 		return nil
@@ -111,7 +99,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		f, err = checkpoint.Load(*in)
 	}
 	if err != nil {
-		return fileError(src, err)
+		return cli.FileError(src, err)
 	}
 	if *typ == "" {
 		*typ = "f32"
@@ -171,7 +159,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	g, err := checkpoint.Convert(model, plan)
 	if err != nil {
-		return fileError(src, err)
+		return cli.FileError(src, err)
 	}
 	var higher, summary []string // all names; matrices named and vectors counted
 	vectors := 0
@@ -198,7 +186,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	g.Notes["quant.policy"] = fmt.Sprintf("vectors f32; head %s; tok_emb %s; other matrices %s (ggml reference rounding)", headDT, tokDT, dt)
 
 	if err := checkpoint.Save(*out, g); err != nil {
-		return fileError(*out, err)
+		return cli.FileError(*out, err)
 	}
 	return report(stdout, model, g, dropped, summary, *out)
 }

@@ -42,11 +42,7 @@ func loadData(files, val, tokPath string, c train.Config, resumed *train.Trainer
 	if err != nil {
 		return nil, err
 	}
-	vdocs, err := cli.Docs(val, "val")
-	if err != nil {
-		return nil, err
-	}
-	vs, err := data.Tokenize(tok, vdocs, cli.CacheDir())
+	vs, _, err := cli.Stream(tok, val, "val")
 	if err != nil {
 		return nil, err
 	}

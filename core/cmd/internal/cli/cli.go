@@ -16,6 +16,20 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
+// Stream tokenizes the documents of Docs(files, which) with tok through the token cache
+// and returns the stream with the documents (for their names).
+func Stream(tok *tokenizer.Tokenizer, files, which string) (*data.Stream, []data.Doc, error) {
+	docs, err := Docs(files, which)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := data.Tokenize(tok, docs, CacheDir())
+	if err != nil {
+		return nil, nil, err
+	}
+	return st, docs, nil
+}
+
 // Docs returns the documents of a comma-separated file list, or the default books:
 // the five training books (which=train) or Persuasion (which=val).
 func Docs(files, which string) ([]data.Doc, error) {

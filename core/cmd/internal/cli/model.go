@@ -20,7 +20,7 @@ func LoadModel(path string) (*model.Model, *tokenizer.Tokenizer, []byte, error) 
 	}
 	m, f, err := model.Load(path)
 	if err != nil {
-		return nil, nil, nil, fileError(path, err)
+		return nil, nil, nil, FileError(path, err)
 	}
 	if len(f.Tokenizer) == 0 {
 		return nil, nil, nil, fmt.Errorf("%s: no tokenizer stored in the file", path)
@@ -35,8 +35,8 @@ func LoadModel(path string) (*model.Model, *tokenizer.Tokenizer, []byte, error) 
 	return m, tok, f.Tokenizer, nil
 }
 
-// fileError puts the file name in front of err exactly once.
-func fileError(name string, err error) error {
+// FileError puts the file name in front of err exactly once.
+func FileError(name string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
