@@ -5,7 +5,9 @@
 #   1. austen-ar: the autoregressive baseline, from scratch (AR_STEPS x 16 x 128 tokens).
 #   2. austen-mdm: the masked diffusion model, started from austen-ar's weights with the
 #      causal mask lifted (adaptation from an AR model, as in DiffuLLaMA and Dream), then
-#      MDM_STEPS x 32 x 128 tokens of the diffusion objective with exact-count masking.
+#      MDM_STEPS x 32 x 128 tokens of the diffusion objective with exact-count masking,
+#      with residual dropout 0.1 from step 1000 on ("late dropout": the adapted model
+#      inherits the AR model's memorised training text and overfits from there).
 #   build/train-demo.sh      (defaults AR_STEPS=1800 MDM_STEPS=2600: about 45 + 120 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,7 +38,8 @@ release() { # name, run folder
 train demo-ar -objective ar -steps "$AR_STEPS" -batch 16 -eval-every 200 -eval-tokens 8192 -checkpoint-every 50
 release austen-ar "$RUNS/demo-ar"
 
-train demo-mdm2 -init weights/austen-ar.f32.ckpt -objective mdm -masking count -steps "$MDM_STEPS" \
-  -batch 32 -lr 6e-4 -min-lr 6e-5 -warmup 50 -eval-every 250 -eval-tokens 4096 -checkpoint-every 100
-release austen-mdm "$RUNS/demo-mdm2"
+train demo-mdm3 -init weights/austen-ar.f32.ckpt -objective mdm -masking count -steps "$MDM_STEPS" \
+  -batch 32 -lr 6e-4 -min-lr 6e-5 -warmup 50 -dropout 0.1 -dropout-start 1000 \
+  -eval-every 250 -eval-tokens 4096 -checkpoint-every 100
+release austen-mdm "$RUNS/demo-mdm3"
 echo "release files written to weights/"

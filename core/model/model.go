@@ -16,8 +16,22 @@ type Model struct {
 	Grads  []float32 // same layout as Params
 	W, G   Weights   // named views into Params and Grads
 
+	// Drop is residual dropout for training; the zero value (P 0) turns it off, and the
+	// trainer sets it only around its own forward and backward, so evaluation and
+	// sampling never see it.
+	Drop Dropout
+
 	rope *nn.RopeTable
 	act  *acts
+}
+
+// Dropout zeroes each output of a block's two projections (attention's wo and the MLP's
+// w2) with probability P before it joins the residual stream, and scales the kept ones by
+// 1/(1-P), so the expected stream is unchanged (GPT-2's residual dropout). The masks come
+// from Rng, which the trainer derives from (seed, step) so a resumed run draws the same.
+type Dropout struct {
+	P   float32
+	Rng *rand.Rand
 }
 
 // New returns a model with freshly initialised weights: N(0, 0.02) for matrices and
@@ -73,6 +87,7 @@ type acts struct {
 	hf     []float32 // (N,D) final normed
 	rstdf  []float32 // (N)
 	logits []float32 // (N,V)
+	drop   bool      // the last Forward applied dropout (layerActs.drop1/drop2 hold its masks)
 
 	// gradient scratch
 	dx, dh, dq, dk, dv, dao []float32 // (N,D)
@@ -85,6 +100,7 @@ type layerActs struct {
 	rstd1, rstd2                   []float32 // (N)
 	g, u, s                        []float32 // (N,F)
 	probs                          []float32 // (B,H,L,L)
+	drop1, drop2                   []float32 // (N,D) dropout masks of wo's and w2's outputs: 0 or 1/(1-P); nil until used
 }
 
 func (m *Model) ensure(B, L int) *acts {
@@ -119,6 +135,10 @@ func (m *Model) Forward(ids []int32, B int) []float32 {
 	}
 	a := m.ensure(B, L)
 	copy(a.ids, ids)
+	a.drop = m.Drop.P > 0
+	if a.drop && (m.Drop.P >= 1 || m.Drop.Rng == nil) {
+		panic("model: dropout needs 0 <= P < 1 and a generator")
+	}
 	N, D, F, H, V := B*L, c.Dim, c.Hidden, c.Heads, c.Vocab
 	hd := D / H
 	nn.Embed(a.layers[0].xin, m.W.TokEmb, ids, V, D)
@@ -136,12 +156,18 @@ func (m *Model) Forward(ids []int32, B int) []float32 {
 		nn.RoPE(la.k, m.rope, B, L, H)
 		nn.Attention(la.ao, la.probs, la.q, la.k, la.v, B, L, H, hd, c.Causal)
 		nn.Linear(a.dh, la.ao, w.Wo, N, D, D) // dh as scratch for the projection
+		if a.drop {
+			m.dropout(a.dh, &la.drop1)
+		}
 		nn.Add(la.xmid, la.xin, a.dh)
 		nn.RMSNorm(la.h2, la.rstd2, la.xmid, w.MLPNorm, N, D, c.NormEps)
 		nn.Linear(la.g, la.h2, w.W1, N, D, F)
 		nn.Linear(la.u, la.h2, w.W3, N, D, F)
 		nn.SwiGLU(la.s, la.g, la.u)
 		nn.Linear(a.dh, la.s, w.W2, N, F, D)
+		if a.drop {
+			m.dropout(a.dh, &la.drop2)
+		}
 		nn.Add(next, la.xmid, a.dh)
 	}
 	nn.RMSNorm(a.hf, a.rstdf, a.x, m.W.Norm, N, D, c.NormEps)
@@ -170,8 +196,14 @@ func (m *Model) Backward(dlogits []float32) {
 	for i := len(m.W.Layers) - 1; i >= 0; i-- {
 		w, g, la := m.W.Layers[i], m.G.Layers[i], &a.layers[i]
 		// MLP: x = xmid + W2(silu(W1 h2) * W3 h2), dx flows through the residual.
+		// Dropout's gradient is its mask: the projections see dx * mask (dao as scratch).
+		dout := a.dx
+		if a.drop {
+			dout = a.dao
+			nn.Mul(dout, a.dx, la.drop2)
+		}
 		clear(a.ds)
-		nn.LinearBackward(a.ds, g.W2, a.dx, la.s, w.W2, N, F, D)
+		nn.LinearBackward(a.ds, g.W2, dout, la.s, w.W2, N, F, D)
 		clear(a.dg)
 		clear(a.du)
 		nn.SwiGLUBackward(a.dg, a.du, a.ds, la.g, la.u)
@@ -180,8 +212,13 @@ func (m *Model) Backward(dlogits []float32) {
 		nn.LinearBackward(a.dh, g.W3, a.du, la.h2, w.W3, N, D, F)
 		nn.RMSNormBackward(a.dx, g.MLPNorm, a.dh, la.xmid, w.MLPNorm, la.rstd2, N, D)
 		// Attention: xmid = xin + Wo(attn(q, k, v)).
+		dout = a.dx
+		if a.drop {
+			dout = a.dq // free until AttentionBackward
+			nn.Mul(dout, a.dx, la.drop1)
+		}
 		clear(a.dao)
-		nn.LinearBackward(a.dao, g.Wo, a.dx, la.ao, w.Wo, N, D, D)
+		nn.LinearBackward(a.dao, g.Wo, dout, la.ao, w.Wo, N, D, D)
 		clear(a.dq)
 		clear(a.dk)
 		clear(a.dv)
@@ -195,6 +232,23 @@ func (m *Model) Backward(dlogits []float32) {
 		nn.RMSNormBackward(a.dx, g.AttnNorm, a.dh, la.xin, w.AttnNorm, la.rstd1, N, D)
 	}
 	nn.EmbedBackward(m.G.TokEmb, a.dx, a.ids, D)
+}
+
+// dropout draws a fresh mask into *mask (allocated on first use) and applies it to x.
+func (m *Model) dropout(x []float32, mask *[]float32) {
+	if len(*mask) != len(x) {
+		*mask = make([]float32, len(x))
+	}
+	p, keep := m.Drop.P, 1/(1-m.Drop.P)
+	rng := m.Drop.Rng
+	for i := range *mask {
+		if rng.Float32() < p {
+			(*mask)[i] = 0
+		} else {
+			(*mask)[i] = keep
+		}
+	}
+	nn.Mul(x, x, *mask)
 }
 
 // ZeroGrad clears the gradient arena.

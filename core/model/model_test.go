@@ -209,3 +209,66 @@ func TestGolden(t *testing.T) {
 		t.Fatalf("training does not reduce the loss: %v", got.Losses)
 	}
 }
+
+// TestDropout checks residual dropout: the gradient of the dropped network (the same masks
+// in every pass) against finite differences; that P 0 is the plain network; and that the
+// masks drop about P of the outputs and scale the rest by 1/(1-P).
+func TestDropout(t *testing.T) {
+	cfg := tiny(false)
+	m, _ := New(cfg, 3)
+	rng := rand.New(rand.NewPCG(4, 4))
+	for i := range m.Params {
+		m.Params[i] += float32(rng.NormFloat64() * 0.3)
+	}
+	B, L := 2, 6
+	ids, targets := randIDs(rng, B*L, cfg.Vocab), randIDs(rng, B*L, cfg.Vocab)
+	plain := append([]float32(nil), m.Forward(ids, B)...)
+
+	const p = 0.3
+	fresh := func() { m.Drop = Dropout{P: p, Rng: rand.New(rand.NewPCG(7, 7))} }
+	fresh()
+	lossAndGrad(m, ids, targets, B)
+	grads := append([]float32(nil), m.Grads...)
+	loss := func() float64 {
+		fresh()
+		return nn.CrossEntropy(nil, m.Forward(ids, B), targets, B*L, cfg.Vocab, 1/float32(B*L))
+	}
+	off := 0
+	for _, s := range cfg.Specs() {
+		n := s.Size()
+		checkTensor(t, s.Name, m.Params[off:off+n], grads[off:off+n], loss)
+		off += n
+	}
+	dropped := append([]float32(nil), m.Forward(ids, B)...)
+	zeros, n := 0, 0
+	for _, la := range m.act.layers {
+		for _, mask := range [][]float32{la.drop1, la.drop2} {
+			for _, v := range mask {
+				switch v {
+				case 0:
+					zeros++
+				case 1 / (1 - float32(p)):
+				default:
+					t.Fatalf("mask value %g: want 0 or %g", v, 1/(1-p))
+				}
+				n++
+			}
+		}
+	}
+	if n == 0 || math.Abs(float64(zeros)/float64(n)-p) > 0.05 {
+		t.Fatalf("dropped %d of %d outputs, want about %.0f%%", zeros, n, 100*p)
+	}
+
+	m.Drop = Dropout{}
+	again := m.Forward(ids, B)
+	differ := false
+	for i := range plain {
+		if again[i] != plain[i] {
+			t.Fatalf("logit %d: %g after dropout was turned off, %g before it was used", i, again[i], plain[i])
+		}
+		differ = differ || dropped[i] != plain[i]
+	}
+	if !differ {
+		t.Fatal("dropout 0.3 left every logit unchanged")
+	}
+}

@@ -46,6 +46,19 @@ func Add(out, a, b []float32) {
 	})
 }
 
+// Mul computes out = a * b elementwise (out may alias a).
+func Mul(out, a, b []float32) {
+	n := len(out)
+	if len(a) < n || len(b) < n {
+		panic("nn: Mul size mismatch")
+	}
+	For(n, 1, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			out[i] = a[i] * b[i]
+		}
+	})
+}
+
 // Embed gathers rows: out[n] = table[ids[n]]. table is (V,D), out is (len(ids), D).
 func Embed(out, table []float32, ids []int32, V, D int) {
 	if len(out) < len(ids)*D || len(table) < V*D {

@@ -21,15 +21,22 @@ type Config struct {
 	DivideByMasked         bool   `json:"divide_by_masked"`          // true: the wrong normaliser (ablation only)
 	Masking                string `json:"masking,omitempty"`         // "bernoulli" ("" too: each token with prob 1-alpha(t)) or "count" (exactly l ~ U{1..L}, weight L/l)
 
-	Batch       int     `json:"batch"`          // sequences per step
-	Steps       int     `json:"steps"`          // total optimizer steps
-	LR          float64 `json:"lr"`             // peak learning rate
-	MinLR       float64 `json:"min_lr"`         // floor of the cosine decay
-	Warmup      int     `json:"warmup"`         // linear warm-up steps
-	WeightDecay float64 `json:"weight_decay"`   // AdamW decoupled decay on matrices
-	Clip        float64 `json:"clip"`           // global gradient-norm clip (0: off)
-	Seed        uint64  `json:"seed"`           // init, batches and masks all derive from it
-	Init        string  `json:"init,omitempty"` // warm start: the model file the weights came from and its SHA-256 (empty: random init)
+	Batch       int     `json:"batch"`        // sequences per step
+	Steps       int     `json:"steps"`        // total optimizer steps
+	LR          float64 `json:"lr"`           // peak learning rate
+	MinLR       float64 `json:"min_lr"`       // floor of the cosine decay
+	Warmup      int     `json:"warmup"`       // linear warm-up steps
+	WeightDecay float64 `json:"weight_decay"` // AdamW decoupled decay on matrices
+	Clip        float64 `json:"clip"`         // global gradient-norm clip (0: off)
+	Seed        uint64  `json:"seed"`         // init, batches and masks all derive from it
+
+	// Residual dropout (model.Dropout) with probability Dropout from step DropoutStart on.
+	// A late start (no dropout while the model underfits, dropout once it overfits) is
+	// Liu et al.'s "late dropout" (2023); 0 and 0 is plain dropout from the first step.
+	Dropout      float64 `json:"dropout,omitempty"`
+	DropoutStart int     `json:"dropout_start,omitempty"`
+
+	Init string `json:"init,omitempty"` // warm start: the model file the weights came from and its SHA-256 (empty: random init)
 
 	EvalEvery       int `json:"eval_every"`       // steps between validation passes (0: only at the end)
 	EvalTokens      int `json:"eval_tokens"`      // validation tokens used during training
@@ -67,6 +74,8 @@ func (c Config) Validate() error {
 		return errors.New("batch and steps must be positive")
 	case c.LR <= 0 || c.MinLR < 0 || c.MinLR > c.LR:
 		return fmt.Errorf("learning rates: need 0 <= min_lr (%g) <= lr (%g), lr > 0", c.MinLR, c.LR)
+	case c.Dropout < 0 || c.Dropout >= 1 || c.DropoutStart < 0:
+		return fmt.Errorf("dropout %g from step %d: need 0 <= dropout < 1 and a step >= 0", c.Dropout, c.DropoutStart)
 	case c.Warmup < 0 || c.EvalEvery < 0 || c.CheckpointEvery < 0 || c.EvalTokens < 0:
 		return errors.New("warmup, eval_every, checkpoint_every and eval_tokens must not be negative")
 	}

@@ -46,10 +46,13 @@ func windowBatch(s []int32) BatchFunc {
 // TestResumeIsExact: an interrupted-and-resumed run's losses equal an uninterrupted run's,
 // bit for bit, for both objectives.
 func TestResumeIsExact(t *testing.T) {
-	for _, obj := range []string{"mdm", "mdm-count", "ar"} {
-		cfg := tinyConfig(strings.TrimSuffix(obj, "-count"))
+	for _, obj := range []string{"mdm", "mdm-count", "mdm-dropout", "ar"} {
+		cfg := tinyConfig(strings.TrimSuffix(strings.TrimSuffix(obj, "-count"), "-dropout"))
 		if strings.HasSuffix(obj, "-count") {
 			cfg.Masking = "count"
+		}
+		if strings.HasSuffix(obj, "-dropout") {
+			cfg.Dropout, cfg.DropoutStart = 0.2, 3
 		}
 		s := stream(5000)
 		full, err := New(cfg, nil, windowBatch(s))
@@ -195,5 +198,55 @@ func TestNewFrom(t *testing.T) {
 	c.Masking = "nonsense"
 	if _, err := NewFrom(c, m, nil, windowBatch(s)); err == nil || !strings.Contains(err.Error(), "masking") {
 		t.Fatalf("bad masking accepted: %v", err)
+	}
+}
+
+// TestLateDropout: a run without dropout that turns it on when resumed at step k equals,
+// bit for bit, the run configured with dropout from step k; the steps before k equal the
+// run without dropout and the ones after differ from it; and dropout cannot be moved
+// before the step a run has reached.
+func TestLateDropout(t *testing.T) {
+	s := stream(5000)
+	plainCfg := tinyConfig("mdm")
+	lateCfg := plainCfg
+	lateCfg.Dropout, lateCfg.DropoutStart = 0.2, 5
+	losses := func(tr *Trainer, n int) []float64 {
+		var l []float64
+		for tr.Step < n {
+			l = append(l, tr.TrainStep().Loss)
+		}
+		return l
+	}
+	plain, _ := New(plainCfg, nil, windowBatch(s))
+	late, _ := New(lateCfg, nil, windowBatch(s))
+	want, noDrop := losses(late, 10), losses(plain, 10)
+
+	part, _ := New(plainCfg, nil, windowBatch(s))
+	got := losses(part, 5)
+	path := filepath.Join(t.TempDir(), "ck.ckpt")
+	if err := part.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Resume(path, windowBatch(s), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := res.SetDropout(0.2, 3); err == nil {
+		t.Fatal("SetDropout moved dropout before the current step")
+	}
+	if err := res.SetDropout(1, 5); err == nil {
+		t.Fatal("SetDropout accepted probability 1")
+	}
+	if err := res.SetDropout(0.2, 5); err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, losses(res, 10)...)
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("step %d: loss %v with dropout turned on at resume, %v configured from the start", i+1, got[i], want[i])
+		}
+		if (i < 5) != (want[i] == noDrop[i]) {
+			t.Fatalf("step %d: loss %v with dropout from step 5, %v without", i+1, want[i], noDrop[i])
+		}
 	}
 }

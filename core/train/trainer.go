@@ -91,6 +91,28 @@ func decayRanges(c model.Config) []optim.Range {
 // it passes nil).
 func (t *Trainer) SetBatchFunc(b BatchFunc) { t.batch = b }
 
+// SetDropout changes the dropout of the rest of a resumed run. It refuses a change that
+// would rewrite steps already taken (old or new dropout starting before the current
+// step), so the saved config still describes every step: a run with no dropout until
+// step k that turns it on at k is the run that "-dropout p -dropout-start k" makes.
+func (t *Trainer) SetDropout(p float64, start int) error {
+	c := t.Cfg
+	if c.Dropout == p && c.DropoutStart == start {
+		return nil
+	}
+	c.Dropout, c.DropoutStart = p, start
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	old := t.Cfg
+	if (old.Dropout > 0 && old.DropoutStart < t.Step) || (p > 0 && start < t.Step) {
+		return fmt.Errorf("dropout %g from step %d (was %g from %d): the run is at step %d, and steps taken cannot change; start at %d or later",
+			p, start, old.Dropout, old.DropoutStart, t.Step, t.Step)
+	}
+	t.Cfg = c
+	return nil
+}
+
 // Schedule is the run's learning-rate schedule.
 func (t *Trainer) Schedule() optim.Schedule {
 	return optim.Schedule{Max: t.Cfg.LR, Min: t.Cfg.MinLR, Warmup: t.Cfg.Warmup, Total: t.Cfg.Steps}
@@ -105,6 +127,9 @@ func (t *Trainer) rng(step int, stream uint64) *rand.Rand {
 func (t *Trainer) TrainStep() Stats {
 	c := t.Cfg
 	B, L, V := c.Batch, c.Model.SeqLen, c.Model.Vocab
+	if c.Dropout > 0 && t.Step >= c.DropoutStart {
+		t.Model.Drop = model.Dropout{P: float32(c.Dropout), Rng: t.rng(t.Step, 2)}
+	}
 	var loss float64
 	switch c.Objective {
 	case "mdm":
@@ -122,6 +147,7 @@ func (t *Trainer) TrainStep() Stats {
 	}
 	t.Model.ZeroGrad()
 	t.Model.Backward(t.dlogits)
+	t.Model.Drop = model.Dropout{}
 	norm := optim.ClipGradNorm(t.Model.Grads, c.Clip)
 	lr := t.Schedule().At(t.Step)
 	t.Opt.Update(t.Model.Params, t.Model.Grads, lr)

@@ -69,6 +69,8 @@ func run() error {
 	flag.BoolVar(&c.SingleRatioPerSequence, "single-ratio", false, "ablation: one masking ratio for the whole batch (mdm)")
 	flag.StringVar(&c.Masking, "masking", d.Masking, "mdm masking: bernoulli (each token with prob 1-alpha(t), weight w(t)) or count (exactly l ~ U{1..L} tokens, weight L/l; same bound, lower variance)")
 	flag.BoolVar(&c.DivideByMasked, "divide-by-masked", false, "ablation: divide by the masked count instead of B*L (mdm; not a bound)")
+	flag.Float64Var(&c.Dropout, "dropout", 0, "residual dropout probability in training (0: off)")
+	flag.IntVar(&c.DropoutStart, "dropout-start", 0, "first step with dropout (late dropout; with -resume, -dropout and -dropout-start change the rest of the run)")
 	flag.IntVar(&c.EvalEvery, "eval-every", d.EvalEvery, "steps between validation passes (0: only at the end)")
 	flag.IntVar(&c.EvalTokens, "eval-tokens", d.EvalTokens, "validation tokens per pass")
 	flag.IntVar(&c.CheckpointEvery, "checkpoint-every", d.CheckpointEvery, "steps between checkpoints (also saved on SIGINT/SIGTERM)")
@@ -122,6 +124,12 @@ func run() error {
 		tr, err = train.Resume(ckpt, nil, steps)
 		if err != nil {
 			return err
+		}
+		if set["dropout"] || set["dropout-start"] {
+			if err := tr.SetDropout(c.Dropout, c.DropoutStart); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "from step %d: dropout %g from step %d (the run's config records it)\n", tr.Step, c.Dropout, c.DropoutStart)
 		}
 		c = tr.Cfg
 		fmt.Fprintf(os.Stderr, "resuming %s at step %d of %d\n", ckpt, tr.Step, c.Steps)
