@@ -36,6 +36,13 @@ type Config struct {
 	Dropout      float64 `json:"dropout,omitempty"`
 	DropoutStart int     `json:"dropout_start,omitempty"`
 
+	// Tail averaging: the run's final weights (ModelFile) are the mean of the weights after
+	// steps AverageFrom, AverageFrom+AverageEvery, ... (0: off). Averaging the late iterates
+	// of a run (SWA, Izmailov et al. 2018; LAWA, Kaddour 2022) cancels some of their noise;
+	// the last weights are kept beside it (LastModelFile).
+	AverageFrom  int `json:"average_from,omitempty"`
+	AverageEvery int `json:"average_every,omitempty"` // 0: 100
+
 	Init string `json:"init,omitempty"` // warm start: the model file the weights came from and its SHA-256 (empty: random init)
 
 	EvalEvery       int `json:"eval_every"`       // steps between validation passes (0: only at the end)
@@ -76,6 +83,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("learning rates: need 0 <= min_lr (%g) <= lr (%g), lr > 0", c.MinLR, c.LR)
 	case c.Dropout < 0 || c.Dropout >= 1 || c.DropoutStart < 0:
 		return fmt.Errorf("dropout %g from step %d: need 0 <= dropout < 1 and a step >= 0", c.Dropout, c.DropoutStart)
+	case c.AverageFrom < 0 || c.AverageEvery < 0:
+		return errors.New("average_from and average_every must not be negative")
 	case c.Warmup < 0 || c.EvalEvery < 0 || c.CheckpointEvery < 0 || c.EvalTokens < 0:
 		return errors.New("warmup, eval_every, checkpoint_every and eval_tokens must not be negative")
 	}

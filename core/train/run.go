@@ -16,7 +16,8 @@ import (
 // Files of a run's output folder.
 const (
 	CheckpointFile = "checkpoint.ckpt" // latest training checkpoint (weights + optimizer)
-	ModelFile      = "model.ckpt"      // final weights only, f32 (for eval, sample, quantize)
+	ModelFile      = "model.ckpt"      // final weights only, f32 (for eval, sample, quantize); the tail average when the run averages
+	LastModelFile  = "model-last.ckpt" // the last weights of a run that averages (ModelFile is then the average)
 	MetricsFile    = "metrics.jsonl"   // one JSON object per logged step or evaluation
 	PlotFile       = "loss.png"        // training and validation curves
 )
@@ -26,6 +27,7 @@ type Record struct {
 	Step     int      `json:"step"`
 	Loss     *float64 `json:"loss,omitempty"`
 	ValLoss  *float64 `json:"val_loss,omitempty"`
+	ValAvg   *float64 `json:"val_loss_average,omitempty"` // the tail-averaged weights' (the end of a run that averages)
 	LR       float64  `json:"lr,omitempty"`
 	GradNorm float64  `json:"grad_norm,omitempty"`
 	Tokens   int64    `json:"tokens"`
@@ -35,14 +37,15 @@ type Record struct {
 
 // Runner drives a Trainer to its step count, evaluating, logging and checkpointing.
 type Runner struct {
-	T          *Trainer
-	Dir        string
-	ValWindows [][]int32 // validation windows of SeqLen tokens
-	ValPrev    []int32   // token before each window (AR context); EOT for the first
-	LogEvery   int       // steps between metric lines (default 10)
-	OnStep     func(s Stats, tokPerS float64)
-	OnEval     func(step int, valLoss float64)
-	OnSave     func(path string)
+	T             *Trainer
+	Dir           string
+	ValWindows    [][]int32 // validation windows of SeqLen tokens
+	ValPrev       []int32   // token before each window (AR context); EOT for the first
+	LogEvery      int       // steps between metric lines (default 10)
+	OnStep        func(s Stats, tokPerS float64)
+	OnEval        func(step int, valLoss float64)
+	OnEvalAverage func(n int, valLoss float64) // the tail average of n weights, at the end
+	OnSave        func(path string)
 }
 
 // Run trains until the configured step count or until ctx is cancelled; either way the
@@ -152,7 +155,21 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := save(); err != nil {
 		return err
 	}
-	if err := checkpoint.Save(filepath.Join(r.Dir, ModelFile), t.Model.ToFile(t.Tok)); err != nil {
+	final := t.Model
+	if avg := t.Averaged(); avg != nil {
+		if err := checkpoint.Save(filepath.Join(r.Dir, LastModelFile), t.Model.ToFile(t.Tok)); err != nil {
+			return err
+		}
+		final = avg
+		if len(r.ValWindows) > 0 {
+			v := t.ValidateWeights(avg.Params, r.ValWindows, r.ValPrev)
+			emit(Record{Step: t.Step, ValAvg: &v, Tokens: tokens, Elapsed: elapsed0 + time.Since(start).Seconds()})
+			if r.OnEvalAverage != nil {
+				r.OnEvalAverage(t.AvgN, v)
+			}
+		}
+	}
+	if err := checkpoint.Save(filepath.Join(r.Dir, ModelFile), final.ToFile(t.Tok)); err != nil {
 		return err
 	}
 	return Plot(filepath.Join(r.Dir, PlotFile), records, c.Objective)

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -248,5 +249,88 @@ func TestLateDropout(t *testing.T) {
 		if (i < 5) != (want[i] == noDrop[i]) {
 			t.Fatalf("step %d: loss %v with dropout from step 5, %v without", i+1, want[i], noDrop[i])
 		}
+	}
+}
+
+// TestTailAverage: the averaged weights are the mean of the weights after steps
+// AverageFrom, +AverageEvery, ...; a run interrupted after the average has started, or
+// one that turns averaging on when resumed before it starts, ends with the same average
+// to the bit; and the runner writes the average as the model and keeps the last weights.
+func TestTailAverage(t *testing.T) {
+	s := stream(5000)
+	cfg := tinyConfig("mdm")
+	cfg.AverageFrom, cfg.AverageEvery = 6, 2
+	ref, _ := New(cfg, nil, windowBatch(s))
+	want := make([]float32, len(ref.Model.Params))
+	for ref.Step < cfg.Steps {
+		ref.TrainStep()
+		if ref.Step >= 6 && ref.Step%2 == 0 {
+			for i, v := range ref.Model.Params {
+				want[i] += v
+			}
+		}
+	}
+	avg := ref.Averaged()
+	if ref.AvgN != 4 || avg == nil {
+		t.Fatalf("averaged %d weights, want 4 (steps 6, 8, 10, 12)", ref.AvgN)
+	}
+	same := func(name string, got []float32) {
+		t.Helper()
+		for i := range want {
+			if got[i] != want[i]/4 {
+				t.Fatalf("%s: weight %d is %v, want %v", name, i, got[i], want[i]/4)
+			}
+		}
+	}
+	same("uninterrupted", avg.Params)
+
+	dir := t.TempDir()
+	for _, stop := range []int{5, 7} {
+		c := cfg
+		if stop == 5 {
+			c.AverageFrom, c.AverageEvery = 0, 0
+		}
+		part, _ := New(c, nil, windowBatch(s))
+		for part.Step < stop {
+			part.TrainStep()
+		}
+		path := filepath.Join(dir, "ck.ckpt")
+		if err := part.Save(path); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Resume(path, windowBatch(s), 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if stop == 5 {
+			if err := res.SetAverage(4, 2); err == nil {
+				t.Fatal("SetAverage started an average before the current step")
+			}
+			if err := res.SetAverage(6, 2); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := res.SetAverage(8, 2); err == nil {
+			t.Fatal("SetAverage changed an average already begun")
+		}
+		r := &Runner{T: res, Dir: filepath.Join(dir, "run"), ValWindows: [][]int32{s[:12]}, ValPrev: []int32{38}}
+		if err := r.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		same(fmt.Sprintf("stopped at %d", stop), res.Averaged().Params)
+		m, _, err := model.Load(filepath.Join(dir, "run", ModelFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		same("model file", m.Params)
+		last, _, err := model.Load(filepath.Join(dir, "run", LastModelFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range last.Params {
+			if v != ref.Model.Params[i] {
+				t.Fatal("the last-weights file differs from the last weights")
+			}
+		}
+		os.RemoveAll(filepath.Join(dir, "run"))
 	}
 }

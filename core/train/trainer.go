@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/masked"
@@ -26,6 +25,12 @@ type Trainer struct {
 	Opt   *optim.AdamW
 	Step  int    // steps done
 	Tok   []byte // tokenizer.json, carried into every checkpoint
+
+	// AvgSum is the sum of the weights at the averaged steps so far (Config.AverageFrom),
+	// AvgN their number; float32 like the weights, saved with them, so a resumed run's
+	// average is the same to the bit.
+	AvgSum []float32
+	AvgN   int
 
 	batch   BatchFunc
 	noise   masked.NoiseConfig
@@ -91,6 +96,45 @@ func decayRanges(c model.Config) []optim.Range {
 // it passes nil).
 func (t *Trainer) SetBatchFunc(b BatchFunc) { t.batch = b }
 
+// averagedStep reports whether the weights after step join the tail average.
+func (t *Trainer) averagedStep(step int) bool {
+	c := t.Cfg
+	every := c.AverageEvery
+	if every == 0 {
+		every = 100
+	}
+	return c.AverageFrom > 0 && step >= c.AverageFrom && (step-c.AverageFrom)%every == 0
+}
+
+// Averaged returns the tail average of the weights as a new model, or nil before the
+// first averaged step.
+func (t *Trainer) Averaged() *model.Model {
+	if t.AvgN == 0 {
+		return nil
+	}
+	m, _ := model.Empty(t.Model.Cfg)
+	inv := 1 / float32(t.AvgN)
+	for i, v := range t.AvgSum {
+		m.Params[i] = v * inv
+	}
+	return m
+}
+
+// SetAverage changes the tail averaging of a resumed run; like SetDropout it refuses to
+// rewrite steps already taken (an average that should already have started).
+func (t *Trainer) SetAverage(from, every int) error {
+	c := t.Cfg
+	c.AverageFrom, c.AverageEvery = from, every
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if t.AvgN > 0 || (from > 0 && from <= t.Step) {
+		return fmt.Errorf("averaging from step %d: the run is at step %d with %d weights averaged; start after the current step", from, t.Step, t.AvgN)
+	}
+	t.Cfg = c
+	return nil
+}
+
 // SetDropout changes the dropout of the rest of a resumed run. It refuses a change that
 // would rewrite steps already taken (old or new dropout starting before the current
 // step), so the saved config still describes every step: a run with no dropout until
@@ -152,6 +196,15 @@ func (t *Trainer) TrainStep() Stats {
 	lr := t.Schedule().At(t.Step)
 	t.Opt.Update(t.Model.Params, t.Model.Grads, lr)
 	t.Step++
+	if t.averagedStep(t.Step) {
+		if t.AvgSum == nil {
+			t.AvgSum = make([]float32, len(t.Model.Params))
+		}
+		for i, v := range t.Model.Params {
+			t.AvgSum[i] += v
+		}
+		t.AvgN++
+	}
 	return Stats{Step: t.Step, Loss: loss, LR: lr, GradNorm: norm}
 }
 
@@ -216,6 +269,15 @@ func (t *Trainer) Validate(windows [][]int32, prev []int32) float64 {
 	return sum / float64(n)
 }
 
+// ValidateWeights is Validate for other weights of the same network (the tail average):
+// it swaps them in for the call and restores the run's own.
+func (t *Trainer) ValidateWeights(params []float32, windows [][]int32, prev []int32) float64 {
+	own := append([]float32(nil), t.Model.Params...)
+	copy(t.Model.Params, params)
+	defer copy(t.Model.Params, own)
+	return t.Validate(windows, prev)
+}
+
 // state is the training state stored in a checkpoint beside weights and moments.
 type state struct {
 	Config  Config `json:"config"`
@@ -223,6 +285,7 @@ type state struct {
 	AdamT   int    `json:"adam_step"`
 	RNG     string `json:"rng"` // documentation: every random draw derives from (seed, step)
 	DataPos int    `json:"data_position"`
+	AvgN    int    `json:"average_n,omitempty"` // weights summed in the "average.sum" tensor
 }
 
 // File returns the full training checkpoint: weights, AdamW moments and state.
@@ -232,7 +295,10 @@ func (t *Trainer) File() *checkpoint.File {
 	f.Tensors = append(f.Tensors,
 		checkpoint.Tensor{Name: "optim.m", Shape: []int{n}, DType: checkpoint.F32, F32: t.Opt.M},
 		checkpoint.Tensor{Name: "optim.v", Shape: []int{n}, DType: checkpoint.F32, F32: t.Opt.V})
-	st, _ := json.Marshal(state{Config: t.Cfg, Step: t.Step, AdamT: t.Opt.Step, RNG: "pcg(seed, step)", DataPos: t.Step})
+	if t.AvgN > 0 {
+		f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: "average.sum", Shape: []int{n}, DType: checkpoint.F32, F32: t.AvgSum})
+	}
+	st, _ := json.Marshal(state{Config: t.Cfg, Step: t.Step, AdamT: t.Opt.Step, RNG: "pcg(seed, step)", DataPos: t.Step, AvgN: t.AvgN})
 	f.State = st
 	f.Notes = map[string]string{"kind": t.Cfg.Objective, "objective": t.Cfg.Objective}
 	return f
@@ -266,7 +332,12 @@ func Resume(path string, batch BatchFunc, steps int) (*Trainer, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	t := newTrainer(st.Config, m, f.Tokenizer, batch)
-	for _, name := range []string{"optim.m", "optim.v"} {
+	names := []string{"optim.m", "optim.v"}
+	if st.AvgN > 0 {
+		names = append(names, "average.sum")
+		t.AvgSum, t.AvgN = make([]float32, len(m.Params)), st.AvgN
+	}
+	for _, name := range names {
 		ten := f.Tensor(name)
 		if ten == nil || ten.Len() != len(m.Params) {
 			return nil, fmt.Errorf("%s: %w: %s missing or wrong size", path, checkpoint.ErrShape, name)
@@ -275,10 +346,13 @@ func Resume(path string, batch BatchFunc, steps int) (*Trainer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		if strings.HasSuffix(name, ".m") {
+		switch name {
+		case "optim.m":
 			copy(t.Opt.M, v)
-		} else {
+		case "optim.v":
 			copy(t.Opt.V, v)
+		default:
+			copy(t.AvgSum, v)
 		}
 	}
 	t.Step, t.Opt.Step = st.Step, st.AdamT

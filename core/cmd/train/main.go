@@ -71,6 +71,8 @@ func run() error {
 	flag.BoolVar(&c.DivideByMasked, "divide-by-masked", false, "ablation: divide by the masked count instead of B*L (mdm; not a bound)")
 	flag.Float64Var(&c.Dropout, "dropout", 0, "residual dropout probability in training (0: off)")
 	flag.IntVar(&c.DropoutStart, "dropout-start", 0, "first step with dropout (late dropout; with -resume, -dropout and -dropout-start change the rest of the run)")
+	flag.IntVar(&c.AverageFrom, "average-from", 0, "final weights = mean of the weights after this step and every -average-every steps after it (0: off; the last weights go to model-last.ckpt)")
+	flag.IntVar(&c.AverageEvery, "average-every", 100, "steps between averaged weights (with -average-from)")
 	flag.IntVar(&c.EvalEvery, "eval-every", d.EvalEvery, "steps between validation passes (0: only at the end)")
 	flag.IntVar(&c.EvalTokens, "eval-tokens", d.EvalTokens, "validation tokens per pass")
 	flag.IntVar(&c.CheckpointEvery, "checkpoint-every", d.CheckpointEvery, "steps between checkpoints (also saved on SIGINT/SIGTERM)")
@@ -131,6 +133,12 @@ func run() error {
 			}
 			fmt.Fprintf(os.Stderr, "from step %d: dropout %g from step %d (the run's config records it)\n", tr.Step, c.Dropout, c.DropoutStart)
 		}
+		if set["average-from"] || set["average-every"] {
+			if err := tr.SetAverage(c.AverageFrom, c.AverageEvery); err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "from step %d: averaging the weights from step %d every %d steps (the run's config records it)\n", tr.Step, c.AverageFrom, c.AverageEvery)
+		}
 		c = tr.Cfg
 		fmt.Fprintf(os.Stderr, "resuming %s at step %d of %d\n", ckpt, tr.Step, c.Steps)
 	} else if _, err := os.Stat(ckpt); err == nil {
@@ -161,7 +169,7 @@ func run() error {
 
 	prog := newProgress(c.Steps, tr.Step, c.Objective, *noBar)
 	r := &train.Runner{T: tr, Dir: *out, ValWindows: ds.valWindows, ValPrev: ds.valPrev, LogEvery: *logEvery,
-		OnStep: prog.step, OnEval: prog.eval}
+		OnStep: prog.step, OnEval: prog.eval, OnEvalAverage: prog.evalAverage}
 	start := time.Now()
 	err = r.Run(ctx)
 	prog.done()

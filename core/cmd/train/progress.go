@@ -61,7 +61,16 @@ func (pr *progress) eval(step int, v float64) {
 	if pr.objective == "mdm" {
 		what = "upper bound on perplexity"
 	}
-	msg := fmt.Sprintf("step %d: validation loss %.4f (%s exp(loss) = %.1f)", step, v, what, math.Exp(v))
+	pr.note(fmt.Sprintf("step %d: validation loss %.4f (%s exp(loss) = %.1f)", step, v, what, math.Exp(v)))
+}
+
+// evalAverage reports the validation loss of the tail-averaged weights.
+func (pr *progress) evalAverage(n int, v float64) {
+	pr.note(fmt.Sprintf("tail average of %d weights: validation loss %.4f (exp = %.1f)", n, v, math.Exp(v)))
+}
+
+// note prints a line above the bar (or plainly when there is none).
+func (pr *progress) note(msg string) {
 	if pr.p != nil {
 		pr.p.Write([]byte(msg + "\n"))
 		return
