@@ -5,10 +5,7 @@
 #   1. austen-ar: the autoregressive baseline, from scratch (AR_STEPS x 16 x 128 tokens).
 #   2. austen-mdm: the masked diffusion model, started from austen-ar's weights with the
 #      causal mask lifted (adaptation from an AR model, as in DiffuLLaMA and Dream), then
-#      MDM_STEPS x 32 x 128 tokens of the diffusion objective with exact-count masking,
-#      with residual dropout 0.1 from step 1000 on ("late dropout": the adapted model
-#      inherits the AR model's memorised training text and overfits from there), releasing
-#      the mean of its weights at steps 2000, 2100, ..., MDM_STEPS (tail averaging).
+#      MDM_STEPS x 32 x 128 tokens of the diffusion objective with exact-count masking.
 #   build/train-demo.sh      (defaults AR_STEPS=1800 MDM_STEPS=2600: about 45 + 120 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,8 +36,7 @@ release() { # name, run folder
 train demo-ar -objective ar -steps "$AR_STEPS" -batch 16 -eval-every 200 -eval-tokens 8192 -checkpoint-every 50
 release austen-ar "$RUNS/demo-ar"
 
-train demo-mdm3 -init weights/austen-ar.f32.ckpt -objective mdm -masking count -steps "$MDM_STEPS" \
-  -batch 32 -lr 6e-4 -min-lr 6e-5 -warmup 50 -dropout 0.1 -dropout-start 1000 -average-from 2000 \
-  -eval-every 250 -eval-tokens 4096 -checkpoint-every 100
-release austen-mdm "$RUNS/demo-mdm3"
+train demo-mdm2 -init weights/austen-ar.f32.ckpt -objective mdm -masking count -steps "$MDM_STEPS" \
+  -batch 32 -lr 6e-4 -min-lr 6e-5 -warmup 50 -eval-every 250 -eval-tokens 4096 -checkpoint-every 100
+release austen-mdm "$RUNS/demo-mdm2"
 echo "release files written to weights/"
