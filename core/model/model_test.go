@@ -58,12 +58,18 @@ func TestModelGrad(t *testing.T) {
 		loss := func() float64 {
 			return nn.CrossEntropy(nil, m.Forward(ids, B), targets, B*L, cfg.Vocab, 1/float32(B*L))
 		}
-		off := 0
-		for _, s := range cfg.Specs() {
-			n := s.Size()
-			checkTensor(t, s.Name, m.Params[off:off+n], grads[off:off+n], loss)
-			off += n
-		}
+		checkModel(t, m, grads, loss)
+	}
+}
+
+// checkModel checks every tensor's slice of the gradient arena grads.
+func checkModel(t *testing.T, m *Model, grads []float32, loss func() float64) {
+	t.Helper()
+	off := 0
+	for _, s := range m.Cfg.Specs() {
+		n := s.Size()
+		checkTensor(t, s.Name, m.Params[off:off+n], grads[off:off+n], loss)
+		off += n
 	}
 }
 
@@ -233,12 +239,7 @@ func TestDropout(t *testing.T) {
 		fresh()
 		return nn.CrossEntropy(nil, m.Forward(ids, B), targets, B*L, cfg.Vocab, 1/float32(B*L))
 	}
-	off := 0
-	for _, s := range cfg.Specs() {
-		n := s.Size()
-		checkTensor(t, s.Name, m.Params[off:off+n], grads[off:off+n], loss)
-		off += n
-	}
+	checkModel(t, m, grads, loss)
 	dropped := append([]float32(nil), m.Forward(ids, B)...)
 	zeros, n := 0, 0
 	for _, la := range m.act.layers {

@@ -44,6 +44,20 @@ func windowBatch(s []int32) BatchFunc {
 	}
 }
 
+// saveAndResume writes tr's checkpoint and resumes a new trainer from it.
+func saveAndResume(t *testing.T, tr *Trainer, s []int32) *Trainer {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ck.ckpt")
+	if err := tr.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Resume(path, windowBatch(s), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
 // TestResumeIsExact: an interrupted-and-resumed run's losses equal an uninterrupted run's,
 // bit for bit, for both objectives.
 func TestResumeIsExact(t *testing.T) {
@@ -69,14 +83,7 @@ func TestResumeIsExact(t *testing.T) {
 		for i := 0; i < 5; i++ {
 			got = append(got, part.TrainStep().Loss)
 		}
-		path := filepath.Join(t.TempDir(), "ck.ckpt")
-		if err := part.Save(path); err != nil {
-			t.Fatal(err)
-		}
-		res, err := Resume(path, windowBatch(s), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := saveAndResume(t, part, s)
 		for res.Step < 12 {
 			got = append(got, res.TrainStep().Loss)
 		}
@@ -224,14 +231,7 @@ func TestLateDropout(t *testing.T) {
 
 	part, _ := New(plainCfg, nil, windowBatch(s))
 	got := losses(part, 5)
-	path := filepath.Join(t.TempDir(), "ck.ckpt")
-	if err := part.Save(path); err != nil {
-		t.Fatal(err)
-	}
-	res, err := Resume(path, windowBatch(s), 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := saveAndResume(t, part, s)
 	if err := res.SetDropout(0.2, 3); err == nil {
 		t.Fatal("SetDropout moved dropout before the current step")
 	}
@@ -294,14 +294,7 @@ func TestTailAverage(t *testing.T) {
 		for part.Step < stop {
 			part.TrainStep()
 		}
-		path := filepath.Join(dir, "ck.ckpt")
-		if err := part.Save(path); err != nil {
-			t.Fatal(err)
-		}
-		res, err := Resume(path, windowBatch(s), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
+		res := saveAndResume(t, part, s)
 		if stop == 5 {
 			if err := res.SetAverage(4, 2); err == nil {
 				t.Fatal("SetAverage started an average before the current step")
