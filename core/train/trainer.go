@@ -144,14 +144,13 @@ func (t *Trainer) SetDropout(p float64, start int) error {
 	if c.Dropout == p && c.DropoutStart == start {
 		return nil
 	}
+	if (c.Dropout > 0 && c.DropoutStart < t.Step) || (p > 0 && start < t.Step) {
+		return fmt.Errorf("dropout %g from step %d (was %g from %d): the run is at step %d, and steps taken cannot change; start at %d or later",
+			p, start, c.Dropout, c.DropoutStart, t.Step, t.Step)
+	}
 	c.Dropout, c.DropoutStart = p, start
 	if err := c.Validate(); err != nil {
 		return err
-	}
-	old := t.Cfg
-	if (old.Dropout > 0 && old.DropoutStart < t.Step) || (p > 0 && start < t.Step) {
-		return fmt.Errorf("dropout %g from step %d (was %g from %d): the run is at step %d, and steps taken cannot change; start at %d or later",
-			p, start, old.Dropout, old.DropoutStart, t.Step, t.Step)
 	}
 	t.Cfg = c
 	return nil
@@ -332,12 +331,13 @@ func Resume(path string, batch BatchFunc, steps int) (*Trainer, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	t := newTrainer(st.Config, m, f.Tokenizer, batch)
-	names := []string{"optim.m", "optim.v"}
+	// Each saved arena and where it goes; the average's sum only once averaging has begun.
+	arenas := map[string][]float32{"optim.m": t.Opt.M, "optim.v": t.Opt.V}
 	if st.AvgN > 0 {
-		names = append(names, "average.sum")
 		t.AvgSum, t.AvgN = make([]float32, len(m.Params)), st.AvgN
+		arenas["average.sum"] = t.AvgSum
 	}
-	for _, name := range names {
+	for name, dst := range arenas {
 		ten := f.Tensor(name)
 		if ten == nil || ten.Len() != len(m.Params) {
 			return nil, fmt.Errorf("%s: %w: %s missing or wrong size", path, checkpoint.ErrShape, name)
@@ -346,14 +346,7 @@ func Resume(path string, batch BatchFunc, steps int) (*Trainer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		switch name {
-		case "optim.m":
-			copy(t.Opt.M, v)
-		case "optim.v":
-			copy(t.Opt.V, v)
-		default:
-			copy(t.AvgSum, v)
-		}
+		copy(dst, v)
 	}
 	t.Step, t.Opt.Step = st.Step, st.AdamT
 	return t, nil
