@@ -4,13 +4,14 @@
 # and a finished stage is skipped.
 #   1. austen-ar: the autoregressive baseline, from scratch (AR_STEPS x 16 x 128 tokens).
 #   2. austen-mdm: the masked diffusion model, started from austen-ar's weights with the
-#      causal mask lifted (adaptation from an AR model, as in DiffuLLaMA and Dream), then
+#      causal mask lifted and the output shifted (position i is predicted from hidden state
+#      i-1, where the AR predicted token i: adaptation as in DiffuLLaMA and Dream), then
 #      MDM_STEPS x 32 x 128 tokens of the diffusion objective with exact-count masking.
-#   build/train-demo.sh      (defaults AR_STEPS=1800 MDM_STEPS=2600: about 45 + 120 minutes on 2 cores)
+#   build/train-demo.sh      (defaults AR_STEPS=1800 MDM_STEPS=2400: about 45 + 115 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AR_STEPS=${AR_STEPS:-1800}
-MDM_STEPS=${MDM_STEPS:-2600}
+MDM_STEPS=${MDM_STEPS:-2400}
 RUNS=${RUNS:-runs}
 mkdir -p "$RUNS" build/.bin
 go build -o build/.bin/train ./core/cmd/train
@@ -36,7 +37,7 @@ release() { # name, run folder
 train demo-ar -objective ar -steps "$AR_STEPS" -batch 16 -eval-every 200 -eval-tokens 8192 -checkpoint-every 50
 release austen-ar "$RUNS/demo-ar"
 
-train demo-mdm2 -init weights/austen-ar.f32.ckpt -objective mdm -masking count -steps "$MDM_STEPS" \
+train demo-mdm4 -init weights/austen-ar.f32.ckpt -shift -objective mdm -masking count -steps "$MDM_STEPS" \
   -batch 32 -lr 6e-4 -min-lr 6e-5 -warmup 50 -eval-every 250 -eval-tokens 4096 -checkpoint-every 100
-release austen-mdm "$RUNS/demo-mdm2"
+release austen-mdm "$RUNS/demo-mdm4"
 echo "release files written to weights/"

@@ -9,15 +9,16 @@ import (
 // CPU-only browser still runs a forward pass in about a second, big enough to write
 // Austen-like sentences.
 type Config struct {
-	Vocab     int     `json:"vocab"`      // tokenizer size incl. EOT (V-2) and MASK (V-1)
-	Dim       int     `json:"dim"`        // model width D
-	Layers    int     `json:"layers"`     // Transformer blocks
-	Heads     int     `json:"heads"`      // attention heads; head size D/Heads must be even
-	Hidden    int     `json:"hidden"`     // SwiGLU width F (~3x D, like LLaMA's 8/3 D rounded)
-	SeqLen    int     `json:"seq_len"`    // longest sequence (RoPE table size)
-	Causal    bool    `json:"causal"`     // true: autoregressive baseline (causal mask)
-	RopeTheta float64 `json:"rope_theta"` // RoPE base, 10000 as in LLaMA
-	NormEps   float32 `json:"norm_eps"`   // RMSNorm epsilon
+	Vocab     int     `json:"vocab"`           // tokenizer size incl. EOT (V-2) and MASK (V-1)
+	Dim       int     `json:"dim"`             // model width D
+	Layers    int     `json:"layers"`          // Transformer blocks
+	Heads     int     `json:"heads"`           // attention heads; head size D/Heads must be even
+	Hidden    int     `json:"hidden"`          // SwiGLU width F (~3x D, like LLaMA's 8/3 D rounded)
+	SeqLen    int     `json:"seq_len"`         // longest sequence (RoPE table size)
+	Causal    bool    `json:"causal"`          // true: autoregressive baseline (causal mask)
+	Shift     bool    `json:"shift,omitempty"` // masked model adapted from an AR: position i's logits come from hidden state i-1 (position 0 from its own), as in DiffuLLaMA and Dream
+	RopeTheta float64 `json:"rope_theta"`      // RoPE base, 10000 as in LLaMA
+	NormEps   float32 `json:"norm_eps"`        // RMSNorm epsilon
 }
 
 // Demo is the released models' configuration.
@@ -34,6 +35,8 @@ func (c Config) Validate() error {
 		return errors.New("model config: dim, layers, heads, hidden and seq_len must be positive")
 	case c.Dim%c.Heads != 0 || (c.Dim/c.Heads)%2 != 0:
 		return fmt.Errorf("model config: dim %d must split into %d heads of even size", c.Dim, c.Heads)
+	case c.Shift && c.Causal:
+		return errors.New("model config: shift is for bidirectional (masked) models; a causal model already predicts the next token")
 	case c.RopeTheta <= 0 || c.NormEps <= 0:
 		return errors.New("model config: rope_theta and norm_eps must be positive")
 	case c.Vocab > 1<<20 || c.Dim > 1<<14 || c.Hidden > 1<<16 || c.Layers > 256 || c.SeqLen > 1<<16:

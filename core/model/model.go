@@ -85,6 +85,7 @@ type acts struct {
 	x      []float32 // (N,D) residual stream entering the final norm
 	layers []layerActs
 	hf     []float32 // (N,D) final normed
+	hs     []float32 // (N,D) hf shifted one position right within each sequence (Shift only)
 	rstdf  []float32 // (N)
 	logits []float32 // (N,V)
 	drop   bool      // the last Forward applied dropout (layerActs.drop1/drop2 hold its masks)
@@ -171,7 +172,15 @@ func (m *Model) Forward(ids []int32, B int) []float32 {
 		nn.Add(next, la.xmid, a.dh)
 	}
 	nn.RMSNorm(a.hf, a.rstdf, a.x, m.W.Norm, N, D, c.NormEps)
-	nn.Linear(a.logits, a.hf, m.W.Head, N, D, V)
+	hin := a.hf
+	if c.Shift {
+		if len(a.hs) != N*D {
+			a.hs = make([]float32, N*D)
+		}
+		ShiftRows(a.hs, a.hf, B, L, D)
+		hin = a.hs
+	}
+	nn.Linear(a.logits, hin, m.W.Head, N, D, V)
 	return a.logits
 }
 
@@ -190,7 +199,15 @@ func (m *Model) Backward(dlogits []float32) {
 		panic("model: dlogits size mismatch")
 	}
 	clear(a.dh)
-	nn.LinearBackward(a.dh, m.G.Head, dlogits, a.hf, m.W.Head, N, D, V)
+	if c.Shift {
+		// The head saw the shifted rows a.hs. Once its weight gradient is taken, a.hs is
+		// free to hold the gradient of those rows while it goes back to their sources.
+		nn.LinearBackward(a.dh, m.G.Head, dlogits, a.hs, m.W.Head, N, D, V)
+		copy(a.hs, a.dh)
+		unshiftRowsBackward(a.dh, a.hs, B, L, D)
+	} else {
+		nn.LinearBackward(a.dh, m.G.Head, dlogits, a.hf, m.W.Head, N, D, V)
+	}
 	clear(a.dx)
 	nn.RMSNormBackward(a.dx, m.G.Norm, a.dh, a.x, m.W.Norm, a.rstdf, N, D)
 	for i := len(m.W.Layers) - 1; i >= 0; i-- {
@@ -270,3 +287,26 @@ func (m *Model) Logits(ids []int32) ([]float32, error) {
 
 // Vocab is the vocabulary size.
 func (m *Model) Vocab() int { return m.Cfg.Vocab }
+
+// ShiftRows writes dst (B,L,D) = src moved one position later within each sequence: row i
+// of a sequence is src's row i-1, and row 0 keeps its own. With Config.Shift the head
+// reads these rows, so the logits at position i come from the hidden state at i-1, the
+// position an autoregressive model predicts token i from.
+func ShiftRows(dst, src []float32, B, L, D int) {
+	for b := 0; b < B; b++ {
+		o := b * L * D
+		copy(dst[o:o+D], src[o:o+D])
+		copy(dst[o+D:o+L*D], src[o:o+(L-1)*D])
+	}
+}
+
+// unshiftRowsBackward is ShiftRows' gradient: dsrc (B,L,D) = the gradient g of the
+// shifted rows sent back to their sources (row i-1 gets row i's, row 0 also its own).
+func unshiftRowsBackward(dsrc, g []float32, B, L, D int) {
+	for b := 0; b < B; b++ {
+		o := b * L * D
+		copy(dsrc[o:o+(L-1)*D], g[o+D:o+L*D])
+		clear(dsrc[o+(L-1)*D : o+L*D])
+		nn.Add(dsrc[o:o+D], dsrc[o:o+D], g[o:o+D])
+	}
+}

@@ -40,8 +40,10 @@ func lossAndGrad(m *Model, ids, targets []int32, B int) float64 {
 // TestModelGrad checks the gradient of the whole network, every tensor, against finite
 // differences, for the bidirectional and the causal network.
 func TestModelGrad(t *testing.T) {
-	for _, causal := range []bool{false, true} {
+	for _, v := range []int{0, 1, 2} {
+		causal := v == 1
 		cfg := tiny(causal)
+		cfg.Shift = v == 2
 		m, err := New(cfg, 3)
 		if err != nil {
 			t.Fatal(err)

@@ -56,6 +56,7 @@ func run() error {
 	flag.IntVar(&c.Model.Hidden, "hidden", d.Model.Hidden, "SwiGLU hidden width")
 	flag.IntVar(&c.Model.SeqLen, "seq-len", d.Model.SeqLen, "sequence length L")
 	flag.IntVar(&c.Model.Vocab, "vocab", d.Model.Vocab, "vocabulary size when a tokenizer is trained")
+	flag.BoolVar(&c.Model.Shift, "shift", false, "mdm adapted from an AR with -init: position i's logits come from hidden state i-1, where the AR predicted token i")
 	flag.IntVar(&c.Steps, "steps", d.Steps, "optimizer steps")
 	flag.IntVar(&c.Batch, "batch", d.Batch, "sequences per step")
 	flag.Float64Var(&c.LR, "lr", d.LR, "peak learning rate")
@@ -203,8 +204,11 @@ func warmStart(path string, c train.Config, ds *dataset) (*train.Trainer, error)
 	switch {
 	case m.Cfg.Causal && c.Objective == "mdm":
 		// Adaptation from an autoregressive model (DiffuLLaMA, Dream): the same weights,
-		// the causal mask lifted.
+		// the causal mask lifted; with -shift the head still reads the previous position.
 		m.Cfg.Causal = false
+		m.Cfg.Shift = c.Model.Shift
+	case m.Cfg.Shift != c.Model.Shift && c.Model.Shift:
+		return nil, fmt.Errorf("%s: -shift applies when adapting an AR model; this masked model was trained without it", path)
 	case !m.Cfg.Causal && c.Objective == "ar":
 		return nil, fmt.Errorf("%s: a bidirectional model cannot start an ar run", path)
 	}
@@ -228,6 +232,7 @@ func overlay(file, flags train.Config, set map[string]bool) train.Config {
 		"layers": func() { out.Model.Layers = flags.Model.Layers }, "heads": func() { out.Model.Heads = flags.Model.Heads },
 		"hidden": func() { out.Model.Hidden = flags.Model.Hidden }, "seq-len": func() { out.Model.SeqLen = flags.Model.SeqLen },
 		"vocab": func() { out.Model.Vocab = flags.Model.Vocab }, "steps": func() { out.Steps = flags.Steps },
+		"shift": func() { out.Model.Shift = flags.Model.Shift },
 		"batch": func() { out.Batch = flags.Batch }, "lr": func() { out.LR = flags.LR }, "min-lr": func() { out.MinLR = flags.MinLR },
 		"warmup": func() { out.Warmup = flags.Warmup }, "wd": func() { out.WeightDecay = flags.WeightDecay },
 		"clip": func() { out.Clip = flags.Clip }, "seed": func() { out.Seed = flags.Seed }, "schedule": func() { out.Schedule = flags.Schedule },
