@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/austen-diffusion/textdiffusion/core/nn"
@@ -121,6 +122,38 @@ func TestBidirectionalSeesFuture(t *testing.T) {
 		if same == !causal {
 			t.Fatalf("causal=%v: first position's logits unchanged=%v after editing the last token", causal, same)
 		}
+	}
+}
+
+// TestShift checks the shifted head against the same weights without it: position i's
+// logits are the plain network's at i-1 (position 0 its own), and a causal model refuses it.
+func TestShift(t *testing.T) {
+	plain, _ := New(tiny(false), 4)
+	cfg := tiny(false)
+	cfg.Shift = true
+	shifted, err := Empty(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(shifted.Params, plain.Params)
+	ids := []int32{5, 1, 7, 2, 9}
+	want, _ := plain.Logits(ids)
+	want = append([]float32(nil), want...)
+	got, _ := shifted.Logits(ids)
+	V := cfg.Vocab
+	for i := range ids {
+		src := max(i-1, 0)
+		// Not bit for bit: BLAS may sum a row of the head's product in another order
+		// depending on where the row sits in the block.
+		for j := 0; j < V; j++ {
+			if d := math.Abs(float64(got[i*V+j] - want[src*V+j])); d > 1e-5 {
+				t.Fatalf("position %d, logit %d: %g, the plain network's at position %d is %g", i, j, got[i*V+j], src, want[src*V+j])
+			}
+		}
+	}
+	cfg.Causal = true
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "shift") {
+		t.Fatalf("shift with causal: err = %v, want a refusal naming shift", err)
 	}
 }
 

@@ -242,7 +242,13 @@ func (d *Denoiser) plan(L int) (*plan, error) {
 		add(k.matmul(d.gate, ly.w2, d.x, L, true)) // x += swiglu W2^T
 	}
 	add(k.rmsnorm(d.x, d.norm, d.h, L, D, c.NormEps))
-	add(k.matmul(d.h, d.head, d.logits, L, false))
+	headIn := d.h
+	if c.Shift {
+		// Position i reads the hidden state at i-1 (model.ShiftRows); att is free by now.
+		add(k.shiftRows(d.h, d.att, L, D))
+		headIn = d.att
+	}
+	add(k.matmul(headIn, d.head, d.logits, L, false))
 	cand, cerr := k.argmaxConf(d.logits, d.cand, L, V, int(c.MaskID()))
 	if err == nil {
 		err = cerr

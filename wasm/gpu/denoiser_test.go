@@ -119,15 +119,18 @@ func TestForwardMatchesCPU(t *testing.T) {
 		name   string
 		causal bool
 		dts    map[string]checkpoint.DType
+		shift  bool
 	}{
-		{"f32", false, nil},
-		{"f32-causal", true, nil},
-		{"q8_0", false, map[string]checkpoint.DType{"tok_emb": Q8_0, "wq": Q8_0, "wk": Q8_0, "wv": Q8_0, "wo": Q8_0, "w1": Q8_0, "w2": Q8_0, "w3": Q8_0, "head": Q8_0}},
-		{"q4_0", false, map[string]checkpoint.DType{"tok_emb": Q4_0, "wq": Q4_0, "wk": Q4_0, "wv": Q4_0, "wo": Q4_0, "w1": Q4_0, "w2": Q4_0, "w3": Q4_0, "head": Q4_0}},
-		{"mixed", true, map[string]checkpoint.DType{"tok_emb": F16, "norm": F16, "wq": Q4_0, "w2": Q8_0, "head": F16}},
+		{"f32", false, nil, false},
+		{"f32-causal", true, nil, false},
+		{"q8_0", false, map[string]checkpoint.DType{"tok_emb": Q8_0, "wq": Q8_0, "wk": Q8_0, "wv": Q8_0, "wo": Q8_0, "w1": Q8_0, "w2": Q8_0, "w3": Q8_0, "head": Q8_0}, false},
+		{"q4_0", false, map[string]checkpoint.DType{"tok_emb": Q4_0, "wq": Q4_0, "wk": Q4_0, "wv": Q4_0, "wo": Q4_0, "w1": Q4_0, "w2": Q4_0, "w3": Q4_0, "head": Q4_0}, false},
+		{"mixed", true, map[string]checkpoint.DType{"tok_emb": F16, "norm": F16, "wq": Q4_0, "w2": Q8_0, "head": F16}, false},
+		{"q8_0-shift", false, map[string]checkpoint.DType{"tok_emb": Q8_0, "wq": Q8_0, "wk": Q8_0, "wv": Q8_0, "wo": Q8_0, "w1": Q8_0, "w2": Q8_0, "w3": Q8_0, "head": Q8_0}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := smallConfig(c.causal)
+			cfg.Shift = c.shift
 			m, tensors := randomModel(t, cfg, 42, c.dts)
 			d := newTestDenoiser(t, cfg, tensors)
 			defer d.Close()

@@ -219,6 +219,17 @@ func (k *kernels) swiglu(gate, up *webgpu.Buffer, n int) (step, error) {
 	return step{p, k.bind(p, k.uniform(n), gate, up), x, y, 1}, nil
 }
 
+// shiftRows: dst (L, D) = src one row later (row 0 kept), the head's input under
+// model.Config.Shift.
+func (k *kernels) shiftRows(src, dst *webgpu.Buffer, L, D int) (step, error) {
+	p, err := k.pipeline([]string{"shift_rows"}, nil)
+	if err != nil {
+		return step{}, err
+	}
+	x, y := grid(L*D, 256)
+	return step{p, k.bind(p, k.uniform(L*D, D), src, dst), x, y, 1}, nil
+}
+
 // argmaxConf: out (L, 4 words) = token, prob, entropy, max logit per row of logits (L, V),
 // leaving out token exclude.
 func (k *kernels) argmaxConf(logits, out *webgpu.Buffer, L, V int, exclude int) (step, error) {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"github.com/austen-diffusion/textdiffusion/core/quant"
 	"github.com/austen-diffusion/textdiffusion/wasm/gpu/webgpu"
@@ -374,6 +375,25 @@ func refCandidates(logits []float32, L, V, exclude int) (tok []int32, conf, ent 
 		ent = append(ent, math.Log(s)-st/s)
 	}
 	return tok, conf, ent
+}
+
+func TestShiftRows(t *testing.T) {
+	k := testKernels(t)
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, L := range []int{1, 2, 37} {
+		const D = 48
+		src := randVec(r, L*D, 1)
+		want := make([]float32, L*D)
+		model.ShiftRows(want, src, 1, L, D)
+		out := k.storage("shifted", L*D)
+		s := must(t)(k.shiftRows(k.upload("src", f32Bytes(src)), out, L, D))
+		got := runRead(t, k, []step{s}, out, L*D)
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("L=%d: value %d (row %d) = %g, want %g (a copy is exact)", L, i, i/D, got[i], want[i])
+			}
+		}
+	}
 }
 
 func TestArgmaxConf(t *testing.T) {
