@@ -7,11 +7,11 @@
 #      causal mask lifted and the output shifted (position i is predicted from hidden state
 #      i-1, where the AR predicted token i: adaptation as in DiffuLLaMA and Dream), then
 #      MDM_STEPS x 32 x 128 tokens of the diffusion objective with exact-count masking.
-#   build/train-demo.sh      (defaults AR_STEPS=1800 MDM_STEPS=2400: about 45 + 115 minutes on 2 cores)
+#   build/train-demo.sh      (defaults AR_STEPS=1800 MDM_STEPS=2600: about 45 + 120 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 AR_STEPS=${AR_STEPS:-1800}
-MDM_STEPS=${MDM_STEPS:-2400}
+MDM_STEPS=${MDM_STEPS:-2600}
 RUNS=${RUNS:-runs}
 mkdir -p "$RUNS" build/.bin
 go build -o build/.bin/train ./core/cmd/train
