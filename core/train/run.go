@@ -151,7 +151,19 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}
 	}
-	evaluate()
+	// A finished run resumed again (build/train-demo.sh re-run after it completed) has its
+	// final evaluations in the log already; it only rewrites the files.
+	logged := func(has func(Record) bool) bool {
+		for _, rec := range records {
+			if rec.Step == t.Step && has(rec) {
+				return true
+			}
+		}
+		return false
+	}
+	if !logged(func(rec Record) bool { return rec.ValLoss != nil }) {
+		evaluate()
+	}
 	if err := save(); err != nil {
 		return err
 	}
@@ -161,7 +173,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			return err
 		}
 		final = avg
-		if len(r.ValWindows) > 0 {
+		if len(r.ValWindows) > 0 && !logged(func(rec Record) bool { return rec.ValAvg != nil }) {
 			v := t.ValidateWeights(avg.Params, r.ValWindows, r.ValPrev)
 			emit(Record{Step: t.Step, ValAvg: &v, Tokens: tokens, Elapsed: elapsed0 + time.Since(start).Seconds()})
 			if r.OnEvalAverage != nil {

@@ -153,6 +153,24 @@ func TestRunnerInterrupt(t *testing.T) {
 			t.Fatal("saved model differs from the trained weights")
 		}
 	}
+
+	// Resuming the finished run (train-demo.sh run again) trains nothing and logs nothing:
+	// the final evaluation stays a single record.
+	done, err := Resume(filepath.Join(dir, CheckpointFile), windowBatch(s), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r3 := &Runner{T: done, Dir: dir, ValWindows: val, ValPrev: prev, LogEvery: 1}
+	if err := r3.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := readMetrics(filepath.Join(dir, MetricsFile), 1<<30)
+	if len(again) != len(recs) {
+		t.Fatalf("resuming the finished run: %d metric records, want the %d it had", len(again), len(recs))
+	}
+	if done.Step != 12 {
+		t.Fatalf("resuming the finished run took it to step %d", done.Step)
+	}
 }
 
 func TestValidateUniformAR(t *testing.T) {
