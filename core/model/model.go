@@ -119,6 +119,9 @@ func (m *Model) ensure(B, L int) *acts {
 	}
 	a.dx, a.dh, a.dq, a.dk, a.dv, a.dao = f(N*D), f(N*D), f(N*D), f(N*D), f(N*D), f(N*D)
 	a.dg, a.du, a.ds, a.dS = f(N*F), f(N*F), f(N*F), f(B*H*L*L)
+	if c.Shift {
+		a.hs = f(N * D)
+	}
 	m.act = a
 	return a
 }
@@ -174,9 +177,6 @@ func (m *Model) Forward(ids []int32, B int) []float32 {
 	nn.RMSNorm(a.hf, a.rstdf, a.x, m.W.Norm, N, D, c.NormEps)
 	hin := a.hf
 	if c.Shift {
-		if len(a.hs) != N*D {
-			a.hs = make([]float32, N*D)
-		}
 		ShiftRows(a.hs, a.hf, B, L, D)
 		hin = a.hs
 	}

@@ -39,12 +39,11 @@ func lossAndGrad(m *Model, ids, targets []int32, B int) float64 {
 }
 
 // TestModelGrad checks the gradient of the whole network, every tensor, against finite
-// differences, for the bidirectional and the causal network.
+// differences, for the bidirectional, the causal and the shifted network.
 func TestModelGrad(t *testing.T) {
-	for _, v := range []int{0, 1, 2} {
-		causal := v == 1
-		cfg := tiny(causal)
-		cfg.Shift = v == 2
+	for _, v := range []struct{ causal, shift bool }{{false, false}, {true, false}, {false, true}} {
+		cfg := tiny(v.causal)
+		cfg.Shift = v.shift
 		m, err := New(cfg, 3)
 		if err != nil {
 			t.Fatal(err)

@@ -207,7 +207,7 @@ func warmStart(path string, c train.Config, ds *dataset) (*train.Trainer, error)
 		// the causal mask lifted; with -shift the head still reads the previous position.
 		m.Cfg.Causal = false
 		m.Cfg.Shift = c.Model.Shift
-	case m.Cfg.Shift != c.Model.Shift && c.Model.Shift:
+	case c.Model.Shift && !m.Cfg.Shift:
 		return nil, fmt.Errorf("%s: -shift applies when adapting an AR model; this masked model was trained without it", path)
 	case !m.Cfg.Causal && c.Objective == "ar":
 		return nil, fmt.Errorf("%s: a bidirectional model cannot start an ar run", path)
