@@ -24,6 +24,7 @@ type modelConfig struct {
 	Causal    bool    `json:"causal"`
 	RopeTheta float64 `json:"rope_theta"`
 	NormEps   float64 `json:"norm_eps"`
+	Shift     bool    `json:"shift,omitempty"` // logits at i read the hidden state at i-1
 }
 
 // hfConfig is config.json in the LLaMA layout of transformers. The model is
@@ -31,27 +32,31 @@ type modelConfig struct {
 // permutation. A causal model is a plain LlamaForCausalLM; the masked
 // diffusion model has no transformers class and says so in architectures.
 type hfConfig struct {
-	Architectures         []string        `json:"architectures"`
-	ModelType             string          `json:"model_type"`
-	VocabSize             int             `json:"vocab_size"`
-	HiddenSize            int             `json:"hidden_size"`
-	IntermediateSize      int             `json:"intermediate_size"`
-	NumHiddenLayers       int             `json:"num_hidden_layers"`
-	NumAttentionHeads     int             `json:"num_attention_heads"`
-	NumKeyValueHeads      int             `json:"num_key_value_heads"`
-	HeadDim               int             `json:"head_dim"`
-	MaxPositionEmbeddings int             `json:"max_position_embeddings"`
-	RMSNormEps            float64         `json:"rms_norm_eps"`
-	RopeTheta             float64         `json:"rope_theta"`
-	TieWordEmbeddings     bool            `json:"tie_word_embeddings"`
-	HiddenAct             string          `json:"hidden_act"`
-	AttentionBias         bool            `json:"attention_bias"`
-	MLPBias               bool            `json:"mlp_bias"`
-	TorchDType            string          `json:"torch_dtype"`
-	Causal                *bool           `json:"causal"` // absent in a stock LLaMA config: causal
-	EOSTokenID            int             `json:"eos_token_id"`
-	MaskTokenID           int             `json:"mask_token_id"`
-	Original              json.RawMessage `json:"textdiffusion_config,omitempty"` // our config, verbatim
+	Architectures         []string `json:"architectures"`
+	ModelType             string   `json:"model_type"`
+	VocabSize             int      `json:"vocab_size"`
+	HiddenSize            int      `json:"hidden_size"`
+	IntermediateSize      int      `json:"intermediate_size"`
+	NumHiddenLayers       int      `json:"num_hidden_layers"`
+	NumAttentionHeads     int      `json:"num_attention_heads"`
+	NumKeyValueHeads      int      `json:"num_key_value_heads"`
+	HeadDim               int      `json:"head_dim"`
+	MaxPositionEmbeddings int      `json:"max_position_embeddings"`
+	RMSNormEps            float64  `json:"rms_norm_eps"`
+	RopeTheta             float64  `json:"rope_theta"`
+	TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
+	HiddenAct             string   `json:"hidden_act"`
+	AttentionBias         bool     `json:"attention_bias"`
+	MLPBias               bool     `json:"mlp_bias"`
+	TorchDType            string   `json:"torch_dtype"`
+	Causal                *bool    `json:"causal"` // absent in a stock LLaMA config: causal
+	// ShiftLogits, written for masked models: true when the logits for position i
+	// come from the hidden state at i-1 (a diffusion model adapted from an AR one,
+	// as in DiffuLLaMA and Dream), so a reader outside this project can run it.
+	ShiftLogits *bool           `json:"shift_logits,omitempty"`
+	EOSTokenID  int             `json:"eos_token_id"`
+	MaskTokenID int             `json:"mask_token_id"`
+	Original    json.RawMessage `json:"textdiffusion_config,omitempty"` // our config, verbatim
 }
 
 // Architecture names written to config.json.
@@ -137,6 +142,9 @@ func ExportHF(dir string, f *checkpoint.File) error {
 		Causal: &c.Causal, EOSTokenID: c.Vocab - 2, MaskTokenID: c.Vocab - 1,
 		Original: f.Config,
 	}
+	if !c.Causal {
+		hc.ShiftLogits = &c.Shift
+	}
 	cj, err := json.MarshalIndent(hc, "", "  ")
 	if err != nil {
 		return fmt.Errorf("export: %v", err)
@@ -189,13 +197,19 @@ func ImportHF(dir string) (*checkpoint.File, error) {
 		Hidden: hc.IntermediateSize, SeqLen: hc.MaxPositionEmbeddings, Causal: hc.Causal == nil || *hc.Causal,
 		RopeTheta: hc.RopeTheta, NormEps: hc.RMSNormEps,
 	}
+	if hc.ShiftLogits != nil {
+		c.Shift = *hc.ShiftLogits
+	}
+	if c.Causal && c.Shift {
+		return nil, fmt.Errorf("%s: shift_logits is for masked models; this one is causal", cpath)
+	}
 	if err := c.check(); err != nil {
 		return nil, fmt.Errorf("%s: %v", cpath, err)
 	}
 	if hc.HeadDim != 0 && hc.HeadDim != c.Dim/c.Heads {
 		return nil, fmt.Errorf("%s: head_dim %d != hidden_size/num_attention_heads", cpath, hc.HeadDim)
 	}
-	config, err := mergeConfig(hc.Original, &c)
+	config, err := mergeConfig(hc.Original, &c, hc.ShiftLogits != nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: textdiffusion_config: %v", cpath, err)
 	}
@@ -239,8 +253,9 @@ func ImportHF(dir string) (*checkpoint.File, error) {
 }
 
 // mergeConfig returns the original config JSON (if any) with the fields
-// that config.json also carries set from c.
-func mergeConfig(orig json.RawMessage, c *modelConfig) (json.RawMessage, error) {
+// that config.json also carries set from c; shift among them when config.json
+// says (hasShift), else the original's stands.
+func mergeConfig(orig json.RawMessage, c *modelConfig, hasShift bool) (json.RawMessage, error) {
 	m := map[string]json.RawMessage{}
 	if len(orig) > 0 {
 		if err := json.Unmarshal(orig, &m); err != nil {
@@ -257,6 +272,9 @@ func mergeConfig(orig json.RawMessage, c *modelConfig) (json.RawMessage, error) 
 	var km map[string]json.RawMessage
 	if err := json.Unmarshal(known, &km); err != nil {
 		return nil, err
+	}
+	if hasShift && !c.Shift {
+		delete(m, "shift") // omitted when false, as model.Config writes it
 	}
 	for k, v := range km {
 		m[k] = v

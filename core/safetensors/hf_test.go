@@ -38,10 +38,15 @@ func testModel(t *testing.T, causal bool) *checkpoint.File {
 }
 
 func TestExportImportBitIdentical(t *testing.T) {
-	for _, causal := range []bool{false, true} {
+	for _, tc := range []struct{ causal, shift bool }{{false, false}, {true, false}, {false, true}} {
+		causal := tc.causal
 		f := testModel(t, causal)
 		// An extra config field the HF keys do not carry must survive.
-		f.Config = json.RawMessage(strings.Replace(string(f.Config), "{", `{"dropout":0.1,`, 1))
+		extra := `{"dropout":0.1,`
+		if tc.shift {
+			extra += `"shift":true,`
+		}
+		f.Config = json.RawMessage(strings.Replace(string(f.Config), "{", extra, 1))
 		dir := t.TempDir()
 		if err := ExportHF(dir, f); err != nil {
 			t.Fatal(err)
@@ -83,6 +88,10 @@ func TestExportImportBitIdentical(t *testing.T) {
 			hc["num_attention_heads"] != 4.0 || hc["vocab_size"] != 64.0 || hc["max_position_embeddings"] != 16.0 ||
 			hc["rms_norm_eps"] != 1e-5 || hc["rope_theta"] != 10000.0 || hc["mask_token_id"] != 63.0 {
 			t.Errorf("config.json: %s", cj)
+		}
+		// shift_logits: absent for a causal model, else whether the logits are shifted.
+		if sl, ok := hc["shift_logits"]; ok == causal || (!causal && sl != tc.shift) {
+			t.Errorf("shift %v: config.json's shift_logits %v (present %v)", tc.shift, sl, ok)
 		}
 		st, err := Load(filepath.Join(dir, "model.safetensors"))
 		if err != nil {
@@ -170,6 +179,19 @@ func TestImportStockLlama(t *testing.T) {
 	}
 	if !reflect.DeepEqual(g.Tensor("head").F32, g.Tensor("tok_emb").F32) {
 		t.Error("tied head is not the embedding")
+	}
+	// shift_logits in config.json alone (no textdiffusion_config) marks a masked model's
+	// output as shifted; on a causal model it is refused.
+	masked := strings.Replace(cfg, `"LlamaForCausalLM"],`, `"LlamaForMaskedDiffusion"],"causal":false,"shift_logits":true,`, 1)
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(masked), 0o644)
+	if g, err := ImportHF(dir); err != nil {
+		t.Fatal(err)
+	} else if c = (modelConfig{}); json.Unmarshal(g.Config, &c) != nil || c.Causal || !c.Shift {
+		t.Errorf("shift_logits: config %s", g.Config)
+	}
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(strings.Replace(masked, `"causal":false`, `"causal":true`, 1)), 0o644)
+	if _, err := ImportHF(dir); err == nil || !strings.Contains(err.Error(), "shift_logits") {
+		t.Errorf("causal with shift_logits: %v", err)
 	}
 	// Grouped-query attention is another architecture.
 	os.WriteFile(filepath.Join(dir, "config.json"), []byte(strings.Replace(cfg, `"num_key_value_heads":4`, `"num_key_value_heads":2`, 1)), 0o644)
