@@ -41,7 +41,7 @@ fuzz: ## run every fuzz target (FUZZTIME=5m each by default); not part of CI
 train-demo: ## train and release austen-mdm and austen-ar in the background (resumable); log in runs/
 	mkdir -p runs
 	nohup build/train-demo.sh > runs/train-demo.out 2>&1 &
-	@echo "training in the background: tail -f runs/demo-ar.log runs/demo-mdm4.log"
+	@echo "training in the background: tail -f runs/demo-ar.log runs/demo-mdm4.log runs/demo-mdm5.log"
 
 clean: ## remove build outputs (keeps runs/ and weights/)
 	rm -rf build/out build/.bin
