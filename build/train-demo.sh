@@ -10,7 +10,7 @@
 #   3. austen-mdm, continued: MORE_STEPS x 32 x 128 more tokens from stage 2's weights, with
 #      the learning rate warmed up again to half its peak and annealed (new seed, so new
 #      masks). The AR baseline has saturated on these books (3000 steps instead of 1800
-#      move it 0.006 nats); masked diffusion keeps improving with repeated epochs.
+#      move it 0.009 nats); masked diffusion keeps improving with repeated epochs.
 #   build/train-demo.sh      (defaults AR_STEPS=1800 MDM_STEPS=2600 MORE_STEPS=2200:
 #                             about 45 + 120 + 105 minutes on 2 cores)
 set -euo pipefail

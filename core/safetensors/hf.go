@@ -32,31 +32,28 @@ type modelConfig struct {
 // permutation. A causal model is a plain LlamaForCausalLM; the masked
 // diffusion model has no transformers class and says so in architectures.
 type hfConfig struct {
-	Architectures         []string `json:"architectures"`
-	ModelType             string   `json:"model_type"`
-	VocabSize             int      `json:"vocab_size"`
-	HiddenSize            int      `json:"hidden_size"`
-	IntermediateSize      int      `json:"intermediate_size"`
-	NumHiddenLayers       int      `json:"num_hidden_layers"`
-	NumAttentionHeads     int      `json:"num_attention_heads"`
-	NumKeyValueHeads      int      `json:"num_key_value_heads"`
-	HeadDim               int      `json:"head_dim"`
-	MaxPositionEmbeddings int      `json:"max_position_embeddings"`
-	RMSNormEps            float64  `json:"rms_norm_eps"`
-	RopeTheta             float64  `json:"rope_theta"`
-	TieWordEmbeddings     bool     `json:"tie_word_embeddings"`
-	HiddenAct             string   `json:"hidden_act"`
-	AttentionBias         bool     `json:"attention_bias"`
-	MLPBias               bool     `json:"mlp_bias"`
-	TorchDType            string   `json:"torch_dtype"`
-	Causal                *bool    `json:"causal"` // absent in a stock LLaMA config: causal
-	// ShiftLogits, written for masked models: true when the logits for position i
-	// come from the hidden state at i-1 (a diffusion model adapted from an AR one,
-	// as in DiffuLLaMA and Dream), so a reader outside this project can run it.
-	ShiftLogits *bool           `json:"shift_logits,omitempty"`
-	EOSTokenID  int             `json:"eos_token_id"`
-	MaskTokenID int             `json:"mask_token_id"`
-	Original    json.RawMessage `json:"textdiffusion_config,omitempty"` // our config, verbatim
+	Architectures         []string        `json:"architectures"`
+	ModelType             string          `json:"model_type"`
+	VocabSize             int             `json:"vocab_size"`
+	HiddenSize            int             `json:"hidden_size"`
+	IntermediateSize      int             `json:"intermediate_size"`
+	NumHiddenLayers       int             `json:"num_hidden_layers"`
+	NumAttentionHeads     int             `json:"num_attention_heads"`
+	NumKeyValueHeads      int             `json:"num_key_value_heads"`
+	HeadDim               int             `json:"head_dim"`
+	MaxPositionEmbeddings int             `json:"max_position_embeddings"`
+	RMSNormEps            float64         `json:"rms_norm_eps"`
+	RopeTheta             float64         `json:"rope_theta"`
+	TieWordEmbeddings     bool            `json:"tie_word_embeddings"`
+	HiddenAct             string          `json:"hidden_act"`
+	AttentionBias         bool            `json:"attention_bias"`
+	MLPBias               bool            `json:"mlp_bias"`
+	TorchDType            string          `json:"torch_dtype"`
+	Causal                *bool           `json:"causal"`                 // absent in a stock LLaMA config: causal
+	ShiftLogits           *bool           `json:"shift_logits,omitempty"` // masked models: logits at i from the hidden state at i-1 (DiffuLLaMA, Dream)
+	EOSTokenID            int             `json:"eos_token_id"`
+	MaskTokenID           int             `json:"mask_token_id"`
+	Original              json.RawMessage `json:"textdiffusion_config,omitempty"` // our config, verbatim
 }
 
 // Architecture names written to config.json.
@@ -254,7 +251,7 @@ func ImportHF(dir string) (*checkpoint.File, error) {
 
 // mergeConfig returns the original config JSON (if any) with the fields
 // that config.json also carries set from c; shift among them when config.json
-// says (hasShift), else the original's stands.
+// has shift_logits (hasShift), else the original's stands.
 func mergeConfig(orig json.RawMessage, c *modelConfig, hasShift bool) (json.RawMessage, error) {
 	m := map[string]json.RawMessage{}
 	if len(orig) > 0 {
