@@ -4,7 +4,7 @@
 // error; for an autoregressive model the exact NLL. Both kinds score exactly the same
 // tokens: windows of the model's sequence length.
 //
-//	go run ./core/cmd/eval -model weights/austen-mdm.f32.ckpt -json
+//	go run ./core/cmd/eval -model weights/austen-mdm.q8_0.ckpt -json
 package main
 
 import (
@@ -61,7 +61,7 @@ type Level struct {
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	modelPath := fs.String("model", "weights/austen-mdm.f32.ckpt", "model file (checkpoint or release file)")
+	modelPath := fs.String("model", "weights/austen-mdm.q8_0.ckpt", "model file (checkpoint or release file)")
 	dataPath := fs.String("data", "", "text file to score (default: Persuasion, the held-out book)")
 	draws := fs.Int("draws", 32, "Monte-Carlo draws of the masking level per window (mdm; LLaDA uses 128)")
 	maxTokens := fs.Int("max-tokens", 16384, "score at most this many tokens (0: all)")

@@ -55,8 +55,8 @@ type flags struct {
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	f := &flags{}
 	fl := flag.NewFlagSet("quality", flag.ContinueOnError)
-	fl.StringVar(&f.model, "model", "weights/austen-mdm.f32.ckpt", "masked diffusion model `file` to sample from")
-	fl.StringVar(&f.judge, "judge", "weights/austen-ar.f32.ckpt", "autoregressive judge `file` (same tokenizer)")
+	fl.StringVar(&f.model, "model", "weights/austen-mdm.q8_0.ckpt", "masked diffusion model `file` to sample from")
+	fl.StringVar(&f.judge, "judge", "weights/austen-ar.q8_0.ckpt", "autoregressive judge `file` (same tokenizer)")
 	fl.IntVar(&f.samples, "samples", 16, "samples per setting")
 	fl.IntVar(&f.n, "n", 64, "tokens per sample")
 	fl.StringVar(&f.strategies, "strategies", "random,low-confidence,threshold,semi-ar", "comma-separated remasking strategies")

@@ -6,7 +6,7 @@
 //	go run ./core/cmd/sample -prompt "It is a truth" -n 48 -steps 24
 //	go run ./core/cmd/sample -infill "Mr. Darcy ___ Elizabeth ___ ball." -blank-len 6
 //	go run ./core/cmd/sample -json -strategy threshold        # last line: one JSON object
-//	go run ./core/cmd/sample -model weights/austen-ar.f32.ckpt  # the AR baseline
+//	go run ./core/cmd/sample -model weights/austen-ar.q8_0.ckpt # the AR baseline
 //
 // On a terminal the text resolves live, step by step (masked positions shown as ░);
 // -visual=false or a pipe gives plain text. Errors are one line, "sample: <reason>", with
