@@ -17,6 +17,9 @@ type Setting struct {
 	Grid     string // "cosine" or "linear"; empty for "ar"
 	// Options are the sampler's options; GenLength and Seed are set per sample by Generate.
 	Options sample.Options
+	// Window is the model's sequence length: samples longer than it are written chunk by
+	// chunk (sample.Long) or, left to right, with a sliding window. 0: no sample may be.
+	Window int
 }
 
 // Name labels the setting in tables and logs, e.g. "threshold(0.9)/cosine/32".
@@ -60,9 +63,12 @@ func Generate(d sample.Denoiser, s Setting, n, count int, seed uint64, done func
 		start := time.Now()
 		var r sample.Result
 		var err error
-		if s.Strategy == "ar" {
-			r, err = sample.Autoregressive(d, nil, n, opt)
-		} else {
+		switch {
+		case s.Strategy == "ar":
+			r, err = sample.Autoregressive(d, nil, n, s.Window, opt)
+		case s.Window > 0:
+			r, err = sample.Long(d, s.Window, 0, nil, opt)
+		default:
 			r, err = sample.Sample(d, nil, opt)
 		}
 		out.Seconds += time.Since(start).Seconds()
@@ -80,8 +86,12 @@ func Generate(d sample.Denoiser, s Setting, n, count int, seed uint64, done func
 
 // NLL returns the negative log-likelihood (nats) of every token of every sequence under a
 // causal judge: sequence i is read after the single context token prev[i] (the input is
-// [prev[i], seq[:len-1]], the targets seq), so no sequence sees another. Sequences of equal
-// length go through the network batch at a time.
+// [prev[i], seq[:len-1]], the targets seq), so no sequence sees another. A sequence longer
+// than the judge's window L is read window by window: the first window scores its first L
+// tokens, and each later one scores the next L/2 tokens (fewer at the end) with the L/2
+// tokens before them as context, so every token after the first window is predicted from
+// at least L/2 tokens of its own sequence. Windows of equal length go through the network
+// batch at a time.
 func NLL(judge *model.Model, seqs [][]int32, prev []int32, batch int) ([][]float64, error) {
 	c := judge.Cfg
 	if !c.Causal {
@@ -94,12 +104,9 @@ func NLL(judge *model.Model, seqs [][]int32, prev []int32, batch int) ([][]float
 	V := c.Vocab
 	inRange := func(t int32) bool { return t >= 0 && int(t) < V }
 	out := make([][]float64, len(seqs))
-	byLen := map[int][]int{} // length -> sequence indices, in order
+	byLen := map[int][]window{} // input length -> windows, in order
 	var lens []int
 	for i, s := range seqs {
-		if len(s) > c.SeqLen {
-			return nil, fmt.Errorf("quality: sequence %d has %d tokens, the judge reads at most %d", i, len(s), c.SeqLen)
-		}
 		if !inRange(prev[i]) {
 			return nil, fmt.Errorf("quality: context token %d of sequence %d outside the judge's vocabulary of %d", prev[i], i, V)
 		}
@@ -108,38 +115,60 @@ func NLL(judge *model.Model, seqs [][]int32, prev []int32, batch int) ([][]float
 				return nil, fmt.Errorf("quality: token %d at position %d of sequence %d outside the judge's vocabulary of %d", t, j, i, V)
 			}
 		}
-		out[i] = []float64{}
-		if len(s) == 0 {
-			continue
+		out[i] = make([]float64, len(s))
+		for _, w := range windows(i, len(s), c.SeqLen) {
+			if _, ok := byLen[w.n]; !ok {
+				lens = append(lens, w.n)
+			}
+			byLen[w.n] = append(byLen[w.n], w)
 		}
-		if _, ok := byLen[len(s)]; !ok {
-			lens = append(lens, len(s))
-		}
-		byLen[len(s)] = append(byLen[len(s)], i)
 	}
 	target := make([]int32, 1)
 	for _, L := range lens {
-		idx := byLen[L]
-		for lo := 0; lo < len(idx); lo += batch {
-			group := idx[lo:min(lo+batch, len(idx))]
+		ws := byLen[L]
+		for lo := 0; lo < len(ws); lo += batch {
+			group := ws[lo:min(lo+batch, len(ws))]
 			B := len(group)
 			ids := make([]int32, 0, B*L) // (B, L)
-			for _, i := range group {
-				ids = append(append(ids, prev[i]), seqs[i][:L-1]...)
+			for _, w := range group {
+				if w.start == 0 {
+					ids = append(append(ids, prev[w.seq]), seqs[w.seq][:L-1]...)
+				} else {
+					ids = append(ids, seqs[w.seq][w.start-1:w.start+L-1]...)
+				}
 			}
 			logits := judge.Forward(ids, B) // (B*L, V)
-			for b, i := range group {
-				nll := make([]float64, L)
-				for j := range L {
+			for b, w := range group {
+				for j := w.from; j < L; j++ {
 					row := (b*L + j) * V
-					target[0] = seqs[i][j]
-					nll[j] = masked.CrossEntropy(logits[row:row+V], target, V)
+					target[0] = seqs[w.seq][w.start+j]
+					out[w.seq][w.start+j] = masked.CrossEntropy(logits[row:row+V], target, V)
 				}
-				out[i] = nll
 			}
 		}
 	}
 	return out, nil
+}
+
+// window is one judge call's share of a sequence: it predicts tokens start..start+n-1 of
+// sequence seq and keeps the scores of those from start+from on (the rest is context).
+type window struct{ seq, start, n, from int }
+
+// windows splits a sequence of n tokens into the judge calls NLL makes for it (window L).
+func windows(seq, n, L int) []window {
+	if n == 0 {
+		return nil
+	}
+	if n <= L {
+		return []window{{seq: seq, n: n}}
+	}
+	out := []window{{seq: seq, n: L}}
+	ctx := L - L/2
+	for done := L; done < n; done += L / 2 {
+		k := min(L/2, n-done)
+		out = append(out, window{seq: seq, start: done - ctx, n: ctx + k, from: ctx})
+	}
+	return out
 }
 
 // Row is one line of the quality table.

@@ -84,6 +84,41 @@ func TestNLLBatchedEqualsOneByOne(t *testing.T) {
 	}
 }
 
+// A sequence longer than the judge's window (16) is read window by window: token k's NLL is
+// the judge's on the window that scores it, which is also the last token's NLL of the
+// stretch that window reads, scored in one call.
+func TestNLLLongWindows(t *testing.T) {
+	j := tiny(t, true, 5)
+	long := make([]int32, 45)
+	for i := range long {
+		long[i] = int32((i*7 + 3) % 38)
+	}
+	short := []int32{4, 5, 6}
+	got, err := NLL(j, [][]int32{long, short}, []int32{38, 38}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got[0]) != len(long) || len(got[1]) != len(short) {
+		t.Fatalf("%d and %d NLLs for %d and %d tokens", len(got[0]), len(got[1]), len(long), len(short))
+	}
+	// Windows: tokens 0-15 after EOT; then 16-23 reading 8-23, 24-31 reading 16-31, 32-39
+	// reading 24-39, 40-44 reading 32-44.
+	for k := range long {
+		lo, prev := 0, int32(38)
+		if k >= 16 {
+			lo = (k-16)/8*8 + 8
+			prev = long[lo-1]
+		}
+		one, err := NLL(j, [][]int32{long[lo : k+1]}, []int32{prev}, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := one[0][k-lo]; math.Abs(got[0][k]-want) > 1e-5 {
+			t.Fatalf("token %d: NLL %v, want %v (read from token %d)", k, got[0][k], want, lo)
+		}
+	}
+}
+
 func TestNLLErrors(t *testing.T) {
 	if _, err := NLL(tiny(t, false, 1), [][]int32{{1}}, []int32{2}, 1); err == nil {
 		t.Error("bidirectional judge accepted")
@@ -93,7 +128,6 @@ func TestNLLErrors(t *testing.T) {
 		seqs [][]int32
 		prev []int32
 	}{
-		"too long":      {[][]int32{make([]int32, 17)}, []int32{1}},
 		"bad token":     {[][]int32{{1, 40}}, []int32{1}},
 		"bad context":   {[][]int32{{1}}, []int32{-1}},
 		"context count": {[][]int32{{1}, {2}}, []int32{1}},
@@ -183,6 +217,30 @@ func TestGenerateAndScore(t *testing.T) {
 	}
 	if smp.NFE != 16 || len(smp.Tokens) != 2 || len(smp.Tokens[1]) != 8 {
 		t.Fatalf("AR: NFE %d, %d samples", smp.NFE, len(smp.Tokens))
+	}
+}
+
+// Samples longer than the model's window (16) are written chunk by chunk, and scored.
+func TestGenerateLong(t *testing.T) {
+	s := Setting{Strategy: "random", Grid: "cosine", Window: 16, Options: sample.Options{Strategy: "random", Temperature: 1}}
+	smp, err := Generate(tiny(t, false, 5), s, 40, 2, 3, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(smp.Tokens) != 2 || len(smp.Tokens[0]) != 40 || slices.Contains(smp.Tokens[0], 39) {
+		t.Fatalf("long samples %v", smp.Tokens)
+	}
+	ar := Setting{Strategy: "ar", Window: 16, Options: sample.Options{Temperature: 1}}
+	if smp, err = Generate(tiny(t, true, 6), ar, 40, 1, 1, nil); err != nil || len(smp.Tokens[0]) != 40 || smp.NFE != 40 {
+		t.Fatalf("long AR sample: %v, NFE %d, err %v", smp.Tokens, smp.NFE, err)
+	}
+	r, err := Score(uniform(t), nil, s, smp, 38, 2)
+	if err != nil || r.Tokens != 40 {
+		t.Fatalf("scoring a long sample: %+v, %v", r, err)
+	}
+	s.Window = 0
+	if _, err := Generate(tiny(t, false, 5), s, 40, 1, 3, nil); err == nil {
+		t.Fatal("a sample past the window without Window: no error")
 	}
 }
 

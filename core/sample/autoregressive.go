@@ -11,15 +11,20 @@ import (
 // the last row of Logits(context) with the same temperature / top-k / top-p rules (and
 // MASK excluded) as Sample. The context is the prompt and the tokens drawn so far; with an
 // empty prompt it starts with EOT, the token that precedes every document in training.
+// With window > 0 the network reads at most the last window tokens of that context (a
+// sliding window, so n is not bounded by the model's positions); 0 reads all of it.
 //
 // Of opt it reads Temperature, TopK, TopP, Seed, StopAtEOT (which also stops the calls at
 // the first EOT), MaskID, EOTID and OnStep (called once per token, with the sequence
 // [prompt, drawn, MASK...] so a live view shows the same picture as Sample's); the grid,
 // strategy, confidence, block and guidance fields do not apply and are ignored. Result.NFE
 // is the number of calls, one per drawn token.
-func Autoregressive(d Denoiser, prompt []int32, n int, opt Options) (Result, error) {
+func Autoregressive(d Denoiser, prompt []int32, n, window int, opt Options) (Result, error) {
 	if n <= 0 {
 		return Result{}, fmt.Errorf("sample: n %d, want > 0", n)
+	}
+	if window < 0 {
+		return Result{}, fmt.Errorf("sample: window %d, want >= 0", window)
 	}
 	// Only the sampling fields matter: resolve the rest as defaults.
 	opt.Grid, opt.Strategy, opt.Confidence = "", "", ""
@@ -49,12 +54,16 @@ func Autoregressive(d Denoiser, prompt []int32, n int, opt Options) (Result, err
 	r := Result{}
 	for j := range n {
 		ctx = append(ctx[:base], x[:p+j]...)
-		out, err := d.Logits(ctx)
+		in := ctx
+		if window > 0 && len(in) > window {
+			in = in[len(in)-window:]
+		}
+		out, err := d.Logits(in)
 		r.NFE++
 		if err != nil {
 			return Result{}, fmt.Errorf("sample: denoiser call %d: %w", r.NFE, err)
 		}
-		v, L := c.v, len(ctx)
+		v, L := c.v, len(in)
 		if len(out) != L*v {
 			return Result{}, fmt.Errorf("sample: denoiser call %d returned %d logits, want len(ids)*vocab = %d*%d", r.NFE, len(out), L, v)
 		}

@@ -27,7 +27,7 @@ func TestAutoregressiveGreedy(t *testing.T) {
 	d := markov(v)
 	prompt := []int32{4, 5}
 	var seen []int
-	r, err := Autoregressive(d, prompt, 6, Options{OnStep: func(step int, ids []int32, committed []int) {
+	r, err := Autoregressive(d, prompt, 6, 0, Options{OnStep: func(step int, ids []int32, committed []int) {
 		if len(committed) != 1 || committed[0] != len(prompt)+step-1 {
 			t.Errorf("step %d committed %v", step, committed)
 		}
@@ -59,7 +59,7 @@ func TestAutoregressiveEmptyPromptStartsAtEOT(t *testing.T) {
 		}
 		d0(ids, out)
 	}
-	r, err := Autoregressive(d, nil, 3, Options{})
+	r, err := Autoregressive(d, nil, 3, 0, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestAutoregressiveStopAtEOT(t *testing.T) {
 			}
 		}
 	}}
-	r, err := Autoregressive(d, []int32{1}, 10, Options{StopAtEOT: true})
+	r, err := Autoregressive(d, []int32{1}, 10, 0, Options{StopAtEOT: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestAutoregressiveDistribution(t *testing.T) {
 	const draws = 20000
 	counts := make([]float64, v)
 	for s := range draws {
-		r, err := Autoregressive(d, []int32{0}, 1, Options{Temperature: 1, Seed: uint64(s)})
+		r, err := Autoregressive(d, []int32{0}, 1, 0, Options{Temperature: 1, Seed: uint64(s)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -133,17 +133,17 @@ func TestAutoregressiveDistribution(t *testing.T) {
 
 func TestAutoregressiveErrors(t *testing.T) {
 	d := markov(10)
-	if _, err := Autoregressive(d, nil, 0, Options{}); err == nil {
+	if _, err := Autoregressive(d, nil, 0, 0, Options{}); err == nil {
 		t.Error("n = 0 accepted")
 	}
-	if _, err := Autoregressive(d, []int32{9}, 2, Options{}); err == nil {
+	if _, err := Autoregressive(d, []int32{9}, 2, 0, Options{}); err == nil {
 		t.Error("MASK in the prompt accepted")
 	}
-	if _, err := Autoregressive(d, []int32{1}, 2, Options{Temperature: -1}); err == nil {
+	if _, err := Autoregressive(d, []int32{1}, 2, 0, Options{Temperature: -1}); err == nil {
 		t.Error("negative temperature accepted")
 	}
 	d.fail = true
-	if _, err := Autoregressive(d, []int32{1}, 2, Options{}); err == nil {
+	if _, err := Autoregressive(d, []int32{1}, 2, 0, Options{}); err == nil {
 		t.Error("denoiser failure not reported")
 	}
 }

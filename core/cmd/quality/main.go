@@ -58,7 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.StringVar(&f.model, "model", "weights/austen-mdm.q8_0.ckpt", "masked diffusion model `file` to sample from")
 	fl.StringVar(&f.judge, "judge", "weights/austen-ar.q8_0.ckpt", "autoregressive judge `file` (same tokenizer)")
 	fl.IntVar(&f.samples, "samples", 16, "samples per setting")
-	fl.IntVar(&f.n, "n", 64, "tokens per sample")
+	fl.IntVar(&f.n, "n", 64, "tokens per sample (past the model's window: written chunk by chunk, and the judge reads them window by window)")
 	fl.StringVar(&f.strategies, "strategies", "random,low-confidence,threshold,semi-ar", "comma-separated remasking strategies")
 	fl.StringVar(&f.grids, "grids", "cosine,linear", "comma-separated grids")
 	fl.StringVar(&f.steps, "steps", "16,32,64", "comma-separated step counts (a maximum for threshold)")
@@ -185,18 +185,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%s is not autoregressive (causal); the judge must be", f.judge)
 	case !bytes.Equal(tokRaw, judgeTok):
 		return fmt.Errorf("%s and %s hold different tokenizers; the judge must read the model's tokens", f.model, f.judge)
-	case f.n > m.Cfg.SeqLen:
-		return fmt.Errorf("-n %d is more than the %d positions of %s", f.n, m.Cfg.SeqLen, f.model)
-	case f.n > judge.Cfg.SeqLen:
-		return fmt.Errorf("-n %d is more than the %d positions of %s", f.n, judge.Cfg.SeqLen, f.judge)
 	}
 	eot := tok.EOT()
 	for i := range settings {
 		settings[i].Options.MaskID, settings[i].Options.EOTID = tok.Mask(), eot
+		settings[i].Window = m.Cfg.SeqLen // longer samples: chunk by chunk
 	}
 	if f.ar {
 		settings = append(settings, quality.Setting{Strategy: "ar", Options: sample.Options{
-			Temperature: f.temperature, TopK: f.topK, TopP: f.topP, MaskID: tok.Mask(), EOTID: eot}})
+			Temperature: f.temperature, TopK: f.topK, TopP: f.topP, MaskID: tok.Mask(), EOTID: eot},
+			Window: judge.Cfg.SeqLen})
 	}
 
 	// Memorisation: every 8-gram of the training books. Reference: Persuasion windows.

@@ -127,7 +127,6 @@ func TestQualityErrors(t *testing.T) {
 		{"bidirectional judge", f.args("-judge", f.mdm), f.mdm},
 		{"causal model", f.args("-model", f.ar), f.ar},
 		{"other tokenizer", f.args("-judge", f.otherAR), "tokenizer"},
-		{"n too long", f.args("-n", "40"), "-n 40"},
 		{"bad strategy", f.args("-strategies", "sideways"), "sideways"},
 		{"bad grid", f.args("-grids", "square"), "square"},
 		{"bad steps", f.args("-steps", "4,x"), "x"},
@@ -138,6 +137,35 @@ func TestQualityErrors(t *testing.T) {
 		err := run(c.args, &bytes.Buffer{}, &bytes.Buffer{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one mentioning %q", c.name, err, c.want)
+		}
+	}
+}
+
+// Samples longer than the models' 32 positions are written chunk by chunk and judged window
+// by window.
+func TestQualityLongSamples(t *testing.T) {
+	f := newFixture(t)
+	args := append(f.args("-json"), "-n", "40", "-steps", "20")
+	var stdout, stderr bytes.Buffer
+	if err := run(args, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	var out struct {
+		Rows []struct {
+			Name   string `json:"name"`
+			Tokens int    `json:"tokens"`
+		} `json:"rows"`
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Rows) < 2 {
+		t.Fatalf("rows %+v", out.Rows)
+	}
+	for _, r := range out.Rows[1:] { // the reference's windows are of -n tokens too, but as many as the text holds
+		if r.Tokens != 2*40 {
+			t.Errorf("row %s scored %d tokens, want 2 samples x 40", r.Name, r.Tokens)
 		}
 	}
 }

@@ -213,7 +213,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	var r sample.Result
 	if m.Cfg.Causal {
-		r, err = sample.Autoregressive(m, prompt, f.n, opt)
+		r, err = sample.Autoregressive(m, prompt, f.n, 0, opt)
 	} else if f.infill != "" {
 		r, err = sample.Infill(m, ids, opt)
 	} else {
