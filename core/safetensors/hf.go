@@ -37,9 +37,10 @@ type modelConfig struct {
 // The masked model's MASK logit is never trained (SUBS: the model's own
 // softmax leaves MASK out), so a sampler that reads the raw logits must drop
 // it: on an all-MASK input it would otherwise give p(MASK) = 1.000 at every
-// position. suppress_tokens = [mask_token_id] says so under the name
-// transformers' GenerationConfig and transformers.js give that rule (it is
-// also in generation_config.json, where their generate() reads it).
+// position. suppress_tokens = [mask_token_id] records that under the key
+// that transformers' and transformers.js's GenerationConfig read as "never
+// generate these ids" (also in generation_config.json, where generate()
+// looks first).
 type hfConfig struct {
 	Architectures         []string        `json:"architectures"`
 	ModelType             string          `json:"model_type"`
@@ -325,8 +326,8 @@ type hfRope struct {
 // checkKeys reports the first of hfRequired that cj (the raw config.json)
 // lacks or holds as null, taking rope_theta from transformers 5's
 // rope_parameters when the top-level key is absent (and setting hc's); it
-// refuses what this model does not have: RoPE scaling, a MASK id other than
-// the last.
+// refuses what this model does not have: RoPE scaling, a masked model's MASK
+// id other than the last.
 func (hc *hfConfig) checkKeys(cj []byte) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(cj, &raw); err != nil {
@@ -358,8 +359,8 @@ func (hc *hfConfig) checkKeys(cj []byte) error {
 			return fmt.Errorf("required field %q is missing (the model cannot be rebuilt without it)", k)
 		}
 	}
-	if present("mask_token_id") && hc.MaskTokenID != hc.VocabSize-1 {
-		return fmt.Errorf("mask_token_id %d: this model's MASK is the last id, vocab_size-1 = %d", hc.MaskTokenID, hc.VocabSize-1)
+	if masked := hc.Causal != nil && !*hc.Causal; masked && present("mask_token_id") && hc.MaskTokenID != hc.VocabSize-1 {
+		return fmt.Errorf("mask_token_id %d: a masked model's MASK is the last id, vocab_size-1 = %d", hc.MaskTokenID, hc.VocabSize-1)
 	}
 	return nil
 }
