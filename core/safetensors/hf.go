@@ -1,6 +1,7 @@
 package safetensors
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
@@ -203,11 +204,14 @@ func ExportHF(dir string, f *checkpoint.File) error {
 		}
 	}
 	for _, jf := range files {
-		b, err := json.MarshalIndent(jf.v, "", "  ")
-		if err != nil {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // "<|mask|>", not "\u003c|mask|\u003e"
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(jf.v); err != nil {
 			return fmt.Errorf("export: %s: %v", jf.name, err)
 		}
-		if err := writeFileAtomic(filepath.Join(dir, jf.name), append(b, '\n')); err != nil {
+		if err := writeFileAtomic(filepath.Join(dir, jf.name), b.Bytes()); err != nil {
 			return err
 		}
 	}

@@ -142,6 +142,19 @@ func TestHFRoundTrip(t *testing.T) {
 	if len(b.Tensors) != len(a.Tensors) || !bytes.Equal(b.Tokenizer, a.Tokenizer) {
 		t.Errorf("%d tensors back, want %d; tokenizer %d bytes, want %d", len(b.Tensors), len(a.Tensors), len(b.Tokenizer), len(a.Tokenizer))
 	}
+
+	// A config.json without a field the model needs is refused (it once imported with
+	// exit 0 into a checkpoint nothing could load); the message names the file once.
+	cpath := filepath.Join(hf, "config.json")
+	cj, _ := os.ReadFile(cpath)
+	os.WriteFile(cpath, []byte(strings.Replace(string(cj), `"rms_norm_eps"`, `"rms_norm_epsilon"`, 1)), 0o644)
+	err = run([]string{"-import-hf", hf, "-out", filepath.Join(dir, "bad.ckpt")}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.HasPrefix(err.Error(), cpath+`: required field "rms_norm_eps" is missing`) || strings.Count(err.Error(), hf) != 1 {
+		t.Errorf("import without rms_norm_eps: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad.ckpt")); !os.IsNotExist(err) {
+		t.Errorf("a checkpoint was written: %v", err)
+	}
 }
 
 func TestErrors(t *testing.T) {
