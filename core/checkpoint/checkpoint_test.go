@@ -286,6 +286,63 @@ func TestSaveFailureKeepsOldFile(t *testing.T) {
 	}
 }
 
+// TestRemoveTemps: the names RemoveTemps takes are the ones Save makes (seen from inside
+// a Save), and it leaves every other file alone: other files' temporaries, look-alikes,
+// a folder of the same name, the file itself.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "checkpoint.ckpt")
+	var during []string // the folder while Save writes
+	saveHook = func(w io.Writer) io.Writer {
+		entries, _ := os.ReadDir(dir)
+		for _, e := range entries {
+			during = append(during, e.Name())
+		}
+		return w
+	}
+	err := Save(path, sample(t))
+	saveHook = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(during) != 1 {
+		t.Fatalf("while saving the folder held %v, want one temporary file", during)
+	}
+	stale := []string{during[0], ".checkpoint.ckpt.tmp-1", ".checkpoint.ckpt.tmp-4294967295"}
+	keep := []string{"checkpoint.ckpt", ".checkpoint.ckpt.tmp-", ".checkpoint.ckpt.tmp-12x", "checkpoint.ckpt.tmp-7",
+		".model.ckpt.tmp-7", ".checkpoint.ckpt.tmp-7.bak", "notes.txt"}
+	for _, name := range append(stale[:len(stale):len(stale)], keep[1:]...) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, ".checkpoint.ckpt.tmp-99"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	keep = append(keep, ".checkpoint.ckpt.tmp-99")
+	removed, err := RemoveTemps(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(removed)
+	slices.Sort(stale)
+	if !slices.Equal(removed, stale) {
+		t.Errorf("removed %v, want %v", removed, stale)
+	}
+	entries, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	slices.Sort(keep)
+	if !slices.Equal(left, keep) {
+		t.Errorf("left %v, want %v", left, keep)
+	}
+	if _, err := Load(path); err != nil {
+		t.Errorf("the checkpoint itself: %v", err)
+	}
+}
+
 // rewrite decodes the manifest of a valid file, lets edit change it as
 // generic JSON, and reassembles the file with the same payload.
 func rewrite(t *testing.T, data []byte, edit func(m map[string]any)) []byte {

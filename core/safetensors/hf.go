@@ -1,6 +1,8 @@
 package safetensors
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
 // modelConfig is the part of the model's config JSON that the HF export
@@ -31,6 +34,14 @@ type modelConfig struct {
 // LLaMA without biases, with HF's rotate_half RoPE, so q and k need no
 // permutation. A causal model is a plain LlamaForCausalLM; the masked
 // diffusion model has no transformers class and says so in architectures.
+//
+// The masked model's MASK logit is never trained (SUBS: the model's own
+// softmax leaves MASK out), so a sampler that reads the raw logits must drop
+// it: on an all-MASK input it would otherwise give p(MASK) = 1.000 at every
+// position. suppress_tokens = [mask_token_id] records that under the key
+// that transformers' and transformers.js's GenerationConfig read as "never
+// generate these ids" (also in generation_config.json, where generate()
+// looks first).
 type hfConfig struct {
 	Architectures         []string        `json:"architectures"`
 	ModelType             string          `json:"model_type"`
@@ -53,7 +64,30 @@ type hfConfig struct {
 	ShiftLogits           *bool           `json:"shift_logits,omitempty"` // masked models: logits at i from the hidden state at i-1 (DiffuLLaMA, Dream)
 	EOSTokenID            int             `json:"eos_token_id"`
 	MaskTokenID           int             `json:"mask_token_id"`
+	SuppressTokens        []int           `json:"suppress_tokens,omitempty"`      // masked models: [mask_token_id], never to be sampled
 	Original              json.RawMessage `json:"textdiffusion_config,omitempty"` // our config, verbatim
+}
+
+// generationConfig is generation_config.json: the defaults transformers'
+// and transformers.js's generate() start from.
+type generationConfig struct {
+	EOSTokenID     int   `json:"eos_token_id"`
+	SuppressTokens []int `json:"suppress_tokens,omitempty"` // the untrained MASK logit (masked models)
+}
+
+// tokenizerConfig is tokenizer_config.json, which AutoTokenizer reads beside
+// tokenizer.json (transformers.js refuses a folder without it). The class is
+// the generic fast tokenizer: everything else comes from tokenizer.json.
+type tokenizerConfig struct {
+	TokenizerClass string `json:"tokenizer_class"`
+	EOSToken       string `json:"eos_token"`  // <|endoftext|>, id vocab-2: between documents
+	MaskToken      string `json:"mask_token"` // <|mask|>, id vocab-1: the absorbing state
+	ModelMaxLength int    `json:"model_max_length"`
+	// Decoding gives back the text exactly (no " ." -> "." clean-up), and the text of a
+	// special token in the input is ordinary bytes, as the Go tokenizer encodes it
+	// (transformers.js has no such switch: there it becomes the special id).
+	CleanUpSpaces      bool `json:"clean_up_tokenization_spaces"`
+	SplitSpecialTokens bool `json:"split_special_tokens"`
 }
 
 // Architecture names written to config.json.
@@ -99,7 +133,8 @@ func (c *modelConfig) check() error {
 }
 
 // ExportHF writes dir/model.safetensors (float32, LLaMA tensor names),
-// dir/config.json and, when f has one, dir/tokenizer.json. Quantized tensors
+// dir/config.json, dir/generation_config.json and, when f has a tokenizer,
+// dir/tokenizer.json and dir/tokenizer_config.json. Quantized tensors
 // are dequantized. Tensors that are not model weights (optimizer moments,
 // anything not in the LLaMA mapping) are left out; a missing or misshapen
 // model tensor is an error.
@@ -139,12 +174,23 @@ func ExportHF(dir string, f *checkpoint.File) error {
 		Causal: &c.Causal, EOSTokenID: c.Vocab - 2, MaskTokenID: c.Vocab - 1,
 		Original: f.Config,
 	}
+	gc := generationConfig{EOSTokenID: hc.EOSTokenID}
 	if !c.Causal {
 		hc.ShiftLogits = &c.Shift
+		hc.SuppressTokens = []int{hc.MaskTokenID}
+		gc.SuppressTokens = hc.SuppressTokens
 	}
-	cj, err := json.MarshalIndent(hc, "", "  ")
-	if err != nil {
-		return fmt.Errorf("export: %v", err)
+	files := []jsonFile{{"config.json", hc}, {"generation_config.json", gc}}
+	if len(f.Tokenizer) > 0 {
+		tok, err := tokenizer.Parse(f.Tokenizer)
+		if err != nil {
+			return fmt.Errorf("export: %v", err)
+		}
+		if tok.Vocab() != c.Vocab {
+			return fmt.Errorf("export: the tokenizer has %d ids, the model %d", tok.Vocab(), c.Vocab)
+		}
+		files = append(files, jsonFile{"tokenizer_config.json", tokenizerConfig{TokenizerClass: "PreTrainedTokenizerFast",
+			EOSToken: tokenizer.EOTText, MaskToken: tokenizer.MaskText, ModelMaxLength: c.SeqLen, SplitSpecialTokens: true}})
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
@@ -152,15 +198,30 @@ func ExportHF(dir string, f *checkpoint.File) error {
 	if err := Save(filepath.Join(dir, "model.safetensors"), st); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "config.json"), append(cj, '\n')); err != nil {
-		return err
-	}
 	if len(f.Tokenizer) > 0 {
 		if err := writeFileAtomic(filepath.Join(dir, "tokenizer.json"), f.Tokenizer); err != nil {
 			return err
 		}
 	}
+	for _, jf := range files {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false) // "<|mask|>", not "\u003c|mask|\u003e"
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(jf.v); err != nil {
+			return fmt.Errorf("export: %s: %v", jf.name, err)
+		}
+		if err := writeFileAtomic(filepath.Join(dir, jf.name), b.Bytes()); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// jsonFile is one JSON file of the export: its name and what it holds.
+type jsonFile struct {
+	name string
+	v    any
 }
 
 // ImportHF reads a folder written by ExportHF (or any LLaMA-layout folder of
@@ -175,6 +236,9 @@ func ImportHF(dir string) (*checkpoint.File, error) {
 	}
 	var hc hfConfig
 	if err := json.Unmarshal(cj, &hc); err != nil {
+		return nil, fmt.Errorf("%s: %v", cpath, err)
+	}
+	if err := hc.checkKeys(cj); err != nil {
 		return nil, fmt.Errorf("%s: %v", cpath, err)
 	}
 	if hc.NumKeyValueHeads != 0 && hc.NumKeyValueHeads != hc.NumAttentionHeads {
@@ -247,6 +311,62 @@ func ImportHF(dir string) (*checkpoint.File, error) {
 		return nil, err
 	}
 	return f, nil
+}
+
+// hfRequired are the config.json keys the model cannot be rebuilt without. A
+// transformers default for a missing one (rope_theta 10000, rms_norm_eps 1e-6)
+// could silently be another model than the one trained, so none is assumed.
+var hfRequired = []string{"vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers",
+	"num_attention_heads", "max_position_embeddings", "rms_norm_eps", "rope_theta"}
+
+// hfRope is transformers 5's rope_parameters (and the older rope_scaling):
+// the RoPE base and any scaling of the positions.
+type hfRope struct {
+	Theta    *float64 `json:"rope_theta"`
+	RopeType string   `json:"rope_type"`
+	Type     string   `json:"type"` // rope_scaling's older spelling of rope_type
+}
+
+// checkKeys reports the first of hfRequired that cj (the raw config.json)
+// lacks or holds as null, taking rope_theta from transformers 5's
+// rope_parameters when the top-level key is absent (and setting hc's); it
+// refuses what this model does not have: RoPE scaling, a masked model's MASK
+// id other than the last.
+func (hc *hfConfig) checkKeys(cj []byte) error {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(cj, &raw); err != nil {
+		return err
+	}
+	present := func(k string) bool { v, ok := raw[k]; return ok && string(v) != "null" }
+	var params, scaling hfRope
+	if present("rope_parameters") {
+		if err := json.Unmarshal(raw["rope_parameters"], &params); err != nil {
+			return fmt.Errorf("rope_parameters: %v", err)
+		}
+	}
+	if present("rope_scaling") {
+		if err := json.Unmarshal(raw["rope_scaling"], &scaling); err != nil {
+			return fmt.Errorf("rope_scaling: %v", err)
+		}
+	}
+	for _, r := range []hfRope{params, scaling} {
+		if t := cmp.Or(r.RopeType, r.Type); t != "" && t != "default" {
+			return fmt.Errorf("RoPE scaling %q is not supported (plain RoPE only)", t)
+		}
+	}
+	fromParams := !present("rope_theta") && params.Theta != nil
+	if fromParams {
+		hc.RopeTheta = *params.Theta
+	}
+	for _, k := range hfRequired {
+		if !present(k) && !(k == "rope_theta" && fromParams) {
+			return fmt.Errorf("required field %q is missing (the model cannot be rebuilt without it)", k)
+		}
+	}
+	if masked := hc.Causal != nil && !*hc.Causal; masked && present("mask_token_id") && hc.MaskTokenID != hc.VocabSize-1 {
+		return fmt.Errorf("mask_token_id %d: a masked model's MASK is the last id, vocab_size-1 = %d", hc.MaskTokenID, hc.VocabSize-1)
+	}
+	return nil
 }
 
 // mergeConfig returns the original config JSON (if any) with the fields

@@ -56,6 +56,13 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return err
 	}
+	// A run killed while saving (SIGKILL, power loss) leaves a save's temporary file; the
+	// restarted run owns the folder, so it removes its own files' temporaries.
+	for _, name := range []string{CheckpointFile, ModelFile, LastModelFile} {
+		if _, err := checkpoint.RemoveTemps(filepath.Join(r.Dir, name)); err != nil {
+			return err
+		}
+	}
 	logEvery := max(1, r.LogEvery)
 	if r.LogEvery == 0 {
 		logEvery = 10

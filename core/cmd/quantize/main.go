@@ -62,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	head := fl.String("head", "auto", "head dtype (auto: q8_0 when -type is q4_0, else -type)")
 	emb := fl.String("emb", "auto", "tok_emb dtype (auto: -type)")
 	all := fl.Bool("all", false, "keep non-model tensors (optimizer moments, at f32) and the training state")
-	exportHF := fl.String("export-hf", "", "write -in as a Hugging Face `folder` (model.safetensors, config.json, tokenizer.json)")
+	exportHF := fl.String("export-hf", "", "write -in as a Hugging Face `folder` (model.safetensors, config.json, generation_config.json, tokenizer.json, tokenizer_config.json)")
 	importHF := fl.String("import-hf", "", "read a Hugging Face `folder` instead of -in")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -82,7 +82,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if err := safetensors.ExportHF(*exportHF, f); err != nil {
 			return cli.FileError(*exportHF, err)
 		}
-		fmt.Fprintf(stdout, "wrote %s (model.safetensors, config.json%s) from %s\n", *exportHF, map[bool]string{true: ", tokenizer.json"}[len(f.Tokenizer) > 0], *in)
+		fmt.Fprintf(stdout, "wrote %s (model.safetensors, config.json, generation_config.json%s) from %s\n", *exportHF,
+			map[bool]string{true: ", tokenizer.json, tokenizer_config.json"}[len(f.Tokenizer) > 0], *in)
 		return nil
 	}
 

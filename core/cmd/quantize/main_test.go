@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/clitest"
 )
 
 // writeModel saves a small model checkpoint with an optimizer moment and
@@ -109,10 +110,17 @@ func TestKeepEmbeddingsAndAll(t *testing.T) {
 
 func TestHFRoundTrip(t *testing.T) {
 	dir := t.TempDir()
-	in := writeModel(t, dir)
+	// The export checks the tokenizer against the vocabulary, so this one is real.
+	in := clitest.Model(t, dir, "in.ckpt", false, clitest.Tokenizer(t, clitest.Text), 16)
 	hf := filepath.Join(dir, "hf")
-	if err := run([]string{"-in", in, "-export-hf", hf}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+	var stdout bytes.Buffer
+	if err := run([]string{"-in", in, "-export-hf", hf}, &stdout, &bytes.Buffer{}); err != nil {
 		t.Fatal(err)
+	}
+	for _, name := range []string{"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"} {
+		if _, err := os.Stat(filepath.Join(hf, name)); err != nil || !strings.Contains(stdout.String(), name) {
+			t.Errorf("%s: %v; stdout %q", name, err, stdout.String())
+		}
 	}
 	back := filepath.Join(dir, "back.ckpt")
 	if err := run([]string{"-import-hf", hf, "-out", back}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
@@ -131,8 +139,21 @@ func TestHFRoundTrip(t *testing.T) {
 			}
 		}
 	}
-	if len(b.Tensors) != len(a.Tensors)-1 {
-		t.Errorf("%d tensors back, want %d", len(b.Tensors), len(a.Tensors)-1)
+	if len(b.Tensors) != len(a.Tensors) || !bytes.Equal(b.Tokenizer, a.Tokenizer) {
+		t.Errorf("%d tensors back, want %d; tokenizer %d bytes, want %d", len(b.Tensors), len(a.Tensors), len(b.Tokenizer), len(a.Tokenizer))
+	}
+
+	// A config.json without a field the model needs is refused (it once imported with
+	// exit 0 into a checkpoint nothing could load); the message names the file once.
+	cpath := filepath.Join(hf, "config.json")
+	cj, _ := os.ReadFile(cpath)
+	os.WriteFile(cpath, []byte(strings.Replace(string(cj), `"rms_norm_eps"`, `"rms_norm_epsilon"`, 1)), 0o644)
+	err = run([]string{"-import-hf", hf, "-out", filepath.Join(dir, "bad.ckpt")}, &bytes.Buffer{}, &bytes.Buffer{})
+	if err == nil || !strings.HasPrefix(err.Error(), cpath+`: required field "rms_norm_eps" is missing`) || strings.Count(err.Error(), hf) != 1 {
+		t.Errorf("import without rms_norm_eps: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "bad.ckpt")); !os.IsNotExist(err) {
+		t.Errorf("a checkpoint was written: %v", err)
 	}
 }
 

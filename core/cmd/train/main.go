@@ -4,6 +4,7 @@
 //
 //	go run ./core/cmd/train -objective mdm -steps 3000 -out runs/mdm
 //	go run ./core/cmd/train -out runs/mdm -resume        # continue after a crash or Ctrl-C
+//	go run ./core/cmd/train -config run.json -dropout 0.1 # a config file, flags on top
 package main
 
 import (
@@ -14,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -23,139 +25,234 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/train"
 )
 
 func main() {
-	if err := run(); err != nil {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, context.Canceled): // interrupted; run said where the checkpoint is
+		os.Exit(130)
+	default:
 		fmt.Fprintln(os.Stderr, "train:", err)
 		os.Exit(1)
 	}
 }
 
-func run() error {
-	d := train.Default()
-	var (
-		configPath = flag.String("config", "", "JSON file with a train.Config (flags given explicitly override it)")
-		out        = flag.String("out", "", "output folder: checkpoint.ckpt, model.ckpt, metrics.jsonl, loss.png (default runs/<objective>)")
-		resume     = flag.Bool("resume", false, "continue the run in -out from its checkpoint (exactly as if never interrupted)")
-		dataFiles  = flag.String("data", "", "comma-separated UTF-8 text files to train on (default: the five Austen training books)")
-		valFile    = flag.String("val", "", "validation text file (default: Persuasion)")
-		tokPath    = flag.String("tokenizer", "weights/tokenizer.json", "tokenizer.json to use; if the file is missing, one is trained on the training data and saved there")
-		threads    = flag.Int("threads", 0, "BLAS and worker threads (0: all cores)")
-		logEvery   = flag.Int("log-every", 10, "steps between metric lines")
-		noBar      = flag.Bool("no-progress", false, "plain log lines instead of a progress bar")
-		initPath   = flag.String("init", "", "start from the weights of this model file (its architecture replaces -dim etc.; the optimizer and step start fresh)")
-	)
-	c := d
-	flag.StringVar(&c.Objective, "objective", d.Objective, "mdm (masked diffusion) or ar (autoregressive baseline)")
-	flag.IntVar(&c.Model.Dim, "dim", d.Model.Dim, "model width")
-	flag.IntVar(&c.Model.Layers, "layers", d.Model.Layers, "Transformer blocks")
-	flag.IntVar(&c.Model.Heads, "heads", d.Model.Heads, "attention heads")
-	flag.IntVar(&c.Model.Hidden, "hidden", d.Model.Hidden, "SwiGLU hidden width")
-	flag.IntVar(&c.Model.SeqLen, "seq-len", d.Model.SeqLen, "sequence length L")
-	flag.IntVar(&c.Model.Vocab, "vocab", d.Model.Vocab, "vocabulary size when a tokenizer is trained")
-	flag.BoolVar(&c.Model.Shift, "shift", false, "mdm adapted from an AR with -init: position i's logits come from hidden state i-1, where the AR predicted token i")
-	flag.IntVar(&c.Steps, "steps", d.Steps, "optimizer steps")
-	flag.IntVar(&c.Batch, "batch", d.Batch, "sequences per step")
-	flag.Float64Var(&c.LR, "lr", d.LR, "peak learning rate")
-	flag.Float64Var(&c.MinLR, "min-lr", d.MinLR, "final learning rate of the cosine decay")
-	flag.IntVar(&c.Warmup, "warmup", d.Warmup, "linear warm-up steps")
-	flag.Float64Var(&c.WeightDecay, "wd", d.WeightDecay, "AdamW weight decay")
-	flag.Float64Var(&c.Clip, "clip", d.Clip, "gradient-norm clip (0: off)")
-	flag.Uint64Var(&c.Seed, "seed", d.Seed, "seed for init, batches and masks")
-	flag.StringVar(&c.Schedule, "schedule", d.Schedule, "masking schedule: linear, cosine or loglinear (mdm)")
-	flag.BoolVar(&c.Antithetic, "antithetic", d.Antithetic, "antithetic masking times across the batch (mdm)")
-	flag.BoolVar(&c.SingleRatioPerSequence, "single-ratio", false, "ablation: one masking ratio for the whole batch (mdm)")
-	flag.StringVar(&c.Masking, "masking", d.Masking, "mdm masking: bernoulli (each token with prob 1-alpha(t), weight w(t)) or count (exactly l ~ U{1..L} tokens, weight L/l; same bound, lower variance)")
-	flag.BoolVar(&c.DivideByMasked, "divide-by-masked", false, "ablation: divide by the masked count instead of B*L (mdm; not a bound)")
-	flag.Float64Var(&c.Dropout, "dropout", 0, "residual dropout probability in training (0: off)")
-	flag.IntVar(&c.DropoutStart, "dropout-start", 0, "first step with dropout (late dropout; with -resume, -dropout and -dropout-start change the rest of the run)")
-	flag.IntVar(&c.AverageFrom, "average-from", 0, "final weights = mean of the weights after this step and every -average-every steps after it (0: off; the last weights go to model-last.ckpt)")
-	flag.IntVar(&c.AverageEvery, "average-every", 100, "steps between averaged weights (with -average-from)")
-	flag.IntVar(&c.EvalEvery, "eval-every", d.EvalEvery, "steps between validation passes (0: only at the end)")
-	flag.IntVar(&c.EvalTokens, "eval-tokens", d.EvalTokens, "validation tokens per pass")
-	flag.IntVar(&c.CheckpointEvery, "checkpoint-every", d.CheckpointEvery, "steps between checkpoints (also saved on SIGINT/SIGTERM)")
-	flag.Usage = func() {
-		fmt.Fprintf(os.Stderr, "usage: train [flags]\n\nTrains a masked diffusion LM (or the AR baseline) and writes checkpoints, metrics and plots.\n\n")
-		flag.PrintDefaults()
-	}
-	flag.Parse()
-	if flag.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (flags only; see -h)", flag.Arg(0))
-	}
-	set := map[string]bool{}
-	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+// options are the flags that are not part of the run's config.
+type options struct {
+	configPath, out, dataFiles, valFile, tokPath, initPath string
+	resume, noBar                                          bool
+	threads, logEvery                                      int
+}
 
-	if *initPath != "" && *resume {
-		return errors.New("-init starts a new run and -resume continues one: pass only one")
+// parseFlags parses args: the options, and the config flags (configFlags) into a scratch
+// config; the returned set says which were given (overlay applies those).
+func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error) {
+	o := &options{}
+	fl := flag.NewFlagSet("train", flag.ContinueOnError)
+	fl.StringVar(&o.configPath, "config", "", "JSON file with a train.Config for a new run (config flags given explicitly override it)")
+	fl.StringVar(&o.out, "out", "", "output folder: checkpoint.ckpt, model.ckpt, metrics.jsonl, loss.png (default runs/<objective>)")
+	fl.BoolVar(&o.resume, "resume", false, "continue the run in -out from its checkpoint (exactly as if never interrupted)")
+	fl.StringVar(&o.dataFiles, "data", "", "comma-separated UTF-8 text files to train on (default: the five Austen training books)")
+	fl.StringVar(&o.valFile, "val", "", "validation text file (default: Persuasion)")
+	fl.StringVar(&o.tokPath, "tokenizer", "weights/tokenizer.json", "tokenizer.json to use; if the file is missing, one is trained on the training data and saved there")
+	fl.IntVar(&o.threads, "threads", 0, "BLAS and worker threads (0: all cores)")
+	fl.IntVar(&o.logEvery, "log-every", 10, "steps between metric lines")
+	fl.BoolVar(&o.noBar, "no-progress", false, "plain log lines instead of a progress bar")
+	fl.StringVar(&o.initPath, "init", "", "start from the weights of this model file (its architecture replaces -dim etc.; the optimizer and step start fresh)")
+	scratch := train.Default()
+	configFlags(fl, &scratch)
+	if err := cli.ParseFlags(fl, args, stderr, "usage: train [flags]\n\nTrains a masked diffusion LM (or the AR baseline) and writes checkpoints, metrics and plots.\n\n"); err != nil {
+		return nil, nil, err
 	}
-	if *configPath != "" && !*resume {
-		raw, err := os.ReadFile(*configPath)
-		if err != nil {
-			return err
+	switch {
+	case o.initPath != "" && o.resume:
+		return nil, nil, errors.New("-init starts a new run and -resume continues one: pass only one")
+	case o.configPath != "" && o.resume:
+		return nil, nil, errors.New("-config starts a new run and -resume continues one (with its own config): pass only one")
+	}
+	return o, fl, nil
+}
+
+// configFlags defines on fl one flag per train.Config field that a command line sets,
+// bound to c, with c's values as defaults. It is the only list of them: overlay applies
+// whichever were given onto a config file's or a resumed run's config.
+func configFlags(fl *flag.FlagSet, c *train.Config) {
+	fl.StringVar(&c.Objective, "objective", c.Objective, "mdm (masked diffusion) or ar (autoregressive baseline)")
+	fl.IntVar(&c.Model.Dim, "dim", c.Model.Dim, "model width")
+	fl.IntVar(&c.Model.Layers, "layers", c.Model.Layers, "Transformer blocks")
+	fl.IntVar(&c.Model.Heads, "heads", c.Model.Heads, "attention heads")
+	fl.IntVar(&c.Model.Hidden, "hidden", c.Model.Hidden, "SwiGLU hidden width")
+	fl.IntVar(&c.Model.SeqLen, "seq-len", c.Model.SeqLen, "sequence length L")
+	fl.IntVar(&c.Model.Vocab, "vocab", c.Model.Vocab, "vocabulary size when a tokenizer is trained")
+	fl.BoolVar(&c.Model.Shift, "shift", c.Model.Shift, "mdm adapted from an AR with -init: position i's logits come from hidden state i-1, where the AR predicted token i")
+	fl.IntVar(&c.Steps, "steps", c.Steps, "optimizer steps (with -resume: the run's new total)")
+	fl.IntVar(&c.Batch, "batch", c.Batch, "sequences per step")
+	fl.Float64Var(&c.LR, "lr", c.LR, "peak learning rate")
+	fl.Float64Var(&c.MinLR, "min-lr", c.MinLR, "final learning rate of the cosine decay")
+	fl.IntVar(&c.Warmup, "warmup", c.Warmup, "linear warm-up steps")
+	fl.Float64Var(&c.WeightDecay, "wd", c.WeightDecay, "AdamW weight decay")
+	fl.Float64Var(&c.Clip, "clip", c.Clip, "gradient-norm clip (0: off)")
+	fl.Uint64Var(&c.Seed, "seed", c.Seed, "seed for init, batches and masks")
+	fl.StringVar(&c.Schedule, "schedule", c.Schedule, "masking schedule: linear, cosine or loglinear (mdm)")
+	fl.BoolVar(&c.Antithetic, "antithetic", c.Antithetic, "antithetic masking times across the batch (mdm)")
+	fl.BoolVar(&c.SingleRatioPerSequence, "single-ratio", c.SingleRatioPerSequence, "ablation: one masking ratio for the whole batch (mdm)")
+	fl.StringVar(&c.Masking, "masking", c.Masking, "mdm masking: bernoulli (each token with prob 1-alpha(t), weight w(t)) or count (exactly l ~ U{1..L} tokens, weight L/l; same bound, lower variance)")
+	fl.BoolVar(&c.DivideByMasked, "divide-by-masked", c.DivideByMasked, "ablation: divide by the masked count instead of B*L (mdm; not a bound)")
+	fl.Float64Var(&c.Dropout, "dropout", c.Dropout, "residual dropout probability in training (0: off)")
+	fl.IntVar(&c.DropoutStart, "dropout-start", c.DropoutStart, "first step with dropout (late dropout; with -resume, -dropout and -dropout-start change the rest of the run)")
+	fl.IntVar(&c.AverageFrom, "average-from", c.AverageFrom, "final weights = mean of the weights after this step and every -average-every steps after it (0: off; the last weights go to model-last.ckpt)")
+	fl.IntVar(&c.AverageEvery, "average-every", c.AverageEvery, "steps between averaged weights (with -average-from; 0: 100)")
+	fl.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "steps between validation passes (0: only at the end)")
+	fl.IntVar(&c.EvalTokens, "eval-tokens", c.EvalTokens, "validation tokens per pass")
+	fl.IntVar(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "steps between checkpoints (also saved on SIGINT/SIGTERM)")
+}
+
+// overlay returns base with every config flag given on the command line (given, parsed)
+// applied on top, and the names of those whose value differs from base's. The flags are
+// configFlags' own definitions, so no config flag can be left out.
+func overlay(base train.Config, given *flag.FlagSet) (train.Config, []string, error) {
+	out := base
+	fl := flag.NewFlagSet("overlay", flag.ContinueOnError)
+	configFlags(fl, &out)
+	var changed []string
+	var err error
+	given.Visit(func(f *flag.Flag) {
+		g := fl.Lookup(f.Name)
+		if g == nil || err != nil { // not a config flag
+			return
 		}
-		fc := d
-		dec := json.NewDecoder(strings.NewReader(string(raw)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&fc); err != nil {
-			return fmt.Errorf("%s: %w", *configPath, err)
+		if g.Value.String() != f.Value.String() {
+			changed = append(changed, f.Name)
 		}
-		c = overlay(fc, c, set)
+		err = fl.Set(f.Name, f.Value.String())
+	})
+	return out, changed, err
+}
+
+// readConfig reads a -config file onto the defaults; an unknown field is an error.
+func readConfig(path string) (train.Config, error) {
+	c := train.Default()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return c, err
 	}
-	c.Model.Causal = c.Objective == "ar"
-	if *out == "" {
-		*out = filepath.Join("runs", c.Objective)
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := blas.Init(*threads); err != nil {
+	return c, nil
+}
+
+// resumable are the config flags -resume may change: the rest of the run only (the
+// trainer refuses a change to steps already taken).
+var resumable = map[string]bool{"steps": true, "dropout": true, "dropout-start": true, "average-from": true, "average-every": true}
+
+// resumeRun continues the run whose checkpoint is ckpt with the config flags given: -steps
+// sets a new total (the schedule stretches); -dropout, -dropout-start, -average-from and
+// -average-every change the rest of the run; any other config flag must repeat the run's
+// own value (scripts pass a run's starting flags again), since steps taken cannot change.
+func resumeRun(ckpt string, fl *flag.FlagSet, stderr io.Writer) (*train.Trainer, error) {
+	tr, err := train.Resume(ckpt, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	want, changed, err := overlay(tr.Cfg, fl)
+	if err != nil {
+		return nil, err
+	}
+	var dropout, average bool
+	for _, name := range changed {
+		if !resumable[name] {
+			had := flag.NewFlagSet("", flag.ContinueOnError)
+			c := tr.Cfg
+			configFlags(had, &c)
+			return nil, fmt.Errorf("-%s %s: the run in %s has %s, and a resumed run keeps its config (only -steps, -dropout, -dropout-start, -average-from and -average-every change the rest of it)",
+				name, fl.Lookup(name).Value, ckpt, had.Lookup(name).Value)
+		}
+		dropout = dropout || strings.HasPrefix(name, "dropout")
+		average = average || strings.HasPrefix(name, "average")
+	}
+	if want.Steps != tr.Cfg.Steps {
+		c := tr.Cfg
+		c.Steps = want.Steps
+		if err := c.Validate(); err != nil {
+			return nil, fmt.Errorf("-steps: %w", err)
+		}
+		tr.Cfg = c
+	}
+	if dropout {
+		if err := tr.SetDropout(want.Dropout, want.DropoutStart); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "from step %d: dropout %g from step %d (the run's config records it)\n", tr.Step, want.Dropout, want.DropoutStart)
+	}
+	if average {
+		if err := tr.SetAverage(want.AverageFrom, want.AverageEvery); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(stderr, "from step %d: averaging the weights from step %d every %d steps (the run's config records it)\n", tr.Step, want.AverageFrom, want.AverageEvery)
+	}
+	return tr, nil
+}
+
+// run is the command: it parses args, starts or resumes a run and trains it to its step
+// count. SIGINT or SIGTERM saves a checkpoint and returns an error wrapping
+// context.Canceled.
+func run(args []string, stdout, stderr io.Writer) error {
+	o, fl, err := parseFlags(args, stderr)
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "blas: %s\n", blas.Name())
+	base := train.Default()
+	if o.configPath != "" {
+		if base, err = readConfig(o.configPath); err != nil {
+			return err
+		}
+	}
+	c, _, err := overlay(base, fl) // a new run's config (a resumed run's is in its checkpoint)
+	if err != nil {
+		return err
+	}
+	c.Model.Causal = c.Objective == "ar"
+	if o.out == "" {
+		o.out = filepath.Join("runs", c.Objective)
+	}
+	if err := blas.Init(o.threads); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "blas: %s\n", blas.Name())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	var tr *train.Trainer
-	ckpt := filepath.Join(*out, train.CheckpointFile)
-	if *resume {
-		steps := 0
-		if set["steps"] {
-			steps = c.Steps
-		}
-		var err error
-		tr, err = train.Resume(ckpt, nil, steps)
-		if err != nil {
+	ckpt := filepath.Join(o.out, train.CheckpointFile)
+	if o.resume {
+		if tr, err = resumeRun(ckpt, fl, stderr); err != nil {
 			return err
 		}
-		if set["dropout"] || set["dropout-start"] {
-			if err := tr.SetDropout(c.Dropout, c.DropoutStart); err != nil {
-				return err
-			}
-			fmt.Fprintf(os.Stderr, "from step %d: dropout %g from step %d (the run's config records it)\n", tr.Step, c.Dropout, c.DropoutStart)
-		}
-		if set["average-from"] || set["average-every"] {
-			if err := tr.SetAverage(c.AverageFrom, c.AverageEvery); err != nil {
-				return err
-			}
-			fmt.Fprintf(os.Stderr, "from step %d: averaging the weights from step %d every %d steps (the run's config records it)\n", tr.Step, c.AverageFrom, c.AverageEvery)
-		}
 		c = tr.Cfg
-		fmt.Fprintf(os.Stderr, "resuming %s at step %d of %d\n", ckpt, tr.Step, c.Steps)
+		fmt.Fprintf(stderr, "resuming %s at step %d of %d\n", ckpt, tr.Step, c.Steps)
 	} else if _, err := os.Stat(ckpt); err == nil {
 		return fmt.Errorf("%s exists: pass -resume to continue that run, or choose another -out", ckpt)
 	}
-	ds, err := loadData(*dataFiles, *valFile, *tokPath, c, tr, *out)
+	ds, err := loadData(o.dataFiles, o.valFile, o.tokPath, c, tr, o.out)
 	if err != nil {
 		return err
 	}
-	if tr == nil && *initPath != "" {
-		tr, err = warmStart(*initPath, c, ds)
+	if tr == nil && o.initPath != "" {
+		tr, err = warmStart(o.initPath, c, ds)
 		if err != nil {
 			return err
 		}
 		c = tr.Cfg
-		fmt.Fprintf(os.Stderr, "starting from the weights of %s\n", c.Init)
+		fmt.Fprintf(stderr, "starting from the weights of %s\n", c.Init)
 	} else if tr == nil {
 		c.Model.Vocab = ds.tok.Vocab()
 		tr, err = train.New(c, ds.tokJSON, ds.batch)
@@ -165,24 +262,24 @@ func run() error {
 	} else {
 		tr.SetBatchFunc(ds.batch)
 	}
-	fmt.Fprintf(os.Stderr, "%s: %d parameters, %d training tokens, %d validation tokens, batch %dx%d, %d steps\n",
+	fmt.Fprintf(stderr, "%s: %d parameters, %d training tokens, %d validation tokens, batch %dx%d, %d steps\n",
 		c.Objective, c.Model.NumParams(), ds.trainTokens, len(ds.valWindows)*c.Model.SeqLen, c.Batch, c.Model.SeqLen, c.Steps)
 
-	prog := newProgress(c.Steps, tr.Step, c.Objective, *noBar)
-	r := &train.Runner{T: tr, Dir: *out, ValWindows: ds.valWindows, ValPrev: ds.valPrev, LogEvery: *logEvery,
+	prog := newProgress(stderr, c.Steps, tr.Step, c.Objective, o.noBar)
+	r := &train.Runner{T: tr, Dir: o.out, ValWindows: ds.valWindows, ValPrev: ds.valPrev, LogEvery: o.logEvery,
 		OnStep: prog.step, OnEval: prog.eval, OnEvalAverage: prog.evalAverage}
 	start := time.Now()
 	err = r.Run(ctx)
 	prog.done()
 	if errors.Is(err, context.Canceled) {
-		fmt.Fprintf(os.Stderr, "interrupted at step %d; checkpoint saved to %s (continue with -resume -out %s)\n", tr.Step, ckpt, *out)
-		os.Exit(130)
+		fmt.Fprintf(stderr, "interrupted at step %d; checkpoint saved to %s (continue with -resume -out %s)\n", tr.Step, ckpt, o.out)
+		return fmt.Errorf("interrupted: %w", err)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "done: %d steps in %s; weights %s, metrics %s, plot %s\n", tr.Step, time.Since(start).Round(time.Second),
-		filepath.Join(*out, train.ModelFile), filepath.Join(*out, train.MetricsFile), filepath.Join(*out, train.PlotFile))
+	fmt.Fprintf(stdout, "done: %d steps in %s; weights %s, metrics %s, plot %s\n", tr.Step, time.Since(start).Round(time.Second),
+		filepath.Join(o.out, train.ModelFile), filepath.Join(o.out, train.MetricsFile), filepath.Join(o.out, train.PlotFile))
 	return nil
 }
 
@@ -222,28 +319,4 @@ func warmStart(path string, c train.Config, ds *dataset) (*train.Trainer, error)
 	sum := sha256.Sum256(raw)
 	c.Init = fmt.Sprintf("%s sha256:%x", filepath.Base(path), sum)
 	return train.NewFrom(c, m, ds.tokJSON, ds.batch)
-}
-
-// overlay returns the config file's values with every explicitly given flag on top.
-func overlay(file, flags train.Config, set map[string]bool) train.Config {
-	out := file
-	pick := map[string]func(){
-		"objective": func() { out.Objective = flags.Objective }, "dim": func() { out.Model.Dim = flags.Model.Dim },
-		"layers": func() { out.Model.Layers = flags.Model.Layers }, "heads": func() { out.Model.Heads = flags.Model.Heads },
-		"hidden": func() { out.Model.Hidden = flags.Model.Hidden }, "seq-len": func() { out.Model.SeqLen = flags.Model.SeqLen },
-		"vocab": func() { out.Model.Vocab = flags.Model.Vocab }, "steps": func() { out.Steps = flags.Steps },
-		"shift": func() { out.Model.Shift = flags.Model.Shift },
-		"batch": func() { out.Batch = flags.Batch }, "lr": func() { out.LR = flags.LR }, "min-lr": func() { out.MinLR = flags.MinLR },
-		"warmup": func() { out.Warmup = flags.Warmup }, "wd": func() { out.WeightDecay = flags.WeightDecay },
-		"clip": func() { out.Clip = flags.Clip }, "seed": func() { out.Seed = flags.Seed }, "schedule": func() { out.Schedule = flags.Schedule },
-		"antithetic": func() { out.Antithetic = flags.Antithetic }, "single-ratio": func() { out.SingleRatioPerSequence = flags.SingleRatioPerSequence },
-		"divide-by-masked": func() { out.DivideByMasked = flags.DivideByMasked }, "masking": func() { out.Masking = flags.Masking }, "eval-every": func() { out.EvalEvery = flags.EvalEvery },
-		"eval-tokens": func() { out.EvalTokens = flags.EvalTokens }, "checkpoint-every": func() { out.CheckpointEvery = flags.CheckpointEvery },
-	}
-	for name := range set {
-		if f, ok := pick[name]; ok {
-			f()
-		}
-	}
-	return out
 }

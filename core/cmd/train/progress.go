@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"sync"
@@ -17,6 +18,7 @@ import (
 // progress shows a bar (step, loss, tokens/s, ETA) on a terminal and plain lines
 // otherwise (logs, CI, nohup).
 type progress struct {
+	w         io.Writer
 	mu        sync.Mutex
 	status    string
 	p         *mpb.Progress
@@ -26,12 +28,12 @@ type progress struct {
 	objective string
 }
 
-func newProgress(total, start int, objective string, plain bool) *progress {
-	pr := &progress{total: total, last: time.Now(), objective: objective}
-	if plain || !term.IsTerminal(int(os.Stderr.Fd())) {
+func newProgress(w io.Writer, total, start int, objective string, plain bool) *progress {
+	pr := &progress{w: w, total: total, last: time.Now(), objective: objective}
+	if f, ok := w.(*os.File); plain || !ok || !term.IsTerminal(int(f.Fd())) {
 		return pr
 	}
-	pr.p = mpb.New(mpb.WithOutput(os.Stderr), mpb.WithWidth(32))
+	pr.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(32))
 	pr.bar = pr.p.New(int64(total), mpb.BarStyle(),
 		mpb.PrependDecorators(decor.Name("step "), decor.CountersNoUnit("%d/%d")),
 		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string {
@@ -51,7 +53,7 @@ func (pr *progress) step(s train.Stats, tps float64) {
 	if pr.bar != nil {
 		pr.bar.EwmaIncrement(now.Sub(pr.last))
 	} else if s.Step%10 == 0 || s.Step == pr.total {
-		fmt.Fprintf(os.Stderr, "step %d/%d loss %.4f lr %.2e grad %.2f %.0f tok/s\n", s.Step, pr.total, s.Loss, s.LR, s.GradNorm, tps)
+		fmt.Fprintf(pr.w, "step %d/%d loss %.4f lr %.2e grad %.2f %.0f tok/s\n", s.Step, pr.total, s.Loss, s.LR, s.GradNorm, tps)
 	}
 	pr.last = now
 }
@@ -75,7 +77,7 @@ func (pr *progress) note(msg string) {
 		pr.p.Write([]byte(msg + "\n"))
 		return
 	}
-	fmt.Fprintln(os.Stderr, msg)
+	fmt.Fprintln(pr.w, msg)
 }
 
 func (pr *progress) done() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/austen-diffusion/textdiffusion/core/model"
@@ -35,13 +36,14 @@ func LoadModel(path string) (*model.Model, *tokenizer.Tokenizer, []byte, error) 
 	return m, tok, f.Tokenizer, nil
 }
 
-// FileError puts the file name in front of err exactly once.
+// FileError puts the file name in front of err exactly once (an error that starts with
+// a file inside the folder name already says where).
 func FileError(name string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
 		return fmt.Errorf("%s: %v", pe.Path, pe.Err)
 	}
-	if strings.HasPrefix(err.Error(), name+": ") {
+	if msg := err.Error(); strings.HasPrefix(msg, name+": ") || strings.HasPrefix(msg, filepath.Join(name, "")+string(filepath.Separator)) {
 		return err
 	}
 	return fmt.Errorf("%s: %w", name, err)
