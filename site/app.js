@@ -36,7 +36,7 @@ function setMode(m) {
   $("prompt-hint").innerHTML = HINTS[m](choices) + KEYS;
   $("length-label").textContent = m === "infill" ? "Per blank" : "Length";
   $("length-hint").textContent = m === "infill" ? "tokens in each blank" : "tokens to write";
-  if (m === "infill" && Number($("length").value) > 16 && !params.has("length")) $("length").value = 6;
+  if (m === "infill" && Number($("length").value) > 16 && !params.has("length") && choices) $("length").value = choices.blankLength;
   if (m === "continue" && Number($("length").value) < 16 && !params.has("length") && choices) $("length").value = choices.defaults.length;
   syncOutputs();
 }

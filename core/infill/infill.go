@@ -3,8 +3,8 @@
 //
 // A blank is written ___ (three or more underscores; one run is one blank, however long)
 // or [MASK] (in capitals). Every blank stands for the same number of tokens, given apart
-// from the text (the command's -blank-len, the page's "Per blank"); the text itself holds
-// no count. Blanks may be adjacent ("___[MASK]" is two blanks of n tokens, 2n in a row)
+// from the text (the command's -blank-len, the page's "Per blank"; DefaultTokens when not
+// given); the text itself holds no count. Blanks may be adjacent ("___[MASK]" is two blanks of n tokens, 2n in a row)
 // and may start or end the text.
 //
 // One space right before a blank belongs to the fill: the tokenizer attaches a space to
@@ -23,6 +23,10 @@ import (
 
 // Spellings are the ways to write a blank, for help texts and messages.
 const Spellings = "___ or [MASK]"
+
+// DefaultTokens is how many tokens a blank stands for when no count is given: about two
+// words (a token is about 4 characters).
+const DefaultTokens = 8
 
 var (
 	blank    = regexp.MustCompile(`_{3,}|\[MASK\]`)

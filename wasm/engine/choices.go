@@ -16,14 +16,15 @@ type Choices struct {
 	Strategies  []sample.Choice `json:"strategies"`
 	Grids       []sample.Choice `json:"grids"`
 	Confidences []sample.Choice `json:"confidences"`
-	Blank       string          `json:"blank"`    // the spellings of a blank, e.g. "___ or [MASK]"
-	Defaults    Request         `json:"defaults"` // DefaultRequest
+	Blank       string          `json:"blank"`       // the spellings of a blank, e.g. "___ or [MASK]"
+	BlankLength int             `json:"blankLength"` // tokens per blank by default (Length in infill mode)
+	Defaults    Request         `json:"defaults"`    // DefaultRequest
 }
 
 // PageChoices returns the page's Choices.
 func PageChoices() Choices {
 	return Choices{Strategies: sample.Strategies, Grids: sample.Grids, Confidences: sample.Confidences,
-		Blank: infill.Spellings, Defaults: DefaultRequest()}
+		Blank: infill.Spellings, BlankLength: infill.DefaultTokens, Defaults: DefaultRequest()}
 }
 
 // ChoicesJSON is PageChoices as JSON, for the JS side.
@@ -44,13 +45,21 @@ func DefaultRequest() Request {
 }
 
 // ParseRequest reads a request's JSON over DefaultRequest, so a field the page leaves
-// out has its default; a field the engine does not know is an error.
+// out has its default (Length: the mode's, infill.DefaultTokens per blank in infill
+// mode); a field the engine does not know is an error.
 func ParseRequest(b []byte) (Request, error) {
 	r := DefaultRequest()
+	r.Length = 0 // given or not: the default depends on the mode
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
 		return Request{}, fmt.Errorf("request: %w", err)
+	}
+	if r.Length == 0 {
+		r.Length = DefaultRequest().Length
+		if r.Mode == "infill" {
+			r.Length = infill.DefaultTokens
+		}
 	}
 	return r, nil
 }

@@ -28,6 +28,12 @@ func TestRequestDefaults(t *testing.T) {
 	if def.Strategy != d.Strategy || def.BlockLength != d.BlockLength || def.Temperature != d.Temperature || def.TopP != d.TopP {
 		t.Errorf("default options %+v, want sample.Defaults %+v", def, d)
 	}
+	if r, err := ParseRequest([]byte(`{"mode": "infill"}`)); err != nil || r.Length != infill.DefaultTokens {
+		t.Errorf("infill without a length: %d tokens per blank (%v), want %d", r.Length, err, infill.DefaultTokens)
+	}
+	if r, err := ParseRequest([]byte(`{"mode": "infill", "length": 3}`)); err != nil || r.Length != 3 {
+		t.Errorf("infill with length 3: %d (%v)", r.Length, err)
+	}
 	if r, err := ParseRequest([]byte(`{"temperature": 0}`)); err != nil || r.Temperature != 0 {
 		t.Errorf("temperature 0 given: %v %v, want greedy kept", r.Temperature, err)
 	}
@@ -41,7 +47,7 @@ func TestRequestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(c.Strategies, sample.Strategies) || !slices.Equal(c.Grids, sample.Grids) || !slices.Equal(c.Confidences, sample.Confidences) ||
-		c.Defaults != DefaultRequest() || c.Blank != infill.Spellings {
+		c.Defaults != DefaultRequest() || c.Blank != infill.Spellings || c.BlankLength != infill.DefaultTokens {
 		t.Errorf("choices %+v", c)
 	}
 }

@@ -68,7 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.StringVar(&f.model, "model", DefaultModel, "model `file` (checkpoint or release; a causal one samples left to right)")
 	fl.StringVar(&f.prompt, "prompt", "", "text to continue")
 	fl.StringVar(&f.infill, "infill", "", "text with blanks written "+infill.Spellings+"; each blank becomes -blank-len masked tokens to fill (one space before a blank goes to the fill)")
-	fl.IntVar(&f.blankLen, "blank-len", 8, "tokens per blank in -infill (a token is about 4 characters)")
+	fl.IntVar(&f.blankLen, "blank-len", infill.DefaultTokens, "tokens per blank in -infill (a token is about 4 characters)")
 	fl.IntVar(&f.n, "n", 64, "tokens to generate after the prompt (prompt + n must fit the model's sequence length)")
 	fl.IntVar(&f.steps, "steps", 0, "denoising steps (0: one per generated token; with -strategy threshold, a maximum)")
 	def := sample.Defaults()
