@@ -41,8 +41,12 @@ function setMode(m) {
   syncOutputs();
 }
 
+// The sampler's controls wait, disabled, for the engine's defaults (a second or two while
+// it compiles) rather than show values the engine would not use.
+const sampler = ["length", "steps", "temperature", "strategy"];
+
 function syncOutputs() {
-  for (const id of controls) $(`${id}-out`).textContent = $(id).value;
+  for (const id of controls) $(`${id}-out`).textContent = choices ? $(id).value : "…";
 }
 
 function applyParams() {
@@ -61,8 +65,9 @@ function applyChoices(c) {
   const select = $("strategy");
   select.textContent = "";
   for (const s of c.strategies) select.add(new Option(s.label, s.name));
-  for (const id of ["length", "steps", "temperature", "strategy"]) {
+  for (const id of sampler) {
     $(id).value = params.has(id) ? params.get(id) : String(c.defaults[id]);
+    $(id).disabled = false;
   }
   setMode(mode);
 }
@@ -201,6 +206,7 @@ async function generate() {
 }
 
 function boot() {
+  for (const id of sampler) $(id).disabled = true;
   applyParams();
   syncOutputs();
   for (const id of controls) $(id).addEventListener("input", syncOutputs);

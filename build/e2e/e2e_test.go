@@ -16,6 +16,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/build/serve/static"
 	"github.com/austen-diffusion/textdiffusion/core/infill"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
+	"github.com/austen-diffusion/textdiffusion/wasm/engine"
 )
 
 // Settings, from the environment:
@@ -390,6 +391,12 @@ func TestCPU(t *testing.T) {
 		e.waitFor(t, ctx, "the model to load from the repaired cache", readyPred, e.timeout)
 		if s := e.state(t, ctx); s.Source != "cache" || len(s.Notices) != 0 {
 			t.Errorf("after repair: weights from %q, notices %q", s.Source, s.Notices)
+		}
+		// Without parameters the page's length and steps are the engine's defaults.
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`["length", "steps"].map((id) => document.getElementById(id).value)`))
+		d := engine.DefaultRequest()
+		if err != nil || len(got) != 2 || got[0] != strconv.Itoa(d.Length) || got[1] != strconv.Itoa(d.Steps) {
+			t.Errorf("length and steps %q (%v), want the engine's %d and %d", got, err, d.Length, d.Steps)
 		}
 	})
 	t.Run("phone", func(t *testing.T) {
