@@ -180,7 +180,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("-infill needs a masked diffusion model; %s is autoregressive (causal)", f.model)
 		}
 		if ids, blanks, err = infill.Encode(tok, f.infill, f.blankLen, L); err != nil {
-			return fmt.Errorf("-infill: %w (model %s)", err, f.model)
+			return fmt.Errorf("-infill: %s (model %s)", strings.TrimPrefix(err.Error(), "infill: "), f.model)
 		}
 	} else {
 		prompt = tok.Encode([]byte(f.prompt))
