@@ -3,12 +3,12 @@ SHELL := /bin/bash
 GO    ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: help test test-native test-wasm test-browser bench fuzz train-demo site serve e2e clean
+.PHONY: help test test-native test-wasm test-browser test-interop bench fuzz train-demo site serve e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-test: test-native test-wasm test-browser ## everything CI runs: native tests, wasm build+tests, browser tests
+test: test-native test-wasm test-interop test-browser ## everything CI runs: native tests, wasm build+tests, foreign readers, browser tests
 
 test-native: ## go vet and the native test suite (OpenBLAS when installed, else pure Go)
 	$(GO) vet ./...
@@ -18,6 +18,9 @@ test-native: ## go vet and the native test suite (OpenBLAS when installed, else 
 test-wasm: ## build everything for the browser; run the pure-Go packages' tests under node
 	GOOS=js GOARCH=wasm $(GO) build ./...
 	GOOS=js GOARCH=wasm $(GO) test -exec "$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./core/quant ./core/masked ./core/nn
+
+test-interop: ## the exports read and run by foreign tools under node (build/interop)
+	TDIFF_INTEROP=1 $(GO) test -count=1 ./build/interop/
 
 test-browser: ## WebGPU kernels and the page itself in headless Chromium (SwiftShader)
 	build/wasmtest.sh
