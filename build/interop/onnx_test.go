@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"sort"
 	"testing"
@@ -160,8 +161,10 @@ func TestONNXLogitsMatchGo(t *testing.T) {
 //
 //	TDIFF_ONNX_CKPT=$PWD/weights/austen-mdm.f32.ckpt go test -run ONNXRelease -v ./build/interop
 //
-// onnxruntime runs twice: with its defaults, whose worker threads spin while they wait,
-// and with spinning off, which matters on a machine shared with other work.
+// The engines are timed on one thread each, and on all cores: onnxruntime with its
+// defaults, whose worker threads spin while they wait, and with spinning off, which
+// matters on a machine shared with other work. model.Forward is timed before and after
+// each onnxruntime run, so drift in the machine's load falls on both sides.
 func TestONNXRelease(t *testing.T) {
 	path := os.Getenv("TDIFF_ONNX_CKPT")
 	if path == "" {
@@ -181,26 +184,40 @@ func TestONNXRelease(t *testing.T) {
 		ids[i] = int32(id)
 	}
 	const repeat = 20
-	var goMs []float64
-	timeGo := func() {
-		for range repeat {
-			t0 := time.Now()
-			m.Forward(ids, 1)
-			goMs = append(goMs, float64(time.Since(t0).Microseconds())/1e3)
+	cores := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(cores)
+	defer blas.Init(0)
+	noSpin := map[string]any{"allow_spinning": "0"}
+	for _, run := range []struct {
+		name    string
+		threads int
+		options map[string]any
+	}{
+		{"1 thread", 1, map[string]any{"intraOpNumThreads": 1}},
+		{"all cores, onnxruntime's defaults", cores, nil},
+		{"all cores, onnxruntime's spinning off", cores, map[string]any{"extra": map[string]any{"session": map[string]any{"intra_op": noSpin}}}},
+	} {
+		runtime.GOMAXPROCS(run.threads)
+		if err := blas.Init(run.threads); err != nil {
+			t.Fatal(err)
 		}
-	}
-	timeGo()
-	noSpin := map[string]any{"extra": map[string]any{"session": map[string]any{"intra_op": map[string]any{"allow_spinning": "0"}}}}
-	runs := []onnxResult{onnxRun(t, m, []onnxCase{c}, repeat, nil), onnxRun(t, m, []onnxCase{c}, repeat, noSpin)}
-	timeGo() // before and after, so drift in the machine's load falls on both sides
-	sort.Float64s(goMs)
-	g := goMs[len(goMs)/2]
-	t.Logf("%s, %d tokens, model.Forward with %s: median %.2f ms", path, L, blas.Name(), g)
-	for i, name := range []string{"default options", "spinning off"} {
-		r := runs[i].Cases[0]
-		t.Logf("onnxruntime-node, %s: max abs difference %.3g, median %.2f ms, %.2fx model.Forward's time", name, r.MaxAbsDiff, *r.MedianMs, *r.MedianMs/g)
+		var goMs []float64
+		timeGo := func() {
+			for range repeat {
+				t0 := time.Now()
+				m.Forward(ids, 1)
+				goMs = append(goMs, float64(time.Since(t0).Microseconds())/1e3)
+			}
+		}
+		timeGo()
+		r := onnxRun(t, m, []onnxCase{c}, repeat, run.options).Cases[0]
+		timeGo()
+		sort.Float64s(goMs)
+		g := goMs[len(goMs)/2]
+		t.Logf("%s, %d tokens, %s: max abs difference %.3g; median forward onnxruntime-node %.2f ms, model.Forward (%s) %.2f ms, ratio %.2f",
+			path, L, run.name, r.MaxAbsDiff, *r.MedianMs, blas.Name(), g, *r.MedianMs/g)
 		if !(r.MaxAbsDiff <= onnxTolerance) {
-			t.Errorf("%s: onnxruntime's logits differ from Go's by up to %g (> %g)", name, r.MaxAbsDiff, onnxTolerance)
+			t.Errorf("%s: onnxruntime's logits differ from Go's by up to %g (> %g)", run.name, r.MaxAbsDiff, onnxTolerance)
 		}
 	}
 }
