@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/austen-diffusion/textdiffusion/core/model"
@@ -198,5 +199,15 @@ func TestModelHeader(t *testing.T) {
 		if !bytes.Contains([]byte(meta[MetaSampling]), []byte("token id "+mask)) {
 			t.Errorf("%s: sampling note %q does not name the MASK id", name, meta[MetaSampling])
 		}
+	}
+}
+
+// TestWriteRefusesOver2GiB: protobuf cannot hold the weights of a model this big, and
+// Write says so before it allocates them (the model here has no arena at all).
+func TestWriteRefusesOver2GiB(t *testing.T) {
+	big := model.Config{Vocab: 1 << 20, Dim: 1 << 10, Layers: 1, Heads: 8, Hidden: 1 << 10, SeqLen: 16, RopeTheta: 10000, NormEps: 1e-5}
+	err := Write(&bytes.Buffer{}, &model.Model{Cfg: big})
+	if err == nil || !strings.Contains(err.Error(), "2 GiB") {
+		t.Fatalf("error %v, want one about protobuf's 2 GiB limit", err)
 	}
 }
