@@ -4,6 +4,7 @@
 //
 //	go run ./core/cmd/sample                                  # 64 tokens from weights/austen-mdm.q8_0.ckpt
 //	go run ./core/cmd/sample -prompt "It is a truth" -n 48 -steps 24
+//	go run ./core/cmd/sample -n 400                           # past the 128-token window, in chunks
 //	go run ./core/cmd/sample -infill "Mr. Darcy ___ Elizabeth ___ ball." -blank-len 6
 //	go run ./core/cmd/sample -json -strategy threshold        # last line: one JSON object
 //	go run ./core/cmd/sample -model weights/austen-ar.q8_0.ckpt # the AR baseline
@@ -54,7 +55,7 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 // flags is the parsed command line.
 type flags struct {
 	model, prompt, infill, strategy, grid, confidence string
-	n, steps, block, blankLen, topK, threads          int
+	n, steps, block, blankLen, topK, threads, chunk   int
 	temperature, threshold, cfg, topP                 float64
 	seed                                              uint64
 	visual, asJSON, stopEOT                           bool
@@ -69,7 +70,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.StringVar(&f.prompt, "prompt", "", "text to continue")
 	fl.StringVar(&f.infill, "infill", "", "text with blanks written "+infill.Spellings+"; each blank becomes -blank-len masked tokens to fill (one space before a blank goes to the fill)")
 	fl.IntVar(&f.blankLen, "blank-len", infill.DefaultTokens, "tokens per blank in -infill (a token is about 4 characters)")
-	fl.IntVar(&f.n, "n", 64, "tokens to generate after the prompt (prompt + n must fit the model's sequence length)")
+	fl.IntVar(&f.n, "n", 64, "tokens to generate after the prompt; past the model's window the text is written in chunks of -chunk tokens, each reading the latest text that fits beside it (network calls grow linearly with n)")
+	fl.IntVar(&f.chunk, "chunk", 0, "tokens per chunk when prompt + n exceeds the model's window (0: half the window)")
 	fl.IntVar(&f.steps, "steps", 0, "denoising steps (0: one per generated token; with -strategy threshold, a maximum)")
 	def := sample.Defaults()
 	fl.StringVar(&f.strategy, "strategy", def.Strategy, "which masked positions a step commits: "+sample.Names(sample.Strategies))
@@ -96,6 +98,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	switch {
 	case f.n <= 0:
 		return nil, fmt.Errorf("-n %d: want at least 1 token", f.n)
+	case f.chunk < 0:
+		return nil, fmt.Errorf("-chunk %d: want >= 0 (0: half the window)", f.chunk)
 	case f.steps < 0:
 		return nil, fmt.Errorf("-steps %d: want >= 0", f.steps)
 	case f.block < 0:
@@ -184,9 +188,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	} else {
 		prompt = tok.Encode([]byte(f.prompt))
-		if len(prompt)+f.n > L {
-			return fmt.Errorf("prompt of %d tokens + -n %d = %d tokens, more than the %d positions of %s (shorten the prompt or lower -n)",
-				len(prompt), f.n, len(prompt)+f.n, L, f.model)
+		if f.chunk >= L {
+			return fmt.Errorf("-chunk %d: want fewer than the %d positions of %s", f.chunk, L, f.model)
 		}
 		ids = append(append([]int32(nil), prompt...), repeat(mask, f.n)...)
 	}
@@ -207,11 +210,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	var r sample.Result
 	if m.Cfg.Causal {
-		r, err = sample.Autoregressive(m, prompt, f.n, 0, opt)
+		r, err = sample.Autoregressive(m, prompt, f.n, L, opt)
 	} else if f.infill != "" {
 		r, err = sample.Infill(m, ids, opt)
 	} else {
-		r, err = sample.Sample(m, prompt, opt)
+		r, err = sample.Long(m, L, f.chunk, prompt, opt)
 	}
 	secs := time.Since(start).Seconds()
 	if view != nil {

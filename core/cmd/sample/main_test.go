@@ -166,8 +166,8 @@ func TestErrors(t *testing.T) {
 		args []string
 		want string // a part of the message
 	}{
-		{"over-long prompt", []string{"-model", path, "-prompt", text, "-n", "8"}, path},
-		{"n beyond the model", []string{"-model", path, "-n", "65"}, path},
+		{"chunk as long as the window", []string{"-model", path, "-n", "100", "-chunk", "64"}, path},
+		{"negative chunk", []string{"-model", path, "-chunk", "-1"}, "-chunk"},
 		{"missing model", []string{"-model", missing}, missing},
 		{"corrupt model", []string{"-model", corrupt}, corrupt},
 		{"not a checkpoint", []string{"-model", junk}, junk},
@@ -273,5 +273,33 @@ func TestInfillSyntax(t *testing.T) {
 	}
 	if _, _, err := runArgs("-model", path, "-infill", "Emma [mask] wife"); err == nil || !strings.Contains(err.Error(), "[mask]") {
 		t.Errorf("-infill with [mask] in lower case: %v, want the parser's error", err)
+	}
+}
+
+// Past the model's 64 positions the text is written chunk by chunk, for the masked and the
+// autoregressive model, also after a prompt longer than the window.
+func TestLongText(t *testing.T) {
+	for _, causal := range []bool{false, true} {
+		path := writeModel(t, causal)
+		for _, args := range [][]string{
+			{"-n", "150", "-steps", "75"},
+			{"-n", "90", "-chunk", "16", "-prompt", text},
+		} {
+			stdout, _, err := runArgs(append([]string{"-model", path, "-json", "-stop-eot=false", "-seed", "5"}, args...)...)
+			if err != nil {
+				t.Fatalf("causal %v %v: %v", causal, args, err)
+			}
+			out := lastJSON(t, stdout)
+			want := 150.0
+			if args[1] == "90" {
+				want = 90
+			}
+			if out["tokens"] != want {
+				t.Fatalf("causal %v %v: %v tokens, want %v", causal, args, out["tokens"], want)
+			}
+			if !causal && args[1] == "150" && out["steps"] != 75.0 {
+				t.Errorf("%v: %v steps, want the 75 asked for", args, out["steps"])
+			}
+		}
 	}
 }

@@ -23,34 +23,38 @@ const (
 
 // liveView redraws the sequence in place after every sampler step: committed text as it
 // is, the tokens committed by this step highlighted, each masked position a dim ░. It
-// moves the cursor back over the rows the last frame took, so it needs a terminal.
+// moves the cursor back over the rows the last frame took, so it needs a terminal, and a
+// frame must fit on the screen: a longer text (long generation grows past it) is shown
+// from the first token that lets the rest fit, after an ellipsis; the final frame prints
+// it whole.
 type liveView struct {
-	w     io.Writer
-	tok   *tokenizer.Tokenizer
-	mask  int32
-	width int
-	rows  int // screen rows of the last frame
-	delay time.Duration
-	slept time.Duration // total pause, taken out of the reported time
-	isNew []bool
-	sb    strings.Builder
-	plain strings.Builder // the frame without escapes, to count its rows
+	w      io.Writer
+	tok    *tokenizer.Tokenizer
+	mask   int32
+	width  int
+	height int // rows a frame may take
+	rows   int // screen rows of the last frame
+	delay  time.Duration
+	slept  time.Duration // total pause, taken out of the reported time
+	isNew  []bool
+	sb     strings.Builder
+	plain  strings.Builder // the frame without escapes, to count its rows
 }
 
 func newLiveView(w io.Writer, tok *tokenizer.Tokenizer, ids []int32, delay time.Duration) *liveView {
-	v := &liveView{w: w, tok: tok, mask: tok.Mask(), width: 80, delay: delay, isNew: make([]bool, len(ids))}
+	v := &liveView{w: w, tok: tok, mask: tok.Mask(), width: 80, height: 23, delay: delay, isNew: make([]bool, len(ids))}
 	if f, ok := w.(*os.File); ok {
-		if cols, _, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 {
-			v.width = cols
+		if cols, rows, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 && rows > 1 {
+			v.width, v.height = cols, rows-1
 		}
 	}
-	v.draw(ids, nil)
+	v.draw(ids, nil, true)
 	return v
 }
 
 // frame is the sampler's OnStep.
 func (v *liveView) frame(_ int, ids []int32, committed []int) {
-	v.draw(ids, committed)
+	v.draw(ids, committed, true)
 	if v.delay > 0 {
 		time.Sleep(v.delay)
 		v.slept += v.delay
@@ -59,11 +63,13 @@ func (v *liveView) frame(_ int, ids []int32, committed []int) {
 
 // finish draws the final text without highlights and ends the line.
 func (v *liveView) finish(ids []int32) {
-	v.draw(ids, nil)
+	v.draw(ids, nil, false)
 	fmt.Fprintln(v.w)
 }
 
-func (v *liveView) draw(ids []int32, committed []int) {
+// draw writes the frame of ids, the committed positions highlighted; fit keeps it within
+// the screen's height (see liveView).
+func (v *liveView) draw(ids []int32, committed []int, fit bool) {
 	if len(v.isNew) < len(ids) {
 		v.isNew = make([]bool, len(ids))
 	}
@@ -71,14 +77,85 @@ func (v *liveView) draw(ids []int32, committed []int) {
 	for _, i := range committed {
 		v.isNew[i] = true
 	}
+	from := 0
+	if fit {
+		from = v.fitFrom(ids)
+	}
+	prev := v.rows
+	v.render(ids, from, prev)
+	if fit && v.rows > v.height && from < len(ids)-1 {
+		// Highlights do not change the text's width, but decoding a piece alone can
+		// (bytes of a character split at a highlight): take one token more.
+		v.render(ids, from+1, prev)
+	}
+	io.WriteString(v.w, v.sb.String())
+}
+
+// fitFrom is the first token from which the frame (after an ellipsis) takes at most
+// v.height rows: 0 when the whole text fits. Rows only fall as tokens are dropped from
+// the front, so a binary search finds it.
+func (v *liveView) fitFrom(ids []int32) int {
+	rows := func(from int) int {
+		s := v.plainOf(ids[from:])
+		if from > 0 {
+			s = ellipsis + s
+		}
+		return screenRows(s, v.width)
+	}
+	if rows(0) <= v.height {
+		return 0
+	}
+	lo, hi := 1, len(ids) // rows(hi) fits: the empty tail
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if rows(mid) <= v.height {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// ellipsis stands for the text a fitted frame leaves out.
+const ellipsis = "… "
+
+// plainOf is the frame's text of ids without escapes.
+func (v *liveView) plainOf(ids []int32) string {
+	var b strings.Builder
+	for i := 0; i < len(ids); {
+		j := i
+		if ids[i] == v.mask {
+			for j < len(ids) && ids[j] == v.mask {
+				j++
+			}
+			b.WriteString(strings.Repeat(maskGlyph, j-i))
+		} else {
+			for j < len(ids) && ids[j] != v.mask {
+				j++
+			}
+			b.WriteString(displayText(v.tok.Decode(ids[i:j])))
+		}
+		i = j
+	}
+	return b.String()
+}
+
+// render builds the frame of ids[from:] into v.sb (and its plain text into v.plain), after
+// moving back over the last frame's prev rows, and counts its rows into v.rows.
+func (v *liveView) render(ids []int32, from, prev int) {
 	v.sb.Reset()
 	v.plain.Reset()
 	// Back to the first row of the last frame, and clear from there.
-	if v.rows > 1 {
-		fmt.Fprintf(&v.sb, "\x1b[%dA", v.rows-1)
+	if prev > 1 {
+		fmt.Fprintf(&v.sb, "\x1b[%dA", prev-1)
 	}
 	v.sb.WriteString("\r\x1b[J")
-	for i := 0; i < len(ids); {
+	if from > 0 {
+		v.sb.WriteString(styleMask + ellipsis + styleReset)
+		v.plain.WriteString(ellipsis)
+	}
+	for i := from; i < len(ids); {
 		if ids[i] == v.mask {
 			j := i
 			for j < len(ids) && ids[j] == v.mask {
@@ -103,7 +180,6 @@ func (v *liveView) draw(ids []int32, committed []int) {
 		i = j
 	}
 	v.rows = screenRows(v.plain.String(), v.width)
-	io.WriteString(v.w, v.sb.String())
 }
 
 // displayText makes decoded bytes safe to print: bytes of a character split between
