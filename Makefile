@@ -3,12 +3,12 @@ SHELL := /bin/bash
 GO    ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: help test test-native test-wasm test-browser bench fuzz train-demo site serve e2e clean
+.PHONY: help test test-native test-wasm test-browser test-interop bench fuzz train-demo site serve e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-test: test-native test-wasm test-browser ## everything CI runs: native tests, wasm build+tests, browser tests
+test: test-native test-wasm test-browser test-interop ## everything CI runs: native tests, wasm build+tests, browser tests, foreign readers
 
 test-native: ## go vet and the native test suite (OpenBLAS when installed, else pure Go)
 	$(GO) vet ./...
@@ -22,6 +22,9 @@ test-wasm: ## build everything for the browser; run the pure-Go packages' tests 
 test-browser: ## WebGPU kernels and the page itself in headless Chromium (SwiftShader)
 	build/wasmtest.sh
 	build/e2e.sh
+
+test-interop: ## the exports read by foreign tools under node (build/interop; missing node or npm packages fail)
+	TDIFF_INTEROP=1 $(GO) test -count=1 ./build/interop/
 
 site: ## build the static site into build/out/site (MODEL=... to choose the weights)
 	build/site.sh
