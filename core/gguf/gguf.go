@@ -173,10 +173,9 @@ func Write(w io.Writer, f *File) error {
 	}
 	var b bytes.Buffer
 	b.Write(magic)
-	le := binary.LittleEndian
-	b.Write(le.AppendUint32(nil, Version))
-	b.Write(le.AppendUint64(nil, uint64(len(f.Tensors))))
-	b.Write(le.AppendUint64(nil, uint64(len(f.KV))))
+	putU32(&b, Version)
+	putU64(&b, uint64(len(f.Tensors)))
+	putU64(&b, uint64(len(f.KV)))
 	keys := make(map[string]bool, len(f.KV))
 	for _, kv := range f.KV {
 		if keys[kv.Key] {
@@ -206,12 +205,12 @@ func Write(w io.Writer, f *File) error {
 			return fmt.Errorf("gguf: tensor %q has %d data bytes, %s %v needs %d", t.Name, len(t.Data), t.Type, t.Dims, size)
 		}
 		writeString(&b, t.Name)
-		b.Write(le.AppendUint32(nil, uint32(len(t.Dims))))
+		putU32(&b, uint32(len(t.Dims)))
 		for _, d := range t.Dims {
-			b.Write(le.AppendUint64(nil, d))
+			putU64(&b, d)
 		}
-		b.Write(le.AppendUint32(nil, uint32(t.Type)))
-		b.Write(le.AppendUint64(nil, offset))
+		putU32(&b, uint32(t.Type))
+		putU64(&b, offset)
 		offset += pad(size, align)
 	}
 	b.Write(make([]byte, pad(uint64(b.Len()), align)-uint64(b.Len())))
@@ -253,119 +252,92 @@ func WriteFile(path string, f *File) (err error) {
 }
 
 func writeString(b *bytes.Buffer, s string) {
-	b.Write(binary.LittleEndian.AppendUint64(nil, uint64(len(s))))
+	putU64(b, uint64(len(s)))
 	b.WriteString(s)
 }
 
 // writeValue writes the type tag and the value.
 func writeValue(b *bytes.Buffer, v any) error {
-	le := binary.LittleEndian
-	tag := func(t ValueType) { b.Write(le.AppendUint32(nil, uint32(t))) }
-	array := func(t ValueType, n int) {
-		tag(TypeArray)
-		tag(t)
-		b.Write(le.AppendUint64(nil, uint64(n)))
-	}
 	switch x := v.(type) {
 	case uint8:
-		tag(TypeUint8)
-		b.WriteByte(x)
+		scalar(b, TypeUint8, x, putU8)
 	case int8:
-		tag(TypeInt8)
-		b.WriteByte(byte(x))
+		scalar(b, TypeInt8, x, putI8)
 	case uint16:
-		tag(TypeUint16)
-		b.Write(le.AppendUint16(nil, x))
+		scalar(b, TypeUint16, x, putU16)
 	case int16:
-		tag(TypeInt16)
-		b.Write(le.AppendUint16(nil, uint16(x)))
+		scalar(b, TypeInt16, x, putI16)
 	case uint32:
-		tag(TypeUint32)
-		b.Write(le.AppendUint32(nil, x))
+		scalar(b, TypeUint32, x, putU32)
 	case int32:
-		tag(TypeInt32)
-		b.Write(le.AppendUint32(nil, uint32(x)))
+		scalar(b, TypeInt32, x, putI32)
 	case float32:
-		tag(TypeFloat32)
-		b.Write(le.AppendUint32(nil, math.Float32bits(x)))
+		scalar(b, TypeFloat32, x, putF32)
 	case bool:
-		tag(TypeBool)
-		b.WriteByte(boolByte(x))
+		scalar(b, TypeBool, x, putBool)
 	case string:
-		tag(TypeString)
-		writeString(b, x)
+		scalar(b, TypeString, x, writeString)
 	case uint64:
-		tag(TypeUint64)
-		b.Write(le.AppendUint64(nil, x))
+		scalar(b, TypeUint64, x, putU64)
 	case int64:
-		tag(TypeInt64)
-		b.Write(le.AppendUint64(nil, uint64(x)))
+		scalar(b, TypeInt64, x, putI64)
 	case float64:
-		tag(TypeFloat64)
-		b.Write(le.AppendUint64(nil, math.Float64bits(x)))
+		scalar(b, TypeFloat64, x, putF64)
 	case []uint8:
-		array(TypeUint8, len(x))
-		b.Write(x)
+		array(b, TypeUint8, x, putU8)
 	case []int8:
-		array(TypeInt8, len(x))
-		for _, e := range x {
-			b.WriteByte(byte(e))
-		}
+		array(b, TypeInt8, x, putI8)
 	case []uint16:
-		array(TypeUint16, len(x))
-		for _, e := range x {
-			b.Write(le.AppendUint16(nil, e))
-		}
+		array(b, TypeUint16, x, putU16)
 	case []int16:
-		array(TypeInt16, len(x))
-		for _, e := range x {
-			b.Write(le.AppendUint16(nil, uint16(e)))
-		}
+		array(b, TypeInt16, x, putI16)
 	case []uint32:
-		array(TypeUint32, len(x))
-		for _, e := range x {
-			b.Write(le.AppendUint32(nil, e))
-		}
+		array(b, TypeUint32, x, putU32)
 	case []int32:
-		array(TypeInt32, len(x))
-		for _, e := range x {
-			b.Write(le.AppendUint32(nil, uint32(e)))
-		}
+		array(b, TypeInt32, x, putI32)
 	case []float32:
-		array(TypeFloat32, len(x))
-		for _, e := range x {
-			b.Write(le.AppendUint32(nil, math.Float32bits(e)))
-		}
+		array(b, TypeFloat32, x, putF32)
 	case []bool:
-		array(TypeBool, len(x))
-		for _, e := range x {
-			b.WriteByte(boolByte(e))
-		}
+		array(b, TypeBool, x, putBool)
 	case []string:
-		array(TypeString, len(x))
-		for _, e := range x {
-			writeString(b, e)
-		}
+		array(b, TypeString, x, writeString)
 	case []uint64:
-		array(TypeUint64, len(x))
-		for _, e := range x {
-			b.Write(le.AppendUint64(nil, e))
-		}
+		array(b, TypeUint64, x, putU64)
 	case []int64:
-		array(TypeInt64, len(x))
-		for _, e := range x {
-			b.Write(le.AppendUint64(nil, uint64(e)))
-		}
+		array(b, TypeInt64, x, putI64)
 	case []float64:
-		array(TypeFloat64, len(x))
-		for _, e := range x {
-			b.Write(le.AppendUint64(nil, math.Float64bits(e)))
-		}
+		array(b, TypeFloat64, x, putF64)
 	default:
 		return fmt.Errorf("value of Go type %T has no GGUF type", v)
 	}
 	return nil
 }
+
+func scalar[T any](b *bytes.Buffer, t ValueType, x T, put func(*bytes.Buffer, T)) {
+	putU32(b, uint32(t))
+	put(b, x)
+}
+
+func array[T any](b *bytes.Buffer, t ValueType, xs []T, put func(*bytes.Buffer, T)) {
+	putU32(b, uint32(TypeArray))
+	putU32(b, uint32(t))
+	putU64(b, uint64(len(xs)))
+	for _, x := range xs {
+		put(b, x)
+	}
+}
+
+func putU8(b *bytes.Buffer, x uint8)    { b.WriteByte(x) }
+func putI8(b *bytes.Buffer, x int8)     { b.WriteByte(byte(x)) }
+func putU16(b *bytes.Buffer, x uint16)  { b.Write(binary.LittleEndian.AppendUint16(nil, x)) }
+func putI16(b *bytes.Buffer, x int16)   { putU16(b, uint16(x)) }
+func putU32(b *bytes.Buffer, x uint32)  { b.Write(binary.LittleEndian.AppendUint32(nil, x)) }
+func putI32(b *bytes.Buffer, x int32)   { putU32(b, uint32(x)) }
+func putF32(b *bytes.Buffer, x float32) { putU32(b, math.Float32bits(x)) }
+func putU64(b *bytes.Buffer, x uint64)  { b.Write(binary.LittleEndian.AppendUint64(nil, x)) }
+func putI64(b *bytes.Buffer, x int64)   { putU64(b, uint64(x)) }
+func putF64(b *bytes.Buffer, x float64) { putU64(b, math.Float64bits(x)) }
+func putBool(b *bytes.Buffer, x bool)   { b.WriteByte(boolByte(x)) }
 
 func boolByte(x bool) byte {
 	if x {

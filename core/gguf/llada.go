@@ -181,7 +181,7 @@ func tensorFor(t *checkpoint.Tensor, cfg model.Config) (Tensor, error) {
 	if t.DType == checkpoint.F32 {
 		g.Data = make([]byte, 4*len(t.F32))
 		for i, v := range t.F32 {
-			putF32(g.Data[4*i:], v)
+			binary.LittleEndian.PutUint32(g.Data[4*i:], math.Float32bits(v))
 		}
 	} else {
 		g.Data = t.Raw
@@ -249,5 +249,3 @@ func meanMaskRow(t *checkpoint.Tensor, cfg model.Config) (*checkpoint.Tensor, er
 	}
 	return u, nil
 }
-
-func putF32(b []byte, v float32) { binary.LittleEndian.PutUint32(b, math.Float32bits(v)) }

@@ -223,27 +223,36 @@ func (r *reader) file() (*File, error) {
 	return f, nil
 }
 
-// value reads a value of type t.
+func (r *reader) i8() (int8, error)   { v, err := r.u8(); return int8(v), err }
+func (r *reader) i16() (int16, error) { v, err := r.u16(); return int16(v), err }
+func (r *reader) i32() (int32, error) { v, err := r.u32(); return int32(v), err }
+func (r *reader) i64() (int64, error) { v, err := r.u64(); return int64(v), err }
+func (r *reader) f32() (float32, error) {
+	v, err := r.u32()
+	return math.Float32frombits(v), err
+}
+func (r *reader) f64() (float64, error) {
+	v, err := r.u64()
+	return math.Float64frombits(v), err
+}
+
+// value reads a value of type t; an array is read by array.
 func (r *reader) value(t ValueType) (any, error) {
 	switch t {
 	case TypeUint8:
 		return r.u8()
 	case TypeInt8:
-		v, err := r.u8()
-		return int8(v), err
+		return r.i8()
 	case TypeUint16:
 		return r.u16()
 	case TypeInt16:
-		v, err := r.u16()
-		return int16(v), err
+		return r.i16()
 	case TypeUint32:
 		return r.u32()
 	case TypeInt32:
-		v, err := r.u32()
-		return int32(v), err
+		return r.i32()
 	case TypeFloat32:
-		v, err := r.u32()
-		return math.Float32frombits(v), err
+		return r.f32()
 	case TypeBool:
 		return r.boolean()
 	case TypeString:
@@ -251,97 +260,61 @@ func (r *reader) value(t ValueType) (any, error) {
 	case TypeUint64:
 		return r.u64()
 	case TypeInt64:
-		v, err := r.u64()
-		return int64(v), err
+		return r.i64()
 	case TypeFloat64:
-		v, err := r.u64()
-		return math.Float64frombits(v), err
+		return r.f64()
 	case TypeArray:
 		return r.array()
 	}
 	return nil, fmt.Errorf("unknown value type %d", t)
 }
 
-// array reads an array's element type, count and elements into a typed slice.
+// array reads an array's element type, count and elements into a typed slice;
+// the count is checked against the bytes left (strings take at least 8 each).
 func (r *reader) array() (any, error) {
 	et, err := r.u32()
 	if err != nil {
 		return nil, err
 	}
-	size := map[ValueType]uint64{TypeUint8: 1, TypeInt8: 1, TypeBool: 1, TypeUint16: 2, TypeInt16: 2,
-		TypeUint32: 4, TypeInt32: 4, TypeFloat32: 4, TypeUint64: 8, TypeInt64: 8, TypeFloat64: 8, TypeString: 8}[ValueType(et)]
-	if size == 0 {
-		return nil, fmt.Errorf("array of value type %d is not supported", et)
+	switch ValueType(et) {
+	case TypeUint8:
+		return readArray(r, 1, r.u8)
+	case TypeInt8:
+		return readArray(r, 1, r.i8)
+	case TypeUint16:
+		return readArray(r, 2, r.u16)
+	case TypeInt16:
+		return readArray(r, 2, r.i16)
+	case TypeUint32:
+		return readArray(r, 4, r.u32)
+	case TypeInt32:
+		return readArray(r, 4, r.i32)
+	case TypeFloat32:
+		return readArray(r, 4, r.f32)
+	case TypeBool:
+		return readArray(r, 1, r.boolean)
+	case TypeString:
+		return readArray(r, 8, r.str)
+	case TypeUint64:
+		return readArray(r, 8, r.u64)
+	case TypeInt64:
+		return readArray(r, 8, r.i64)
+	case TypeFloat64:
+		return readArray(r, 8, r.f64)
 	}
+	return nil, fmt.Errorf("array of value type %d is not supported", et)
+}
+
+func readArray[T any](r *reader, size uint64, read func() (T, error)) ([]T, error) {
 	n, err := r.count(size)
 	if err != nil {
 		return nil, err
 	}
-	// Elements are read one by one through value, so the checks are the scalars'.
-	out := newSlice(ValueType(et), int(n))
-	for i := range int(n) {
-		v, err := r.value(ValueType(et))
-		if err != nil {
+	out := make([]T, n)
+	for i := range out {
+		if out[i], err = read(); err != nil {
 			return nil, fmt.Errorf("element %d: %v", i, err)
 		}
-		setElem(out, i, v)
 	}
 	return out, nil
-}
-
-func newSlice(t ValueType, n int) any {
-	switch t {
-	case TypeUint8:
-		return make([]uint8, n)
-	case TypeInt8:
-		return make([]int8, n)
-	case TypeUint16:
-		return make([]uint16, n)
-	case TypeInt16:
-		return make([]int16, n)
-	case TypeUint32:
-		return make([]uint32, n)
-	case TypeInt32:
-		return make([]int32, n)
-	case TypeFloat32:
-		return make([]float32, n)
-	case TypeBool:
-		return make([]bool, n)
-	case TypeString:
-		return make([]string, n)
-	case TypeUint64:
-		return make([]uint64, n)
-	case TypeInt64:
-		return make([]int64, n)
-	}
-	return make([]float64, n)
-}
-
-func setElem(s any, i int, v any) {
-	switch s := s.(type) {
-	case []uint8:
-		s[i] = v.(uint8)
-	case []int8:
-		s[i] = v.(int8)
-	case []uint16:
-		s[i] = v.(uint16)
-	case []int16:
-		s[i] = v.(int16)
-	case []uint32:
-		s[i] = v.(uint32)
-	case []int32:
-		s[i] = v.(int32)
-	case []float32:
-		s[i] = v.(float32)
-	case []bool:
-		s[i] = v.(bool)
-	case []string:
-		s[i] = v.(string)
-	case []uint64:
-		s[i] = v.(uint64)
-	case []int64:
-		s[i] = v.(int64)
-	case []float64:
-		s[i] = v.(float64)
-	}
 }
