@@ -28,7 +28,7 @@ test-browser: ## WebGPU kernels and the page itself in headless Chromium (SwiftS
 	build/wasmtest.sh
 	build/e2e.sh
 
-test-interop: ## the exports read by foreign tools (transformers.js, @huggingface/gguf, onnxruntime-node)
+test-interop: ## the exports read by foreign tools under node (build/interop; missing node or npm packages fail)
 	TDIFF_INTEROP=1 $(GO) test -count=1 ./build/interop/
 
 site: ## build the static site into build/out/site (MODEL=... to choose the weights)

@@ -96,11 +96,8 @@ func (t *Tokenizer) Marshal() []byte {
 	b.WriteString("  \"model\": {\n    \"type\": \"BPE\",\n    \"dropout\": null,\n    \"unk_token\": null,\n")
 	b.WriteString("    \"continuing_subword_prefix\": null,\n    \"end_of_word_suffix\": null,\n    \"fuse_unk\": false,\n    \"byte_fallback\": false,\n")
 	b.WriteString("    \"vocab\": {\n")
-	for id, p := range t.pieces {
-		s := string(p) // the specials' text is the same in both alphabets (printable ASCII)
-		if id < v-2 {
-			s = pieceString(p)
-		}
+	tokens, merges := t.ByteLevel()
+	for id, s := range tokens {
 		fmt.Fprintf(&b, "      %s: %d", jsonString(s), id)
 		if id < v-1 {
 			b.WriteByte(',')
@@ -108,15 +105,35 @@ func (t *Tokenizer) Marshal() []byte {
 		b.WriteByte('\n')
 	}
 	b.WriteString("    },\n    \"merges\": [\n")
-	for r, m := range t.merges {
-		fmt.Fprintf(&b, "      %s", jsonString(pieceString(t.pieces[m[0]])+" "+pieceString(t.pieces[m[1]])))
-		if r < len(t.merges)-1 {
+	for r, m := range merges {
+		fmt.Fprintf(&b, "      %s", jsonString(m))
+		if r < len(merges)-1 {
 			b.WriteByte(',')
 		}
 		b.WriteByte('\n')
 	}
 	b.WriteString("    ]\n  }\n}\n")
 	return b.Bytes()
+}
+
+// ByteLevel returns the vocabulary and the merges in the byte-level alphabet of
+// tokenizer.json, which GGUF's "gpt2" tokenizer also uses: tokens[id] is the piece
+// of id (the two specials as their literal text) and merges[r] is "a b", the two
+// pieces that merge r joins, in rank order.
+func (t *Tokenizer) ByteLevel() (tokens, merges []string) {
+	v := len(t.pieces)
+	tokens = make([]string, v)
+	for id, p := range t.pieces {
+		tokens[id] = string(p) // the specials' text is the same in both alphabets (printable ASCII)
+		if id < v-2 {
+			tokens[id] = pieceString(p)
+		}
+	}
+	merges = make([]string, len(t.merges))
+	for r, m := range t.merges {
+		merges[r] = tokens[m[0]] + " " + tokens[m[1]]
+	}
+	return tokens, merges
 }
 
 // Save writes the tokenizer.json form to w.

@@ -5,6 +5,7 @@
 //	quantize -in F -export-hf DIR
 //	quantize -in F -export-onnx FILE
 //	quantize -import-hf DIR -out G [-type ...]
+//	quantize -in F -export-gguf G.gguf [-type ...]
 //
 // Policy (recorded in the output's notes): vectors (norm gains) stay f32,
 // as in ggml: they are tiny and scale every activation. With -type q4_0 the
@@ -25,6 +26,10 @@
 // row's error is damped by the first RMSNorm. -head and -emb override.
 // Only model tensors (tok_emb, layers.N.*, norm, head) and no training
 // state go into the output unless -all is given.
+//
+// -export-gguf writes the masked model for llama.cpp's llama-diffusion-cli
+// (architecture "llada"; core/gguf says why and what is adapted) with the
+// same dtype policy, in place of -out.
 package main
 
 import (
@@ -34,11 +39,13 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
+	"github.com/austen-diffusion/textdiffusion/core/gguf"
 	"github.com/austen-diffusion/textdiffusion/core/safetensors"
 )
 
@@ -66,6 +73,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	exportHF := fl.String("export-hf", "", "write -in as a Hugging Face `folder` (model.safetensors, config.json, generation_config.json, tokenizer.json, tokenizer_config.json)")
 	importHF := fl.String("import-hf", "", "read a Hugging Face `folder` instead of -in")
 	exportONNX := fl.String("export-onnx", "", "write -in's forward pass (input_ids int64 (batch, seq) in, logits f32 (batch, seq, vocab) out) as an ONNX `file`, opset 17, f32 weights")
+	exportGGUF := fl.String("export-gguf", "", "write the masked model as a GGUF `file` for llama.cpp's llama-diffusion-cli (instead of -out; -type, -head, -emb apply)")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -90,14 +98,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 
 	if *exportONNX != "" {
-		if *in == "" || *out != "" || *importHF != "" || *exportHF != "" || *typ != "" {
+		if *in == "" || *out != "" || *importHF != "" || *exportHF != "" || *exportGGUF != "" || *typ != "" {
 			return errors.New("-export-onnx takes -in and nothing else")
 		}
 		return writeONNX(stdout, *in, *exportONNX)
 	}
 
-	if *out == "" || (*in == "") == (*importHF == "") {
-		return errors.New("need -out and exactly one of -in or -import-hf (see -h)")
+	if (*out == "") == (*exportGGUF == "") || (*in == "") == (*importHF == "") {
+		return errors.New("need -out or -export-gguf (one of them) and exactly one of -in or -import-hf (see -h)")
+	}
+	if *exportGGUF != "" && *all {
+		return errors.New("-all keeps training tensors, which a GGUF file has no place for")
 	}
 	var f *checkpoint.File
 	var err error
@@ -194,6 +205,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 	g.Notes["quant.dtype"] = dt.String()
 	g.Notes["quant.higher_precision"] = strings.Join(higher, ",")
 	g.Notes["quant.policy"] = fmt.Sprintf("vectors f32; head %s; tok_emb %s; other matrices %s (ggml reference rounding)", headDT, tokDT, dt)
+
+	if *exportGGUF != "" {
+		gf, err := gguf.FromCheckpoint(g, strings.TrimSuffix(filepath.Base(src), filepath.Ext(src)))
+		if err != nil {
+			return cli.FileError(src, err)
+		}
+		if err := gguf.WriteFile(*exportGGUF, gf); err != nil {
+			return cli.FileError(*exportGGUF, err)
+		}
+		st, err := os.Stat(*exportGGUF)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s (GGUF v3, architecture %s, %d tensors, %d bytes; %s) from %s\n",
+			*exportGGUF, gguf.Arch, len(gf.Tensors), st.Size(), g.Notes["quant.policy"], src)
+		return nil
+	}
 
 	if err := checkpoint.Save(*out, g); err != nil {
 		return cli.FileError(*out, err)

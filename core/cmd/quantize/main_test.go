@@ -12,6 +12,8 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/clitest"
+	"github.com/austen-diffusion/textdiffusion/core/gguf"
+	"github.com/austen-diffusion/textdiffusion/core/model"
 )
 
 // writeModel saves a small model checkpoint with an optimizer moment and
@@ -254,5 +256,102 @@ func TestMainExitsOneLine(t *testing.T) {
 	}
 	if got, want := stderr.String(), "quantize: "+missing+": no such file or directory\n"; got != want {
 		t.Errorf("stderr %q, want %q", got, want)
+	}
+}
+
+// writeMaskedModel saves a small masked model with the real tokenizer (vocab 4096),
+// which the GGUF export needs, and returns its path.
+func writeMaskedModel(t *testing.T, dir string) string {
+	t.Helper()
+	tok, err := os.ReadFile("../../../weights/tokenizer.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.New(model.Config{Vocab: 4096, Dim: 64, Layers: 1, Heads: 2, Hidden: 96, SeqLen: 16, Shift: true, RopeTheta: 10000, NormEps: 1e-5}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "mdm.ckpt")
+	if err := checkpoint.Save(path, m.ToFile(tok)); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestExportGGUF(t *testing.T) {
+	dir := t.TempDir()
+	in := writeMaskedModel(t, dir)
+	// -type picks the matrices' type; vectors stay f32; with q4_0 the head is q8_0.
+	want := map[string][3]gguf.TensorType{ // attn_q, output, output_norm
+		"f32": {gguf.F32, gguf.F32, gguf.F32}, "f16": {gguf.F16, gguf.F16, gguf.F32},
+		"q8_0": {gguf.Q8_0, gguf.Q8_0, gguf.F32}, "q4_0": {gguf.Q4_0, gguf.Q8_0, gguf.F32},
+	}
+	sizes := map[string]int64{}
+	for typ, w := range want {
+		out := filepath.Join(dir, typ+".gguf")
+		var stdout bytes.Buffer
+		if err := run([]string{"-in", in, "-export-gguf", out, "-type", typ}, &stdout, &bytes.Buffer{}); err != nil {
+			t.Fatalf("-type %s: %v", typ, err)
+		}
+		if !strings.HasPrefix(stdout.String(), "wrote "+out+" (GGUF v3, architecture llada, 12 tensors,") {
+			t.Errorf("-type %s: stdout %q", typ, stdout.String())
+		}
+		g, err := gguf.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]gguf.TensorType{}
+		for _, tt := range g.Tensors {
+			got[tt.Name] = tt.Type
+		}
+		if got["blk.0.attn_q.weight"] != w[0] || got["output.weight"] != w[1] || got["output_norm.weight"] != w[2] || got["blk.0.ffn_norm.weight"] != gguf.F32 {
+			t.Errorf("-type %s: types %v", typ, got)
+		}
+		if g.Get("general.name") != "mdm" || g.Get("diffusion.shift_logits") != true {
+			t.Errorf("-type %s: name %v shift %v", typ, g.Get("general.name"), g.Get("diffusion.shift_logits"))
+		}
+		st, _ := os.Stat(out)
+		sizes[typ] = st.Size()
+	}
+	if !(sizes["f32"] > sizes["f16"] && sizes["f16"] > sizes["q8_0"] && sizes["q8_0"] > sizes["q4_0"]) {
+		t.Errorf("sizes %v are not in dtype order", sizes)
+	}
+	// -head overrides the policy as for the other outputs.
+	out := filepath.Join(dir, "h.gguf")
+	if err := run([]string{"-in", in, "-export-gguf", out, "-type", "q4_0", "-head", "f16"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	g, err := gguf.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := g.Tensors[len(g.Tensors)-1]; h.Name != "output.weight" || h.Type != gguf.F16 {
+		t.Errorf("-head f16: %s %s", h.Name, h.Type)
+	}
+}
+
+func TestExportGGUFErrors(t *testing.T) {
+	dir := t.TempDir()
+	in := writeMaskedModel(t, dir)
+	fake := writeModel(t, dir) // its tokenizer.json is not a tokenizer
+	out := filepath.Join(dir, "x.gguf")
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-in", in, "-export-gguf", out, "-out", "y"}, "need -out or -export-gguf"},
+		{[]string{"-in", in, "-export-gguf", out, "-all"}, "-all keeps training tensors"},
+		{[]string{"-in", in, "-export-gguf", out, "-type", "q3"}, "-type: unknown dtype"},
+		{[]string{"-in", fake, "-export-gguf", out}, fake + ": tokenizer: "},
+		{[]string{"-in", in, "-export-gguf", filepath.Join(dir, "no", "x.gguf")}, filepath.Join(dir, "no", "x.gguf") + ": no such file"},
+	}
+	for _, c := range cases {
+		err := run(c.args, &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: error %q, want one line starting %q", c.args, err, c.want)
+		}
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("a failed export left %s behind", out)
 	}
 }
