@@ -58,18 +58,6 @@ var fileTypes = map[checkpoint.DType]uint32{checkpoint.F32: 0, checkpoint.F16: 1
 
 var tensorTypes = map[checkpoint.DType]TensorType{checkpoint.F32: F32, checkpoint.F16: F16, checkpoint.Q8_0: Q8_0, checkpoint.Q4_0: Q4_0}
 
-// ggufName maps our tensor names to llama.cpp's (llama-arch.cpp's LLM_TENSOR_*).
-func ggufName(name string) string {
-	var i int
-	var part string
-	if n, _ := fmt.Sscanf(name, "layers.%d.%s", &i, &part); n == 2 {
-		blk := map[string]string{"attn_norm": "attn_norm", "wq": "attn_q", "wk": "attn_k", "wv": "attn_v", "wo": "attn_output",
-			"mlp_norm": "ffn_norm", "w1": "ffn_gate", "w3": "ffn_up", "w2": "ffn_down"}[part]
-		return fmt.Sprintf("blk.%d.%s.weight", i, blk)
-	}
-	return map[string]string{"tok_emb": "token_embd.weight", "norm": "output_norm.weight", "head": "output.weight"}[name]
-}
-
 // FromCheckpoint returns the GGUF form of a masked diffusion model: the "llada"
 // architecture's hyper-parameters, the byte-level BPE tokenizer with its special
 // tokens, and every tensor in the dtype it has in f (so the caller chooses the
@@ -115,7 +103,7 @@ func FromCheckpoint(f *checkpoint.File, name string) (*File, error) {
 		if !slices.Equal(t.Shape, s.Shape) {
 			return nil, fmt.Errorf("tensor %q has shape %v, config says %v", s.Name, t.Shape, s.Shape)
 		}
-		g, err := tensorFor(t, cfg)
+		g, err := tensorFor(t, s.GGUF, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("tensor %q: %v", s.Name, err)
 		}
@@ -160,15 +148,15 @@ func FromCheckpoint(f *checkpoint.File, name string) (*File, error) {
 	return out, nil
 }
 
-// tensorFor converts one tensor: dims reversed into ggml order, the data as stored
+// tensorFor converts one tensor into the GGUF tensor name (model.Spec.GGUF): dims reversed into ggml order, the data as stored
 // (no requantization), wq and wk rows reordered for llama.cpp's RoPE and the
 // head's MASK row replaced (see Arch).
-func tensorFor(t *checkpoint.Tensor, cfg model.Config) (Tensor, error) {
+func tensorFor(t *checkpoint.Tensor, name string, cfg model.Config) (Tensor, error) {
 	tt, ok := tensorTypes[t.DType]
 	if !ok {
 		return Tensor{}, fmt.Errorf("dtype %s has no GGUF type", t.DType)
 	}
-	g := Tensor{Name: ggufName(t.Name), Type: tt}
+	g := Tensor{Name: name, Type: tt}
 	for i := len(t.Shape) - 1; i >= 0; i-- {
 		g.Dims = append(g.Dims, uint64(t.Shape[i]))
 	}

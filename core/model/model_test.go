@@ -307,3 +307,40 @@ func TestDropout(t *testing.T) {
 		t.Fatal("dropout 0.3 left every logit unchanged")
 	}
 }
+
+// Specs is the one tensor schema: every tensor has its three names, each name once, and
+// IsParam knows exactly the names Specs gives.
+func TestSpecsSchema(t *testing.T) {
+	cfg := Demo()
+	seen := map[string]bool{}
+	for _, s := range cfg.Specs() {
+		for _, n := range []string{s.Name, s.HF, s.GGUF} {
+			if n == "" || seen[n] {
+				t.Fatalf("spec %+v: empty or repeated name %q", s, n)
+			}
+			seen[n] = true
+		}
+		if !IsParam(s.Name) {
+			t.Errorf("IsParam(%q) = false", s.Name)
+		}
+	}
+	if n := len(cfg.Specs()); n != 3+9*cfg.Layers {
+		t.Fatalf("%d specs for %d layers", n, cfg.Layers)
+	}
+	for _, s := range []string{"adam.m", "layers.0.wx", "layers.x.wq", "layers.-1.wq", "layers.01.wq", "tok_emb.x", "step", ""} {
+		if IsParam(s) {
+			t.Errorf("IsParam(%q) = true", s)
+		}
+	}
+	// Spot checks of the outside names (Hugging Face LLaMA, llama.cpp).
+	byName := map[string]Spec{}
+	for _, s := range cfg.Specs() {
+		byName[s.Name] = s
+	}
+	if s := byName["layers.5.w3"]; s.HF != "model.layers.5.mlp.up_proj.weight" || s.GGUF != "blk.5.ffn_up.weight" {
+		t.Errorf("layers.5.w3: %+v", s)
+	}
+	if s := byName["head"]; s.HF != "lm_head.weight" || s.GGUF != "output.weight" {
+		t.Errorf("head: %+v", s)
+	}
+}

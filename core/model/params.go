@@ -2,10 +2,15 @@ package model
 
 import "fmt"
 
-// Spec names one parameter tensor and its shape.
+// Spec names one parameter tensor, its shape, and its names in the other formats the
+// project writes. Specs is the one tensor schema: the parameter arena, the checkpoint
+// reader and writer, the Hugging Face export and import, the GGUF export and the WebGPU
+// loader all walk it, so a new tensor is added here once.
 type Spec struct {
-	Name  string
-	Shape []int
+	Name  string // ours, as in checkpoints: tok_emb, layers.{i}.wq, ..., norm, head
+	Shape []int  // row-major; a matrix is (out, in), as a Linear reads it
+	HF    string // Hugging Face LLaMA's: model.layers.{i}.self_attn.q_proj.weight, ...
+	GGUF  string // llama.cpp's: blk.{i}.attn_q.weight, ... (dims reversed in the file)
 }
 
 // Size is the number of elements.
@@ -17,22 +22,62 @@ func (s Spec) Size() int {
 	return n
 }
 
-// Specs lists every tensor in arena order, named like this:
+// blockTensors are the tensors of one Transformer block, in arena order: our name, the
+// Hugging Face name and the llama.cpp name, each after the block's prefix.
+var blockTensors = []struct{ name, hf, gguf string }{
+	{"attn_norm", "input_layernorm", "attn_norm"},
+	{"wq", "self_attn.q_proj", "attn_q"},
+	{"wk", "self_attn.k_proj", "attn_k"},
+	{"wv", "self_attn.v_proj", "attn_v"},
+	{"wo", "self_attn.o_proj", "attn_output"},
+	{"mlp_norm", "post_attention_layernorm", "ffn_norm"},
+	{"w1", "mlp.gate_proj", "ffn_gate"},
+	{"w3", "mlp.up_proj", "ffn_up"},
+	{"w2", "mlp.down_proj", "ffn_down"},
+}
+
+// Specs lists every tensor in arena order:
 // tok_emb, layers.{i}.{attn_norm,wq,wk,wv,wo,mlp_norm,w1,w3,w2}, norm, head.
 func (c Config) Specs() []Spec {
 	D, F, V := c.Dim, c.Hidden, c.Vocab
-	s := []Spec{{"tok_emb", []int{V, D}}}
-	for i := 0; i < c.Layers; i++ {
-		p := fmt.Sprintf("layers.%d.", i)
-		s = append(s,
-			Spec{p + "attn_norm", []int{D}},
-			Spec{p + "wq", []int{D, D}}, Spec{p + "wk", []int{D, D}},
-			Spec{p + "wv", []int{D, D}}, Spec{p + "wo", []int{D, D}},
-			Spec{p + "mlp_norm", []int{D}},
-			Spec{p + "w1", []int{F, D}}, Spec{p + "w3", []int{F, D}}, Spec{p + "w2", []int{D, F}},
-		)
+	shape := map[string][]int{
+		"attn_norm": {D}, "wq": {D, D}, "wk": {D, D}, "wv": {D, D}, "wo": {D, D},
+		"mlp_norm": {D}, "w1": {F, D}, "w3": {F, D}, "w2": {D, F},
 	}
-	return append(s, Spec{"norm", []int{D}}, Spec{"head", []int{V, D}})
+	s := []Spec{{"tok_emb", []int{V, D}, "model.embed_tokens.weight", "token_embd.weight"}}
+	for i := 0; i < c.Layers; i++ {
+		for _, t := range blockTensors {
+			s = append(s, Spec{
+				Name:  fmt.Sprintf("layers.%d.%s", i, t.name),
+				Shape: shape[t.name],
+				HF:    fmt.Sprintf("model.layers.%d.%s.weight", i, t.hf),
+				GGUF:  fmt.Sprintf("blk.%d.%s.weight", i, t.gguf),
+			})
+		}
+	}
+	return append(s,
+		Spec{"norm", []int{D}, "model.norm.weight", "output_norm.weight"},
+		Spec{"head", []int{V, D}, "lm_head.weight", "output.weight"})
+}
+
+// IsParam reports whether name is the name of a model tensor (of Specs, for some number
+// of layers), as opposed to training state that a checkpoint may also hold.
+func IsParam(name string) bool {
+	switch name {
+	case "tok_emb", "norm", "head":
+		return true
+	}
+	var i int
+	var part string
+	if n, _ := fmt.Sscanf(name, "layers.%d.%s", &i, &part); n != 2 || i < 0 || name != fmt.Sprintf("layers.%d.%s", i, part) {
+		return false
+	}
+	for _, t := range blockTensors {
+		if t.name == part {
+			return true
+		}
+	}
+	return false
 }
 
 // Layer holds one block's tensors as views into an arena.

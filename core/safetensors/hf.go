@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
@@ -96,30 +97,10 @@ const (
 	ArchCausal = "LlamaForCausalLM"
 )
 
-type spec struct {
-	name, hf string
-	shape    []int
-}
-
-// specs lists the model's tensors in arena order with their HF names.
-func (c *modelConfig) specs() []spec {
-	D, F, V := c.Dim, c.Hidden, c.Vocab
-	s := []spec{{"tok_emb", "model.embed_tokens.weight", []int{V, D}}}
-	for i := 0; i < c.Layers; i++ {
-		p, h := fmt.Sprintf("layers.%d.", i), fmt.Sprintf("model.layers.%d.", i)
-		s = append(s,
-			spec{p + "attn_norm", h + "input_layernorm.weight", []int{D}},
-			spec{p + "wq", h + "self_attn.q_proj.weight", []int{D, D}},
-			spec{p + "wk", h + "self_attn.k_proj.weight", []int{D, D}},
-			spec{p + "wv", h + "self_attn.v_proj.weight", []int{D, D}},
-			spec{p + "wo", h + "self_attn.o_proj.weight", []int{D, D}},
-			spec{p + "mlp_norm", h + "post_attention_layernorm.weight", []int{D}},
-			spec{p + "w1", h + "mlp.gate_proj.weight", []int{F, D}},
-			spec{p + "w3", h + "mlp.up_proj.weight", []int{F, D}},
-			spec{p + "w2", h + "mlp.down_proj.weight", []int{D, F}},
-		)
-	}
-	return append(s, spec{"norm", "model.norm.weight", []int{D}}, spec{"head", "lm_head.weight", []int{V, D}})
+// specs lists the model's tensors in arena order, with their HF names (model.Specs, the
+// one schema; modelConfig's fields are the shape's).
+func (c *modelConfig) specs() []model.Spec {
+	return model.Config{Vocab: c.Vocab, Dim: c.Dim, Layers: c.Layers, Hidden: c.Hidden}.Specs()
 }
 
 func (c *modelConfig) check() error {
@@ -148,18 +129,18 @@ func ExportHF(dir string, f *checkpoint.File) error {
 	}
 	st := &File{Metadata: map[string]string{"format": "pt"}}
 	for _, s := range c.specs() {
-		t := f.Tensor(s.name)
+		t := f.Tensor(s.Name)
 		if t == nil {
-			return fmt.Errorf("export: tensor %q missing", s.name)
+			return fmt.Errorf("export: tensor %q missing", s.Name)
 		}
-		if !slices.Equal(t.Shape, s.shape) {
-			return fmt.Errorf("export: tensor %q has shape %v, config says %v", s.name, t.Shape, s.shape)
+		if !slices.Equal(t.Shape, s.Shape) {
+			return fmt.Errorf("export: tensor %q has shape %v, config says %v", s.Name, t.Shape, s.Shape)
 		}
 		x, err := t.Float32()
 		if err != nil {
 			return fmt.Errorf("export: %w", err)
 		}
-		st.Tensors = append(st.Tensors, Tensor{Name: s.hf, Shape: s.shape, Data: x})
+		st.Tensors = append(st.Tensors, Tensor{Name: s.HF, Shape: s.Shape, Data: x})
 	}
 	arch := ArchMasked
 	if c.Causal {
@@ -284,20 +265,20 @@ func ImportHF(dir string) (*checkpoint.File, error) {
 	}
 	f := &checkpoint.File{Config: config}
 	for _, s := range c.specs() {
-		t := byHF[s.hf]
-		if t == nil && s.name == "head" && hc.TieWordEmbeddings {
+		t := byHF[s.HF]
+		if t == nil && s.Name == "head" && hc.TieWordEmbeddings {
 			emb := f.Tensors[0] // tok_emb, the first spec
-			f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: s.name, Shape: s.shape, F32: append([]float32(nil), emb.F32...)})
+			f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: s.Name, Shape: s.Shape, F32: append([]float32(nil), emb.F32...)})
 			continue
 		}
 		if t == nil {
-			return nil, fmt.Errorf("%s: tensor %q missing", dir, s.hf)
+			return nil, fmt.Errorf("%s: tensor %q missing", dir, s.HF)
 		}
-		if !slices.Equal(t.Shape, s.shape) {
-			return nil, fmt.Errorf("%s: tensor %q has shape %v, config says %v", dir, s.hf, t.Shape, s.shape)
+		if !slices.Equal(t.Shape, s.Shape) {
+			return nil, fmt.Errorf("%s: tensor %q has shape %v, config says %v", dir, s.HF, t.Shape, s.Shape)
 		}
-		f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: s.name, Shape: s.shape, F32: t.Data})
-		delete(byHF, s.hf)
+		f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: s.Name, Shape: s.Shape, F32: t.Data})
+		delete(byHF, s.HF)
 	}
 	for name := range byHF {
 		if !strings.HasSuffix(name, "rotary_emb.inv_freq") { // a buffer old exports include

@@ -44,14 +44,14 @@ func testModel(t *testing.T, causal bool) *checkpoint.File {
 	f := &checkpoint.File{Config: cj, Tokenizer: testTokenizer(t)}
 	for _, s := range cfg.specs() {
 		n := 1
-		for _, d := range s.shape {
+		for _, d := range s.Shape {
 			n *= d
 		}
 		x := make([]float32, n)
 		for i := range x {
 			x[i] = float32(r.NormFloat64())
 		}
-		f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: s.name, Shape: s.shape, F32: x})
+		f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: s.Name, Shape: s.Shape, F32: x})
 	}
 	f.Tensors = append(f.Tensors, checkpoint.Tensor{Name: "adam.m.tok_emb", Shape: []int{testVocab, 32}, F32: make([]float32, testVocab*32)})
 	return f

@@ -40,12 +40,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
 	"github.com/austen-diffusion/textdiffusion/core/gguf"
+	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/safetensors"
 )
 
@@ -57,8 +57,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-var modelTensor = regexp.MustCompile(`^(tok_emb|norm|head|layers\.[0-9]+\.(attn_norm|wq|wk|wv|wo|mlp_norm|w1|w2|w3))$`)
 
 func run(args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("quantize", flag.ContinueOnError)
@@ -150,13 +148,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 
 	// Select the tensors, then decide each one's dtype.
 	var dropped []string
-	model := &checkpoint.File{Config: f.Config, Tokenizer: f.Tokenizer, Notes: f.Notes}
+	kept := &checkpoint.File{Config: f.Config, Tokenizer: f.Tokenizer, Notes: f.Notes}
 	if *all {
-		model.State = f.State
+		kept.State = f.State
 	}
 	for _, t := range f.Tensors {
-		if modelTensor.MatchString(t.Name) || *all {
-			model.Tensors = append(model.Tensors, t)
+		if model.IsParam(t.Name) || *all {
+			kept.Tensors = append(kept.Tensors, t)
 		} else {
 			dropped = append(dropped, t.Name)
 		}
@@ -164,7 +162,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	plan := func(t *checkpoint.Tensor) checkpoint.DType {
 		want := dt
 		switch {
-		case !modelTensor.MatchString(t.Name):
+		case !model.IsParam(t.Name):
 			want = checkpoint.F32 // optimizer moments are not for inference
 		case len(t.Shape) < 2:
 			want = checkpoint.F32 // norm gains: tiny, and they scale every activation
@@ -178,14 +176,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		return want
 	}
-	g, err := checkpoint.Convert(model, plan)
+	g, err := checkpoint.Convert(kept, plan)
 	if err != nil {
 		return cli.FileError(src, err)
 	}
 	var higher, summary []string // all names; matrices named and vectors counted
 	vectors := 0
 	for _, t := range g.Tensors {
-		if modelTensor.MatchString(t.Name) && precision(t.DType) > precision(dt) {
+		if model.IsParam(t.Name) && precision(t.DType) > precision(dt) {
 			higher = append(higher, t.Name+"="+t.DType.String())
 			if len(t.Shape) == 1 {
 				vectors++
@@ -226,7 +224,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err := checkpoint.Save(*out, g); err != nil {
 		return cli.FileError(*out, err)
 	}
-	return report(stdout, model, g, dropped, summary, *out)
+	return report(stdout, kept, g, dropped, summary, *out)
 }
 
 // precision orders dtypes by bits per value.
