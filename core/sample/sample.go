@@ -50,18 +50,33 @@ func Infill(d Denoiser, ids []int32, opt Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	s, holes, err := newSampler(&c, ids, d)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(holes) > 0 {
+		if err := s.run(newPlan(&c, holes)); err != nil {
+			return Result{}, err
+		}
+	}
+	return s.result(holes), nil
+}
+
+// newSampler returns the sampler of ids under c with d as its network, and the masked
+// positions of ids (increasing); a token outside the vocabulary is an error.
+func newSampler(c *config, ids []int32, d Denoiser) (*sampler, []int, error) {
 	s := &sampler{
-		c:     &c,
+		c:     c,
 		x:     slices.Clone(ids),
 		given: make([]bool, len(ids)),
 		eval:  newEvaluator(d),
-		sc:    newScorer(&c),
+		sc:    newScorer(c),
 		rng:   rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15)),
 	}
-	var holes []int // the masked positions, increasing
+	var holes []int
 	for i, t := range ids {
 		if t < 0 || int(t) >= c.v {
-			return Result{}, fmt.Errorf("sample: token %d at position %d outside the vocabulary [0,%d)", t, i, c.v)
+			return nil, nil, fmt.Errorf("sample: token %d at position %d outside the vocabulary [0,%d)", t, i, c.v)
 		}
 		if t == c.mask {
 			holes = append(holes, i)
@@ -69,12 +84,7 @@ func Infill(d Denoiser, ids []int32, opt Options) (Result, error) {
 			s.given[i] = true
 		}
 	}
-	if len(holes) > 0 {
-		if err := s.run(holes); err != nil {
-			return Result{}, err
-		}
-	}
-	return s.result(holes), nil
+	return s, holes, nil
 }
 
 // sampler is the state of one reverse process. The speculative sampler (speculative.go)
@@ -94,9 +104,8 @@ type sampler struct {
 	order  []int
 }
 
-// run walks the plan's steps; holes are the masked positions, increasing.
-func (s *sampler) run(holes []int) error {
-	p := newPlan(s.c, holes)
+// run walks the plan's steps.
+func (s *sampler) run(p *plan) error {
 	for cur := (cursor{}); ; {
 		st, next, ok := p.next(cur, s.x)
 		if !ok {

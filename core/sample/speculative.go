@@ -142,33 +142,21 @@ func speculative(target Denoiser, ids []int32, opt Options, spec SpecOptions, ru
 	case spec.Draft != nil && spec.Draft.Vocab() != c.v:
 		return SpecResult{}, fmt.Errorf("sample: draft vocabulary %d, target %d: they must share the tokenizer", spec.Draft.Vocab(), c.v)
 	}
-	L := len(ids)
-	sp := &specSampler{
-		sampler: &sampler{
-			c: &c, x: slices.Clone(ids), given: make([]bool, L), eval: newEvaluator(target), sc: newScorer(&c),
-			// Tokens and tests draw from their own stream; positions from the plain
-			// sampler's, so that at temperature 0 random order picks the same positions.
-			rng: rand.New(rand.NewPCG(c.Seed^0x5bd1e995, c.Seed+0x2545f4914f6cdd1d)),
-		},
-		spec: spec, rules: ru,
-		posRng: rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15)),
-		p:      make([]float64, c.v), q: make([]float64, c.v), r: make([]float64, c.v),
-		origin: make([]Origin, L),
+	s, holes, err := newSampler(&c, ids, target)
+	if err != nil {
+		return SpecResult{}, err
 	}
-	sp.target = sp.eval
+	// Tokens and tests draw from their own stream; positions from the plain sampler's, so
+	// that at temperature 0 random order commits the same positions.
+	posRng := s.rng
+	s.rng = rand.New(rand.NewPCG(c.Seed^0x5bd1e995, c.Seed+0x2545f4914f6cdd1d))
+	sp := &specSampler{
+		sampler: s, spec: spec, rules: ru, posRng: posRng, target: s.eval,
+		p: make([]float64, c.v), q: make([]float64, c.v), r: make([]float64, c.v),
+		origin: make([]Origin, len(ids)),
+	}
 	if spec.Draft != nil {
 		sp.draft = newEvaluator(spec.Draft)
-	}
-	var holes []int
-	for i, t := range ids {
-		if t < 0 || int(t) >= c.v {
-			return SpecResult{}, fmt.Errorf("sample: token %d at position %d outside the vocabulary [0,%d)", t, i, c.v)
-		}
-		if t == c.mask {
-			holes = append(holes, i)
-		} else {
-			sp.given[i] = true
-		}
 	}
 	if len(holes) > 0 {
 		sp.plan = newPlan(&c, holes)

@@ -193,15 +193,21 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-func TestLiveView(t *testing.T) {
+// viewFixture starts a live view of "Emma" and three masked positions.
+func viewFixture(t *testing.T) (v *liveView, buf *bytes.Buffer, tok *tokenizer.Tokenizer, ids []int32) {
+	t.Helper()
 	tok, err := tokenizer.Train([][]byte{[]byte(text)}, 300)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := tok.Mask()
-	ids := append(tok.Encode([]byte("Emma")), m, m, m)
-	var buf bytes.Buffer
-	v := newLiveView(&buf, tok, ids, 0)
+	ids = append(tok.Encode([]byte("Emma")), m, m, m)
+	buf = &bytes.Buffer{}
+	return newLiveView(buf, tok, ids, 0), buf, tok, ids
+}
+
+func TestLiveView(t *testing.T) {
+	v, buf, tok, ids := viewFixture(t)
 	if got := strings.Count(buf.String(), maskGlyph); got != 3 {
 		t.Fatalf("first frame has %d mask glyphs, want 3: %q", got, buf.String())
 	}
@@ -323,14 +329,7 @@ func TestSpeculative(t *testing.T) {
 }
 
 func TestLiveViewOrigins(t *testing.T) {
-	tok, err := tokenizer.Train([][]byte{[]byte(text)}, 300)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := tok.Mask()
-	ids := append(tok.Encode([]byte("Emma")), m, m, m)
-	var buf bytes.Buffer
-	v := newLiveView(&buf, tok, ids, 0)
+	v, buf, tok, ids := viewFixture(t)
 	buf.Reset()
 	n := len(ids)
 	ids[n-3], ids[n-2] = tok.Encode([]byte(" the"))[0], tok.Encode([]byte(" end"))[0]
