@@ -43,12 +43,12 @@ func main() {
 }
 
 type flags struct {
-	model, judge, drafts, strategies, outMD, outPNG string
-	ks, threads                                     []int
-	samples, n, steps, block, batch                 int
-	temperature, topP                               float64
-	seed                                            uint64
-	asJSON                                          bool
+	model, judge, drafts, strategies, outMD, outPNG, rows string
+	ks, threads                                           []int
+	samples, n, steps, block, batch                       int
+	temperature, topP                                     float64
+	seed                                                  uint64
+	asJSON                                                bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -72,6 +72,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.StringVar(&f.outMD, "out-md", "build/out/speculative.md", "Markdown table `file` (empty: none)")
 	fl.StringVar(&f.outPNG, "out-png", "build/out/speculative.png", "plot `file` (empty: none)")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per row")
+	fl.StringVar(&f.rows, "rows", "", "comma-separated `files` of -json rows to draw the table and plot from instead of sampling (give the runs' other flags for the note; a strategy/draft/K seen twice keeps its first row)")
 	if err := cli.ParseFlags(fl, args, stderr, "usage: speculative [flags]\n\nMeasures speculative sampling against the plain sampler.\n\n"); err != nil {
 		return nil, err
 	}
@@ -145,6 +146,7 @@ type Row struct {
 	// JSON), Ratio the median over seeds of this row's time over the plain row's.
 	Seconds map[string]float64 `json:"median_seconds"`
 	Ratio   map[string]float64 `json:"median_time_ratio"`
+	BLAS    string             `json:"blas"` // the backend, without its thread count
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -152,25 +154,42 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := blas.Init(f.threads[0]); err != nil {
+	var rows []Row
+	if f.rows != "" {
+		rows, err = readRows(cli.SplitList(f.rows))
+	} else {
+		rows, err = measure(f, stderr)
+	}
+	if err != nil {
 		return err
+	}
+	if len(rows) == 0 {
+		return errors.New("no rows to report")
+	}
+	return report(f, rows, stdout)
+}
+
+// measure samples every configuration and returns the table's rows.
+func measure(f *flags, stderr io.Writer) ([]Row, error) {
+	if err := blas.Init(f.threads[0]); err != nil {
+		return nil, err
 	}
 	m, tok, raw, err := cli.LoadModel(f.model)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if m.Cfg.Causal {
-		return fmt.Errorf("%s: the target must be a masked diffusion model", f.model)
+		return nil, fmt.Errorf("%s: the target must be a masked diffusion model", f.model)
 	}
 	judge, _, judgeTok, err := cli.LoadModel(f.judge)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !judge.Cfg.Causal || !bytes.Equal(raw, judgeTok) {
-		return fmt.Errorf("%s: the judge must be autoregressive and share the target's tokenizer", f.judge)
+		return nil, fmt.Errorf("%s: the judge must be autoregressive and share the target's tokenizer", f.judge)
 	}
 	if f.n > m.Cfg.SeqLen {
-		return fmt.Errorf("-n %d: more than the %d positions of %s", f.n, m.Cfg.SeqLen, f.model)
+		return nil, fmt.Errorf("-n %d: more than the %d positions of %s", f.n, m.Cfg.SeqLen, f.model)
 	}
 
 	var configs []config
@@ -184,7 +203,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		for _, ds := range cli.SplitList(f.drafts) {
 			d, name, err := cli.LoadDraft(ds, m, raw)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			for _, k := range f.ks {
 				c := config{strategy: st, opt: opt, draft: name, k: k}
@@ -209,7 +228,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	for pass, th := range f.threads {
 		if err := blas.Init(th); err != nil {
-			return err
+			return nil, err
 		}
 		runtime.GOMAXPROCS(th)
 		fmt.Fprintf(stderr, "pass %d: blas %s, GOMAXPROCS %d\n", pass+1, blas.Name(), th)
@@ -229,7 +248,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 				}
 				secs := time.Since(start).Seconds()
 				if err != nil {
-					return fmt.Errorf("%s, draft %q, K %d, sample %d: %w", c.strategy, c.draft, c.k, s, err)
+					return nil, fmt.Errorf("%s, draft %q, K %d, sample %d: %w", c.strategy, c.draft, c.k, s, err)
 				}
 				res[ci].seconds[th] = append(res[ci].seconds[th], secs)
 				if pass == 0 {
@@ -250,7 +269,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		r := res[ci].r
 		row := Row{Strategy: label(c), Draft: c.draft, K: c.k, Samples: f.samples, Steps: r.Steps,
 			TargetCalls: r.TargetCalls, TargetRows: r.TargetRows, DraftCalls: r.DraftCalls,
-			Seconds: map[string]float64{}, Ratio: map[string]float64{}}
+			Seconds: map[string]float64{}, Ratio: map[string]float64{}, BLAS: blasFamily()}
 		for _, t := range res[ci].toks {
 			row.Tokens += len(t)
 		}
@@ -270,7 +289,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		q, err := quality.Score(judge, nil, quality.Setting{Strategy: c.strategy, Options: c.opt},
 			quality.Samples{Tokens: res[ci].toks}, tok.EOT(), f.batch)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		row.JudgePPL, row.JudgeSE, row.Distinct1, row.Distinct2 = q.JudgePPL, q.JudgeSE, q.Distinct1, q.Distinct2
 		for _, th := range f.threads {
@@ -285,14 +304,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 		rows = append(rows, row)
 	}
 
+	return rows, nil
+}
+
+// report writes the table and the plot, and prints the rows.
+func report(f *flags, rows []Row, stdout io.Writer) error {
 	note := []string{
 		fmt.Sprintf("%d unconditional samples of %d tokens per line (seeds %d..%d, the same on every line), %d steps, temperature %g, top-p %g. Target `%s`; judge `%s` (AR, each sample read after EOT).",
 			f.samples, f.n, f.seed, f.seed+uint64(f.samples)-1, f.steps, f.temperature, f.topP, f.model, f.judge),
 		"Acceptance per token: drafted tokens the target kept / drafted tokens it checked; per step: drafted steps that stood / drafted steps it checked (a round stops at its first changed step). Target calls are sequential (one batched call of K+1 sequences per round); rows count the sequences it evaluated. FLOPs are forward passes at the sample's length, 2 x (parameters without the embedding) + 4 x layers x L x D per token.",
-		fmt.Sprintf("Wall time: median seconds per sample, and the median over seeds of the ratio to the plain sampler on the same seed, on a 2-core machine shared with other jobs (the ratio is the steadier figure). BLAS %s.", blasFamily()),
+		fmt.Sprintf("Wall time: median seconds per sample, and the median over seeds of the ratio to the plain sampler on the same seed, on a 2-core machine shared with other jobs (the ratio is the steadier figure). BLAS %s.", rows[0].BLAS),
 	}
-	for _, r := range rows {
-		if f.asJSON {
+	if f.asJSON {
+		for _, r := range rows {
 			b, err := json.Marshal(r)
 			if err != nil {
 				return err
@@ -323,6 +347,45 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return writeMarkdown(stdout, title, note, rows, f.threads)
 	}
 	return nil
+}
+
+// readRows reads -json rows from files; a strategy, draft and K seen before is left out,
+// and the rows are grouped by strategy in the order first seen, each group's plain row
+// first.
+func readRows(files []string) ([]Row, error) {
+	var order []string
+	groups := map[string][]Row{}
+	seen := map[string]bool{}
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		for i, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var r Row
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				return nil, fmt.Errorf("%s:%d: %v", name, i+1, err)
+			}
+			key := fmt.Sprintf("%s|%s|%d", r.Strategy, r.Draft, r.K)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			if _, ok := groups[r.Strategy]; !ok {
+				order = append(order, r.Strategy)
+			}
+			if r.Draft == "" {
+				groups[r.Strategy] = append([]Row{r}, groups[r.Strategy]...)
+			} else {
+				groups[r.Strategy] = append(groups[r.Strategy], r)
+			}
+		}
+	}
+	var rows []Row
+	for _, st := range order {
+		rows = append(rows, groups[st]...)
+	}
+	return rows, nil
 }
 
 // label is the strategy with its block, as the quality table writes it.

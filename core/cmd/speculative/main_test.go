@@ -62,6 +62,24 @@ func TestTableAndPlot(t *testing.T) {
 		t.Errorf("plot: %v", err)
 	}
 
+	// -rows redraws the table from -json rows, a row seen twice once.
+	jsonl := filepath.Join(dir, "rows.jsonl")
+	if err := os.WriteFile(jsonl, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var again bytes.Buffer
+	md2 := filepath.Join(dir, "again.md")
+	if err := run([]string{"-rows", jsonl + "," + jsonl, "-threads", "1", "-json", "-out-md", md2, "-out-png", ""}, &again, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if again.String() != out.String() {
+		t.Errorf("-rows changed the rows:\n%s\nwant\n%s", again.String(), out.String())
+	}
+	table := func(md string) string { return md[strings.Index(md, "\n|"):] }
+	if a, b := table(mustRead(t, md)), table(mustRead(t, md2)); a != b {
+		t.Errorf("-rows table differs:\n%s\nwant\n%s", b, a)
+	}
+
 	for _, args := range [][]string{
 		{"-k", "0"},
 		{"-threads", "x"},
@@ -74,4 +92,13 @@ func TestTableAndPlot(t *testing.T) {
 			t.Errorf("%v: no error", args)
 		}
 	}
+}
+
+func mustRead(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
