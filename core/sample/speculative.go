@@ -308,7 +308,7 @@ func (sp *specSampler) positions(st planStep, x []int32) []int {
 	}
 	if sp.pos[st.g] == nil {
 		elig := eligible(nil, x, st, sp.c.mask) // x: the state after the steps before g
-		sp.pos[st.g] = randomPositions(elig, st.k, sp.posRng)
+		sp.pos[st.g] = append([]int{}, randomPositions(elig, st.k, sp.posRng)...) // non-nil: drawn
 	}
 	return sp.pos[st.g]
 }
