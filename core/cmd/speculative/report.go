@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"image/color"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -104,14 +105,14 @@ func panel(rows []Row, strategy string, threads []int, timing bool) (*plot.Plot,
 		byDraft[r.Draft] = append(byDraft[r.Draft], *r)
 		kmax = max(kmax, r.K)
 	}
-	hline := func(y float64, label string) error {
+	hline := func(y float64, label string, dashes ...vg.Length) error {
 		l, err := plotter.NewLine(plotter.XYs{{X: 1, Y: y}, {X: float64(kmax), Y: y}})
 		if err != nil {
 			return err
 		}
 		l.Color = color.Gray{Y: 60}
 		l.Width = vg.Points(2)
-		l.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+		l.Dashes = dashes
 		p.Add(l)
 		p.Legend.Add(label, l)
 		return nil
@@ -119,7 +120,7 @@ func panel(rows []Row, strategy string, threads []int, timing bool) (*plot.Plot,
 	if timing {
 		p.Title.Text = strategy + ": wall time / plain sampler's (median over seeds)"
 		p.Y.Label.Text = "time ratio (1 = plain)"
-		if err := hline(1, "plain sampler"); err != nil {
+		if err := hline(1, "plain sampler", vg.Points(2), vg.Points(2)); err != nil {
 			return nil, err
 		}
 	} else {
@@ -127,14 +128,16 @@ func panel(rows []Row, strategy string, threads []int, timing bool) (*plot.Plot,
 		p.Y.Label.Text = "target calls / token"
 		p.Y.Min = 0
 		if plain != nil {
-			if err := hline(plain.CallsPerToken, fmt.Sprintf("plain sampler: %.2f", plain.CallsPerToken)); err != nil {
+			if err := hline(plain.CallsPerToken, fmt.Sprintf("plain sampler: %.2f", plain.CallsPerToken), vg.Points(2), vg.Points(2)); err != nil {
 				return nil, err
 			}
-			if err := hline(plain.CallsPerToken/2, "half of plain (the goal)"); err != nil {
+			if err := hline(plain.CallsPerToken/2, "half of plain (the goal)", vg.Points(8), vg.Points(4)); err != nil {
 				return nil, err
 			}
+			p.Y.Max = 1.6 * plain.CallsPerToken // room for the legend above the lines
 		}
 	}
+	ymax := 1.0
 	for di, d := range drafts {
 		series := []int{0}
 		if timing {
@@ -151,6 +154,7 @@ func panel(rows []Row, strategy string, threads []int, timing bool) (*plot.Plot,
 					y = r.Ratio[strconv.Itoa(threads[ti])]
 				}
 				xy = append(xy, plotter.XY{X: float64(r.K), Y: y})
+				ymax = max(ymax, y)
 			}
 			l, pts, err := plotter.NewLinePoints(xy)
 			if err != nil {
@@ -160,9 +164,9 @@ func panel(rows []Row, strategy string, threads []int, timing bool) (*plot.Plot,
 			l.Color, pts.Color = c, c
 			l.Width = vg.Points(1.5)
 			pts.Shape = draw.CircleGlyph{}
-			label := d
+			label := filepath.Base(d) // a draft file by its name
 			if timing {
-				label = fmt.Sprintf("%s, %d thr", d, threads[ti])
+				label = fmt.Sprintf("%s, %d thr", label, threads[ti])
 				if ti > 0 {
 					l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 					pts.Shape = draw.TriangleGlyph{}
@@ -171,6 +175,9 @@ func panel(rows []Row, strategy string, threads []int, timing bool) (*plot.Plot,
 			p.Add(l, pts)
 			p.Legend.Add(label, l, pts)
 		}
+	}
+	if timing {
+		p.Y.Min, p.Y.Max = 0, 1.7*ymax // room for the legend above the lines
 	}
 	return p, nil
 }
