@@ -104,7 +104,7 @@ type drafted struct {
 	st    planStep
 	after cursor
 	x     []int32   // (L) the state the step starts from
-	rows  []float32 // (L, v) the draft's logits at x
+	rows  []float32 // (len(elig), v) the draft's logits at x, at the elig positions
 	elig  []int     // random: the chosen positions; otherwise every masked position of the block
 	cand  []int32   // the drafted token at each elig position
 	pcand []float64 // the draft's probability of each cand
@@ -257,23 +257,27 @@ func (sp *specSampler) run() error {
 // probability of each candidate.
 func (sp *specSampler) propose(d *drafted) error {
 	c, v := sp.c, sp.c.v
-	if sp.draft == nil {
-		d.rows = sp.frozen
-	} else {
+	src := sp.frozen // (L, v)
+	if sp.draft != nil {
 		out, err := sp.draft.logits(d.x)
 		if err != nil {
 			return fmt.Errorf("draft: %w", err)
 		}
-		d.rows = append(d.rows[:0], out...) // the draft's buffer is reused before verification
+		src = out
 	}
 	if c.strategy == stratRandom {
 		d.elig = append(d.elig[:0], sp.positions(d.st, d.x)...)
 	} else {
 		d.elig = eligible(d.elig, d.x, d.st, c.mask)
 	}
-	d.cand, d.pcand, sp.conf = d.cand[:0], d.pcand[:0], sp.conf[:0]
+	// Keep the rows the check will need: the draft's buffer is reused before it.
+	d.rows = d.rows[:0]
 	for _, i := range d.elig {
-		arg, err := sp.sc.load(d.rows[i*v:(i+1)*v], nil)
+		d.rows = append(d.rows, src[i*v:(i+1)*v]...)
+	}
+	d.cand, d.pcand, sp.conf = d.cand[:0], d.pcand[:0], sp.conf[:0]
+	for j, i := range d.elig {
+		arg, err := sp.sc.load(d.rows[j*v:(j+1)*v], nil)
 		if err != nil {
 			return fmt.Errorf("sample: draft at position %d: %w", i, err)
 		}
@@ -307,7 +311,7 @@ func (sp *specSampler) positions(st planStep, x []int32) []int {
 		sp.pos = append(sp.pos, nil)
 	}
 	if sp.pos[st.g] == nil {
-		elig := eligible(nil, x, st, sp.c.mask) // x: the state after the steps before g
+		elig := eligible(nil, x, st, sp.c.mask)                                   // x: the state after the steps before g
 		sp.pos[st.g] = append([]int{}, randomPositions(elig, st.k, sp.posRng)...) // non-nil: drawn
 	}
 	return sp.pos[st.g]
@@ -329,7 +333,7 @@ func (sp *specSampler) verify(d *drafted, qrows []float32) (bool, error) {
 		sp.sc.dist(arg, sp.q)
 		if sp.rng.Float64() >= sp.rules.accept(sp.q[t], d.pcand[j]) {
 			// Rejected: draw from the residual, which needs the draft's whole distribution.
-			darg, err := sp.sc.load(d.rows[i*v:(i+1)*v], nil)
+			darg, err := sp.sc.load(d.rows[j*v:(j+1)*v], nil)
 			if err != nil {
 				return false, fmt.Errorf("sample: draft at position %d: %w", i, err)
 			}
