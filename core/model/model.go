@@ -285,6 +285,40 @@ func (m *Model) Logits(ids []int32) ([]float32, error) {
 	return append([]float32(nil), m.Forward(ids, 1)...), nil
 }
 
+// BatchLogits runs B sequences of the same length at once (ids is (B, L)) and returns the
+// (B*L, V) logits: one set of matrix products over B*L rows. The result is the model's
+// buffer, valid until its next forward pass. It makes *Model a sample.BatchDenoiser.
+func (m *Model) BatchLogits(ids []int32, B int) ([]float32, error) {
+	if B <= 0 || len(ids)%B != 0 {
+		return nil, fmt.Errorf("model: %d tokens do not split into %d sequences", len(ids), B)
+	}
+	L := len(ids) / B
+	if L == 0 || L > m.Cfg.SeqLen {
+		return nil, fmt.Errorf("model: sequences of %d tokens, want 1..%d", L, m.Cfg.SeqLen)
+	}
+	for i, id := range ids {
+		if id < 0 || int(id) >= m.Cfg.Vocab {
+			return nil, fmt.Errorf("model: token %d at position %d of sequence %d outside vocabulary of %d", id, i%L, i/L, m.Cfg.Vocab)
+		}
+	}
+	return m.Forward(ids, B), nil
+}
+
+// EarlyExit returns the network cut after its first n blocks: the same embedding, the
+// first n blocks, then the final norm and the head (a self-speculative draft). It shares
+// the weights with m and has no arenas: for inference only.
+func (m *Model) EarlyExit(n int) (*Model, error) {
+	if n < 1 || n > m.Cfg.Layers {
+		return nil, fmt.Errorf("model: early exit after %d blocks of %d", n, m.Cfg.Layers)
+	}
+	cfg := m.Cfg
+	cfg.Layers = n
+	w := m.W
+	w.Layers = m.W.Layers[:n:n]
+	w.ByName = nil
+	return &Model{Cfg: cfg, W: w, rope: m.rope}, nil
+}
+
 // Vocab is the vocabulary size.
 func (m *Model) Vocab() int { return m.Cfg.Vocab }
 

@@ -1,4 +1,4 @@
 // Package sample runs the reverse process of masked diffusion (grids, remasking strategies,
-// guidance, infilling) behind a Denoiser, and scores generated text (distinct-n,
-// memorisation, judge perplexity).
+// guidance, infilling, and exact speculative sampling with a draft) behind a Denoiser, and
+// scores generated text (distinct-n, memorisation, judge perplexity).
 package sample

@@ -50,18 +50,33 @@ func Infill(d Denoiser, ids []int32, opt Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	s, holes, err := newSampler(&c, ids, d)
+	if err != nil {
+		return Result{}, err
+	}
+	if len(holes) > 0 {
+		if err := s.run(newPlan(&c, holes)); err != nil {
+			return Result{}, err
+		}
+	}
+	return s.result(holes), nil
+}
+
+// newSampler returns the sampler of ids under c with d as its network, and the masked
+// positions of ids (increasing); a token outside the vocabulary is an error.
+func newSampler(c *config, ids []int32, d Denoiser) (*sampler, []int, error) {
 	s := &sampler{
-		c:     &c,
+		c:     c,
 		x:     slices.Clone(ids),
 		given: make([]bool, len(ids)),
 		eval:  newEvaluator(d),
-		sc:    newScorer(&c),
+		sc:    newScorer(c),
 		rng:   rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15)),
 	}
-	var holes []int // the masked positions, increasing
+	var holes []int
 	for i, t := range ids {
 		if t < 0 || int(t) >= c.v {
-			return Result{}, fmt.Errorf("sample: token %d at position %d outside the vocabulary [0,%d)", t, i, c.v)
+			return nil, nil, fmt.Errorf("sample: token %d at position %d outside the vocabulary [0,%d)", t, i, c.v)
 		}
 		if t == c.mask {
 			holes = append(holes, i)
@@ -69,18 +84,11 @@ func Infill(d Denoiser, ids []int32, opt Options) (Result, error) {
 			s.given[i] = true
 		}
 	}
-	if len(holes) > 0 {
-		if err := s.run(holes); err != nil {
-			return Result{}, err
-		}
-	}
-	return s.result(holes), nil
+	return s, holes, nil
 }
 
-// sampler is the state of one reverse process. Its parts are kept apart for the speculative
-// sampler to come: it will hold a second evaluator for the draft model (each evaluator counts
-// its own NFE), reuse scorer for the draft's candidates and probabilities, and replace step
-// with a draft-then-verify step over the same sequence, grid and blocks.
+// sampler is the state of one reverse process. The speculative sampler (speculative.go)
+// embeds it and walks the same plan with a second evaluator for its draft.
 type sampler struct {
 	c      *config
 	x      []int32 // (L) the current sequence
@@ -96,9 +104,47 @@ type sampler struct {
 	order  []int
 }
 
-// run walks the blocks; holes are the masked positions, increasing.
-func (s *sampler) run(holes []int) error {
-	c := s.c
+// run walks the plan's steps.
+func (s *sampler) run(p *plan) error {
+	for cur := (cursor{}); ; {
+		st, next, ok := p.next(cur, s.x)
+		if !ok {
+			return nil
+		}
+		if err := s.step(st); err != nil {
+			return err
+		}
+		cur = next
+	}
+}
+
+// plan is the schedule of a reverse process: its blocks, each with the grid of how many
+// tokens its steps commit. The plain and the speculative sampler walk it alike.
+type plan struct {
+	c      *config
+	blocks []planBlock
+}
+
+type planBlock struct {
+	a, z, n int   // the block [a,z) holds n masked positions at the start
+	grid    []int // tokens per step (entries may be 0: such a step is skipped)
+}
+
+// cursor is a place in a plan: block b, grid entry j of it, and g steps taken before.
+type cursor struct{ b, j, g int }
+
+// planStep is one step of a plan: commit k masked positions of [a,z) (with threshold, also
+// every one whose confidence reaches the threshold); g counts the steps before it.
+type planStep struct {
+	a, z, k, g int
+	threshold  bool
+}
+
+// newPlan splits the span of holes (the masked positions, increasing) into blocks of
+// BlockLength (one block without it), with the steps split evenly over the blocks (the
+// remainder to the first ones, at least one each) and each block's on the grid.
+func newPlan(c *config, holes []int) *plan {
+	p := &plan{c: c}
 	lo, hi := holes[0], holes[len(holes)-1]+1
 	steps := c.Steps
 	if steps == 0 {
@@ -117,8 +163,8 @@ func (s *sampler) run(holes []int) error {
 		bsteps = max(1, bsteps)
 		a, z := lo+b*blk, min(lo+(b+1)*blk, hi)
 		n := 0
-		for i := a; i < z; i++ {
-			if s.x[i] == c.mask {
+		for _, h := range holes {
+			if h >= a && h < z {
 				n++
 			}
 		}
@@ -131,57 +177,53 @@ func (s *sampler) run(holes []int) error {
 		} else {
 			grid = CosineGrid(n, bsteps)
 		}
-		if c.strategy == stratThreshold {
-			if err := s.runThreshold(a, z, n, grid); err != nil {
-				return err
+		p.blocks = append(p.blocks, planBlock{a: a, z: z, n: n, grid: grid})
+	}
+	return p
+}
+
+// next returns the step at cur for the sequence x and the cursor after it; ok is false
+// when the plan is done. Without threshold the steps are the grid's nonzero entries. With
+// threshold (Fast-dLLM) a block runs until none of its positions is masked, and the grid's
+// running total is a floor on what it has committed, so it ends within len(grid) steps.
+func (p *plan) next(cur cursor, x []int32) (st planStep, after cursor, ok bool) {
+	for ; cur.b < len(p.blocks); cur.b, cur.j = cur.b+1, 0 {
+		bl := &p.blocks[cur.b]
+		if p.c.strategy != stratThreshold {
+			for cur.j < len(bl.grid) && bl.grid[cur.j] == 0 {
+				cur.j++ // nothing to commit: no call
+			}
+			if cur.j < len(bl.grid) {
+				st = planStep{a: bl.a, z: bl.z, k: bl.grid[cur.j], g: cur.g}
+				return st, cursor{cur.b, cur.j + 1, cur.g + 1}, true
 			}
 			continue
 		}
-		for _, k := range grid {
-			if k == 0 {
-				continue // nothing to commit: no call
-			}
-			if err := s.step(a, z, k, false); err != nil {
-				return err
+		left := 0
+		for i := bl.a; i < bl.z; i++ {
+			if x[i] == p.c.mask {
+				left++
 			}
 		}
+		if left == 0 {
+			continue
+		}
+		want := 0
+		for _, k := range bl.grid[:min(cur.j+1, len(bl.grid))] {
+			want += k
+		}
+		st = planStep{a: bl.a, z: bl.z, k: max(1, want-(bl.n-left)), g: cur.g, threshold: true}
+		return st, cursor{cur.b, cur.j + 1, cur.g + 1}, true
 	}
-	return nil
+	return planStep{}, cur, false
 }
 
-// runThreshold commits the block [a,z), which holds n masked positions, Fast-dLLM style; the
-// grid's running total is a floor, so the block ends within len(grid) steps.
-func (s *sampler) runThreshold(a, z, n int, grid []int) error {
-	done, want := 0, 0
-	for j := 0; done < n; j++ {
-		if j < len(grid) {
-			want += grid[j]
-		}
-		k := max(1, want-done)
-		if err := s.step(a, z, k, true); err != nil {
-			return err
-		}
-		done = 0
-		for i := a; i < z; i++ {
-			if !s.given[i] && s.x[i] != s.c.mask {
-				done++
-			}
-		}
-	}
-	return nil
-}
-
-// step commits k masked positions of [a,z) (with threshold, also every position whose
-// confidence reaches the threshold) and reports the step.
-func (s *sampler) step(a, z, k int, threshold bool) error {
+// step commits st.k masked positions of [st.a,st.z) (with threshold, also every position
+// whose confidence reaches the threshold) and reports the step.
+func (s *sampler) step(st planStep) error {
 	c := s.c
-	s.elig = s.elig[:0]
-	for i := a; i < z; i++ {
-		if s.x[i] == c.mask {
-			s.elig = append(s.elig, i)
-		}
-	}
-	k = min(k, len(s.elig))
+	s.elig = eligible(s.elig, s.x, st, c.mask)
+	k := min(st.k, len(s.elig))
 	lc, lu, err := s.logits()
 	if err != nil {
 		return err
@@ -194,13 +236,8 @@ func (s *sampler) step(a, z, k int, threshold bool) error {
 		return l[i*v : (i+1)*v]
 	}
 	if c.strategy == stratRandom {
-		// Uniformly random positions (a partial Fisher-Yates shuffle); only they need a candidate.
-		for j := range k {
-			r := j + s.rng.IntN(len(s.elig)-j)
-			s.elig[j], s.elig[r] = s.elig[r], s.elig[j]
-		}
-		s.elig = s.elig[:k]
-		slices.Sort(s.elig)
+		// Only the chosen positions need a candidate.
+		s.elig = randomPositions(s.elig, k, s.rng)
 		for _, i := range s.elig {
 			t, _, err := s.sc.score(row(lc, i), row(lu, i), false, s.rng)
 			if err != nil {
@@ -211,32 +248,16 @@ func (s *sampler) step(a, z, k int, threshold bool) error {
 		return s.report(s.elig)
 	}
 
-	s.cand, s.conf, s.order = s.cand[:0], s.conf[:0], s.order[:0]
-	over := 0 // positions whose confidence reaches the threshold
-	for j, i := range s.elig {
+	s.cand, s.conf = s.cand[:0], s.conf[:0]
+	for _, i := range s.elig {
 		t, f, err := s.sc.score(row(lc, i), row(lu, i), true, s.rng)
 		if err != nil {
 			return fmt.Errorf("sample: position %d: %w", i, err)
 		}
 		s.cand = append(s.cand, t)
 		s.conf = append(s.conf, f)
-		s.order = append(s.order, j)
-		if f >= c.Threshold {
-			over++
-		}
 	}
-	if threshold {
-		k = max(k, over)
-	}
-	// The k most confident; ties go to the leftmost position.
-	slices.SortFunc(s.order, func(p, q int) int {
-		if r := cmp.Compare(s.conf[q], s.conf[p]); r != 0 {
-			return r
-		}
-		return cmp.Compare(p, q)
-	})
-	s.order = s.order[:k]
-	slices.Sort(s.order)
+	s.order = choose(s.order, s.conf, k, st.threshold, c.Threshold)
 	committed := s.elig[:0] // elig[order[j]] >= elig[j] for increasing order, so this is safe in place
 	for _, j := range s.order {
 		i := s.elig[j]
@@ -244,6 +265,56 @@ func (s *sampler) step(a, z, k int, threshold bool) error {
 		committed = append(committed, i)
 	}
 	return s.report(committed)
+}
+
+// eligible returns, in dst, the masked positions of [st.a,st.z) of x, increasing.
+func eligible(dst []int, x []int32, st planStep, mask int32) []int {
+	dst = dst[:0]
+	for i := st.a; i < st.z; i++ {
+		if x[i] == mask {
+			dst = append(dst, i)
+		}
+	}
+	return dst
+}
+
+// randomPositions keeps k uniformly random entries of elig (a partial Fisher-Yates
+// shuffle in place), sorted, and returns them.
+func randomPositions(elig []int, k int, rng *rand.Rand) []int {
+	k = min(k, len(elig))
+	for j := range k {
+		r := j + rng.IntN(len(elig)-j)
+		elig[j], elig[r] = elig[r], elig[j]
+	}
+	elig = elig[:k]
+	slices.Sort(elig)
+	return elig
+}
+
+// choose returns, in dst, the indexes of the k highest confidences conf (with threshold,
+// also every one reaching tau), increasing; ties go to the lowest index.
+func choose(dst []int, conf []float64, k int, threshold bool, tau float64) []int {
+	dst = dst[:0]
+	over := 0
+	for j, f := range conf {
+		dst = append(dst, j)
+		if f >= tau {
+			over++
+		}
+	}
+	if threshold {
+		k = max(k, over)
+	}
+	k = min(k, len(conf))
+	slices.SortFunc(dst, func(p, q int) int {
+		if r := cmp.Compare(conf[q], conf[p]); r != 0 {
+			return r
+		}
+		return cmp.Compare(p, q)
+	})
+	dst = dst[:k]
+	slices.Sort(dst)
+	return dst
 }
 
 // logits returns the conditional logits of the current sequence and, under guidance, the

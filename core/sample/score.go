@@ -19,6 +19,9 @@ type scorer struct {
 	e []float64 // (v) exp(w - max)
 	q []float64 // (v) tempered weights exp((w - max)/T) after the cuts
 	t []float64 // (v) sort scratch for the cuts
+
+	top1, top2 float64 // the two largest logits of the position loaded last
+	sum, dot   float64 // sum of e, and of e (w - top1) (expw)
 }
 
 func newScorer(c *config) *scorer {
@@ -35,6 +38,28 @@ func newScorer(c *config) *scorer {
 // argmax. The confidence uses the guided logits before the cuts, without noise or
 // temperature.
 func (s *scorer) score(lc, lu []float32, wantConf bool, rng *rand.Rand) (int32, float64, error) {
+	c := s.c
+	cand, err := s.load(lc, lu)
+	if err != nil {
+		return 0, 0, err
+	}
+	if wantConf || c.Temperature == 1 {
+		s.expw()
+	}
+	if c.Temperature > 0 {
+		if cand, err = s.draw(rng); err != nil {
+			return 0, 0, err
+		}
+	}
+	if !wantConf {
+		return int32(cand), 0, nil
+	}
+	return int32(cand), s.confidence(cand), nil
+}
+
+// load fills s.w with a position's (guided) logits, MASK at -inf, and returns the first
+// argmax; it records the two largest logits for expw and confidence.
+func (s *scorer) load(lc, lu []float32) (int, error) {
 	c, w := s.c, s.w
 	if lu == nil {
 		for j, x := range lc {
@@ -58,48 +83,68 @@ func (s *scorer) score(lc, lu []float32, wantConf bool, rng *rand.Rand) (int32, 
 		}
 	}
 	if arg < 0 || math.IsInf(top1, 1) {
-		return 0, 0, errNoToken
+		return 0, errNoToken
 	}
-	cand := arg
-
-	var sum, dot float64 // sum exp(w - top1), and the same weighted by (w - top1)
-	if wantConf || c.Temperature == 1 {
-		for j, x := range w {
-			d := x - top1
-			e := nn.ExpNeg(d)
-			s.e[j] = e
-			if e > 0 {
-				sum += e
-				dot += e * d
-			}
-		}
-	}
-	if c.Temperature > 0 {
-		var err error
-		if cand, err = s.draw(top1, rng); err != nil {
-			return 0, 0, err
-		}
-	}
-	if !wantConf {
-		return int32(cand), 0, nil
-	}
-	var conf float64
-	switch c.conf {
-	case confProb:
-		conf = s.e[cand] / sum
-	case confEntropy:
-		// H = -sum p log p = log(sum) - dot/sum; the confidence is -H.
-		conf = dot/sum - math.Log(sum)
-	case confMargin:
-		conf = (1 - nn.ExpNeg(top2-top1)) / sum
-	}
-	return int32(cand), conf, nil
+	s.top1, s.top2 = top1, top2
+	return arg, nil
 }
 
-// draw returns a token drawn from the tempered weights of s.w (whose maximum is top) after
-// the top-k and top-p cuts. s.e must hold exp(w - top) when the temperature is 1.
-func (s *scorer) draw(top float64, rng *rand.Rand) (int, error) {
-	c, w, q := s.c, s.w, s.q
+// expw fills s.e with exp(w - top1) and records its sum and the sum weighted by (w - top1),
+// which the confidences and the temperature-1 weights read.
+func (s *scorer) expw() {
+	var sum, dot float64
+	for j, x := range s.w {
+		d := x - s.top1
+		e := nn.ExpNeg(d)
+		s.e[j] = e
+		if e > 0 {
+			sum += e
+			dot += e * d
+		}
+	}
+	s.sum, s.dot = sum, dot
+}
+
+// confidence is the score of candidate cand for the position loaded last (after expw).
+func (s *scorer) confidence(cand int) float64 {
+	switch s.c.conf {
+	case confEntropy:
+		// H = -sum p log p = log(sum) - dot/sum; the confidence is -H.
+		return s.dot/s.sum - math.Log(s.sum)
+	case confMargin:
+		return (1 - nn.ExpNeg(s.top2-s.top1)) / s.sum
+	}
+	return s.e[cand] / s.sum
+}
+
+// dist writes into out (v) the distribution a candidate of the position loaded last is
+// drawn from: the tempered, cut weights normalised, or at temperature 0 all the mass on the
+// first argmax arg. It also runs expw, so confidence may follow.
+func (s *scorer) dist(arg int, out []float64) {
+	s.expw()
+	if s.c.Temperature == 0 {
+		clear(out)
+		out[arg] = 1
+		return
+	}
+	total := s.weights()
+	for j, x := range s.q {
+		out[j] = x / total
+	}
+}
+
+// draw returns a token drawn from the tempered, cut weights of the position loaded last.
+// s.e must hold exp(w - top1) when the temperature is 1.
+func (s *scorer) draw(rng *rand.Rand) (int, error) {
+	total := s.weights()
+	return pick(s.q, total, rng)
+}
+
+// weights fills s.q with the tempered weights exp((w - top1)/T) of the position loaded
+// last, zeroed outside the top-k and top-p cuts, and returns their sum. s.e must hold
+// exp(w - top1) when the temperature is 1.
+func (s *scorer) weights() float64 {
+	c, w, q, top := s.c, s.w, s.q, s.top1
 	if c.Temperature == 1 {
 		copy(q, s.e)
 	} else {
@@ -143,6 +188,11 @@ func (s *scorer) draw(top float64, rng *rand.Rand) (int, error) {
 	for _, x := range q {
 		total += x
 	}
+	return total
+}
+
+// pick draws an index of the weights q (summing to total) by inverse CDF.
+func pick(q []float64, total float64, rng *rand.Rand) (int, error) {
 	u := rng.Float64() * total
 	last := -1
 	var acc float64

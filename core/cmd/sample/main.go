@@ -8,6 +8,14 @@
 //	go run ./core/cmd/sample -infill "Mr. Darcy ___ Elizabeth ___ ball." -blank-len 6
 //	go run ./core/cmd/sample -json -strategy threshold        # last line: one JSON object
 //	go run ./core/cmd/sample -model weights/austen-ar.q8_0.ckpt # the AR baseline
+//	go run ./core/cmd/sample -draft frozen -k 4 -json           # speculative: same distribution, fewer target calls
+//	go run ./core/cmd/sample -draft weights/austen-mdm-draft.q8_0.ckpt -k 4
+//
+// With -draft (frozen, self[:N] or a draft model file) the sampler is speculative
+// (core/sample.Speculative): the draft proposes -k steps, the target checks them in one
+// batched call; the text has the plain sampler's distribution (the same text at
+// temperature 0) and the live view colours drafted tokens the target accepted (green) apart
+// from those it corrected (red).
 //
 // On a terminal the text resolves live, step by step (masked positions shown as ░);
 // -visual=false or a pipe gives plain text. Errors are one line, "sample: <reason>", with
@@ -34,7 +42,9 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
 	"github.com/austen-diffusion/textdiffusion/core/infill"
+	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
+	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
 // DefaultModel is the release file sampled when -model is not given.
@@ -54,13 +64,13 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // flags is the parsed command line.
 type flags struct {
-	model, prompt, infill, strategy, grid, confidence string
-	n, steps, block, blankLen, topK, threads, chunk   int
-	temperature, threshold, cfg, topP                 float64
-	seed                                              uint64
-	visual, asJSON, stopEOT                           bool
-	delay                                             time.Duration
-	set                                               map[string]bool
+	model, prompt, infill, strategy, grid, confidence, draft string
+	n, steps, block, blankLen, topK, threads, chunk, k       int
+	temperature, threshold, cfg, topP                        float64
+	seed                                                     uint64
+	visual, asJSON, stopEOT                                  bool
+	delay                                                    time.Duration
+	set                                                      map[string]bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -89,6 +99,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.DurationVar(&f.delay, "visual-delay", 40*time.Millisecond, "pause after each frame of the live view (not counted in the timing)")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object (text, tokens, nfe, steps, seconds, settings) as the last line")
 	fl.IntVar(&f.threads, "threads", 0, "BLAS threads (0: all cores)")
+	fl.StringVar(&f.draft, "draft", "", "speculative sampling with this draft: frozen (the target's latest output), self or self:N (the target's first N blocks, default 2), or a draft model `file`")
+	fl.IntVar(&f.k, "k", 4, "speculative: drafted steps per target call (with -draft)")
 	// The flag package's own messages span several lines; report one line instead and print
 	// the usage only for -h.
 	if err := cli.ParseFlags(fl, args, stderr, "usage: sample [flags]\n\nSamples text from a masked diffusion model (or an autoregressive one).\n\n"); err != nil {
@@ -106,6 +118,10 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		return nil, fmt.Errorf("-block %d: want >= 0", f.block)
 	case f.blankLen <= 0:
 		return nil, fmt.Errorf("-blank-len %d: want at least 1", f.blankLen)
+	case f.k < 1:
+		return nil, fmt.Errorf("-k %d: want at least 1 drafted step", f.k)
+	case f.draft != "" && f.cfg != 0:
+		return nil, errors.New("-draft and -cfg do not go together (speculative sampling does not support guidance)")
 	case f.infill != "" && f.set["prompt"]:
 		return nil, errors.New("-infill and -prompt do not go together (write the prompt into the -infill text)")
 	}
@@ -156,6 +172,19 @@ type output struct {
 	Infill      string   `json:"infill,omitempty"`
 	Model       string   `json:"model"`
 	BLAS        string   `json:"blas"`
+
+	// Speculative sampling (-draft): the target's and the draft's sequential calls and the
+	// sequences they evaluated, and how much of the draft stood.
+	Draft               string  `json:"draft,omitempty"`
+	K                   int     `json:"k,omitempty"`
+	TargetCalls         int     `json:"target_calls,omitempty"`
+	TargetRows          int     `json:"target_rows,omitempty"`
+	DraftCalls          *int    `json:"draft_calls,omitempty"`
+	DraftRows           *int    `json:"draft_rows,omitempty"`
+	DraftedSteps        *int    `json:"drafted_steps,omitempty"`
+	AcceptPerToken      float64 `json:"acceptance_per_token,omitempty"` // accepted / checked drafted tokens
+	AcceptPerStep       float64 `json:"acceptance_per_step,omitempty"`  // steps that stood / checked drafted steps
+	TargetCallsPerToken float64 `json:"target_calls_per_token,omitempty"`
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -168,9 +197,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "blas: %s\n", blas.Name())
 
-	m, tok, _, err := cli.LoadModel(f.model)
+	m, tok, raw, err := cli.LoadModel(f.model)
 	if err != nil {
 		return err
+	}
+	if f.draft != "" && m.Cfg.Causal {
+		return fmt.Errorf("-draft needs a masked diffusion model; %s is autoregressive (causal)", f.model)
 	}
 	L := m.Cfg.SeqLen
 	mask := tok.Mask()
@@ -207,6 +239,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		opt.OnStep = view.frame
 	}
 
+	if f.draft != "" {
+		if len(ids) > L {
+			return fmt.Errorf("-draft samples within the model's window: prompt of %d tokens + -n %d is more than the %d positions of %s",
+				len(prompt), f.n, L, f.model)
+		}
+		return runSpeculative(f, stdout, stderr, m, tok, raw, ids, blanks, opt, view)
+	}
+
 	start := time.Now()
 	var r sample.Result
 	if m.Cfg.Causal {
@@ -224,11 +264,23 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
+	out := f.output(tok, r, blanks, secs)
+	if m.Cfg.Causal {
+		out.Sampler = "autoregressive"
+		out.Strategy, out.Grid, out.Confidence, out.Block, out.Threshold, out.CFG = "", "", "", 0, 0, 0
+	}
+	return f.finish(stdout, stderr, view, r.IDs, out)
+}
+
+// output fills the -json object of a masked-diffusion result.
+func (f *flags) output(tok *tokenizer.Tokenizer, r sample.Result, blanks [][2]int, secs float64) output {
 	out := output{
 		Text: string(tok.Decode(r.IDs)), Generated: string(tok.Decode(r.Generated)),
 		Tokens: len(r.Generated), IDs: r.IDs, NFE: r.NFE, Steps: r.Steps, Seconds: secs,
 		StepsAsked: f.steps, Temperature: f.temperature, TopK: f.topK, TopP: f.topP, Seed: f.seed,
 		Prompt: f.prompt, Infill: f.infill, Model: f.model, BLAS: blas.Name(),
+		Sampler: "masked-diffusion", Strategy: f.strategy, Grid: f.grid, Confidence: f.confidence,
+		Block: f.block, Threshold: f.threshold, CFG: f.cfg,
 	}
 	if len(r.Generated) > 0 {
 		out.NFEPerToken = float64(r.NFE) / float64(len(r.Generated))
@@ -236,16 +288,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	for _, b := range blanks {
 		out.Fills = append(out.Fills, string(tok.Decode(r.IDs[b[0]:b[1]])))
 	}
-	if m.Cfg.Causal {
-		out.Sampler = "autoregressive"
-	} else {
-		out.Sampler = "masked-diffusion"
-		out.Strategy, out.Grid, out.Confidence = f.strategy, f.grid, f.confidence
-		out.Block, out.Threshold, out.CFG = f.block, f.threshold, f.cfg
-	}
+	return out
+}
 
+// finish ends the live view and prints the text or the -json line, and the summary.
+func (f *flags) finish(stdout, stderr io.Writer, view *liveView, ids []int32, out output) error {
 	if view != nil {
-		view.finish(r.IDs)
+		view.finish(ids)
 	}
 	if f.asJSON {
 		b, err := json.Marshal(out)
@@ -260,8 +309,52 @@ func run(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "%d tokens, %d network calls, %d steps, %.2f s (seed %d)\n", out.Tokens, out.NFE, out.Steps, secs, f.seed)
+	if out.Draft != "" {
+		fmt.Fprintf(stderr, "%d tokens, %d target calls (%d steps; draft %s, %d draft calls), acceptance %.2f per token, %.2f per step, %.2f s (seed %d)\n",
+			out.Tokens, out.TargetCalls, out.Steps, out.Draft, *out.DraftCalls, out.AcceptPerToken, out.AcceptPerStep, out.Seconds, f.seed)
+		return nil
+	}
+	fmt.Fprintf(stderr, "%d tokens, %d network calls, %d steps, %.2f s (seed %d)\n", out.Tokens, out.NFE, out.Steps, out.Seconds, f.seed)
 	return nil
+}
+
+// runSpeculative samples ids with the draft of -draft and prints like run.
+func runSpeculative(f *flags, stdout, stderr io.Writer, m *model.Model, tok *tokenizer.Tokenizer, raw []byte,
+	ids []int32, blanks [][2]int, opt sample.Options, view *liveView) error {
+	d, name, err := cli.LoadDraft(f.draft, m, raw)
+	if err != nil {
+		return err
+	}
+	spec := sample.SpecOptions{K: f.k}
+	if d != nil {
+		spec.Draft = d // a nil *model.Model must stay a nil interface: that is the frozen draft
+	}
+	if view != nil {
+		spec.OnStep = view.specFrame
+	}
+	start := time.Now()
+	r, err := sample.Speculative(m, ids, opt, spec)
+	secs := time.Since(start).Seconds()
+	if view != nil {
+		secs -= view.slept.Seconds()
+	}
+	if err != nil {
+		return err
+	}
+	out := f.output(tok, r.Result, blanks, secs)
+	out.Draft, out.K = name, f.k
+	out.TargetCalls, out.TargetRows = r.TargetCalls, r.TargetRows
+	out.DraftCalls, out.DraftRows, out.DraftedSteps = &r.DraftCalls, &r.DraftRows, &r.DraftedSteps
+	if r.CheckedTokens > 0 {
+		out.AcceptPerToken = float64(r.AcceptedTokens) / float64(r.CheckedTokens)
+	}
+	if r.CheckedSteps > 0 {
+		out.AcceptPerStep = float64(r.AcceptedSteps) / float64(r.CheckedSteps)
+	}
+	if len(r.Generated) > 0 {
+		out.TargetCallsPerToken = float64(r.TargetCalls) / float64(len(r.Generated))
+	}
+	return f.finish(stdout, stderr, view, r.IDs, out)
 }
 
 func repeat(t int32, n int) []int32 {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/clitest"
 	"github.com/austen-diffusion/textdiffusion/core/infill"
+	"github.com/austen-diffusion/textdiffusion/core/sample"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
@@ -196,15 +198,21 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-func TestLiveView(t *testing.T) {
+// viewFixture starts a live view of "Emma" and three masked positions.
+func viewFixture(t *testing.T) (v *liveView, buf *bytes.Buffer, tok *tokenizer.Tokenizer, ids []int32) {
+	t.Helper()
 	tok, err := tokenizer.Train([][]byte{[]byte(text)}, 300)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m := tok.Mask()
-	ids := append(tok.Encode([]byte("Emma")), m, m, m)
-	var buf bytes.Buffer
-	v := newLiveView(&buf, tok, ids, 0)
+	ids = append(tok.Encode([]byte("Emma")), m, m, m)
+	buf = &bytes.Buffer{}
+	return newLiveView(buf, tok, ids, 0), buf, tok, ids
+}
+
+func TestLiveView(t *testing.T) {
+	v, buf, tok, ids := viewFixture(t)
 	if got := strings.Count(buf.String(), maskGlyph); got != 3 {
 		t.Fatalf("first frame has %d mask glyphs, want 3: %q", got, buf.String())
 	}
@@ -301,5 +309,86 @@ func TestLongText(t *testing.T) {
 				t.Errorf("%v: %v steps, want the 75 asked for", args, out["steps"])
 			}
 		}
+	}
+}
+
+// -draft: the same text as the plain sampler at temperature 0, with the speculative counts
+// in the JSON; a draft equal to the target has every drafted token accepted.
+func TestSpeculative(t *testing.T) {
+	dir := t.TempDir()
+	tok := clitest.Tokenizer(t, text)
+	path := clitest.Model(t, dir, "tiny.ckpt", false, tok, 64)
+	twin := clitest.Model(t, dir, "twin.ckpt", false, tok, 64) // same seed: the same network
+	base := []string{"-model", path, "-json", "-n", "16", "-steps", "16", "-seed", "4", "-temperature", "0", "-stop-eot=false", "-strategy", "low-confidence"}
+	plainOut, _, err := runArgs(base...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := lastJSON(t, plainOut)
+	for _, c := range []struct{ draft, name string }{{"frozen", "frozen"}, {"self:1", "self:1"}, {twin, twin}} {
+		stdout, _, err := runArgs(append(base, "-draft", c.draft, "-k", "3")...)
+		if err != nil {
+			t.Fatalf("-draft %s: %v", c.draft, err)
+		}
+		obj := lastJSON(t, stdout)
+		if obj["text"] != plain["text"] {
+			t.Errorf("-draft %s: %q, plain sampler %q", c.draft, obj["text"], plain["text"])
+		}
+		if obj["draft"] != c.name || obj["k"] != 3.0 || obj["target_calls"] != obj["nfe"] {
+			t.Errorf("-draft %s: draft %v k %v target_calls %v nfe %v", c.draft, obj["draft"], obj["k"], obj["target_calls"], obj["nfe"])
+		}
+		calls, steps := obj["target_calls"].(float64), obj["steps"].(float64)
+		if calls > steps || obj["target_rows"].(float64) < calls {
+			t.Errorf("-draft %s: %v target calls (%v rows) for %v steps", c.draft, calls, obj["target_rows"], steps)
+		}
+		draftCalls, ok := obj["draft_calls"].(float64)
+		if !ok || (c.draft == "frozen") != (draftCalls == 0) {
+			t.Errorf("-draft %s: draft_calls %v", c.draft, obj["draft_calls"])
+		}
+		// With every draft standing, a call covers k+1 steps.
+		if c.draft == twin && (obj["acceptance_per_token"] != 1.0 || obj["acceptance_per_step"] != 1.0 || calls != math.Ceil(steps/4)) {
+			t.Errorf("twin draft: acceptance %v per token, %v per step, %v target calls for %v steps",
+				obj["acceptance_per_token"], obj["acceptance_per_step"], calls, steps)
+		}
+	}
+	// Infill goes through the same sampler; without -json the summary gives the counts.
+	if _, stderr, err := runArgs("-model", path, "-infill", "Emma ___ wife.", "-blank-len", "4", "-draft", "frozen"); err != nil || !strings.Contains(stderr, "target calls") {
+		t.Errorf("speculative infill: %v; stderr %q", err, stderr)
+	}
+
+	other := clitest.Model(t, dir, "other.ckpt", false, clitest.Tokenizer(t, text+" Mr. Knightley"), 64)
+	causal := clitest.Model(t, dir, "causal.ckpt", true, tok, 64)
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"k 0", []string{"-draft", "frozen", "-k", "0"}, "-k"},
+		{"guidance", []string{"-draft", "frozen", "-cfg", "1", "-prompt", "Emma"}, "-cfg"},
+		{"other tokenizer", []string{"-draft", other}, "tokenizer"},
+		{"causal draft", []string{"-draft", causal}, "causal"},
+		{"too many blocks", []string{"-draft", "self"}, "self"},
+		{"bad self", []string{"-draft", "self:x"}, "self:x"},
+		{"missing draft", []string{"-draft", filepath.Join(dir, "none.ckpt")}, "none.ckpt"},
+	} {
+		_, _, err := runArgs(append([]string{"-model", path, "-n", "8"}, c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want one mentioning %q", c.name, err, c.want)
+		}
+	}
+	if _, _, err := runArgs("-model", causal, "-n", "8", "-draft", "frozen"); err == nil || !strings.Contains(err.Error(), "autoregressive") {
+		t.Errorf("-draft with a causal target: %v", err)
+	}
+}
+
+func TestLiveViewOrigins(t *testing.T) {
+	v, buf, tok, ids := viewFixture(t)
+	buf.Reset()
+	n := len(ids)
+	ids[n-3], ids[n-2] = tok.Encode([]byte(" the"))[0], tok.Encode([]byte(" end"))[0]
+	v.specFrame(1, ids, []int{n - 3, n - 2}, []sample.Origin{sample.Accepted, sample.Corrected})
+	out := buf.String()
+	if !strings.Contains(out, styleAcc) || !strings.Contains(out, styleCorr) || strings.Contains(out, styleNew) || strings.Count(out, maskGlyph) != 1 {
+		t.Fatalf("frame %q", out)
 	}
 }

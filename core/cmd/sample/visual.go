@@ -10,13 +10,16 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/austen-diffusion/textdiffusion/core/sample"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
 // ANSI styles of the live view.
 const (
-	styleMask  = "\x1b[2m" // dim
-	styleNew   = "\x1b[1;36m"
+	styleMask  = "\x1b[2m"      // dim
+	styleNew   = "\x1b[1;36m"   // committed by this step (plain sampler, or the target alone)
+	styleAcc   = "\x1b[1;32m"   // speculative: drafted and accepted by the target
+	styleCorr  = "\x1b[1;4;31m" // speculative: drafted, rejected and drawn again
 	styleReset = "\x1b[0m"
 	maskGlyph  = "░"
 )
@@ -36,25 +39,36 @@ type liveView struct {
 	rows   int // screen rows of the last frame
 	delay  time.Duration
 	slept  time.Duration // total pause, taken out of the reported time
-	isNew  []bool
+	style  []string      // (L) the highlight of each position in this frame ("" none)
 	sb     strings.Builder
 	plain  strings.Builder // the frame without escapes, to count its rows
 }
 
 func newLiveView(w io.Writer, tok *tokenizer.Tokenizer, ids []int32, delay time.Duration) *liveView {
-	v := &liveView{w: w, tok: tok, mask: tok.Mask(), width: 80, height: 23, delay: delay, isNew: make([]bool, len(ids))}
+	v := &liveView{w: w, tok: tok, mask: tok.Mask(), width: 80, height: 23, delay: delay, style: make([]string, len(ids))}
 	if f, ok := w.(*os.File); ok {
 		if cols, rows, err := term.GetSize(int(f.Fd())); err == nil && cols > 0 && rows > 1 {
 			v.width, v.height = cols, rows-1
 		}
 	}
-	v.draw(ids, nil, true)
+	v.draw(ids, nil, nil, true)
 	return v
 }
 
 // frame is the sampler's OnStep.
 func (v *liveView) frame(_ int, ids []int32, committed []int) {
-	v.draw(ids, committed, true)
+	v.draw(ids, committed, nil, true)
+	v.pause()
+}
+
+// specFrame is the speculative sampler's OnStep: accepted and corrected drafted tokens
+// get their own styles.
+func (v *liveView) specFrame(_ int, ids []int32, committed []int, origin []sample.Origin) {
+	v.draw(ids, committed, origin, true)
+	v.pause()
+}
+
+func (v *liveView) pause() {
 	if v.delay > 0 {
 		time.Sleep(v.delay)
 		v.slept += v.delay
@@ -63,19 +77,28 @@ func (v *liveView) frame(_ int, ids []int32, committed []int) {
 
 // finish draws the final text without highlights and ends the line.
 func (v *liveView) finish(ids []int32) {
-	v.draw(ids, nil, false)
+	v.draw(ids, nil, nil, false)
 	fmt.Fprintln(v.w)
 }
 
-// draw writes the frame of ids, the committed positions highlighted; fit keeps it within
-// the screen's height (see liveView).
-func (v *liveView) draw(ids []int32, committed []int, fit bool) {
-	if len(v.isNew) < len(ids) {
-		v.isNew = make([]bool, len(ids))
+// draw writes the frame of ids with the committed positions highlighted, each by its
+// origin when origin (parallel to committed) is given; fit keeps it within the screen's
+// height (see liveView).
+func (v *liveView) draw(ids []int32, committed []int, origin []sample.Origin, fit bool) {
+	if len(v.style) < len(ids) {
+		v.style = make([]string, len(ids))
 	}
-	clear(v.isNew)
-	for _, i := range committed {
-		v.isNew[i] = true
+	clear(v.style)
+	for j, i := range committed {
+		v.style[i] = styleNew
+		if origin != nil {
+			switch origin[j] {
+			case sample.Accepted:
+				v.style[i] = styleAcc
+			case sample.Corrected:
+				v.style[i] = styleCorr
+			}
+		}
 	}
 	from := 0
 	if fit {
@@ -167,12 +190,12 @@ func (v *liveView) render(ids []int32, from, prev int) {
 			continue
 		}
 		j := i
-		for j < len(ids) && ids[j] != v.mask && v.isNew[j] == v.isNew[i] {
+		for j < len(ids) && ids[j] != v.mask && v.style[j] == v.style[i] {
 			j++
 		}
 		text := displayText(v.tok.Decode(ids[i:j]))
-		if v.isNew[i] {
-			v.sb.WriteString(styleNew + text + styleReset)
+		if v.style[i] != "" {
+			v.sb.WriteString(v.style[i] + text + styleReset)
 		} else {
 			v.sb.WriteString(text)
 		}

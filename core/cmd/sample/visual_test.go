@@ -19,7 +19,7 @@ func TestLiveViewFitsScreen(t *testing.T) {
 	ids = append(ids, tok.Mask(), tok.Mask(), tok.Mask())
 	var w bytes.Buffer
 	v := &liveView{w: &w, tok: tok, mask: tok.Mask(), width: 30, height: 4}
-	v.draw(ids, []int{len(ids) - 4}, true)
+	v.draw(ids, []int{len(ids) - 4}, nil, true)
 	frame := escapes.ReplaceAllString(w.String(), "")
 	frame = strings.TrimPrefix(frame, "\r")
 	if rows := screenRows(frame, 30); rows > 4 || v.rows > 4 {
@@ -40,7 +40,7 @@ func TestLiveViewFitsScreen(t *testing.T) {
 	// A short text fits whole.
 	w.Reset()
 	v.rows = 0
-	v.draw(ids[:5], nil, true)
+	v.draw(ids[:5], nil, nil, true)
 	if strings.Contains(w.String(), ellipsis) {
 		t.Fatalf("a short text was cut: %q", w.String())
 	}

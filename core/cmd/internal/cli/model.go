@@ -48,3 +48,39 @@ func FileError(name string, err error) error {
 	}
 	return fmt.Errorf("%s: %w", name, err)
 }
+
+// LoadDraft returns the draft of a speculative sampler over target, whose tokenizer.json
+// bytes are tok: "frozen" (nil: the target's own latest output), "self" or "self:N" (the
+// target's first N blocks, 2 by default, with its final norm and head), or a model file
+// that shares the target's tokenizer and covers its positions. name describes it.
+func LoadDraft(spec string, target *model.Model, tok []byte) (d *model.Model, name string, err error) {
+	switch {
+	case spec == "frozen":
+		return nil, "frozen", nil
+	case spec == "self" || strings.HasPrefix(spec, "self:"):
+		n := 2
+		if s, ok := strings.CutPrefix(spec, "self:"); ok {
+			if _, err := fmt.Sscanf(s, "%d", &n); err != nil || fmt.Sprint(n) != s {
+				return nil, "", fmt.Errorf("-draft %q: want self:N with N the number of blocks kept", spec)
+			}
+		}
+		d, err := target.EarlyExit(n)
+		if err != nil {
+			return nil, "", fmt.Errorf("-draft %q: %w", spec, err)
+		}
+		return d, fmt.Sprintf("self:%d", n), nil
+	}
+	d, _, raw, err := LoadModel(spec)
+	if err != nil {
+		return nil, "", err
+	}
+	switch {
+	case string(raw) != string(tok):
+		return nil, "", fmt.Errorf("%s: the draft's tokenizer differs from the target's", spec)
+	case d.Cfg.Causal:
+		return nil, "", fmt.Errorf("%s: a draft must be a masked diffusion model, this one is autoregressive (causal)", spec)
+	case d.Cfg.SeqLen < target.Cfg.SeqLen:
+		return nil, "", fmt.Errorf("%s: the draft covers %d positions, the target %d", spec, d.Cfg.SeqLen, target.Cfg.SeqLen)
+	}
+	return d, spec, nil
+}
