@@ -56,6 +56,37 @@ func benchSample(b *testing.B, impl string) {
 	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
 }
 
+// benchForward times one forward pass over the model's full window (128 positions for
+// the demo model), the figure build/bench-browser compares with onnxruntime-web.
+func benchForward(b *testing.B, impl string) {
+	data, err := os.ReadFile(releaseFile)
+	if err != nil {
+		b.Skipf("no release weights: %v", err)
+	}
+	defer blas.Use(gonum.Implementation{}, "gonum")
+	if !useBLAS(impl) {
+		b.Skipf("%s not available here", impl)
+	}
+	e, err := Load(data, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int32, e.cfg.SeqLen)
+	for i := range ids {
+		ids[i] = int32(i * 31 % (e.cfg.Vocab - 2))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.cpu.Logits(ids); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkForwardGonum(b *testing.B)    { benchForward(b, "gonum") }
+func BenchmarkForwardOpenBLAS(b *testing.B) { benchForward(b, "openblas") }
+func BenchmarkForwardSIMD(b *testing.B)     { benchForward(b, "wasm-simd") }
+
 func BenchmarkSampleGonum(b *testing.B)    { benchSample(b, "gonum") }
 func BenchmarkSampleOpenBLAS(b *testing.B) { benchSample(b, "openblas") }
 func BenchmarkSampleSIMD(b *testing.B)     { benchSample(b, "wasm-simd") }

@@ -26,8 +26,8 @@ func load(t *testing.T) *Impl {
 	return k
 }
 
-// TestSgemmMatchesGonum covers the kernel's case with every kind of edge and the cases
-// it hands to gonum, with strides wider than the rows.
+// TestSgemmMatchesGonum covers the kernels' cases with every kind of edge and the cases
+// they hand to gonum, with strides wider than the rows.
 func TestSgemmMatchesGonum(t *testing.T) {
 	k := load(t)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -48,8 +48,11 @@ func TestSgemmMatchesGonum(t *testing.T) {
 		{gblas.NoTrans, gblas.Trans, 9, 13, 64}, // edge rows and columns
 		{gblas.NoTrans, gblas.Trans, 1, 8, 8},   // too few rows for a block
 		{gblas.NoTrans, gblas.Trans, 6, 3, 8},   // too few columns
-		{gblas.NoTrans, gblas.Trans, 6, 8, 10},  // k not a multiple of 4
+		{gblas.NoTrans, gblas.Trans, 6, 8, 10},  // k odd multiple of 2
 		{gblas.NoTrans, gblas.NoTrans, 7, 9, 11},
+		{gblas.NoTrans, gblas.NoTrans, 41, 64, 41}, // attention's P V: partial panel
+		{gblas.NoTrans, gblas.Trans, 128, 128, 64}, // attention's scores
+		{gblas.NoTrans, gblas.Trans, 3, 4, 1},      // k = 1
 		{gblas.Trans, gblas.NoTrans, 7, 9, 12},
 	} {
 		for _, beta := range []float32{0, 1} {
