@@ -9,10 +9,14 @@ const EXAMPLES = {
   continue: "It is a truth universally acknowledged, that",
   infill: "Elizabeth ___ at the letter, and ___ that Mr. Darcy had written it.",
 };
+// The infill syntax is the engine's (core/infill): the hint names its spellings once the
+// engine has said them, and the page sends the text as written.
 const HINTS = {
-  continue: "The model continues your text. <kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates.",
-  infill: "Write ___ (three or more underscores) where the model should write. <kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates.",
+  continue: () => "The model continues your text.",
+  infill: (c) => c ? `Write ${c.blank} where the model should write; each blank is the same number of tokens.` :
+    "Mark where the model should write.",
 };
+const KEYS = " <kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates.";
 
 // demo is what tests and curious readers can inspect from the console.
 const demo = (window.tdiffDemo = { state: "loading", info: null, output: null, steps: 0, metrics: {}, notices: [] });
@@ -23,32 +27,49 @@ let mode = "continue";
 let edited = false;
 let running = false;
 let wantBackend = "";
+let choices = null; // the engine's menus and defaults (engine.Choices), once it runs
 
 function setMode(m) {
   mode = m;
   if (!edited) prompt.value = EXAMPLES[m];
   $("prompt-label").textContent = m === "infill" ? "Text with blanks" : "Prompt";
-  $("prompt-hint").innerHTML = HINTS[m];
+  $("prompt-hint").innerHTML = HINTS[m](choices) + KEYS;
   $("length-label").textContent = m === "infill" ? "Per blank" : "Length";
   $("length-hint").textContent = m === "infill" ? "tokens in each blank" : "tokens to write";
-  if (m === "infill" && Number($("length").value) > 16 && !params.has("length")) $("length").value = 6;
-  if (m === "continue" && Number($("length").value) < 16 && !params.has("length")) $("length").value = 48;
+  if (m === "infill" && Number($("length").value) > 16 && !params.has("length") && choices) $("length").value = choices.blankLength;
+  if (m === "continue" && Number($("length").value) < 16 && !params.has("length") && choices) $("length").value = choices.defaults.length;
   syncOutputs();
 }
 
+// The sampler's controls wait, disabled, for the engine's defaults (a second or two while
+// it compiles) rather than show values the engine would not use.
+const sampler = ["length", "steps", "temperature", "strategy"];
+
 function syncOutputs() {
-  for (const id of controls) $(`${id}-out`).textContent = $(id).value;
+  for (const id of controls) $(`${id}-out`).textContent = choices ? $(id).value : "…";
 }
 
 function applyParams() {
   if (params.get("mode") === "infill") document.querySelector('input[name=mode][value=infill]').checked = true;
-  for (const id of ["length", "steps", "temperature", "strategy", "seed"]) {
-    if (params.has(id)) $(id).value = params.get(id);
-  }
+  if (params.has("seed")) $("seed").value = params.get("seed");
   if (params.has("backend")) wantBackend = params.get("backend");
   if (params.has("seed")) $("reseed").checked = false;
   setMode(params.get("mode") === "infill" ? "infill" : "continue");
   if (params.has("prompt")) { prompt.value = params.get("prompt"); edited = true; }
+}
+
+// applyChoices builds the menus from the engine's names and sets each control to the
+// URL's value or else the engine's default, the same defaults the command line uses.
+function applyChoices(c) {
+  choices = c;
+  const select = $("strategy");
+  select.textContent = "";
+  for (const s of c.strategies) select.add(new Option(s.label, s.name));
+  for (const id of sampler) {
+    $(id).value = params.has(id) ? params.get(id) : String(c.defaults[id]);
+    $(id).disabled = false;
+  }
+  setMode(mode);
 }
 
 function setState(s) {
@@ -125,10 +146,10 @@ function request() {
   return {
     mode, prompt: prompt.value,
     length: Number($("length").value), steps,
-    strategy: $("strategy").value,
     temperature: Number($("temperature").value),
     seed: Number(seedBox.value) || 0,
     backend: $("backend-choice").value,
+    ...($("strategy").value ? { strategy: $("strategy").value } : {}), // else the engine's default
   };
 }
 
@@ -185,6 +206,7 @@ async function generate() {
 }
 
 function boot() {
+  for (const id of sampler) $(id).disabled = true;
   applyParams();
   syncOutputs();
   for (const id of controls) $(id).addEventListener("input", syncOutputs);
@@ -196,6 +218,7 @@ function boot() {
   form.addEventListener("submit", (ev) => { ev.preventDefault(); generate(); });
   $("stop").addEventListener("click", () => client.cancel());
 
+  client.choices().then(applyChoices, () => {}); // a failed start is shown by load() below
   const bar = $("load-bar"), text = $("load-text");
   client.on((m) => {
     if (m.type === "progress") {

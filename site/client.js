@@ -24,6 +24,17 @@ export class DiffusionClient {
     this.worker = null;
     this.ready = null;
     this.queue = Promise.resolve(); // samples run one at a time
+    this.gotChoices = new Promise((resolve, reject) => { this.resolveChoices = resolve; this.rejectChoices = reject; });
+    this.gotChoices.catch(() => {}); // a failed load is reported by load()
+  }
+
+  /**
+   * choices resolves with the engine's menus and defaults (engine.Choices: strategies,
+   * grids, confidences, blank, defaults) once the engine runs, before the weights are in.
+   */
+  choices() {
+    this.load().catch(() => {});
+    return this.gotChoices;
   }
 
   /** load starts the worker (once) and resolves with the model and backend info. */
@@ -33,13 +44,16 @@ export class DiffusionClient {
       this.worker = makeWorker();
       this.worker.onmessage = (ev) => {
         const m = ev.data;
-        if (m.type === "ready") {
+        if (m.type === "choices") {
+          this.resolveChoices(m.choices);
+        } else if (m.type === "ready") {
           this.info = m.info;
           this.timings = m.timings;
           resolve(m.info);
         } else if (m.type === "error" && !m.id) {
           this.loadError = m.message;
           reject(new Error(m.message));
+          this.rejectChoices(new Error(m.message));
         } else if (m.id && this.jobs.has(m.id)) {
           const job = this.jobs.get(m.id);
           if (m.type === "step") job.onStep && job.onStep(m.step);
@@ -57,6 +71,7 @@ export class DiffusionClient {
         const msg = ev.message || "the engine's worker failed to start";
         this.loadError = msg;
         reject(new Error(msg));
+        this.rejectChoices(new Error(msg));
         for (const f of this.listeners) f({ type: "error", message: msg });
       };
       this.worker.postMessage({ type: "init", base: BASE.href });
@@ -68,8 +83,9 @@ export class DiffusionClient {
   on(f) { this.listeners.add(f); return () => this.listeners.delete(f); }
 
   /**
-   * sample runs a request ({mode, prompt, length, steps, strategy, temperature, seed, ...})
-   * and calls onStep with each step's snapshot; it waits for earlier samples to finish.
+   * sample runs a request ({mode, prompt, length, steps, strategy, temperature, seed, ...};
+   * a field left out takes the engine's default, see choices()) and calls onStep with each
+   * step's snapshot; it waits for earlier samples to finish.
    */
   sample(request, onStep) {
     const run = async () => {

@@ -3,10 +3,11 @@
 //   <script type="module" src="https://example.org/site/widget.js"></script>
 //   <diffusion-demo prompt="It is a truth" length="48" steps="32"></diffusion-demo>
 //
-// Attributes: prompt, length (tokens), steps, strategy (low-confidence, random, semi-ar,
-// threshold), temperature, seed, mode (continue or infill; in infill mode ___ in the
-// prompt marks the blanks), backend (gpu or cpu; default the faster), autorun (generate
-// once loaded), pace (ms per shown step).
+// Attributes: prompt, length (tokens), steps, strategy (one of the engine's strategies,
+// core/sample), temperature, seed, mode (continue or infill; in infill mode the prompt's
+// blanks are written as core/infill reads them), backend (gpu or cpu; default the
+// faster), autorun (generate once loaded), pace (ms per shown step). A sampling setting
+// left out takes the engine's default, the command line's too.
 // Every widget on a page shares one engine worker and one copy of the model.
 import { sharedClient, renderPieces, formatBytes, formatRate, Player } from "./client.js";
 
@@ -106,6 +107,18 @@ class DiffusionDemo extends HTMLElement {
     return this.hasAttribute(name) && Number.isFinite(v) ? v : def;
   }
 
+  /** request is the element's attributes as an engine request; the engine fills in the rest. */
+  request() {
+    const req = { prompt: this.$("input").value, seed: this.num("seed", Math.floor(Math.random() * 1e9)) };
+    for (const name of ["mode", "strategy", "backend"]) {
+      if (this.hasAttribute(name)) req[name] = this.getAttribute(name);
+    }
+    for (const name of ["length", "steps", "temperature"]) {
+      if (this.num(name, null) !== null) req[name] = this.num(name, null);
+    }
+    return req;
+  }
+
   /** generate samples with the element's settings and resolves with the output. */
   async generate() {
     if (this.running) return this.output;
@@ -121,16 +134,7 @@ class DiffusionDemo extends HTMLElement {
       const client = sharedClient();
       await client.load();
       view.dataset.state = "sampling";
-      const out = await client.sample({
-        mode: this.getAttribute("mode") || "continue",
-        prompt: this.$("input").value,
-        length: this.num("length", 48),
-        steps: this.num("steps", 32),
-        strategy: this.getAttribute("strategy") || "low-confidence",
-        temperature: this.num("temperature", 0.8),
-        seed: this.num("seed", Math.floor(Math.random() * 1e9)),
-        backend: this.getAttribute("backend") || "",
-      }, (s) => player.push(s));
+      const out = await client.sample(this.request(), (s) => player.push(s));
       await player.done();
       renderPieces(view, out);
       stats.textContent = `${out.tokens} tokens · ${out.steps} steps · ${out.nfe} calls · ${formatRate(out.tokensPerSec)} tokens/s`;

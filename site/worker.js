@@ -5,7 +5,8 @@
 //   page -> worker  {type: "init", base}              base: URL of the site/ folder
 //                   {type: "sample", id, request}     request: engine.Request
 //                   {type: "cancel"}
-//   worker -> page  {type: "progress", phase, loaded?, total?, source?}
+//   worker -> page  {type: "choices", choices}        engine.Choices: menus and defaults
+//                   {type: "progress", phase, loaded?, total?, source?}
 //                   {type: "notice", text}
 //                   {type: "ready", info, timings}
 //                   {type: "step", id, step}  {type: "done", id, output}
@@ -83,6 +84,7 @@ async function startEngine(url) {
   self.tdiffMemory = inst.instance.exports.mem;
   go.run(inst.instance).then(() => post({ type: "error", message: "the engine stopped" }));
   await ready;
+  post({ type: "choices", choices: JSON.parse(self.tdiff.choices()) });
 }
 
 // check returns "" when bytes are the release file the site names, or what is wrong.

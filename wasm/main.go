@@ -3,6 +3,7 @@
 // Command wasm is the browser engine of the demo (GOOS=js GOARCH=wasm), run inside a Web
 // Worker (site/worker.js). It sets globalThis.tdiff:
 //
+//	tdiff.choices() string                               // engine.Choices as JSON: menus and defaults
 //	tdiff.verify(bytes Uint8Array) string                // "" or why the release file is bad
 //	tdiff.load(bytes, onPhase(string)) Promise<string>   // Info as JSON
 //	tdiff.sample(requestJSON, onStep(stepJSON)) Promise<string> // Output as JSON
@@ -43,6 +44,7 @@ func main() {
 		js.Global().Get("console").Call("info", "tdiff: CPU products on gonum: "+err.Error())
 	}
 	api := js.Global().Get("Object").New()
+	api.Set("choices", js.FuncOf(func(js.Value, []js.Value) any { return engine.ChoicesJSON() }))
 	api.Set("verify", js.FuncOf(verify))
 	api.Set("load", js.FuncOf(load))
 	api.Set("sample", js.FuncOf(sampleJS))
@@ -127,8 +129,8 @@ func sampleJS(this js.Value, args []js.Value) any {
 	var err error
 	if len(args) == 0 || args[0].Type() != js.TypeString {
 		err = errors.New("sample: want the request as a JSON string")
-	} else if e := json.Unmarshal([]byte(args[0].String()), &req); e != nil {
-		err = errors.New("sample: request: " + e.Error())
+	} else if req, err = engine.ParseRequest([]byte(args[0].String())); err != nil {
+		err = errors.New("sample: " + err.Error())
 	}
 	var onStep js.Value
 	if len(args) > 1 && args[1].Type() == js.TypeFunction {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/austen-diffusion/textdiffusion/build/serve/static"
+	"github.com/austen-diffusion/textdiffusion/core/infill"
+	"github.com/austen-diffusion/textdiffusion/core/sample"
+	"github.com/austen-diffusion/textdiffusion/wasm/engine"
 )
 
 // Settings, from the environment:
@@ -267,7 +271,8 @@ func TestCPU(t *testing.T) {
 		}
 	})
 	t.Run("infill", func(t *testing.T) {
-		q := url.Values{"mode": {"infill"}, "prompt": {"Elizabeth ___ at the letter, and ___ that Mr. Darcy had written it."},
+		// Both spellings of a blank (core/infill, as on the command line).
+		q := url.Values{"mode": {"infill"}, "prompt": {"Elizabeth ___ at the letter, and [MASK] that Mr. Darcy had written it."},
 			"length": {"4"}, "steps": {"8"}, "seed": {"3"}, "autorun": {"1"}, "pace": {"0"}}
 		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+q.Encode())); err != nil {
 			t.Fatal(err)
@@ -277,7 +282,7 @@ func TestCPU(t *testing.T) {
 		// The given pieces survive; the space before a blank belongs to the model's first
 		// word there (wasm/engine.Input), so the fills decide what follows "Elizabeth" and "and".
 		if s.State != "done" || s.Masked != 0 || s.Tokens != 8 || !strings.HasPrefix(s.Text, "Elizabeth") ||
-			strings.Contains(s.Text, "___") || !strings.Contains(s.Text, " at the letter, and") ||
+			strings.Contains(s.Text, "___") || strings.Contains(s.Text, "[MASK]") || !strings.Contains(s.Text, " at the letter, and") ||
 			!strings.HasSuffix(s.Text, " that Mr. Darcy had written it.") {
 			t.Errorf("infill: state %q, %d masked, %d tokens, text %q (status %q)", s.State, s.Masked, s.Tokens, s.Text, s.Status)
 		}
@@ -285,6 +290,30 @@ func TestCPU(t *testing.T) {
 			t.Errorf("second visit: weights from %q, want cache", s.Source)
 		}
 		e.screenshot(t, ctx, "e2e-infill.png")
+		// With no strategy or temperature in the URL, the controls hold the engine's
+		// defaults (sample.Defaults, the command line's) and the menu its strategies.
+		type controls struct {
+			Strategy    string   `json:"strategy"`
+			Options     []string `json:"options"`
+			Temperature string   `json:"temperature"`
+			Hint        string   `json:"hint"`
+		}
+		c, err := chromedp.Run(ctx, chromedp.Evaluate[controls](`({strategy: document.getElementById("strategy").value,
+			options: [...document.getElementById("strategy").options].map((o) => o.value),
+			temperature: document.getElementById("temperature").value,
+			hint: document.getElementById("prompt-hint").textContent})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, s := range sample.Strategies {
+			names = append(names, s.Name)
+		}
+		d := sample.Defaults()
+		if c.Strategy != d.Strategy || strings.Join(c.Options, ",") != strings.Join(names, ",") ||
+			c.Temperature != strconv.FormatFloat(d.Temperature, 'g', -1, 64) || !strings.Contains(c.Hint, infill.Spellings) {
+			t.Errorf("controls %+v, want strategies %v, default %s at temperature %g, and a hint naming %s", c, names, d.Strategy, d.Temperature, infill.Spellings)
+		}
 	})
 	t.Run("cancel", func(t *testing.T) {
 		q := url.Values{"prompt": {prompt}, "length": {"96"}, "steps": {"96"}, "autorun": {"1"}, "pace": {"0"}}
@@ -362,6 +391,12 @@ func TestCPU(t *testing.T) {
 		e.waitFor(t, ctx, "the model to load from the repaired cache", readyPred, e.timeout)
 		if s := e.state(t, ctx); s.Source != "cache" || len(s.Notices) != 0 {
 			t.Errorf("after repair: weights from %q, notices %q", s.Source, s.Notices)
+		}
+		// Without parameters the page's length and steps are the engine's defaults.
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`["length", "steps"].map((id) => document.getElementById(id).value)`))
+		d := engine.DefaultRequest()
+		if err != nil || len(got) != 2 || got[0] != strconv.Itoa(d.Length) || got[1] != strconv.Itoa(d.Steps) {
+			t.Errorf("length and steps %q (%v), want the engine's %d and %d", got, err, d.Length, d.Steps)
 		}
 	})
 	t.Run("phone", func(t *testing.T) {

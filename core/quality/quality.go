@@ -13,8 +13,8 @@ import (
 
 // Setting is one sampler configuration: a row of the table and a point of the plot.
 type Setting struct {
-	Strategy string // "random", "low-confidence", "semi-ar", "threshold", or "ar" (left to right)
-	Grid     string // "cosine" or "linear"; empty for "ar"
+	Strategy string // one of sample.Strategies, or LeftToRight
+	Grid     string // one of sample.Grids; empty for LeftToRight
 	// Options are the sampler's options; GenLength and Seed are set per sample by Generate.
 	Options sample.Options
 	// Window is the model's sequence length: samples longer than it are written chunk by
@@ -22,10 +22,13 @@ type Setting struct {
 	Window int
 }
 
+// LeftToRight is the Strategy of the autoregressive row: the judge's own samples.
+const LeftToRight = "ar"
+
 // Name labels the setting in tables and logs, e.g. "threshold(0.9)/cosine/32".
 func (s Setting) Name() string {
-	if s.Strategy == "ar" {
-		return "ar (left to right)"
+	if s.Strategy == LeftToRight {
+		return LeftToRight + " (left to right)"
 	}
 	return fmt.Sprintf("%s/%s/%d", s.Label(), s.Grid, s.Options.Steps)
 }
@@ -33,14 +36,14 @@ func (s Setting) Name() string {
 // Label is the strategy with its parameter: "threshold(0.9)", "semi-ar(16)", "random".
 func (s Setting) Label() string {
 	switch s.Strategy {
-	case "threshold":
+	case sample.StrategyThreshold:
 		tau := s.Options.Threshold
 		if tau == 0 {
-			tau = 0.9 // the sampler's default
+			tau = sample.Defaults().Threshold // what the sampler uses for 0
 		}
-		return fmt.Sprintf("threshold(%g)", tau)
-	case "semi-ar":
-		return fmt.Sprintf("semi-ar(%d)", s.Options.BlockLength)
+		return fmt.Sprintf("%s(%g)", s.Strategy, tau)
+	case sample.StrategySemiAR:
+		return fmt.Sprintf("%s(%d)", s.Strategy, s.Options.BlockLength)
 	}
 	return s.Strategy
 }
@@ -53,7 +56,7 @@ type Samples struct {
 }
 
 // Generate draws count unconditional samples of n tokens (from an all-MASK sequence, or
-// left to right from EOT for Strategy "ar"), sample i with seed seed+i; done, when set, is
+// left to right from EOT for Strategy LeftToRight), sample i with seed seed+i; done, when set, is
 // called after each one.
 func Generate(d sample.Denoiser, s Setting, n, count int, seed uint64, done func()) (Samples, error) {
 	var out Samples
@@ -64,7 +67,7 @@ func Generate(d sample.Denoiser, s Setting, n, count int, seed uint64, done func
 		var r sample.Result
 		var err error
 		switch {
-		case s.Strategy == "ar":
+		case s.Strategy == LeftToRight:
 			r, err = sample.Autoregressive(d, nil, n, s.Window, opt)
 		case s.Window > 0:
 			r, err = sample.Long(d, s.Window, 0, nil, opt)

@@ -16,6 +16,8 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/austen-diffusion/textdiffusion/core/sample"
 )
 
 // WriteMarkdown writes the rows as a Markdown table under a short header (title, then the
@@ -114,7 +116,7 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 		l.Width = vg.Points(1.5)
 		pts.Shape = draw.CircleGlyph{}
 		label := k.strategy + " / " + k.grid
-		if k.strategy == "ar" {
+		if k.strategy == LeftToRight {
 			label = "AR, left to right (judge's own samples)"
 			pts.Shape = draw.BoxGlyph{}
 			pts.Radius = vg.Points(4)
@@ -122,7 +124,7 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 			p.Legend.Add(label, pts)
 			continue
 		}
-		if k.grid == "linear" {
+		if k.grid == sample.GridLinear {
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 			pts.Shape = draw.TriangleGlyph{}
 		}

@@ -98,39 +98,39 @@ func resolve(opt Options, v int) (config, error) {
 		return c, fmt.Errorf("sample: vocabulary of %d tokens, need at least 2", v)
 	}
 	switch opt.Grid {
-	case "", "cosine":
-	case "linear":
+	case "", GridCosine:
+	case GridLinear:
 		c.linear = true
 	default:
-		return c, fmt.Errorf("sample: unknown Grid %q (want cosine or linear)", opt.Grid)
+		return c, fmt.Errorf("sample: unknown Grid %q (want %s)", opt.Grid, Names(Grids))
 	}
 	switch opt.Strategy {
-	case "", "low-confidence":
-	case "random":
+	case "", StrategyLowConfidence:
+	case StrategyRandom:
 		c.strategy = stratRandom
-	case "semi-ar":
+	case StrategySemiAR:
 		if opt.BlockLength <= 0 {
-			return c, fmt.Errorf("sample: Strategy semi-ar needs BlockLength > 0, got %d", opt.BlockLength)
+			return c, fmt.Errorf("sample: Strategy %s needs BlockLength > 0, got %d", StrategySemiAR, opt.BlockLength)
 		}
-	case "threshold":
+	case StrategyThreshold:
 		c.strategy = stratThreshold
 	default:
-		return c, fmt.Errorf("sample: unknown Strategy %q (want random, low-confidence, semi-ar or threshold)", opt.Strategy)
+		return c, fmt.Errorf("sample: unknown Strategy %q (want %s)", opt.Strategy, Names(Strategies))
 	}
 	switch opt.Confidence {
-	case "", "prob":
-	case "entropy":
+	case "", ConfidenceProb:
+	case ConfidenceEntropy:
 		c.conf = confEntropy
-	case "margin":
+	case ConfidenceMargin:
 		c.conf = confMargin
 	default:
-		return c, fmt.Errorf("sample: unknown Confidence %q (want prob, entropy or margin)", opt.Confidence)
+		return c, fmt.Errorf("sample: unknown Confidence %q (want %s)", opt.Confidence, Names(Confidences))
 	}
 	if c.strategy == stratThreshold && c.Threshold == 0 {
 		if c.conf == confEntropy {
-			return c, fmt.Errorf("sample: Strategy threshold with entropy confidence needs a negative Threshold (minus nats)")
+			return c, fmt.Errorf("sample: Strategy %s with %s confidence needs a negative Threshold (minus nats)", StrategyThreshold, ConfidenceEntropy)
 		}
-		c.Threshold = 0.9
+		c.Threshold = Defaults().Threshold
 	}
 	switch {
 	case opt.Steps < 0:

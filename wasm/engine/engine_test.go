@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/infill"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
@@ -254,16 +255,25 @@ func TestSampleInfill(t *testing.T) {
 	}
 }
 
-func TestInfillSpaces(t *testing.T) {
+// TestInfillSyntax checks that the page's infill text is read by core/infill, as the
+// command's is: both spellings, one space before a blank left to the fill, its errors.
+func TestInfillSyntax(t *testing.T) {
 	e := load(t, nil)
-	ids, _, err := e.Input(Request{Mode: "infill", Prompt: "a truth ___ acknowledged", Length: 2})
-	if err != nil {
-		t.Fatal(err)
+	for _, text := range []string{"a truth ___ acknowledged", "a truth  [MASK] acknowledged,___", "[MASK]___ that"} {
+		ids, _, err := e.Input(Request{Mode: "infill", Prompt: text, Length: 2})
+		want, _, werr := infill.Encode(e.tok, text, 2, e.cfg.SeqLen)
+		if err != nil || werr != nil || fmt.Sprint(ids) != fmt.Sprint(want) {
+			t.Errorf("%q: ids %v (%v), want core/infill's %v (%v)", text, ids, err, want, werr)
+		}
 	}
 	mask := e.cfg.MaskID()
-	want := append(append(e.tok.Encode([]byte("a truth")), mask, mask), e.tok.Encode([]byte(" acknowledged"))...)
-	if fmt.Sprint(ids) != fmt.Sprint(want) {
-		t.Errorf("ids %v, want %v (the space before a blank goes to the model's first word)", ids, want)
+	ids, _, err := e.Input(Request{Mode: "infill", Prompt: "a truth  ___ acknowledged", Length: 2})
+	want := append(append(e.tok.Encode([]byte("a truth ")), mask, mask), e.tok.Encode([]byte(" acknowledged"))...)
+	if err != nil || fmt.Sprint(ids) != fmt.Sprint(want) {
+		t.Errorf("ids %v (%v), want %v (one space before a blank goes to the model's first word, not two)", ids, err, want)
+	}
+	if _, _, err := e.Input(Request{Mode: "infill", Prompt: "a [mask] b", Length: 2}); err == nil || !strings.Contains(err.Error(), "[mask]") {
+		t.Errorf("a mis-cased [MASK]: %v", err)
 	}
 }
 

@@ -1,30 +1,34 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/austen-diffusion/textdiffusion/core/infill"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
 )
 
 // Request is one sampling job from the page.
 type Request struct {
-	// Mode is "continue" (generate Length tokens after Prompt) or "infill" (fill each blank,
-	// a run of three or more underscores in Prompt, with Length tokens).
-	Mode        string  `json:"mode"`
-	Prompt      string  `json:"prompt"`
-	Length      int     `json:"length"`
-	Steps       int     `json:"steps"`
-	Strategy    string  `json:"strategy"` // a sample.Options strategy; "" is low-confidence
-	Grid        string  `json:"grid"`     // "cosine" (default) or "linear"
+	// Mode is "continue" (generate Length tokens after Prompt) or "infill" (fill each blank
+	// of Prompt, written as core/infill reads it, with Length tokens).
+	Mode   string `json:"mode"`
+	Prompt string `json:"prompt"`
+	Length int    `json:"length"`
+	Steps  int    `json:"steps"`
+	// The sampler's settings, as sample.Options (names in sample.Strategies, .Grids,
+	// .Confidences). BlockLength 0 is the strategy's default (sample.DefaultBlock).
+	Strategy    string  `json:"strategy"`
+	Grid        string  `json:"grid"`
+	Confidence  string  `json:"confidence"`
 	BlockLength int     `json:"blockLength"`
+	Threshold   float64 `json:"threshold"`
 	Temperature float64 `json:"temperature"`
 	TopK        int     `json:"topK"`
+	TopP        float64 `json:"topP"`
 	Seed        uint64  `json:"seed"`
 	Backend     string  `json:"backend"` // "gpu", "cpu" or "" for the engine's default
 }
@@ -51,9 +55,6 @@ type Output struct {
 	Pieces
 }
 
-// Blank is how the infilling mode marks a span to fill.
-var Blank = regexp.MustCompile(`_{3,}`)
-
 // Input turns a request into the token sequence to fill (MASK where the model writes) and
 // the number of prompt tokens dropped to fit the model's window.
 func (e *Engine) Input(r Request) (ids []int32, trimmed int, err error) {
@@ -75,26 +76,8 @@ func (e *Engine) Input(r Request) (ids []int32, trimmed int, err error) {
 		}
 		return ids, trimmed, nil
 	case "infill":
-		text := []byte(r.Prompt)
-		spans := Blank.FindAllIndex(text, -1)
-		if len(spans) == 0 {
-			return nil, 0, errors.New("no blank to fill: write ___ (three or more underscores) where the model should write")
-		}
-		at := 0
-		for _, s := range spans {
-			// Words carry their leading space in this vocabulary, so the space before a
-			// blank belongs to the first word the model writes there.
-			ids = e.tok.AppendEncode(ids, bytes.TrimRight(text[at:s[0]], " "))
-			for range r.Length {
-				ids = append(ids, mask)
-			}
-			at = s[1]
-		}
-		ids = e.tok.AppendEncode(ids, text[at:])
-		if len(ids) > L {
-			return nil, 0, fmt.Errorf("the text with its blanks is %d tokens; the model reads at most %d (shorten it or the blanks)", len(ids), L)
-		}
-		return ids, 0, nil
+		ids, _, err := infill.Encode(e.tok, r.Prompt, r.Length, L)
+		return ids, 0, err
 	}
 	return nil, 0, fmt.Errorf("mode %q: want continue or infill", r.Mode)
 }
@@ -120,13 +103,7 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 		return Output{}, err
 	}
 	g := &guarded{ctx: ctx, d: d}
-	opt := sample.Options{
-		Steps: r.Steps, Strategy: r.Strategy, Grid: r.Grid, Temperature: r.Temperature,
-		TopK: r.TopK, BlockLength: r.BlockLength, Seed: r.Seed,
-	}
-	if opt.Strategy == "semi-ar" && opt.BlockLength <= 0 {
-		opt.BlockLength = max(1, (holes+3)/4)
-	}
+	opt := r.options()
 	start := time.Now()
 	left := holes
 	if onStep != nil {

@@ -59,13 +59,13 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.StringVar(&f.judge, "judge", "weights/austen-ar.q8_0.ckpt", "autoregressive judge `file` (same tokenizer)")
 	fl.IntVar(&f.samples, "samples", 16, "samples per setting")
 	fl.IntVar(&f.n, "n", 64, "tokens per sample (past the model's window: written chunk by chunk, and the judge reads them window by window)")
-	fl.StringVar(&f.strategies, "strategies", "random,low-confidence,threshold,semi-ar", "comma-separated remasking strategies")
-	fl.StringVar(&f.grids, "grids", "cosine,linear", "comma-separated grids")
+	fl.StringVar(&f.strategies, "strategies", sample.NameList(sample.Strategies), "comma-separated remasking strategies: "+sample.Names(sample.Strategies))
+	fl.StringVar(&f.grids, "grids", sample.NameList(sample.Grids), "comma-separated grids: "+sample.Names(sample.Grids))
 	fl.StringVar(&f.steps, "steps", "16,32,64", "comma-separated step counts (a maximum for threshold)")
 	fl.Float64Var(&f.temperature, "temperature", 1, "sampling temperature of every setting (1: the model's own distribution)")
-	fl.StringVar(&f.confidence, "confidence", "prob", "confidence score: prob, entropy or margin")
-	fl.IntVar(&f.block, "block", 16, "block length of semi-ar")
-	fl.StringVar(&f.thresholds, "threshold", "0.9", "comma-separated confidence thresholds of the threshold strategy (one line each)")
+	fl.StringVar(&f.confidence, "confidence", sample.Defaults().Confidence, "confidence score: "+sample.Names(sample.Confidences))
+	fl.IntVar(&f.block, "block", 16, "block length of "+sample.StrategySemiAR)
+	fl.StringVar(&f.thresholds, "threshold", strconv.FormatFloat(sample.Defaults().Threshold, 'g', -1, 64), "comma-separated confidence thresholds of the "+sample.StrategyThreshold+" strategy (one line each)")
 	fl.IntVar(&f.topK, "topk", 0, "top-k cut (0: off)")
 	fl.Float64Var(&f.topP, "topp", 0, "top-p cut (0: off)")
 	fl.BoolVar(&f.ar, "ar", true, "add a row of the judge's own left-to-right samples (same temperature)")
@@ -94,6 +94,9 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	case f.batch <= 0:
 		return nil, fmt.Errorf("-batch %d: want at least 1", f.batch)
 	}
+	if err := sample.Check("-confidence", f.confidence, sample.Confidences); err != nil {
+		return nil, err
+	}
 	return f, nil
 }
 
@@ -113,15 +116,15 @@ func (f *flags) settings() ([]quality.Setting, error) {
 		switch {
 		case err != nil:
 			return nil, fmt.Errorf("-threshold: %q is not a number", s)
-		case f.confidence == "entropy" && !(x < 0):
+		case f.confidence == sample.ConfidenceEntropy && !(x < 0):
 			return nil, fmt.Errorf("-threshold: %q: entropy confidences are <= 0 (minus nats), so the threshold must be negative", s)
-		case f.confidence != "entropy" && !(x > 0 && x <= 1):
+		case f.confidence != sample.ConfidenceEntropy && !(x > 0 && x <= 1):
 			return nil, fmt.Errorf("-threshold: %q is not a threshold in (0, 1]", s)
 		}
 		taus = append(taus, x)
 	}
 	if len(taus) == 0 {
-		taus = []float64{0.9}
+		taus = []float64{sample.Defaults().Threshold}
 	}
 	strategies, grids := cli.SplitList(f.strategies), cli.SplitList(f.grids)
 	if len(steps) == 0 || len(strategies) == 0 || len(grids) == 0 {
@@ -130,22 +133,21 @@ func (f *flags) settings() ([]quality.Setting, error) {
 	var out []quality.Setting
 	for _, st := range strategies {
 		params := []float64{0} // one line per threshold for "threshold", one line otherwise
-		switch st {
-		case "threshold":
+		if err := sample.Check("-strategies: strategy", st, sample.Strategies); err != nil {
+			return nil, err
+		}
+		if st == sample.StrategyThreshold {
 			params = taus
-		case "random", "low-confidence", "semi-ar":
-		default:
-			return nil, fmt.Errorf("-strategies: unknown strategy %q (want random, low-confidence, semi-ar or threshold)", st)
 		}
 		for _, tau := range params {
 			for _, g := range grids {
-				if g != "cosine" && g != "linear" {
-					return nil, fmt.Errorf("-grids: unknown grid %q (want cosine or linear)", g)
+				if err := sample.Check("-grids: grid", g, sample.Grids); err != nil {
+					return nil, err
 				}
 				for _, k := range steps {
 					opt := sample.Options{Steps: k, Grid: g, Strategy: st, Confidence: f.confidence,
 						Temperature: f.temperature, TopK: f.topK, TopP: f.topP, Threshold: tau}
-					if st == "semi-ar" {
+					if st == sample.StrategySemiAR {
 						opt.BlockLength = f.block
 					}
 					out = append(out, quality.Setting{Strategy: st, Grid: g, Options: opt})
@@ -192,7 +194,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		settings[i].Window = m.Cfg.SeqLen // longer samples: chunk by chunk
 	}
 	if f.ar {
-		settings = append(settings, quality.Setting{Strategy: "ar", Options: sample.Options{
+		settings = append(settings, quality.Setting{Strategy: quality.LeftToRight, Options: sample.Options{
 			Temperature: f.temperature, TopK: f.topK, TopP: f.topP, MaskID: tok.Mask(), EOTID: eot},
 			Window: judge.Cfg.SeqLen})
 	}
@@ -225,7 +227,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	var sampleText strings.Builder
 	for _, s := range settings {
 		d := sample.Denoiser(m)
-		if s.Strategy == "ar" {
+		if s.Strategy == quality.LeftToRight {
 			d = judge
 		}
 		cpu0 := cpuSeconds()

@@ -3,6 +3,7 @@
 //
 //	quantize -in F -out G -type q8_0|q4_0|f16 [-keep-embeddings] [-head TYPE] [-emb TYPE] [-all]
 //	quantize -in F -export-hf DIR
+//	quantize -in F -export-onnx FILE
 //	quantize -import-hf DIR -out G [-type ...]
 //
 // Policy (recorded in the output's notes): vectors (norm gains) stay f32,
@@ -64,6 +65,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	all := fl.Bool("all", false, "keep non-model tensors (optimizer moments, at f32) and the training state")
 	exportHF := fl.String("export-hf", "", "write -in as a Hugging Face `folder` (model.safetensors, config.json, generation_config.json, tokenizer.json, tokenizer_config.json)")
 	importHF := fl.String("import-hf", "", "read a Hugging Face `folder` instead of -in")
+	exportONNX := fl.String("export-onnx", "", "write -in's forward pass (input_ids int64 (batch, seq) in, logits f32 (batch, seq, vocab) out) as an ONNX `file`, opset 17, f32 weights")
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
@@ -85,6 +87,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "wrote %s (model.safetensors, config.json, generation_config.json%s) from %s\n", *exportHF,
 			map[bool]string{true: ", tokenizer.json, tokenizer_config.json"}[len(f.Tokenizer) > 0], *in)
 		return nil
+	}
+
+	if *exportONNX != "" {
+		if *in == "" || *out != "" || *importHF != "" || *exportHF != "" || *typ != "" {
+			return errors.New("-export-onnx takes -in and nothing else")
+		}
+		return writeONNX(stdout, *in, *exportONNX)
 	}
 
 	if *out == "" || (*in == "") == (*importHF == "") {

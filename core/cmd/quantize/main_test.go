@@ -157,6 +157,55 @@ func TestHFRoundTrip(t *testing.T) {
 	}
 }
 
+// TestExportONNX exports a checkpoint and a q8_0 release file (dequantized on export);
+// build/interop runs the graphs in onnxruntime.
+func TestExportONNX(t *testing.T) {
+	dir := t.TempDir()
+	in := writeModel(t, dir)
+	q8 := filepath.Join(dir, "q8.ckpt")
+	if err := run([]string{"-in", in, "-out", q8, "-type", "q8_0"}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []string{in, q8} {
+		path := filepath.Join(dir, filepath.Base(src)+".onnx")
+		var stdout bytes.Buffer
+		if err := run([]string{"-in", src, "-export-onnx", path}, &stdout, &bytes.Buffer{}); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Every weight at f32 (the q8_0 file's too), ir_version 8 as the model's first
+		// field, the MASK note in metadata_props.
+		const params = 2*64*32 + 4*32*32 + 3*96*32 + 3*32
+		if len(data) < 4*params || !bytes.HasPrefix(data, []byte{0x08, 0x08}) || !bytes.Contains(data, []byte("mask_token_id")) {
+			t.Errorf("%s: %d bytes, starts % x", path, len(data), data[:min(len(data), 8)])
+		}
+		for _, w := range []string{"wrote " + path, "opset 17", "masked model", "logits (batch, seq, 64)", "exclude token 63 (MASK)"} {
+			if !strings.Contains(stdout.String(), w) {
+				t.Errorf("output lacks %q: %s", w, stdout.String())
+			}
+		}
+	}
+	missing := filepath.Join(dir, "nope.ckpt")
+	noDir := filepath.Join(dir, "no", "such", "dir", "m.onnx")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-in", missing, "-export-onnx", "x.onnx"}, missing + ": no such file or directory"},
+		{[]string{"-in", in, "-export-onnx", noDir}, noDir + ": no such file or directory"},
+		{[]string{"-in", in, "-out", "x", "-export-onnx", "x.onnx"}, "-export-onnx takes -in and nothing else"},
+		{[]string{"-export-onnx", "x.onnx"}, "-export-onnx takes -in and nothing else"},
+	} {
+		err := run(c.args, &bytes.Buffer{}, &bytes.Buffer{})
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%v: error %q, want %q", c.args, err, c.want)
+		}
+	}
+}
+
 func TestErrors(t *testing.T) {
 	dir := t.TempDir()
 	in := writeModel(t, dir)

@@ -12,12 +12,9 @@
 // -visual=false or a pipe gives plain text. Errors are one line, "sample: <reason>", with
 // exit status 1.
 //
-// The defaults (semi-autoregressive blocks of 8, temperature 0.8, top-p 0.9, one step per
-// token on the cosine grid) come from cmd/quality on the demo model: low-confidence
-// decoding scores the lowest judge perplexity but repeats itself ("you you you"; distinct-1
-// 0.08 against 0.45 for real text), random order at temperature 1 writes word salad (judge
-// perplexity ~4000); semi-AR blocks at 0.8 / 0.9 sit between the two (judge perplexity
-// ~270, distinct-2 0.61).
+// The sampler's defaults (semi-autoregressive blocks of 8, temperature 0.8, top-p 0.9, one
+// step per token on the cosine grid) are sample.Defaults, which the page starts from too;
+// its comment says why. Infill text is written as core/infill reads it, as on the page.
 package main
 
 import (
@@ -28,8 +25,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
-	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -37,8 +32,8 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
+	"github.com/austen-diffusion/textdiffusion/core/infill"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
-	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
 // DefaultModel is the release file sampled when -model is not given.
@@ -72,18 +67,19 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl := flag.NewFlagSet("sample", flag.ContinueOnError)
 	fl.StringVar(&f.model, "model", DefaultModel, "model `file` (checkpoint or release; a causal one samples left to right)")
 	fl.StringVar(&f.prompt, "prompt", "", "text to continue")
-	fl.StringVar(&f.infill, "infill", "", "text with blanks written ___ or [MASK]; each blank becomes -blank-len masked tokens to fill")
-	fl.IntVar(&f.blankLen, "blank-len", 8, "tokens per blank in -infill (a token is about 4 characters)")
+	fl.StringVar(&f.infill, "infill", "", "text with blanks written "+infill.Spellings+"; each blank becomes -blank-len masked tokens to fill (one space before a blank goes to the fill)")
+	fl.IntVar(&f.blankLen, "blank-len", infill.DefaultTokens, "tokens per blank in -infill (a token is about 4 characters)")
 	fl.IntVar(&f.n, "n", 64, "tokens to generate after the prompt (prompt + n must fit the model's sequence length)")
 	fl.IntVar(&f.steps, "steps", 0, "denoising steps (0: one per generated token; with -strategy threshold, a maximum)")
-	fl.StringVar(&f.strategy, "strategy", "semi-ar", "which masked positions a step commits: random, low-confidence, semi-ar or threshold")
-	fl.StringVar(&f.grid, "grid", "cosine", "how many tokens each step commits: cosine or linear")
-	fl.StringVar(&f.confidence, "confidence", "prob", "confidence score: prob, entropy or margin")
-	fl.Float64Var(&f.temperature, "temperature", 0.8, "sampling temperature (0: greedy, the same text for every seed)")
-	fl.IntVar(&f.topK, "topk", 0, "keep the k most likely tokens at each position (0: all)")
-	fl.Float64Var(&f.topP, "topp", 0.9, "keep the smallest set of tokens holding this probability (0 or 1: all)")
-	fl.IntVar(&f.block, "block", 0, "block length in tokens, left to right (semi-ar: 8 when not given; other strategies: 0, one block)")
-	fl.Float64Var(&f.threshold, "threshold", 0.9, "confidence threshold of -strategy threshold (with -confidence entropy: minus nats, e.g. -0.5)")
+	def := sample.Defaults()
+	fl.StringVar(&f.strategy, "strategy", def.Strategy, "which masked positions a step commits: "+sample.Names(sample.Strategies))
+	fl.StringVar(&f.grid, "grid", def.Grid, "how many tokens each step commits: "+sample.Names(sample.Grids))
+	fl.StringVar(&f.confidence, "confidence", def.Confidence, "confidence score: "+sample.Names(sample.Confidences))
+	fl.Float64Var(&f.temperature, "temperature", def.Temperature, "sampling temperature (0: greedy, the same text for every seed)")
+	fl.IntVar(&f.topK, "topk", def.TopK, "keep the k most likely tokens at each position (0: all)")
+	fl.Float64Var(&f.topP, "topp", def.TopP, "keep the smallest set of tokens holding this probability (0 or 1: all)")
+	fl.IntVar(&f.block, "block", 0, fmt.Sprintf("block length in tokens, left to right (%s: %d when not given; other strategies: 0, one block)", sample.StrategySemiAR, sample.DefaultBlock(sample.StrategySemiAR)))
+	fl.Float64Var(&f.threshold, "threshold", def.Threshold, fmt.Sprintf("confidence threshold of -strategy %s (with -confidence %s: minus nats, e.g. -0.5)", sample.StrategyThreshold, sample.ConfidenceEntropy))
 	fl.Float64Var(&f.cfg, "cfg", 0, "classifier-free guidance scale (0: off; needs a prompt or infill text)")
 	fl.Uint64Var(&f.seed, "seed", 0, "random seed (0: from the clock; the seed used is reported)")
 	fl.BoolVar(&f.stopEOT, "stop-eot", true, "end the text at the first generated end-of-text token")
@@ -106,19 +102,21 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 		return nil, fmt.Errorf("-block %d: want >= 0", f.block)
 	case f.blankLen <= 0:
 		return nil, fmt.Errorf("-blank-len %d: want at least 1", f.blankLen)
-	case !slices.Contains([]string{"random", "low-confidence", "semi-ar", "threshold"}, f.strategy):
-		return nil, fmt.Errorf("-strategy %q: want random, low-confidence, semi-ar or threshold", f.strategy)
-	case !slices.Contains([]string{"cosine", "linear"}, f.grid):
-		return nil, fmt.Errorf("-grid %q: want cosine or linear", f.grid)
-	case !slices.Contains([]string{"prob", "entropy", "margin"}, f.confidence):
-		return nil, fmt.Errorf("-confidence %q: want prob, entropy or margin", f.confidence)
 	case f.infill != "" && f.set["prompt"]:
 		return nil, errors.New("-infill and -prompt do not go together (write the prompt into the -infill text)")
 	}
-	if f.strategy == "semi-ar" && !f.set["block"] {
-		f.block = 8
+	for _, c := range []struct {
+		flag, value string
+		choices     []sample.Choice
+	}{{"-strategy", f.strategy, sample.Strategies}, {"-grid", f.grid, sample.Grids}, {"-confidence", f.confidence, sample.Confidences}} {
+		if err := sample.Check(c.flag, c.value, c.choices); err != nil {
+			return nil, err
+		}
 	}
-	if f.strategy != "threshold" && !f.set["threshold"] {
+	if !f.set["block"] {
+		f.block = sample.DefaultBlock(f.strategy)
+	}
+	if f.strategy != sample.StrategyThreshold && !f.set["threshold"] {
 		f.threshold = 0
 	}
 	if f.seed == 0 {
@@ -181,12 +179,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if m.Cfg.Causal {
 			return fmt.Errorf("-infill needs a masked diffusion model; %s is autoregressive (causal)", f.model)
 		}
-		ids, blanks = infillIDs(tok, f.infill, f.blankLen)
-		if len(blanks) == 0 {
-			return errors.New("-infill text has no blank (write ___ or [MASK] where text should be filled in)")
-		}
-		if len(ids) > L {
-			return fmt.Errorf("-infill text is %d tokens with its blanks, more than the %d positions of %s", len(ids), L, f.model)
+		if ids, blanks, err = infill.Encode(tok, f.infill, f.blankLen, L); err != nil {
+			return fmt.Errorf("-infill: %s (model %s)", strings.TrimPrefix(err.Error(), "infill: "), f.model)
 		}
 	} else {
 		prompt = tok.Encode([]byte(f.prompt))
@@ -265,27 +259,6 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "%d tokens, %d network calls, %d steps, %.2f s (seed %d)\n", out.Tokens, out.NFE, out.Steps, secs, f.seed)
 	return nil
-}
-
-// blank matches the blanks of -infill text.
-var blank = regexp.MustCompile(`_{3,}|\[MASK\]`)
-
-// infillIDs encodes text with each blank replaced by n MASK tokens, and returns the
-// positions of the blanks. The text pieces are encoded apart, so no token spans a blank;
-// one space right before a blank is left to the fill (the tokenizer attaches a space to
-// the word after it, so "the ___" is "the" + " word...").
-func infillIDs(tok *tokenizer.Tokenizer, text string, n int) (ids []int32, blanks [][2]int) {
-	pos := 0
-	for _, loc := range blank.FindAllStringIndex(text, -1) {
-		piece := text[pos:loc[0]]
-		piece = strings.TrimSuffix(piece, " ")
-		ids = tok.AppendEncode(ids, []byte(piece))
-		blanks = append(blanks, [2]int{len(ids), len(ids) + n})
-		ids = append(ids, repeat(tok.Mask(), n)...)
-		pos = loc[1]
-	}
-	ids = tok.AppendEncode(ids, []byte(text[pos:]))
-	return ids, blanks
 }
 
 func repeat(t int32, n int) []int32 {

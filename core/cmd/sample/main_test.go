@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/clitest"
+	"github.com/austen-diffusion/textdiffusion/core/infill"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
@@ -30,12 +31,16 @@ func runArgs(args ...string) (stdout, stderr string, err error) {
 	return o.String(), e.String(), err
 }
 
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
 // lastJSON parses the last line of stdout as one JSON object.
 func lastJSON(t *testing.T, stdout string) map[string]any {
 	t.Helper()
-	lines := strings.Split(strings.TrimRight(stdout, "\n"), "\n")
 	var obj map[string]any
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &obj); err != nil {
+	if err := json.Unmarshal([]byte(lastLine(stdout)), &obj); err != nil {
 		t.Fatalf("last line is not a JSON object: %v\n%s", err, stdout)
 	}
 	return obj
@@ -237,16 +242,36 @@ func TestScreenRows(t *testing.T) {
 	}
 }
 
-func TestInfillIDs(t *testing.T) {
-	tok, err := tokenizer.Train([][]byte{[]byte(text)}, 300)
+// TestInfillSyntax checks that -infill reads its text with core/infill, the page's parser:
+// both spellings, one space before a blank left to the fill, the parser's errors.
+func TestInfillSyntax(t *testing.T) {
+	tok := clitest.Tokenizer(t, text)
+	path := clitest.Model(t, t.TempDir(), "tiny.ckpt", false, tok, 64)
+	const in = "Emma  ___ wife[MASK]. ___"
+	want, blanks, err := infill.Encode(tok, in, 2, 64)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ids, blanks := infillIDs(tok, "___ a wife [MASK]", 2)
-	if len(blanks) != 2 || blanks[0] != [2]int{0, 2} || blanks[1][1] != len(ids) {
-		t.Fatalf("blanks %v over %d ids", blanks, len(ids))
+	stdout, _, err := runArgs("-model", path, "-json", "-infill", in, "-blank-len", "2", "-seed", "4")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := string(tok.Decode(ids[2:blanks[1][0]])); got != " a wife" {
-		t.Fatalf("middle %q (the space before a blank goes to the fill)", got)
+	var out struct {
+		IDs   []int32  `json:"ids"`
+		Fills []string `json:"fills"`
+	}
+	if err := json.Unmarshal([]byte(lastLine(stdout)), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.IDs) != len(want) || len(out.Fills) != 3 || len(blanks) != 3 {
+		t.Fatalf("%d ids and %d fills, want %d ids and 3 blanks", len(out.IDs), len(out.Fills), len(want))
+	}
+	for i, id := range want {
+		if id != tok.Mask() && out.IDs[i] != id {
+			t.Fatalf("id %d is %d, want %d: the given text is not encoded as core/infill does (%v vs %v)", i, out.IDs[i], id, out.IDs, want)
+		}
+	}
+	if _, _, err := runArgs("-model", path, "-infill", "Emma [mask] wife"); err == nil || !strings.Contains(err.Error(), "[mask]") {
+		t.Errorf("-infill with [mask] in lower case: %v, want the parser's error", err)
 	}
 }
