@@ -14,12 +14,14 @@ import (
 )
 
 // Impl is a float32 BLAS for core/blas.Use: Sgemm's A B^T and A B cases (every product
-// of the forward pass) run on the kernels (gemm_js.go), the rest on gonum.
+// of the forward pass) run on the kernels (kernels_js.go), the rest on gonum. Its
+// Kernels are core/nn's softmax and SwiGLU on the module, for nn.UseKernels.
 type Impl struct {
 	gonum.Implementation
-	pack, nt, nn js.Value  // the module's exports
-	cols         int       // the narrowest n the kernels take
-	packed       []float32 // scratch: A in panels
+	pack, nt, nn    js.Value // the module's exports
+	softmax, swiglu js.Value
+	cols            int       // the narrowest n the kernels take
+	packed          []float32 // scratch: A in panels
 	// Fused says the module runs on relaxed SIMD's fused multiply-add.
 	Fused bool
 }
@@ -48,6 +50,7 @@ func Load(mem js.Value) (s *Impl, err error) {
 	imports := js.ValueOf(map[string]any{"env": map[string]any{"mem": mem}})
 	ex := wa.Get("Instance").New(mod, imports).Get("exports")
 	s.pack, s.nt, s.nn = ex.Get("pack"), ex.Get("gemm_nt"), ex.Get("gemm_nn")
+	s.softmax, s.swiglu = ex.Get("softmax"), ex.Get("swiglu")
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -69,7 +72,7 @@ func (s *Impl) check() error {
 			return err
 		}
 	}
-	return nil
+	return s.checkElementwise()
 }
 
 func (s *Impl) check1(tB gblas.Transpose, m, n, k int) error {

@@ -8,6 +8,7 @@ import (
 	"syscall/js"
 	"testing"
 
+	"github.com/austen-diffusion/textdiffusion/core/nn"
 	gblas "gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -83,5 +84,43 @@ func TestSgemmMatchesGonum(t *testing.T) {
 func TestLoadRefusesNonMemory(t *testing.T) {
 	if _, err := Load(js.ValueOf(map[string]any{})); err == nil {
 		t.Error("Load accepted a plain object as memory")
+	}
+}
+
+// TestKernelsMatchGo runs attention (its softmax, causal or not) and SwiGLU with core/nn's
+// Go loops and with the module's, on one shape with row lengths off the 4-lane grid.
+func TestKernelsMatchGo(t *testing.T) {
+	k := load(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	fill := func(n int, scale float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(scale * r.NormFloat64())
+		}
+		return v
+	}
+	defer nn.UseKernels(nn.Kernels{})
+	const B, L, H, hd = 2, 23, 2, 8
+	q, kk, v := fill(B*L*H*hd, 3), fill(B*L*H*hd, 3), fill(B*L*H*hd, 1)
+	gate, up := fill(1003, 4), fill(1003, 1)
+	for _, causal := range []bool{false, true} {
+		var out, probs [2][]float32
+		var act [2][]float32
+		for i, ks := range []nn.Kernels{{}, k.Kernels()} {
+			nn.UseKernels(ks)
+			out[i], probs[i], act[i] = make([]float32, len(q)), make([]float32, B*H*L*L), make([]float32, len(gate))
+			nn.Attention(out[i], probs[i], q, kk, v, B, L, H, hd, causal)
+			nn.SwiGLU(act[i], gate, up)
+		}
+		for _, c := range []struct {
+			name      string
+			got, want []float32
+		}{{"probs", probs[1], probs[0]}, {"attention", out[1], out[0]}, {"swiglu", act[1], act[0]}} {
+			for i := range c.got {
+				if d := math.Abs(float64(c.got[i] - c.want[i])); !(d <= 2e-6*(1+math.Abs(float64(c.want[i])))) {
+					t.Fatalf("causal=%v %s[%d] = %g, Go loops %g", causal, c.name, i, c.got[i], c.want[i])
+				}
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ package simd
 //	pack(m, k, a, lda, dst i32)
 //	gemm_nt(m, n, k, ap, b, ldb, c, ldc i32, alpha, beta f32)
 //	gemm_nn(m, n, k, ap, b, ldb, c, ldc i32, alpha, beta f32)
+//	softmax, swiglu (elementwise.go)
 //
 // pack copies row-major A (m, k) into panels of 8 rows, each stored k-major
 // (dst[panel][p][r] = A[8 panel + r, p]), the rows past m as zeros. gemm_nt computes
@@ -49,6 +50,11 @@ const (
 	opI32LtU   = 0x49
 	opI32LeS   = 0x4c
 	opI32GeS   = 0x4e
+	opI32GeU   = 0x4f
+	opI32RemU  = 0x70
+	opI32And   = 0x71
+	opF32Div   = 0x95
+	opF32Max   = 0x97
 	opF32Eq    = 0x5b
 	opI32Add   = 0x6a
 	opI32Sub   = 0x6b
@@ -58,16 +64,25 @@ const (
 	opF32Mul   = 0x94
 	blockVoid  = 0x40
 
-	simdPrefix      = 0xfd
-	simdV128Load    = 0x00
-	simdLoad32Splat = 0x09
-	simdV128Const   = 0x0c
-	simdF32x4Splat  = 0x13
-	simdF32x4Lane   = 0x1f // f32x4.extract_lane
-	simdF32x4Add    = 0xe4
-	simdF32x4Mul    = 0xe6
-	simdRelaxedMadd = 0x105 // f32x4.relaxed_madd(a, b, c) = a*b + c, fused or not
-	alignF32        = 2     // log2 of the alignment promised (4 bytes: Go's float32s)
+	simdPrefix          = 0xfd
+	simdV128Load        = 0x00
+	simdLoad32Splat     = 0x09
+	simdV128Const       = 0x0c
+	simdF32x4Splat      = 0x13
+	simdF32x4Lane       = 0x1f // f32x4.extract_lane
+	simdF32x4Nearest    = 0x6a
+	simdI32x4Shl        = 0xab
+	simdI32x4Add        = 0xae
+	simdF32x4Add        = 0xe4
+	simdF32x4Sub        = 0xe5
+	simdF32x4Mul        = 0xe6
+	simdF32x4Div        = 0xe7
+	simdF32x4Min        = 0xe8
+	simdF32x4Max        = 0xe9
+	simdV128Store       = 0x0b
+	simdI32x4TruncF32x4 = 0xf8  // i32x4.trunc_sat_f32x4_s
+	simdRelaxedMadd     = 0x105 // f32x4.relaxed_madd(a, b, c) = a*b + c, fused or not
+	alignF32            = 2     // log2 of the alignment promised (4 bytes: Go's float32s)
 
 	panelRows = 8 // rows of A per panel: two f32x4
 )
@@ -143,8 +158,9 @@ func (a *asm) doWhileBelow(x, limit uint32) *asm {
 // fn is one function: its parameters and the locals it declares as it goes.
 type fn struct {
 	asm
-	params []byte
-	locals []byte
+	params     []byte
+	locals     []byte
+	expK, expF uint32 // vexp's temporaries, once it has run
 }
 
 func (f *fn) local(t byte) uint32 {
@@ -360,7 +376,8 @@ func Module(fused bool) []byte {
 	fns := []struct {
 		name string
 		f    *fn
-	}{{"pack", packFn()}, {"gemm_nt", gemmFn(true, fused, cols)}, {"gemm_nn", gemmFn(false, fused, cols)}}
+	}{{"pack", packFn()}, {"gemm_nt", gemmFn(true, fused, cols)}, {"gemm_nn", gemmFn(false, fused, cols)},
+		{"softmax", softmaxFn()}, {"swiglu", swigluFn()}}
 	var types, funcs, exports, codes [][]byte
 	for i, x := range fns {
 		types = append(types, sig(x.f.params))

@@ -11,7 +11,7 @@ if (Number(process.versions.node.split(".")[0]) < 22) v8.setFlagsFromString("--e
 const bytes = fs.readFileSync(process.argv[2]);
 const mem = new WebAssembly.Memory({ initial: 512 }); // 32 MiB
 const { instance } = await WebAssembly.instantiate(bytes, { env: { mem } });
-const { pack, gemm_nt, gemm_nn } = instance.exports;
+const { pack, gemm_nt, gemm_nn, softmax, swiglu } = instance.exports;
 const F = new Float32Array(mem.buffer);
 
 let seed = 12345;
@@ -70,6 +70,44 @@ for (const nt of [true, false]) {
 }
 // The narrowest n the module takes (argv[3]): its block of columns.
 function minCols() { return Number(process.argv[3]); }
+
+// softmax against float64 rows, causal or not, row lengths with every remainder mod 4;
+// then swiglu. Both to 2e-6 relative (float32 sums), nothing written outside.
+function checkRows(rows, l, causal, scale) {
+  const S = 256, end = S + rows * l + 64;
+  F.fill(SENTINEL, 0, end);
+  for (let x = S; x < S + rows * l; x++) F[x] = scale * rnd();
+  const before = F.slice(0, end);
+  softmax(4 * S, rows, l, causal ? 1 : 0);
+  for (let r = 0; r < rows; r++) {
+    const n = causal ? (r % l) + 1 : l, row = S + r * l;
+    let mx = -Infinity, sum = 0;
+    for (let j = 0; j < n; j++) mx = Math.max(mx, before[row + j]);
+    for (let j = 0; j < n; j++) sum += Math.exp(Math.fround(before[row + j] - mx)); // the kernel subtracts in float32
+    for (let j = 0; j < l; j++) {
+      const want = j < n ? Math.exp(Math.fround(before[row + j] - mx)) / sum : 0, got = F[row + j];
+      if (!(Math.abs(got - want) <= 2e-6 * want + 1e-30)) throw new Error(`softmax rows=${rows} l=${l} causal=${causal}: [${r},${j}] = ${got}, want ${want}`);
+    }
+  }
+  for (let x = 0; x < end; x++) if ((x < S || x >= S + rows * l) && !Object.is(F[x], before[x])) throw new Error(`softmax wrote outside at ${x}`);
+}
+for (const [rows, l, causal, scale] of [[1, 1, false, 1], [3, 5, false, 10], [7, 7, true, 30], [12, 6, true, 3], [4, 128, false, 50], [256, 128, true, 8]]) {
+  checkRows(rows, l, causal, scale); cases++;
+}
+for (const n of [1, 3, 4, 9, 1000]) {
+  const G = 256, U = G + n + 16, O = U + n + 16, end = O + n + 16;
+  F.fill(SENTINEL, 0, end);
+  for (let i = 0; i < n; i++) { F[G + i] = 30 * rnd() * rnd(); F[U + i] = rnd(); }
+  F[G] = -200; if (n > 1) F[G + 1] = 200;
+  const before = F.slice(0, end);
+  swiglu(4 * O, 4 * G, 4 * U, n);
+  for (let i = 0; i < n; i++) {
+    const g = before[G + i], want = g / (1 + Math.exp(-g)) * before[U + i], got = F[O + i];
+    if (!(Math.abs(got - want) <= 1e-6 * Math.abs(want) + 1e-30)) throw new Error(`swiglu n=${n}: [${i}] = ${got} for gate ${g}, want ${want}`);
+  }
+  for (let x = 0; x < end; x++) if ((x < O || x >= O + n) && !Object.is(F[x], before[x])) throw new Error(`swiglu wrote outside at ${x}`);
+  cases++;
+}
 
 // Speed on a layer of the demo model: (128, 256) x (768, 256)^T, packing included.
 function time(nt, m, n, k) {
