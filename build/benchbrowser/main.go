@@ -30,6 +30,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/austen-diffusion/textdiffusion/build/headless"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/chromedp/chromedp"
@@ -95,21 +96,12 @@ func run(dir, ortDir, f32, q8, onnxFile, chromium string, warmup, runs, rounds i
 	defer ln.Close()
 	go http.Serve(ln, handler(dir, ortDir))
 
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", "new"),
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(mustTemp()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-gpu-sandbox", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
-	)
+	profile, err := os.MkdirTemp("", "benchbrowser-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(profile)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), headless.Options(chromium, profile)...)
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
@@ -234,12 +226,4 @@ func loadAvg() string {
 		return "unknown"
 	}
 	return string(bytes.Fields(b)[0])
-}
-
-func mustTemp() string {
-	d, err := os.MkdirTemp("", "benchbrowser-")
-	if err != nil {
-		panic(err)
-	}
-	return d
 }
