@@ -28,6 +28,6 @@ base=${base%.q8_0}
 GOOS=js GOARCH=wasm go build -trimpath -o "$out/ours.wasm" ./build/benchbrowser/ours
 cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$out/"
 cp "$model" "$out/$base.q8_0.ckpt"
-go run ./core/cmd/quantize -in "$model" -type f32 -out "$out/$base.f32.ckpt"
-go run ./core/cmd/quantize -in "$model" -export-onnx "$out/$base.onnx"
+go run ./core/cmd/quantize -in "$model" -type f32 -out "$out/$base.f32.ckpt" >/dev/null
+go run ./core/cmd/quantize -in "$model" -export-onnx "$out/$base.onnx" >/dev/null
 exec go run ./build/benchbrowser -dir "$out" -f32 "$base.f32.ckpt" -q8 "$base.q8_0.ckpt" -onnx "$base.onnx" "$@"

@@ -33,6 +33,8 @@ import (
 	"github.com/austen-diffusion/textdiffusion/build/headless"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/chromedp"
 )
 
@@ -45,11 +47,13 @@ type benchCase struct {
 }
 
 type result struct {
-	What     string    `json:"what"`
-	Isolated bool      `json:"isolated"`
-	Times    []float64 `json:"times"`
-	Logits   []float64 `json:"logits"`
-	Error    string    `json:"error"`
+	What     string `json:"what"`
+	Isolated bool   `json:"isolated"`
+	Error    string `json:"error"`
+
+	Times                 []float64 // ms, wall clock, each forward pass
+	ThreadCPU, ProcessCPU float64   // ms of CPU a forward pass: the page's main thread, its renderer process
+	Logits                []float64 // the first two rows
 }
 
 func main() {
@@ -62,14 +66,15 @@ func main() {
 	runs := flag.Int("runs", 15, "timed forward passes per tab")
 	rounds := flag.Int("rounds", 2, "times each case runs, in turn with the others")
 	chromium := flag.String("chromium", "/usr/bin/chromium", "Chromium binary")
+	jsFlags := flag.String("js-flags", "--no-liftoff", "V8 flags; the default compiles all WebAssembly with the optimizing compiler up front, so that the timings are the steady state even where a busy machine delays tiering up a large module (ORT's is 12 MB); empty for the browser's defaults")
 	flag.Parse()
-	if err := run(*dir, *ortDir, *f32, *q8, *onnxFile, *chromium, *warmup, *runs, *rounds); err != nil {
+	if err := run(*dir, *ortDir, *f32, *q8, *onnxFile, *chromium, *jsFlags, *warmup, *runs, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "benchbrowser:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, ortDir, f32, q8, onnxFile, chromium string, warmup, runs, rounds int) error {
+func run(dir, ortDir, f32, q8, onnxFile, chromium, jsFlags string, warmup, runs, rounds int) error {
 	for _, f := range []string{"ours.wasm", "wasm_exec.js", f32, q8, onnxFile} {
 		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
 			return fmt.Errorf("%v (build/bench-browser.sh prepares the folder)", err)
@@ -101,7 +106,11 @@ func run(dir, ortDir, f32, q8, onnxFile, chromium string, warmup, runs, rounds i
 		return err
 	}
 	defer os.RemoveAll(profile)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), headless.Options(chromium, profile)...)
+	opts := headless.Options(chromium, profile)
+	if jsFlags != "" {
+		opts = append(opts, chromedp.Flag("js-flags", jsFlags))
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer cancelAlloc()
 	bctx, cancelBrowser := chromedp.NewContext(actx)
 	defer cancelBrowser()
@@ -109,43 +118,54 @@ func run(dir, ortDir, f32, q8, onnxFile, chromium string, warmup, runs, rounds i
 		return fmt.Errorf("starting %s: %w", chromium, err)
 	}
 
-	fmt.Printf("one forward pass of %d positions (dim %d, %d layers, vocab %d): %d warm-up then %d timed per tab, %d rounds; load average %s\n",
-		cfg.SeqLen, cfg.Dim, cfg.Layers, cfg.Vocab, warmup, runs, rounds, loadAvg())
+	fmt.Printf("one forward pass of %d positions (dim %d, %d layers, vocab %d): %d warm-up then %d timed per tab, %d rounds; js-flags %q; load average %s\n",
+		cfg.SeqLen, cfg.Dim, cfg.Layers, cfg.Vocab, warmup, runs, rounds, jsFlags, loadAvg())
 	all := make([]result, len(cases))
+	cpu := make([][2][]float64, len(cases)) // per round: main thread, process
 	for round := 0; round < rounds; round++ {
 		for i, c := range cases {
 			q := url.Values{"engine": {c.engine}, "file": {c.file}, "threads": {strconv.Itoa(c.threads)},
-				"n": {strconv.Itoa(cfg.SeqLen)}, "vocab": {strconv.Itoa(cfg.Vocab)},
-				"warmup": {strconv.Itoa(warmup)}, "runs": {strconv.Itoa(runs)}}
-			r, err := runTab(bctx, "http://"+ln.Addr().String()+"/?"+q.Encode())
+				"n": {strconv.Itoa(cfg.SeqLen)}, "vocab": {strconv.Itoa(cfg.Vocab)}}
+			r, err := runTab(bctx, "http://"+ln.Addr().String()+"/?"+q.Encode(), warmup, runs, cfg.Vocab)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
 			if c.engine == "ort" && c.threads > 1 && !r.Isolated {
 				return fmt.Errorf("%s: the page is not cross-origin isolated, so ORT cannot start threads", c.name)
 			}
+			fmt.Printf("  round %d: %-34s median %7.1f ms wall, CPU a pass %7.1f ms main thread, %7.1f ms process\n",
+				round+1, c.name, median(r.Times), r.ThreadCPU, r.ProcessCPU)
 			all[i].What, all[i].Logits = r.What, r.Logits
 			all[i].Times = append(all[i].Times, r.Times...)
+			cpu[i][0] = append(cpu[i][0], r.ThreadCPU)
+			cpu[i][1] = append(cpu[i][1], r.ProcessCPU)
 		}
 	}
 
 	fmt.Printf("load average now %s (figures from a shared machine are comparable only within one run)\n", loadAvg())
-	med := make([]float64, len(cases))
+	wall, thread := make([]float64, len(cases)), make([]float64, len(cases))
+	fmt.Println("medians over all rounds: wall clock a pass; CPU a pass of the page's main thread and of the renderer process (per-round medians)")
 	for i, c := range cases {
-		med[i] = median(all[i].Times)
-		fmt.Printf("  %-34s median %7.1f ms  min %7.1f ms  (%s; max |logit - ours f32| %.2g)\n",
-			c.name, med[i], slices.Min(all[i].Times), all[i].What, maxDiff(all[i].Logits, all[0].Logits))
+		wall[i], thread[i] = median(all[i].Times), median(cpu[i][0])
+		fmt.Printf("  %-34s wall %7.1f ms (min %6.1f)  CPU main %7.1f ms  process %7.1f ms  (%s; max |logit - ours f32| %.2g)\n",
+			c.name, wall[i], slices.Min(all[i].Times), thread[i], median(cpu[i][1]), all[i].What, maxDiff(all[i].Logits, all[0].Logits))
 	}
+	fmt.Println("ratios (above 1: ours is faster); CPU ratios hold for single-threaded cases on a busy machine, where wall clock mostly measures the other jobs:")
 	for _, ours := range []int{0, 1} {
 		for _, ort := range []int{2, 3} {
-			fmt.Printf("  %s / %s = %.2f (above 1: ours is faster)\n", cases[ort].name, cases[ours].name, med[ort]/med[ours])
+			line := fmt.Sprintf("  %s / %s: wall %.2f", cases[ort].name, cases[ours].name, wall[ort]/wall[ours])
+			if cases[ort].threads == 1 {
+				line += fmt.Sprintf(", CPU main thread %.2f", thread[ort]/thread[ours])
+			}
+			fmt.Println(line)
 		}
 	}
 	return nil
 }
 
-// runTab opens url in a fresh tab and waits for the page's result.
-func runTab(bctx context.Context, u string) (result, error) {
+// runTab opens url in a fresh tab, runs warmup forward passes, then runs timed ones
+// between two readings of the renderer's CPU-time counters.
+func runTab(bctx context.Context, u string, warmup, runs, vocab int) (result, error) {
 	ctx, cancel := chromedp.NewContext(bctx)
 	defer cancel()
 	ctx, cancelT := context.WithTimeout(ctx, 10*time.Minute)
@@ -153,17 +173,62 @@ func runTab(bctx context.Context, u string) (result, error) {
 	if err := chromedp.Do(ctx, chromedp.Navigate(u)); err != nil {
 		return result{}, err
 	}
-	r, err := chromedp.Run(ctx, chromedp.Poll[result]("window.benchResult", chromedp.WithPollingInterval(200*time.Millisecond)))
+	if _, err := chromedp.Call(ctx, performance.Enable, performance.EnableParams{}); err != nil {
+		return result{}, err
+	}
+	r, err := chromedp.Run(ctx, chromedp.Poll[result]("window.benchReady", chromedp.WithPollingInterval(200*time.Millisecond)))
 	if err != nil {
 		return result{}, err
 	}
 	if r.Error != "" {
 		return result{}, errors.New(r.Error)
 	}
-	if len(r.Times) == 0 {
-		return result{}, errors.New("no timings")
+	runK := func(k int) ([]float64, error) {
+		return chromedp.Run(ctx, chromedp.Evaluate[[]float64](fmt.Sprintf("window.bench.run(%d)", k), chromedp.EvalAwaitPromise))
 	}
-	return r, nil
+	if _, err := runK(warmup); err != nil {
+		return result{}, err
+	}
+	m0, err := cpuTimes(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	if r.Times, err = runK(runs); err != nil {
+		return result{}, err
+	}
+	m1, err := cpuTimes(ctx)
+	if err != nil {
+		return result{}, err
+	}
+	r.ThreadCPU = 1000 * (m1[0] - m0[0]) / float64(runs)
+	r.ProcessCPU = 1000 * (m1[1] - m0[1]) / float64(runs)
+	r.Logits, err = chromedp.Run(ctx, chromedp.Evaluate[[]float64](fmt.Sprintf("window.bench.logits(%d)", 2*vocab)))
+	return r, err
+}
+
+// cpuTimes reads the CPU seconds of the page's main thread and of its renderer process
+// (all its threads, ORT's workers included).
+func cpuTimes(ctx context.Context) ([2]float64, error) {
+	var t [2]float64
+	m, err := chromedp.Call(ctx, performance.GetMetrics, cdp.Empty{})
+	if err != nil {
+		return t, err
+	}
+	found := 0
+	for _, x := range m.Metrics {
+		switch x.Name {
+		case "ThreadTime":
+			t[0] = x.Value
+			found++
+		case "ProcessTime":
+			t[1] = x.Value
+			found++
+		}
+	}
+	if found != 2 {
+		return t, errors.New("Performance.getMetrics has no ThreadTime and ProcessTime")
+	}
+	return t, nil
 }
 
 // handler serves the page, the folder under /files/ and ORT under /ort/, every response

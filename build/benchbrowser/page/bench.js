@@ -1,11 +1,11 @@
-// bench.js times one forward pass of one engine, chosen by the query string, and leaves
-// the result in window.benchResult for the driver (build/benchbrowser/main.go):
+// bench.js loads one engine, chosen by the query string, for the driver
+// (build/benchbrowser/main.go) to time:
 //   ?engine=ours&file=model.ckpt   our CPU path (ours.wasm)
 //   ?engine=ort&file=model.onnx&threads=N   onnxruntime-web's wasm EP on N threads
-// plus n (positions), vocab, warmup and runs. Both engines see the same token ids.
+// plus n (positions) and vocab. Both engines see the same token ids.
 const q = new URLSearchParams(location.search);
 const num = (k) => Number(q.get(k));
-const [n, vocab, warmup, runs] = [num("n"), num("vocab"), num("warmup"), num("runs")];
+const [n, vocab] = [num("n"), num("vocab")];
 const ids = Array.from({ length: n }, (_, i) => (i * 31) % (vocab - 2));
 
 async function ours() {
@@ -36,17 +36,26 @@ async function ort() {
   };
 }
 
+// The driver calls window.bench.run(k) for the warm-up and again for the timed runs, and
+// reads the browser's CPU-time counters around the second call.
 try {
   const e = q.get("engine") === "ort" ? await ort() : await ours();
-  for (let i = 0; i < warmup; i++) await e.run();
-  const times = [];
-  for (let i = 0; i < runs; i++) {
-    const t0 = performance.now();
-    await e.run();
-    times.push(performance.now() - t0);
-  }
-  window.benchResult = { what: e.what, isolated: crossOriginIsolated, times, logits: e.logits(2 * vocab) };
+  window.bench = {
+    what: e.what,
+    isolated: crossOriginIsolated,
+    run: async (k) => {
+      const times = [];
+      for (let i = 0; i < k; i++) {
+        const t0 = performance.now();
+        await e.run();
+        times.push(performance.now() - t0);
+      }
+      return times;
+    },
+    logits: e.logits,
+  };
+  window.benchReady = { what: e.what, isolated: crossOriginIsolated };
 } catch (err) {
-  window.benchResult = { error: String(err && err.stack || err) };
+  window.benchReady = { error: String(err && err.stack || err) };
 }
-document.getElementById("out").textContent = JSON.stringify(window.benchResult).slice(0, 2000);
+document.getElementById("out").textContent = JSON.stringify(window.benchReady);
