@@ -50,6 +50,7 @@ const (
 	opI32LtU   = 0x49
 	opI32LeS   = 0x4c
 	opI32GeS   = 0x4e
+	opI32Eqz   = 0x45
 	opI32GeU   = 0x4f
 	opI32RemU  = 0x70
 	opI32And   = 0x71
@@ -68,6 +69,7 @@ const (
 	simdV128Load        = 0x00
 	simdLoad32Splat     = 0x09
 	simdV128Const       = 0x0c
+	simdShuffle         = 0x0d // i8x16.shuffle
 	simdF32x4Splat      = 0x13
 	simdF32x4Lane       = 0x1f // f32x4.extract_lane
 	simdF32x4Nearest    = 0x6a
@@ -245,6 +247,7 @@ func gemmFn(nt, fused bool, cols int) *fn {
 	}
 	va := [2]uint32{f.local(tV128), f.local(tV128)}
 	vs := f.local(tV128)
+	tmp := [4]uint32{f.local(tV128), f.local(tV128), f.local(tV128), f.local(tV128)}
 
 	// madd: acc[t][h] += va[h] * vs.
 	madd := func(t, h int) {
@@ -320,11 +323,22 @@ func gemmFn(nt, fused bool, cols int) *fn {
 			}
 			f.get(m).get(i0).op(opI32Sub).set(mv)
 			f.get(c).get(i0).get(ldc).op(opI32Mul).op(opI32Add).get(js).i32(2).op(opI32Shl).op(opI32Add).set(rowp)
-			f.get(beta).op(opF32Const, 0, 0, 0, 0).op(opF32Eq, opIf, blockVoid)
-			f.store(acc, cols, mv, skip, rowp, ldc, -1)
-			f.op(opElse)
-			f.store(acc, cols, mv, skip, rowp, ldc, beta)
-			f.op(opEnd)
+			storeBoth := func(store func(beta int)) {
+				f.get(beta).op(opF32Const, 0, 0, 0, 0).op(opF32Eq, opIf, blockVoid)
+				store(-1)
+				f.op(opElse)
+				store(beta)
+				f.op(opEnd)
+			}
+			if cols == 4 { // a whole block (8 rows below m, no overlap) goes out in rows
+				f.i32(panelRows-1).get(mv).op(opI32LtS).get(skip).op(opI32Eqz, opI32And, opIf, blockVoid)
+				storeBoth(func(beta int) { f.storeRows(acc, tmp, rowp, ldc, beta) })
+				f.op(opElse)
+			}
+			storeBoth(func(beta int) { f.store(acc, cols, mv, skip, rowp, ldc, beta) })
+			if cols == 4 {
+				f.op(opEnd)
+			}
 			f.addTo(i0, panelRows)
 		}
 		f.closeWhile()
@@ -351,6 +365,36 @@ func (f *fn) store(acc [][2]uint32, cols int, mv, skip, rowp, ldc uint32, beta i
 		}
 		f.addLocal(rowp, ldc)
 		f.op(opEnd)
+	}
+}
+
+// storeRows writes a whole block of 4 columns: each 4x4 quarter of acc (columns t, rows
+// 4h..4h+3) is transposed with shuffles into rows and stored as f32x4. beta as in store.
+func (f *fn) storeRows(acc [][2]uint32, tmp [4]uint32, rowp, ldc uint32, beta int) {
+	// lanes picks f32 lanes a..d of the pair (x, y), 0-3 from x and 4-7 from y.
+	lanes := func(a, b, c, d byte) []byte {
+		out := make([]byte, 0, 16)
+		for _, l := range []byte{a, b, c, d} {
+			out = append(out, 4*l, 4*l+1, 4*l+2, 4*l+3)
+		}
+		return out
+	}
+	lo, hi := lanes(0, 4, 1, 5), lanes(2, 6, 3, 7) // interleave
+	first, second := lanes(0, 1, 4, 5), lanes(2, 3, 6, 7)
+	for h := range 2 {
+		f.get(acc[0][h]).get(acc[1][h]).simd(simdShuffle).op(lo...).set(tmp[0])
+		f.get(acc[0][h]).get(acc[1][h]).simd(simdShuffle).op(hi...).set(tmp[1])
+		f.get(acc[2][h]).get(acc[3][h]).simd(simdShuffle).op(lo...).set(tmp[2])
+		f.get(acc[2][h]).get(acc[3][h]).simd(simdShuffle).op(hi...).set(tmp[3])
+		for l := range 4 {
+			f.get(rowp)
+			f.get(tmp[l/2]).get(tmp[2+l/2]).simd(simdShuffle).op([][]byte{first, second}[l%2]...)
+			if beta >= 0 {
+				f.get(rowp).vload(0).get(uint32(beta)).simd(simdF32x4Splat).simd(simdF32x4Mul).simd(simdF32x4Add)
+			}
+			f.simd(simdV128Store).uleb(alignF32).uleb(0)
+			f.addLocal(rowp, ldc)
+		}
 	}
 }
 

@@ -56,7 +56,7 @@ function run(nt, m, n, k, lda, ldb, ldc, alpha, beta, fillC) {
 }
 
 let worst = 0, cases = 0;
-const shapes = [[1, 6, 4], [8, 6, 4], [3, 7, 8], [9, 13, 12], [16, 12, 20], [17, 23, 64], [33, 64, 128], [64, 36, 256], [7, 5, 8]];
+const shapes = [[1, 6, 4], [8, 6, 4], [8, 4, 4], [16, 4, 12], [3, 7, 8], [9, 13, 12], [16, 12, 20], [17, 23, 64], [33, 64, 128], [64, 36, 256], [7, 5, 8]];
 for (const nt of [true, false]) {
   for (const [m, n, k] of shapes) {
     for (const pad of [0, 3]) {
