@@ -15,11 +15,12 @@ import (
 
 // Impl is a float32 BLAS for core/blas.Use: Sgemm's A B^T and A B cases (every product
 // of the forward pass) run on the kernels (kernels_js.go), the rest on gonum. Its
-// Kernels are core/nn's softmax and SwiGLU on the module, for nn.UseKernels.
+// Kernels are core/nn's softmax, SwiGLU and RMSNorm on the module, for nn.UseKernels.
 type Impl struct {
 	gonum.Implementation
 	pack, nt, nn    js.Value // the module's exports
 	softmax, swiglu js.Value
+	rmsnorm         js.Value
 	cols            int       // the narrowest n the kernels take
 	packed          []float32 // scratch: A in panels
 	// Fused says the module runs on relaxed SIMD's fused multiply-add.
@@ -50,7 +51,7 @@ func Load(mem js.Value) (s *Impl, err error) {
 	imports := js.ValueOf(map[string]any{"env": map[string]any{"mem": mem}})
 	ex := wa.Get("Instance").New(mod, imports).Get("exports")
 	s.pack, s.nt, s.nn = ex.Get("pack"), ex.Get("gemm_nt"), ex.Get("gemm_nn")
-	s.softmax, s.swiglu = ex.Get("softmax"), ex.Get("swiglu")
+	s.softmax, s.swiglu, s.rmsnorm = ex.Get("softmax"), ex.Get("swiglu"), ex.Get("rmsnorm")
 	if err := s.check(); err != nil {
 		return nil, err
 	}

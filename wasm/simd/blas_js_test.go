@@ -87,7 +87,7 @@ func TestLoadRefusesNonMemory(t *testing.T) {
 	}
 }
 
-// TestKernelsMatchGo runs attention (its softmax, causal or not) and SwiGLU with core/nn's
+// TestKernelsMatchGo runs attention (its softmax, causal or not), SwiGLU and RMSNorm with core/nn's
 // Go loops and with the module's, on one shape with row lengths off the 4-lane grid.
 func TestKernelsMatchGo(t *testing.T) {
 	k := load(t)
@@ -103,19 +103,23 @@ func TestKernelsMatchGo(t *testing.T) {
 	const B, L, H, hd = 2, 23, 2, 8
 	q, kk, v := fill(B*L*H*hd, 3), fill(B*L*H*hd, 3), fill(B*L*H*hd, 1)
 	gate, up := fill(1003, 4), fill(1003, 1)
+	const rows, d = 3, 333
 	for _, causal := range []bool{false, true} {
 		var out, probs [2][]float32
-		var act [2][]float32
+		var act, norm, rstd [2][]float32
 		for i, ks := range []nn.Kernels{{}, k.Kernels()} {
 			nn.UseKernels(ks)
 			out[i], probs[i], act[i] = make([]float32, len(q)), make([]float32, B*H*L*L), make([]float32, len(gate))
 			nn.Attention(out[i], probs[i], q, kk, v, B, L, H, hd, causal)
 			nn.SwiGLU(act[i], gate, up)
+			norm[i], rstd[i] = make([]float32, rows*d), make([]float32, rows)
+			nn.RMSNorm(norm[i], rstd[i], gate[:rows*d], up[:d], rows, d, 1e-5)
 		}
 		for _, c := range []struct {
 			name      string
 			got, want []float32
-		}{{"probs", probs[1], probs[0]}, {"attention", out[1], out[0]}, {"swiglu", act[1], act[0]}} {
+		}{{"probs", probs[1], probs[0]}, {"attention", out[1], out[0]}, {"swiglu", act[1], act[0]},
+			{"rmsnorm", norm[1], norm[0]}, {"rstd", rstd[1], rstd[0]}} {
 			for i := range c.got {
 				if d := math.Abs(float64(c.got[i] - c.want[i])); !(d <= 2e-6*(1+math.Abs(float64(c.want[i])))) {
 					t.Fatalf("causal=%v %s[%d] = %g, Go loops %g", causal, c.name, i, c.got[i], c.want[i])

@@ -2,12 +2,13 @@ package simd
 
 import "math"
 
-// The module's elementwise kernels, for the two loops of the forward pass that spend
-// most of their time in exp (about 14 ms of a 75 ms forward in Go's wasm, which has no
-// SIMD):
+// The module's elementwise kernels, for the loops of the forward pass that cost most in
+// Go's wasm, which has no SIMD (softmax and SwiGLU spend it in exp: about 14 ms of a
+// 75 ms forward; RMSNorm about 4% of a pass):
 //
 //	softmax(s, rows, l, causal i32)  // core/nn's softmaxRows on (rows, l) at s
 //	swiglu(out, gate, up, n i32)     // out = gate sigmoid(gate) up, n values
+//	rmsnorm(out, rstd, in, w, m, d i32, eps f32) // core/nn's RMSNorm on (m, d) rows
 //
 // exp runs four lanes at a time: e^x = 2^k e^r with k = round(x log2 e) (added to the
 // exponent bits) and |r| <= ln2/2 from its degree-6 Taylor series, a relative error of
@@ -150,6 +151,54 @@ func swigluFn() *fn {
 	f.closeWhile()
 	f.whileBelow(out, end)
 	step(func(ptr uint32) { f.get(ptr).f32load(0).simd(simdF32x4Splat) }, 4, func() { f.simd(simdF32x4Lane).op(0).f32store(0) })
+	f.closeWhile()
+	return f
+}
+
+// rmsnormFn: rmsnorm(out, rstd, in, w, m, d, eps): per row, rs = 1/sqrt(mean(in^2) + eps)
+// into rstd, out = in rs w.
+func rmsnormFn() *fn {
+	f := &fn{params: []byte{tI32, tI32, tI32, tI32, tI32, tI32, tF32}}
+	const out, rstd, in, w, m, d, eps = 0, 1, 2, 3, 4, 5, 6
+	r, p, end4, end, wp := f.local(tI32), f.local(tI32), f.local(tI32), f.local(tI32), f.local(tI32)
+	ss := f.local(tF32)
+	acc, v := f.local(tV128), f.local(tV128)
+	f.i32(0).set(r)
+	f.whileLess(r, m)
+	{
+		f.get(in).get(d).i32(2).op(opI32Shl).op(opI32Add).set(end)
+		f.get(in).get(d).i32(-4).op(opI32And).i32(2).op(opI32Shl).op(opI32Add).set(end4)
+		// sum of squares
+		f.simd(simdV128Const).op(make([]byte, 16)...).set(acc)
+		f.get(in).set(p)
+		f.whileBelow(p, end4)
+		f.get(p).vload(0).set(v)
+		f.get(acc).get(v).get(v).simd(simdF32x4Mul).simd(simdF32x4Add).set(acc)
+		f.addTo(p, 16).closeWhile()
+		f.get(acc).simd(simdF32x4Lane).op(0).get(acc).simd(simdF32x4Lane).op(1).op(opF32Add)
+		f.get(acc).simd(simdF32x4Lane).op(2).get(acc).simd(simdF32x4Lane).op(3).op(opF32Add).op(opF32Add).set(ss)
+		f.whileBelow(p, end)
+		f.get(ss).get(p).f32load(0).get(p).f32load(0).op(opF32Mul, opF32Add).set(ss)
+		f.addTo(p, 4).closeWhile()
+		// rs = 1 / sqrt(ss/d + eps)
+		f.op(opF32Const, 0, 0, 0x80, 0x3f)
+		f.get(ss).get(d).op(opF32ConvertI32S, opF32Div).get(eps).op(opF32Add, opF32Sqrt, opF32Div).set(ss)
+		f.get(rstd).get(ss).f32store(0)
+		f.addTo(rstd, 4)
+		// out = in rs w
+		f.get(ss).simd(simdF32x4Splat).set(acc)
+		f.get(in).set(p)
+		f.get(w).set(wp)
+		f.whileBelow(p, end4)
+		f.get(out).get(p).vload(0).get(acc).simd(simdF32x4Mul).get(wp).vload(0).simd(simdF32x4Mul)
+		f.simd(simdV128Store).uleb(alignF32).uleb(0)
+		f.addTo(p, 16).addTo(wp, 16).addTo(out, 16).closeWhile()
+		f.whileBelow(p, end)
+		f.get(out).get(p).f32load(0).get(ss).op(opF32Mul).get(wp).f32load(0).op(opF32Mul).f32store(0)
+		f.addTo(p, 4).addTo(wp, 4).addTo(out, 4).closeWhile()
+		f.get(end).set(in)
+		f.addTo(r, 1)
+	}
 	f.closeWhile()
 	return f
 }

@@ -42,9 +42,25 @@ func (s *Impl) Sgemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a []flo
 	runtime.KeepAlive(c)
 }
 
-// Kernels are the module's softmax and SwiGLU for nn.UseKernels.
+// Kernels are the module's softmax, SwiGLU and RMSNorm for nn.UseKernels.
 func (s *Impl) Kernels() nn.Kernels {
-	return nn.Kernels{Softmax: s.Softmax, SwiGLU: s.SwiGLU}
+	return nn.Kernels{Softmax: s.Softmax, SwiGLU: s.SwiGLU, RMSNorm: s.RMSNorm}
+}
+
+// RMSNorm computes out = in / sqrt(mean(in^2) + eps) * w per row of in (m, d) and the
+// reciprocal roots into rstd (m), as core/nn's RMSNorm.
+func (s *Impl) RMSNorm(out, rstd, in, w []float32, m, d int, eps float32) {
+	if m <= 0 || d <= 0 {
+		return
+	}
+	if len(out) < m*d || len(in) < m*d || len(w) < d || len(rstd) < m {
+		panic("simd: RMSNorm size mismatch")
+	}
+	s.rmsnorm.Invoke(addr(out), addr(rstd), addr(in), addr(w), m, d, eps)
+	runtime.KeepAlive(out)
+	runtime.KeepAlive(rstd)
+	runtime.KeepAlive(in)
+	runtime.KeepAlive(w)
 }
 
 // Softmax replaces each row of p (rows, l) by its softmax; with causal, row r sees only
@@ -75,7 +91,7 @@ func (s *Impl) SwiGLU(out, gate, up []float32) {
 	runtime.KeepAlive(up)
 }
 
-// checkElementwise compares Softmax and SwiGLU with float64 loops.
+// checkElementwise compares Softmax, SwiGLU and RMSNorm with float64 loops.
 func (s *Impl) checkElementwise() error {
 	const rows, l = 5, 7
 	p := make([]float32, rows*l)
@@ -99,7 +115,7 @@ func (s *Impl) checkElementwise() error {
 			return fmt.Errorf("simd: self-check: softmax[%d] = %g, want %g", i, p[i], want[i])
 		}
 	}
-	gate, up, out := p[:9], make([]float32, 9), make([]float32, 9)
+	gate, up, out := p[:10], make([]float32, 10), make([]float32, 10)
 	for i := range gate {
 		gate[i] = float32(i-4) * 3
 		up[i] = float32(i) * 0.5
@@ -109,6 +125,22 @@ func (s *Impl) checkElementwise() error {
 		w := float64(g) / (1 + math.Exp(-float64(g))) * float64(up[i])
 		if d := math.Abs(float64(out[i]) - w); !(d <= 1e-6*(1+math.Abs(w))) {
 			return fmt.Errorf("simd: self-check: swiglu(%g) = %g, want %g", g, out[i], w)
+		}
+	}
+	const d = 5 // two rows: one vector and a tail each
+	rstd := make([]float32, 2)
+	s.RMSNorm(out[:2*d], rstd, gate[:2*d], up[:d], 2, d, 1e-5)
+	for r := range 2 {
+		var ss float64
+		for _, x := range gate[r*d : r*d+d] {
+			ss += float64(x) * float64(x)
+		}
+		rs := 1 / math.Sqrt(ss/d+1e-5)
+		for i := range d {
+			w := float64(gate[r*d+i]) * rs * float64(up[i])
+			if e := math.Abs(float64(out[r*d+i]) - w); !(e <= 1e-6*(1+math.Abs(w))) {
+				return fmt.Errorf("simd: self-check: rmsnorm[%d,%d] = %g, want %g", r, i, out[r*d+i], w)
+			}
 		}
 	}
 	return nil

@@ -7,7 +7,7 @@ package simd
 //	pack(m, k, a, lda, dst i32)
 //	gemm_nt(m, n, k, ap, b, ldb, c, ldc i32, alpha, beta f32)
 //	gemm_nn(m, n, k, ap, b, ldb, c, ldc i32, alpha, beta f32)
-//	softmax, swiglu (elementwise.go)
+//	softmax, swiglu, rmsnorm (elementwise.go)
 //
 // pack copies row-major A (m, k) into panels of 8 rows, each stored k-major
 // (dst[panel][p][r] = A[8 panel + r, p]), the rows past m as zeros. gemm_nt computes
@@ -32,38 +32,40 @@ const (
 	tF32  = 0x7d
 	tV128 = 0x7b
 
-	opBlock    = 0x02
-	opLoop     = 0x03
-	opIf       = 0x04
-	opElse     = 0x05
-	opEnd      = 0x0b
-	opBr       = 0x0c
-	opBrIf     = 0x0d
-	opSelect   = 0x1b
-	opLocalGet = 0x20
-	opLocalSet = 0x21
-	opF32Load  = 0x2a
-	opF32Store = 0x38
-	opI32Const = 0x41
-	opF32Const = 0x43
-	opI32LtS   = 0x48
-	opI32LtU   = 0x49
-	opI32LeS   = 0x4c
-	opI32GeS   = 0x4e
-	opI32Eqz   = 0x45
-	opI32GeU   = 0x4f
-	opI32RemU  = 0x70
-	opI32And   = 0x71
-	opF32Div   = 0x95
-	opF32Max   = 0x97
-	opF32Eq    = 0x5b
-	opI32Add   = 0x6a
-	opI32Sub   = 0x6b
-	opI32Mul   = 0x6c
-	opI32Shl   = 0x74
-	opF32Add   = 0x92
-	opF32Mul   = 0x94
-	blockVoid  = 0x40
+	opBlock          = 0x02
+	opLoop           = 0x03
+	opIf             = 0x04
+	opElse           = 0x05
+	opEnd            = 0x0b
+	opBr             = 0x0c
+	opBrIf           = 0x0d
+	opSelect         = 0x1b
+	opLocalGet       = 0x20
+	opLocalSet       = 0x21
+	opF32Load        = 0x2a
+	opF32Store       = 0x38
+	opI32Const       = 0x41
+	opF32Const       = 0x43
+	opI32LtS         = 0x48
+	opI32LtU         = 0x49
+	opI32LeS         = 0x4c
+	opI32GeS         = 0x4e
+	opI32Eqz         = 0x45
+	opI32GeU         = 0x4f
+	opI32RemU        = 0x70
+	opI32And         = 0x71
+	opF32Div         = 0x95
+	opF32Sqrt        = 0x91
+	opF32ConvertI32S = 0xb2
+	opF32Max         = 0x97
+	opF32Eq          = 0x5b
+	opI32Add         = 0x6a
+	opI32Sub         = 0x6b
+	opI32Mul         = 0x6c
+	opI32Shl         = 0x74
+	opF32Add         = 0x92
+	opF32Mul         = 0x94
+	blockVoid        = 0x40
 
 	simdPrefix          = 0xfd
 	simdV128Load        = 0x00
@@ -421,7 +423,7 @@ func Module(fused bool) []byte {
 		name string
 		f    *fn
 	}{{"pack", packFn()}, {"gemm_nt", gemmFn(true, fused, cols)}, {"gemm_nn", gemmFn(false, fused, cols)},
-		{"softmax", softmaxFn()}, {"swiglu", swigluFn()}}
+		{"softmax", softmaxFn()}, {"swiglu", swigluFn()}, {"rmsnorm", rmsnormFn()}}
 	var types, funcs, exports, codes [][]byte
 	for i, x := range fns {
 		types = append(types, sig(x.f.params))

@@ -11,7 +11,7 @@ if (Number(process.versions.node.split(".")[0]) < 22) v8.setFlagsFromString("--e
 const bytes = fs.readFileSync(process.argv[2]);
 const mem = new WebAssembly.Memory({ initial: 512 }); // 32 MiB
 const { instance } = await WebAssembly.instantiate(bytes, { env: { mem } });
-const { pack, gemm_nt, gemm_nn, softmax, swiglu } = instance.exports;
+const { pack, gemm_nt, gemm_nn, softmax, swiglu, rmsnorm } = instance.exports;
 const F = new Float32Array(mem.buffer);
 
 let seed = 12345;
@@ -106,6 +106,31 @@ for (const n of [1, 3, 4, 9, 1000]) {
     if (!(Math.abs(got - want) <= 1e-6 * Math.abs(want) + 1e-30)) throw new Error(`swiglu n=${n}: [${i}] = ${got} for gate ${g}, want ${want}`);
   }
   for (let x = 0; x < end; x++) if ((x < O || x >= O + n) && !Object.is(F[x], before[x])) throw new Error(`swiglu wrote outside at ${x}`);
+  cases++;
+}
+
+// rmsnorm against float64, row lengths off the 4-lane grid.
+for (const [m, d] of [[1, 1], [3, 7], [5, 256], [2, 13]]) {
+  const I = 256, W = I + m * d + 16, O = W + d + 16, R = O + m * d + 16, end = R + m + 16;
+  F.fill(SENTINEL, 0, end);
+  for (let i = 0; i < m * d; i++) F[I + i] = 3 * rnd();
+  for (let i = 0; i < d; i++) F[W + i] = 1 + rnd();
+  const before = F.slice(0, end);
+  rmsnorm(4 * O, 4 * R, 4 * I, 4 * W, m, d, 1e-5);
+  for (let r = 0; r < m; r++) {
+    let ss = 0;
+    for (let i = 0; i < d; i++) ss += before[I + r * d + i] ** 2;
+    const rs = 1 / Math.sqrt(ss / d + 1e-5);
+    if (!(Math.abs(F[R + r] - rs) <= 1e-6 * rs)) throw new Error(`rmsnorm m=${m} d=${d}: rstd[${r}] = ${F[R + r]}, want ${rs}`);
+    for (let i = 0; i < d; i++) {
+      const want = before[I + r * d + i] * rs * before[W + i], got = F[O + r * d + i];
+      if (!(Math.abs(got - want) <= 1e-6 * Math.abs(want) + 1e-30)) throw new Error(`rmsnorm m=${m} d=${d}: [${r},${i}] = ${got}, want ${want}`);
+    }
+  }
+  for (let x = 0; x < end; x++) {
+    const inOut = (x >= O && x < O + m * d) || (x >= R && x < R + m);
+    if (!inOut && !Object.is(F[x], before[x])) throw new Error(`rmsnorm wrote outside at ${x}`);
+  }
   cases++;
 }
 
