@@ -1,3 +1,5 @@
+//go:build !js
+
 // Command benchbrowser times one forward pass of our CPU path (f32 and Q8_0 release files)
 // and of onnxruntime-web's wasm EP (1 and 2 threads) on the same model and the same
 // tokens in one headless Chromium, and prints medians and ratios. build/bench-browser.sh

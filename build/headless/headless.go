@@ -1,3 +1,5 @@
+//go:build !js
+
 // Package headless holds the Chromium command line that the page tests (build/e2e) and
 // the browser benchmark (build/benchbrowser) start: headless, with its own profile, and
 // with everything that would reach the (closed) network or slow a background tab off
