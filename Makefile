@@ -24,9 +24,10 @@ test-wasm: ## build everything for the browser; run the pure-Go packages' tests 
 	GOOS=js GOARCH=wasm $(GO) build ./...
 	GOOS=js GOARCH=wasm $(GO) test -exec "$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./core/quant ./core/masked ./core/nn
 
-test-browser: ## WebGPU kernels and the page itself in headless Chromium (SwiftShader)
+test-browser: ## WebGPU kernels, the page itself and the CPU path against onnxruntime-web in headless Chromium
 	build/wasmtest.sh
 	build/e2e.sh
+	build/bench-browser.sh -warmup 1 -runs 1 -rounds 1
 
 test-interop: ## the exports read by foreign tools (transformers.js, @huggingface/gguf, onnxruntime-node)
 	TDIFF_INTEROP=1 $(GO) test -count=1 ./build/interop/

@@ -10,7 +10,10 @@
 // The folder holds ours.wasm (build/benchbrowser/ours), wasm_exec.js, the two release
 // files and the ONNX export. Pages are served from 127.0.0.1 with the cross-origin
 // isolation headers (COOP/COEP) that ORT's threads need; each case runs in a fresh tab,
-// the cases in turn for -rounds rounds so that a busy machine slows them alike.
+// the cases in turn for -rounds rounds so that a busy machine slows them alike. It fails
+// when a case's logits differ from ours on f32 weights by more than the page's GPU
+// self-test tolerance, so a short run (make test-browser) checks our CPU path against
+// onnxruntime-web.
 package main
 
 import (
@@ -35,6 +38,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/build/headless"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/wasm/engine"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/chromedp"
@@ -145,6 +149,11 @@ func run(dir, ortDir, f32, q8, onnxFile, chromium, jsFlags string, warmup, runs,
 	}
 
 	fmt.Printf("load average now %s (figures from a shared machine are comparable only within one run)\n", loadAvg())
+	for i, c := range cases[1:] {
+		if d := maxDiff(all[i+1].Logits, all[0].Logits); !(d <= engine.SelfTestTol) {
+			return fmt.Errorf("%s: logits differ from ours on f32 weights by %.3g, more than the page's GPU self-test allows (%g)", c.name, d, engine.SelfTestTol)
+		}
+	}
 	wall, thread := make([]float64, len(cases)), make([]float64, len(cases))
 	fmt.Println("medians over all rounds: wall clock a pass; CPU a pass of the page's main thread and of the renderer process (per-round medians)")
 	for i, c := range cases {
