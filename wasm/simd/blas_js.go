@@ -21,7 +21,6 @@ type Impl struct {
 	pack, nt, nn    js.Value // the module's exports
 	softmax, swiglu js.Value
 	rmsnorm         js.Value
-	cols            int       // the narrowest n the kernels take
 	packed          []float32 // scratch: A in panels
 	// Fused says the module runs on relaxed SIMD's fused multiply-add.
 	Fused bool
@@ -42,10 +41,10 @@ func Load(mem js.Value) (s *Impl, err error) {
 		}
 	}()
 	wa := js.Global().Get("WebAssembly")
-	s = &Impl{cols: ColsFused, Fused: true}
+	s = &Impl{Fused: true}
 	buf := bytesJS(Module(true))
 	if !wa.Call("validate", buf).Bool() { // no relaxed SIMD here
-		s.cols, s.Fused, buf = ColsPlain, false, bytesJS(Module(false))
+		s.Fused, buf = false, bytesJS(Module(false))
 	}
 	mod := wa.Get("Module").New(buf) // synchronous compile: allowed in workers, and it is small
 	imports := js.ValueOf(map[string]any{"env": map[string]any{"mem": mem}})

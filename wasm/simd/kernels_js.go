@@ -22,7 +22,7 @@ func (s *Impl) Sgemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a []flo
 	if nt {
 		bRows, bCols = n, k
 	}
-	if tA != gblas.NoTrans || tB != gblas.Trans && tB != gblas.NoTrans || m <= 0 || n < s.cols || k <= 0 ||
+	if tA != gblas.NoTrans || tB != gblas.Trans && tB != gblas.NoTrans || m <= 0 || n < Cols || k <= 0 ||
 		lda < k || ldb < bCols || ldc < n || len(a) < (m-1)*lda+k || len(b) < (bRows-1)*ldb+bCols || len(c) < (m-1)*ldc+n {
 		gonum.Implementation{}.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) // gonum also panics on bad shapes
 		return

@@ -11,7 +11,7 @@ package simd
 //
 // pack copies row-major A (m, k) into panels of 8 rows, each stored k-major
 // (dst[panel][p][r] = A[8 panel + r, p]), the rows past m as zeros. gemm_nt computes
-// C = alpha A B^T + beta C for B (n, k) row-major (k a multiple of 4), gemm_nn
+// C = alpha A B^T + beta C for B (n, k) row-major, gemm_nn
 // C = alpha A B + beta C for B (k, n) row-major; both take A packed (ap), C (m, n)
 // row-major, byte addresses and strides in elements. Each step multiplies an 8-row panel
 // of A (two f32x4 loads) with one value of B broadcast to every lane, for Cols columns at
@@ -22,9 +22,7 @@ package simd
 //
 // The module comes in two flavours: a fused one on f32x4.relaxed_madd (relaxed SIMD;
 // one FMA instruction where the CPU has one) and a plain one on f32x4.mul + f32x4.add
-// for browsers that refuse relaxed SIMD. Cols is chosen per flavour so the accumulators
-// and operands fit the 15 vector registers V8 allocates on x64 (the plain one needs one
-// more temporary for the product).
+// for browsers that refuse relaxed SIMD.
 
 // Value types and opcodes, from the WebAssembly core and SIMD specifications.
 const (
@@ -91,13 +89,11 @@ const (
 	panelRows = 8 // rows of A per panel: two f32x4
 )
 
-// Columns of C per block: 2 x Cols accumulators + 2 panel vectors + the broadcast value
-// (+ the product, unfused) must fit in 15 registers.
-const (
-	ColsFused = 4
-	ColsPlain = 4
-	unrollNT  = 1 // values of k a step in gemm_nt (k must be a multiple)
-)
+// Columns of C per block: 2 x Cols accumulators + 2 panel vectors + Cols broadcast values
+// (+ the product, unfused) must fit in the 15 vector registers V8 allocates on x64, because
+// its optimizing compiler loads everything an iteration needs before the arithmetic. The
+// whole-block store (storeRows) transposes 4x4 quarters, so Cols is 4 in both flavours.
+const Cols = 4
 
 type asm struct{ b []byte }
 
@@ -232,7 +228,8 @@ func (f *fn) constLocal(v int32) uint32 {
 }
 
 // gemmFn: gemm_nt (nt) or gemm_nn(m, n, k, ap, b, ldb, c, ldc, alpha, beta).
-func gemmFn(nt, fused bool, cols int) *fn {
+func gemmFn(nt, fused bool) *fn {
+	const cols = Cols
 	f := &fn{params: []byte{tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32, tF32, tF32}}
 	const m, n, k, ap, b, ldb, c, ldc, alpha, beta = 0, 1, 2, 3, 4, 5, 6, 7, 8, 9
 	j0, js, skip, i0, mv, pa, pend, panel, last, rowp, bp := f.local(tI32), f.local(tI32), f.local(tI32),
@@ -281,24 +278,23 @@ func gemmFn(nt, fused bool, cols int) *fn {
 			}
 			f.get(pa).get(panel).op(opI32Add).set(pend)
 			if nt {
-				// Four values of k a step: every address is a local plus a constant.
+				// One value of k a step, from each of the block's rows of B. (Unrolling k
+				// spills: every load of the wider step is hoisted above the arithmetic.)
 				f.get(b).get(js).get(ldb).op(opI32Mul).op(opI32Add).set(col[0])
 				for t := 1; t < cols; t++ {
 					f.get(col[t-1]).get(ldb).op(opI32Add).set(col[t])
 				}
 				f.op(opLoop, blockVoid)
-				for u := range uint32(unrollNT) {
-					f.get(pa).vload(32 * u).set(va[0])
-					f.get(pa).vload(32*u + 16).set(va[1])
-					for t := range cols {
-						f.get(col[t]).splat(4 * u).set(vs)
-						madd(t, 0)
-						madd(t, 1)
-					}
-				}
-				f.addTo(pa, 4*unrollNT*panelRows)
+				f.get(pa).vload(0).set(va[0])
+				f.get(pa).vload(16).set(va[1])
 				for t := range cols {
-					f.addTo(col[t], 4*unrollNT)
+					f.get(col[t]).splat(0).set(vs)
+					madd(t, 0)
+					madd(t, 1)
+				}
+				f.addTo(pa, 4*panelRows)
+				for t := range cols {
+					f.addTo(col[t], 4)
 				}
 				f.doWhileBelow(pa, pend)
 			} else {
@@ -332,15 +328,12 @@ func gemmFn(nt, fused bool, cols int) *fn {
 				store(beta)
 				f.op(opEnd)
 			}
-			if cols == 4 { // a whole block (8 rows below m, no overlap) goes out in rows
-				f.i32(panelRows-1).get(mv).op(opI32LtS).get(skip).op(opI32Eqz, opI32And, opIf, blockVoid)
-				storeBoth(func(beta int) { f.storeRows(acc, tmp, rowp, ldc, beta) })
-				f.op(opElse)
-			}
-			storeBoth(func(beta int) { f.store(acc, cols, mv, skip, rowp, ldc, beta) })
-			if cols == 4 {
-				f.op(opEnd)
-			}
+			// A whole block (8 rows below m, no overlap) goes out in rows, others by value.
+			f.i32(panelRows-1).get(mv).op(opI32LtS).get(skip).op(opI32Eqz, opI32And, opIf, blockVoid)
+			storeBoth(func(beta int) { f.storeRows(acc, tmp, rowp, ldc, beta) })
+			f.op(opElse)
+			storeBoth(func(beta int) { f.store(acc, mv, skip, rowp, ldc, beta) })
+			f.op(opEnd)
 			f.addTo(i0, panelRows)
 		}
 		f.closeWhile()
@@ -352,10 +345,10 @@ func gemmFn(nt, fused bool, cols int) *fn {
 
 // store writes a finished block: row r when r < mv, column t when t >= skip; beta < 0
 // means beta = 0 (C not read), else it is the local holding beta. rowp moves down.
-func (f *fn) store(acc [][2]uint32, cols int, mv, skip, rowp, ldc uint32, beta int) {
+func (f *fn) store(acc [][2]uint32, mv, skip, rowp, ldc uint32, beta int) {
 	for r := range panelRows {
 		f.i32(int32(r)).get(mv).op(opI32LtS, opIf, blockVoid)
-		for t := range cols {
+		for t := range Cols {
 			f.get(skip).i32(int32(t)).op(opI32LeS, opIf, blockVoid)
 			f.get(rowp)
 			f.get(acc[t][r/4]).simd(simdF32x4Lane).op(byte(r % 4))
@@ -415,14 +408,10 @@ func Module(fused bool) []byte {
 	name := func(s string) []byte { return (&asm{}).uleb(uint32(len(s))).op([]byte(s)...).b }
 	sig := func(params []byte) []byte { return append(append([]byte{0x60}, vec(bytesOf(params)...)...), 0) }
 
-	cols := ColsPlain
-	if fused {
-		cols = ColsFused
-	}
 	fns := []struct {
 		name string
 		f    *fn
-	}{{"pack", packFn()}, {"gemm_nt", gemmFn(true, fused, cols)}, {"gemm_nn", gemmFn(false, fused, cols)},
+	}{{"pack", packFn()}, {"gemm_nt", gemmFn(true, fused)}, {"gemm_nn", gemmFn(false, fused)},
 		{"softmax", softmaxFn()}, {"swiglu", swigluFn()}, {"rmsnorm", rmsnormFn()}}
 	var types, funcs, exports, codes [][]byte
 	for i, x := range fns {

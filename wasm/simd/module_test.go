@@ -33,15 +33,11 @@ func TestKernelInNode(t *testing.T) {
 		t.Skip("node not installed: the kernel is checked in the browser only (build/e2e)")
 	}
 	for _, fused := range []bool{false, true} {
-		cols := ColsPlain
-		if fused {
-			cols = ColsFused
-		}
 		wasm := filepath.Join(t.TempDir(), "kernel.wasm")
 		if err := os.WriteFile(wasm, Module(fused), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		out, err := exec.Command(node, "testdata/check.mjs", wasm, strconv.Itoa(cols)).CombinedOutput()
+		out, err := exec.Command(node, "testdata/check.mjs", wasm, strconv.Itoa(Cols)).CombinedOutput()
 		if err != nil {
 			t.Fatalf("fused=%v: node: %v\n%s", fused, err, out)
 		}
