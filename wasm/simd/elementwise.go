@@ -18,6 +18,12 @@ import "math"
 // ln 2 split so that k ln2Hi is exact for |k| < 2^11: ln2Hi has 12 significant bits.
 const ln2Hi, ln2Lo = 0.693359375, -2.12194440e-4
 
+// f32 pushes the float32 v.
+func (a *asm) f32(v float32) *asm {
+	b := math.Float32bits(v)
+	return a.op(opF32Const, byte(b), byte(b>>8), byte(b>>16), byte(b>>24))
+}
+
 // vconst pushes an f32x4 of four copies of v.
 func (a *asm) vconst(v float32) *asm {
 	b := math.Float32bits(v)
@@ -59,7 +65,6 @@ func softmaxFn() *fn {
 	r, row, n, p, end4, end, rowEnd := f.local(tI32), f.local(tI32), f.local(tI32), f.local(tI32), f.local(tI32), f.local(tI32), f.local(tI32)
 	mx, sum := f.local(tF32), f.local(tF32)
 	v, acc := f.local(tV128), f.local(tV128)
-	// scalar tail: v = splat(value on the stack)
 	hreduce := func(op byte) { // pushes op over acc's four lanes
 		f.get(acc).simd(simdF32x4Lane).op(0).get(acc).simd(simdF32x4Lane).op(1).op(op)
 		f.get(acc).simd(simdF32x4Lane).op(2).get(acc).simd(simdF32x4Lane).op(3).op(op).op(op)
@@ -96,14 +101,14 @@ func softmaxFn() *fn {
 		hreduce(opF32Add)
 		f.set(sum)
 		f.whileBelow(p, end)
-		f.get(p).f32load(0).get(mx).op(0x93).simd(simdF32x4Splat).set(v) // f32.sub
+		f.get(p).f32load(0).get(mx).op(opF32Sub).simd(simdF32x4Splat).set(v)
 		f.vexp(v)
 		f.set(v)
 		f.get(p).get(v).simd(simdF32x4Lane).op(0).f32store(0)
 		f.get(sum).get(v).simd(simdF32x4Lane).op(0).op(opF32Add).set(sum)
 		f.addTo(p, 4).closeWhile()
 		// scale by 1/sum
-		f.op(opF32Const, 0, 0, 0x80, 0x3f).get(sum).op(opF32Div).set(sum) // 1.0 / sum
+		f.f32(1).get(sum).op(opF32Div).set(sum)
 		f.get(sum).simd(simdF32x4Splat).set(acc)
 		f.get(row).set(p)
 		f.whileBelow(p, end4)
@@ -114,7 +119,7 @@ func softmaxFn() *fn {
 		f.addTo(p, 4).closeWhile()
 		// the masked (causal) columns
 		f.whileBelow(p, rowEnd)
-		f.get(p).op(opF32Const, 0, 0, 0, 0).f32store(0)
+		f.get(p).f32(0).f32store(0)
 		f.addTo(p, 4).closeWhile()
 		f.get(rowEnd).set(row)
 		f.addTo(r, 1)
@@ -181,7 +186,7 @@ func rmsnormFn() *fn {
 		f.get(ss).get(p).f32load(0).get(p).f32load(0).op(opF32Mul, opF32Add).set(ss)
 		f.addTo(p, 4).closeWhile()
 		// rs = 1 / sqrt(ss/d + eps)
-		f.op(opF32Const, 0, 0, 0x80, 0x3f)
+		f.f32(1)
 		f.get(ss).get(d).op(opF32ConvertI32S, opF32Div).get(eps).op(opF32Add, opF32Sqrt, opF32Div).set(ss)
 		f.get(rstd).get(ss).f32store(0)
 		f.addTo(rstd, 4)

@@ -62,6 +62,7 @@ const (
 	opI32Mul         = 0x6c
 	opI32Shl         = 0x74
 	opF32Add         = 0x92
+	opF32Sub         = 0x93
 	opF32Mul         = 0x94
 	blockVoid        = 0x40
 
@@ -205,7 +206,7 @@ func packFn() *fn {
 			f.op(opElse)
 			{ // past the last row: zeros
 				f.op(opLoop, blockVoid)
-				f.get(d).op(opF32Const, 0, 0, 0, 0).f32store(0)
+				f.get(d).f32(0).f32store(0)
 				f.addTo(d, 4*panelRows)
 				f.doWhileBelow(d, end)
 			}
@@ -322,7 +323,7 @@ func gemmFn(nt, fused bool) *fn {
 			f.get(m).get(i0).op(opI32Sub).set(mv)
 			f.get(c).get(i0).get(ldc).op(opI32Mul).op(opI32Add).get(js).i32(2).op(opI32Shl).op(opI32Add).set(rowp)
 			storeBoth := func(store func(beta int)) {
-				f.get(beta).op(opF32Const, 0, 0, 0, 0).op(opF32Eq, opIf, blockVoid)
+				f.get(beta).f32(0).op(opF32Eq, opIf, blockVoid)
 				store(-1)
 				f.op(opElse)
 				store(beta)
