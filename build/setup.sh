@@ -67,7 +67,7 @@ fi
 # npm packages of each test folder, exactly as locked. --ignore-scripts: onnxruntime-node's
 # install script downloads GPU libraries from outside the npm registry; its CPU library
 # ships in the package.
-for dir in build/interop build/edge; do
+for dir in build/interop build/edge build/benchbrowser; do
   [ -f "$dir/package-lock.json" ] || continue
   stamp="$dir/node_modules/.package-lock.json"
   if [ ! -f "$stamp" ] || [ "$dir/package-lock.json" -nt "$stamp" ]; then

@@ -24,6 +24,7 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"github.com/austen-diffusion/textdiffusion/wasm/engine"
 	"github.com/austen-diffusion/textdiffusion/wasm/simd"
 )
@@ -40,6 +41,7 @@ func main() {
 	// can read Go's slices in place; without it, or without SIMD, gonum does the products.
 	if k, err := simd.Load(js.Global().Get("tdiffMemory")); err == nil {
 		blas.Use(k, "wasm-simd")
+		nn.UseKernels(k.Kernels())
 	} else {
 		js.Global().Get("console").Call("info", "tdiff: CPU products on gonum: "+err.Error())
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/austen-diffusion/textdiffusion/build/headless"
 	"github.com/austen-diffusion/textdiffusion/build/serve/static"
 	"github.com/austen-diffusion/textdiffusion/core/infill"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
@@ -76,24 +77,11 @@ func or(s, def string) string {
 // Without webgpu the browser offers no WebGPU adapter at all.
 func (e *env) browser(t *testing.T, webgpu bool) context.Context {
 	t.Helper()
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(e.chromium),
-		chromedp.Flag("headless", "new"),
+	opts := append(headless.Options(e.chromium, t.TempDir()),
 		chromedp.Flag("hide-scrollbars", true),
 		chromedp.Flag("mute-audio", true),
-		chromedp.NoSandbox,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-gpu-sandbox", true),
-		chromedp.Flag("disable-background-timer-throttling", true),
-		chromedp.Flag("disable-renderer-backgrounding", true),
 		chromedp.WindowSize(1280, 1000),
-	}
+	)
 	if webgpu {
 		opts = append(opts, chromedp.Flag("enable-unsafe-webgpu", true))
 	}

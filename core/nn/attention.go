@@ -37,6 +37,10 @@ func Attention(out, probs, q, k, v []float32, B, L, H, hd int, causal bool) {
 // softmaxRows replaces each row of s (rows, L) by its softmax; with causal, row r (query
 // position r % L) sees only columns <= r % L and the rest become 0.
 func softmaxRows(s []float32, rows, L int, causal bool) {
+	if fast.Softmax != nil {
+		fast.Softmax(s[:rows*L], rows, L, causal)
+		return
+	}
 	For(rows, 3*L, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			row := s[r*L : r*L+L]

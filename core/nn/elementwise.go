@@ -8,6 +8,10 @@ func SwiGLU(out, gate, up []float32) {
 	if len(gate) < n || len(up) < n {
 		panic("nn: SwiGLU size mismatch")
 	}
+	if fast.SwiGLU != nil {
+		fast.SwiGLU(out, gate[:n], up[:n])
+		return
+	}
 	For(n, 8, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g := gate[i]

@@ -13,6 +13,10 @@ func RMSNorm(out, rstd, in, w []float32, M, D int, eps float32) {
 	if len(out) < M*D || len(in) < M*D || len(w) < D || (rstd != nil && len(rstd) < M) {
 		panic("nn: RMSNorm size mismatch")
 	}
+	if fast.RMSNorm != nil && rstd != nil {
+		fast.RMSNorm(out, rstd, in, w, M, D, eps)
+		return
+	}
 	For(M, 3*D, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			x := in[r*D : r*D+D]

@@ -6,6 +6,7 @@ import (
 	"syscall/js"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
+	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"github.com/austen-diffusion/textdiffusion/wasm/simd"
 )
 
@@ -20,6 +21,7 @@ func init() {
 			return false
 		}
 		blas.Use(k, "wasm-simd")
+		nn.UseKernels(k.Kernels())
 		return true
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
+	"github.com/austen-diffusion/textdiffusion/core/nn"
 	gonum "gonum.org/v1/gonum/blas/gonum"
 )
 
@@ -18,7 +19,7 @@ import (
 const releaseFile = "../../weights/austen-mdm.q8_0.ckpt"
 
 // useBLAS picks core/blas's backend for a benchmark: "gonum", "openblas" or, in wasm,
-// "wasm-simd"; it reports false when that backend is not available here.
+// "wasm-simd" (which also installs its nn.Kernels); it reports false when that backend is not available here.
 var useBLAS = func(name string) bool {
 	switch name {
 	case "gonum":
@@ -30,12 +31,17 @@ var useBLAS = func(name string) bool {
 	return false
 }
 
-func benchSample(b *testing.B, impl string) {
+// loadOn loads the release file with core/blas (and core/nn's kernels) on impl, put
+// back to gonum when the benchmark ends.
+func loadOn(b *testing.B, impl string) *Engine {
 	data, err := os.ReadFile(releaseFile)
 	if err != nil {
 		b.Skipf("no release weights: %v", err)
 	}
-	defer blas.Use(gonum.Implementation{}, "gonum")
+	b.Cleanup(func() {
+		blas.Use(gonum.Implementation{}, "gonum")
+		nn.UseKernels(nn.Kernels{})
+	})
 	if !useBLAS(impl) {
 		b.Skipf("%s not available here", impl)
 	}
@@ -43,6 +49,11 @@ func benchSample(b *testing.B, impl string) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return e
+}
+
+func benchSample(b *testing.B, impl string) {
+	e := loadOn(b, impl)
 	req := Request{Prompt: "It is a truth universally acknowledged, that", Length: 32, Steps: 32, Temperature: 0.8, Seed: 1}
 	b.ResetTimer()
 	tokens := 0
@@ -55,6 +66,26 @@ func benchSample(b *testing.B, impl string) {
 	}
 	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
 }
+
+// benchForward times one forward pass over the model's full window (128 positions for
+// the demo model), the figure build/bench-browser compares with onnxruntime-web.
+func benchForward(b *testing.B, impl string) {
+	e := loadOn(b, impl)
+	ids := make([]int32, e.cfg.SeqLen)
+	for i := range ids {
+		ids[i] = int32(i * 31 % (e.cfg.Vocab - 2))
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := e.cpu.Logits(ids); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkForwardGonum(b *testing.B)    { benchForward(b, "gonum") }
+func BenchmarkForwardOpenBLAS(b *testing.B) { benchForward(b, "openblas") }
+func BenchmarkForwardSIMD(b *testing.B)     { benchForward(b, "wasm-simd") }
 
 func BenchmarkSampleGonum(b *testing.B)    { benchSample(b, "gonum") }
 func BenchmarkSampleOpenBLAS(b *testing.B) { benchSample(b, "openblas") }

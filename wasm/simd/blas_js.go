@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"runtime"
 	"syscall/js"
 	"unsafe"
 
@@ -14,11 +13,17 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// Impl is a float32 BLAS for core/blas.Use: Sgemm's A B^T case (every product of the
-// forward pass but attention's P V) runs on the kernel, the rest on gonum.
+// Impl is a float32 BLAS for core/blas.Use: Sgemm's A B^T and A B cases (every product
+// of the forward pass) run on the kernels (kernels_js.go), the rest on gonum. Its
+// Kernels are core/nn's softmax, SwiGLU and RMSNorm on the module, for nn.UseKernels.
 type Impl struct {
 	gonum.Implementation
-	fn js.Value // the module's sgemm_nt
+	pack, nt, nn    js.Value // the module's exports
+	softmax, swiglu js.Value
+	rmsnorm         js.Value
+	packed          []float32 // scratch: A in panels
+	// Fused says the module runs on relaxed SIMD's fused multiply-add.
+	Fused bool
 }
 
 var _ gblas.Float32 = (*Impl)(nil)
@@ -35,23 +40,42 @@ func Load(mem js.Value) (s *Impl, err error) {
 			s, err = nil, fmt.Errorf("simd: %v", r)
 		}
 	}()
-	code := Module()
-	buf := js.Global().Get("Uint8Array").New(len(code))
-	js.CopyBytesToJS(buf, code)
 	wa := js.Global().Get("WebAssembly")
+	s = &Impl{Fused: true}
+	buf := bytesJS(Module(true))
+	if !wa.Call("validate", buf).Bool() { // no relaxed SIMD here
+		s.Fused, buf = false, bytesJS(Module(false))
+	}
 	mod := wa.Get("Module").New(buf) // synchronous compile: allowed in workers, and it is small
 	imports := js.ValueOf(map[string]any{"env": map[string]any{"mem": mem}})
-	inst := wa.Get("Instance").New(mod, imports)
-	s = &Impl{fn: inst.Get("exports").Get("sgemm_nt")}
+	ex := wa.Get("Instance").New(mod, imports).Get("exports")
+	s.pack, s.nt, s.nn = ex.Get("pack"), ex.Get("gemm_nt"), ex.Get("gemm_nn")
+	s.softmax, s.swiglu, s.rmsnorm = ex.Get("softmax"), ex.Get("swiglu"), ex.Get("rmsnorm")
 	if err := s.check(); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// check compares a product with edges in both directions against gonum.
+func bytesJS(b []byte) js.Value {
+	buf := js.Global().Get("Uint8Array").New(len(b))
+	js.CopyBytesToJS(buf, b)
+	return buf
+}
+
+// check compares products of both kernels, with a partial panel and a partial block of
+// columns, against gonum.
 func (s *Impl) check() error {
-	const m, n, k = 7, 10, 12
+	const m, n, k = 11, 10, 10
+	for _, tB := range []gblas.Transpose{gblas.Trans, gblas.NoTrans} {
+		if err := s.check1(tB, m, n, k); err != nil {
+			return err
+		}
+	}
+	return s.checkElementwise()
+}
+
+func (s *Impl) check1(tB gblas.Transpose, m, n, k int) error {
 	a, b := make([]float32, m*k), make([]float32, n*k)
 	for i := range a {
 		a[i] = float32(math.Sin(float64(i)))
@@ -63,37 +87,18 @@ func (s *Impl) check() error {
 	for i := range got {
 		got[i], want[i] = 1, 1
 	}
-	s.Sgemm(gblas.NoTrans, gblas.Trans, m, n, k, 0.5, a, k, b, k, 2, got, n)
-	gonum.Implementation{}.Sgemm(gblas.NoTrans, gblas.Trans, m, n, k, 0.5, a, k, b, k, 2, want, n)
+	ldb := k
+	if tB == gblas.NoTrans {
+		ldb = n
+	}
+	s.Sgemm(gblas.NoTrans, tB, m, n, k, 0.5, a, k, b, ldb, 2, got, n)
+	gonum.Implementation{}.Sgemm(gblas.NoTrans, tB, m, n, k, 0.5, a, k, b, ldb, 2, want, n)
 	for i := range got {
 		if d := math.Abs(float64(got[i] - want[i])); !(d <= 1e-5) {
-			return fmt.Errorf("simd: self-check: C[%d] = %g, gonum says %g", i, got[i], want[i])
+			return fmt.Errorf("simd: self-check (%v): C[%d] = %g, gonum says %g", tB, i, got[i], want[i])
 		}
 	}
 	return nil
 }
 
 func addr(v []float32) int { return int(uintptr(unsafe.Pointer(unsafe.SliceData(v)))) }
-
-// Sgemm computes C = alpha op(A) op(B) + beta C like gonum's, which it calls for every
-// case but (NoTrans, Trans) with k a multiple of 4, and for the edge rows and columns the
-// kernel's 2x4 blocks leave.
-func (s *Impl) Sgemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	g := gonum.Implementation{}
-	m2, n4 := m&^1, n&^3
-	if tA != gblas.NoTrans || tB != gblas.Trans || k == 0 || k%4 != 0 || m2 == 0 || n4 == 0 ||
-		lda < k || ldb < k || ldc < n || len(a) < (m-1)*lda+k || len(b) < (n-1)*ldb+k || len(c) < (m-1)*ldc+n {
-		g.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) // gonum also panics on bad shapes
-		return
-	}
-	s.fn.Invoke(m2, n4, k, addr(a), lda, addr(b), ldb, addr(c), ldc, alpha, beta)
-	runtime.KeepAlive(a)
-	runtime.KeepAlive(b)
-	runtime.KeepAlive(c)
-	if n4 < n {
-		g.Sgemm(tA, tB, m2, n-n4, k, alpha, a, lda, b[n4*ldb:], ldb, beta, c[n4:], ldc)
-	}
-	if m2 < m {
-		g.Sgemm(tA, tB, m-m2, n, k, alpha, a[m2*lda:], lda, b, ldb, beta, c[m2*ldc:], ldc)
-	}
-}

@@ -8,6 +8,7 @@ import (
 	"syscall/js"
 	"testing"
 
+	"github.com/austen-diffusion/textdiffusion/core/nn"
 	gblas "gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -26,8 +27,8 @@ func load(t *testing.T) *Impl {
 	return k
 }
 
-// TestSgemmMatchesGonum covers the kernel's case with every kind of edge and the cases
-// it hands to gonum, with strides wider than the rows.
+// TestSgemmMatchesGonum covers the kernels' cases with every kind of edge and the cases
+// they hand to gonum, with strides wider than the rows.
 func TestSgemmMatchesGonum(t *testing.T) {
 	k := load(t)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -48,8 +49,11 @@ func TestSgemmMatchesGonum(t *testing.T) {
 		{gblas.NoTrans, gblas.Trans, 9, 13, 64}, // edge rows and columns
 		{gblas.NoTrans, gblas.Trans, 1, 8, 8},   // too few rows for a block
 		{gblas.NoTrans, gblas.Trans, 6, 3, 8},   // too few columns
-		{gblas.NoTrans, gblas.Trans, 6, 8, 10},  // k not a multiple of 4
+		{gblas.NoTrans, gblas.Trans, 6, 8, 10},  // k odd multiple of 2
 		{gblas.NoTrans, gblas.NoTrans, 7, 9, 11},
+		{gblas.NoTrans, gblas.NoTrans, 41, 64, 41}, // attention's P V: partial panel
+		{gblas.NoTrans, gblas.Trans, 128, 128, 64}, // attention's scores
+		{gblas.NoTrans, gblas.Trans, 3, 4, 1},      // k = 1
 		{gblas.Trans, gblas.NoTrans, 7, 9, 12},
 	} {
 		for _, beta := range []float32{0, 1} {
@@ -80,5 +84,47 @@ func TestSgemmMatchesGonum(t *testing.T) {
 func TestLoadRefusesNonMemory(t *testing.T) {
 	if _, err := Load(js.ValueOf(map[string]any{})); err == nil {
 		t.Error("Load accepted a plain object as memory")
+	}
+}
+
+// TestKernelsMatchGo runs attention (its softmax, causal or not), SwiGLU and RMSNorm with core/nn's
+// Go loops and with the module's, on one shape with row lengths off the 4-lane grid.
+func TestKernelsMatchGo(t *testing.T) {
+	k := load(t)
+	r := rand.New(rand.NewPCG(3, 4))
+	fill := func(n int, scale float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(scale * r.NormFloat64())
+		}
+		return v
+	}
+	defer nn.UseKernels(nn.Kernels{})
+	const B, L, H, hd = 2, 23, 2, 8
+	q, kk, v := fill(B*L*H*hd, 3), fill(B*L*H*hd, 3), fill(B*L*H*hd, 1)
+	gate, up := fill(1003, 4), fill(1003, 1)
+	const rows, d = 3, 333
+	for _, causal := range []bool{false, true} {
+		var out, probs [2][]float32
+		var act, norm, rstd [2][]float32
+		for i, ks := range []nn.Kernels{{}, k.Kernels()} {
+			nn.UseKernels(ks)
+			out[i], probs[i], act[i] = make([]float32, len(q)), make([]float32, B*H*L*L), make([]float32, len(gate))
+			nn.Attention(out[i], probs[i], q, kk, v, B, L, H, hd, causal)
+			nn.SwiGLU(act[i], gate, up)
+			norm[i], rstd[i] = make([]float32, rows*d), make([]float32, rows)
+			nn.RMSNorm(norm[i], rstd[i], gate[:rows*d], up[:d], rows, d, 1e-5)
+		}
+		for _, c := range []struct {
+			name      string
+			got, want []float32
+		}{{"probs", probs[1], probs[0]}, {"attention", out[1], out[0]}, {"swiglu", act[1], act[0]},
+			{"rmsnorm", norm[1], norm[0]}, {"rstd", rstd[1], rstd[0]}} {
+			for i := range c.got {
+				if d := math.Abs(float64(c.got[i] - c.want[i])); !(d <= 2e-6*(1+math.Abs(float64(c.want[i])))) {
+					t.Fatalf("causal=%v %s[%d] = %g, Go loops %g", causal, c.name, i, c.got[i], c.want[i])
+				}
+			}
+		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -24,29 +25,33 @@ func TestLEB(t *testing.T) {
 	}
 }
 
-// TestKernelInNode runs the module in Node (when installed) on many shapes against a
-// float64 reference: results within rounding, nothing written outside C.
+// TestKernelInNode runs both flavours of the module in Node (when installed) on many
+// shapes against a float64 reference: results within rounding, nothing written outside C.
 func TestKernelInNode(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node not installed: the kernel is checked in the browser only (build/e2e)")
 	}
-	wasm := filepath.Join(t.TempDir(), "kernel.wasm")
-	if err := os.WriteFile(wasm, Module(), 0o644); err != nil {
-		t.Fatal(err)
+	for _, fused := range []bool{false, true} {
+		wasm := filepath.Join(t.TempDir(), "kernel.wasm")
+		if err := os.WriteFile(wasm, Module(fused), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(node, "testdata/check.mjs", wasm, strconv.Itoa(Cols)).CombinedOutput()
+		if err != nil {
+			t.Fatalf("fused=%v: node: %v\n%s", fused, err, out)
+		}
+		var r struct {
+			OK       bool    `json:"ok"`
+			Cases    int     `json:"cases"`
+			Worst    float64 `json:"worstRelToTol"`
+			GFLOPS   float64 `json:"gflops"`
+			GFLOPSNN float64 `json:"gflopsNN"`
+		}
+		if err := json.Unmarshal(out, &r); err != nil || !r.OK || r.Cases < 100 {
+			t.Fatalf("fused=%v: report %s (%v)", fused, out, err)
+		}
+		t.Logf("fused=%v: %d cases agree (worst error %.2g of the tolerance); packed (128,256)x(768,256)^T at %.1f GFLOP/s, (128,128)x(128,64) at %.1f, in Node",
+			fused, r.Cases, r.Worst, r.GFLOPS, r.GFLOPSNN)
 	}
-	out, err := exec.Command(node, "testdata/check.mjs", wasm).CombinedOutput()
-	if err != nil {
-		t.Fatalf("node: %v\n%s", err, out)
-	}
-	var r struct {
-		OK     bool    `json:"ok"`
-		Cases  int     `json:"cases"`
-		Worst  float64 `json:"worstRelToTol"`
-		GFLOPS float64 `json:"gflops"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil || !r.OK || r.Cases < 40 {
-		t.Fatalf("report %s (%v)", out, err)
-	}
-	t.Logf("%d shapes agree (worst error %.2g of the tolerance); (64,256)x(768,256)^T at %.1f GFLOP/s in Node", r.Cases, r.Worst, r.GFLOPS)
 }

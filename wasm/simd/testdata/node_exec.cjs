@@ -1,6 +1,9 @@
 // node_exec.cjs: see node_exec.sh.
 "use strict";
 const path = require("path");
+// Node 20 validates relaxed SIMD (the kernel's fused flavour, which browsers take) only
+// behind a flag; later versions have it on.
+if (Number(process.versions.node.split(".")[0]) < 22) require("v8").setFlagsFromString("--experimental-wasm-relaxed-simd");
 globalThis.require = require;
 globalThis.fs = require("fs");
 globalThis.path = path;

@@ -1,0 +1,147 @@
+//go:build js && wasm
+
+package simd
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+
+	"github.com/austen-diffusion/textdiffusion/core/nn"
+	gblas "gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// Sgemm computes C = alpha op(A) op(B) + beta C like gonum's. With A not transposed
+// and n >= the kernels' block of columns it packs A into panels (a copy of m x k values,
+// small next to the 2 m n k operations) and runs gemm_nt or gemm_nn on B in place;
+// other cases (the backward pass's A^T, tiny n, shapes gonum refuses) go to gonum.
+func (s *Impl) Sgemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	nt := tB == gblas.Trans
+	bRows, bCols := k, n
+	if nt {
+		bRows, bCols = n, k
+	}
+	if tA != gblas.NoTrans || tB != gblas.Trans && tB != gblas.NoTrans || m <= 0 || n < Cols || k <= 0 ||
+		lda < k || ldb < bCols || ldc < n || len(a) < (m-1)*lda+k || len(b) < (bRows-1)*ldb+bCols || len(c) < (m-1)*ldc+n {
+		gonum.Implementation{}.Sgemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) // gonum also panics on bad shapes
+		return
+	}
+	need := (m + panelRows - 1) / panelRows * panelRows * k
+	if len(s.packed) < need {
+		s.packed = make([]float32, need)
+	}
+	s.pack.Invoke(m, k, addr(a), lda, addr(s.packed))
+	kernel := s.nn
+	if nt {
+		kernel = s.nt
+	}
+	kernel.Invoke(m, n, k, addr(s.packed), addr(b), ldb, addr(c), ldc, alpha, beta)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(b)
+	runtime.KeepAlive(c)
+}
+
+// Kernels are the module's softmax, SwiGLU and RMSNorm for nn.UseKernels.
+func (s *Impl) Kernels() nn.Kernels {
+	return nn.Kernels{Softmax: s.Softmax, SwiGLU: s.SwiGLU, RMSNorm: s.RMSNorm}
+}
+
+// RMSNorm computes out = in / sqrt(mean(in^2) + eps) * w per row of in (m, d) and the
+// reciprocal roots into rstd (m), as core/nn's RMSNorm.
+func (s *Impl) RMSNorm(out, rstd, in, w []float32, m, d int, eps float32) {
+	if m <= 0 || d <= 0 {
+		return
+	}
+	if len(out) < m*d || len(in) < m*d || len(w) < d || len(rstd) < m {
+		panic("simd: RMSNorm size mismatch")
+	}
+	s.rmsnorm.Invoke(addr(out), addr(rstd), addr(in), addr(w), m, d, eps)
+	runtime.KeepAlive(out)
+	runtime.KeepAlive(rstd)
+	runtime.KeepAlive(in)
+	runtime.KeepAlive(w)
+}
+
+// Softmax replaces each row of p (rows, l) by its softmax; with causal, row r sees only
+// columns <= r % l and the rest become 0 (core/nn's softmaxRows).
+func (s *Impl) Softmax(p []float32, rows, l int, causal bool) {
+	if rows <= 0 || l <= 0 {
+		return
+	}
+	if len(p) < rows*l {
+		panic("simd: Softmax size mismatch")
+	}
+	s.softmax.Invoke(addr(p), rows, l, causal)
+	runtime.KeepAlive(p)
+}
+
+// SwiGLU computes out = gate sigmoid(gate) up over len(out) values.
+func (s *Impl) SwiGLU(out, gate, up []float32) {
+	n := len(out)
+	if n == 0 {
+		return
+	}
+	if len(gate) < n || len(up) < n {
+		panic("simd: SwiGLU size mismatch")
+	}
+	s.swiglu.Invoke(addr(out), addr(gate), addr(up), n)
+	runtime.KeepAlive(out)
+	runtime.KeepAlive(gate)
+	runtime.KeepAlive(up)
+}
+
+// checkElementwise compares Softmax, SwiGLU and RMSNorm with float64 loops.
+func (s *Impl) checkElementwise() error {
+	const rows, l = 5, 7
+	p := make([]float32, rows*l)
+	for i := range p {
+		p[i] = float32(4 * math.Sin(float64(i)))
+	}
+	want := make([]float64, len(p))
+	for r := range rows {
+		n := r%l + 1
+		var sum float64
+		for j := range n {
+			sum += math.Exp(float64(p[r*l+j] - p[r*l]))
+		}
+		for j := range n {
+			want[r*l+j] = math.Exp(float64(p[r*l+j]-p[r*l])) / sum
+		}
+	}
+	s.Softmax(p, rows, l, true)
+	for i := range p {
+		if d := math.Abs(float64(p[i]) - want[i]); !(d <= 1e-6) {
+			return fmt.Errorf("simd: self-check: softmax[%d] = %g, want %g", i, p[i], want[i])
+		}
+	}
+	gate, up, out := p[:10], make([]float32, 10), make([]float32, 10)
+	for i := range gate {
+		gate[i] = float32(i-4) * 3
+		up[i] = float32(i) * 0.5
+	}
+	s.SwiGLU(out, gate, up)
+	for i, g := range gate {
+		w := float64(g) / (1 + math.Exp(-float64(g))) * float64(up[i])
+		if d := math.Abs(float64(out[i]) - w); !(d <= 1e-6*(1+math.Abs(w))) {
+			return fmt.Errorf("simd: self-check: swiglu(%g) = %g, want %g", g, out[i], w)
+		}
+	}
+	const d = 5 // two rows: one vector and a tail each
+	rstd := make([]float32, 2)
+	s.RMSNorm(out[:2*d], rstd, gate[:2*d], up[:d], 2, d, 1e-5)
+	for r := range 2 {
+		var ss float64
+		for _, x := range gate[r*d : r*d+d] {
+			ss += float64(x) * float64(x)
+		}
+		rs := 1 / math.Sqrt(ss/d+1e-5)
+		for i := range d {
+			w := float64(gate[r*d+i]) * rs * float64(up[i])
+			if e := math.Abs(float64(out[r*d+i]) - w); !(e <= 1e-6*(1+math.Abs(w))) {
+				return fmt.Errorf("simd: self-check: rmsnorm[%d,%d] = %g, want %g", r, i, out[r*d+i], w)
+			}
+		}
+	}
+	return nil
+}
