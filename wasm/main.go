@@ -23,7 +23,7 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
-	"github.com/austen-diffusion/textdiffusion/wasm/engine"
+	"github.com/austen-diffusion/textdiffusion/core/engine"
 	"github.com/austen-diffusion/textdiffusion/wasm/simd"
 )
 

@@ -275,7 +275,7 @@ func TestCPU(t *testing.T) {
 		e.waitFor(t, ctx, "the infill sample", finished, e.timeout)
 		s := e.state(t, ctx)
 		// The given pieces survive; the space before a blank belongs to the model's first
-		// word there (wasm/engine.Input), so the fills decide what follows "Elizabeth" and "and".
+		// word there (core/engine.Input), so the fills decide what follows "Elizabeth" and "and".
 		if s.State != "done" || s.Masked != 0 || s.Tokens != 8 || !strings.HasPrefix(s.Text, "Elizabeth") ||
 			strings.Contains(s.Text, "___") || !strings.Contains(s.Text, " at the letter, and") ||
 			!strings.HasSuffix(s.Text, " that Mr. Darcy had written it.") {

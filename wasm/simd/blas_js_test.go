@@ -14,7 +14,7 @@ import (
 
 // load returns the kernel on Go's memory, which only a runner that hands it over provides
 // (testdata/node_exec.sh, as site/worker.js does); wasmbrowsertest does not.
-func load(t *testing.T) *Impl {
+func load(t testing.TB) *Impl {
 	mem := js.Global().Get("tdiffMemory")
 	if !mem.Truthy() {
 		t.Skip("no globalThis.tdiffMemory: run with -exec wasm/simd/testdata/node_exec.sh (build/e2e.sh does)")
