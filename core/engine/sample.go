@@ -41,6 +41,7 @@ type Step struct {
 // Output is a finished sample.
 type Output struct {
 	Text         string  `json:"text"` // the whole sequence up to the first generated EOT, as valid UTF-8
+	IDs          []int32 `json:"ids"`  // its token ids
 	Tokens       int     `json:"tokens"`
 	NFE          int     `json:"nfe"`
 	Steps        int     `json:"steps"`
@@ -154,7 +155,7 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 	}
 	pieces := e.Pieces(out, given[:len(out)], nil)
 	o := Output{
-		Text: strings.Join(pieces.Texts, ""), Tokens: holes, NFE: res.NFE, Steps: res.Steps,
+		Text: strings.Join(pieces.Texts, ""), IDs: out, Tokens: holes, NFE: res.NFE, Steps: res.Steps,
 		Seconds: secs, Trimmed: trimmed, Backend: backend,
 		Pieces: pieces,
 	}

@@ -23,25 +23,39 @@ type Impl struct {
 
 var _ gblas.Float32 = (*Impl)(nil)
 
-// Load instantiates the kernel on mem, the WebAssembly.Memory that Go's own instance
-// exports as "mem" (the page hands it over: Go cannot reach it), and checks one product
-// against gonum. It fails where the browser has no WebAssembly SIMD.
-func Load(mem js.Value) (s *Impl, err error) {
+// Load compiles the kernel and instantiates it on mem, the WebAssembly.Memory that Go's
+// own instance exports as "mem" (the page hands it over: Go cannot reach it), and checks
+// one product against gonum. It fails where the browser has no WebAssembly SIMD.
+func Load(mem js.Value) (*Impl, error) {
+	return instantiate(mem, func() js.Value {
+		code := Module()
+		buf := js.Global().Get("Uint8Array").New(len(code))
+		js.CopyBytesToJS(buf, code)
+		return js.Global().Get("WebAssembly").Get("Module").New(buf) // synchronous compile: allowed in workers, and it is small
+	})
+}
+
+// LoadCompiled is Load for a host that refuses to compile WebAssembly at run time
+// (Cloudflare Workers): mod is Module's bytes compiled ahead of time, a WebAssembly.Module
+// bundled with the program.
+func LoadCompiled(mod, mem js.Value) (*Impl, error) {
+	if !mod.Truthy() || !mod.InstanceOf(js.Global().Get("WebAssembly").Get("Module")) {
+		return nil, errors.New("simd: no compiled WebAssembly.Module of the kernel given")
+	}
+	return instantiate(mem, func() js.Value { return mod })
+}
+
+func instantiate(mem js.Value, compile func() js.Value) (s *Impl, err error) {
 	if !mem.Truthy() || !mem.InstanceOf(js.Global().Get("WebAssembly").Get("Memory")) {
 		return nil, errors.New("simd: no WebAssembly.Memory of Go's instance given")
 	}
 	defer func() {
-		if r := recover(); r != nil { // a js.Error from a browser without SIMD
+		if r := recover(); r != nil { // a js.Error from a host without SIMD
 			s, err = nil, fmt.Errorf("simd: %v", r)
 		}
 	}()
-	code := Module()
-	buf := js.Global().Get("Uint8Array").New(len(code))
-	js.CopyBytesToJS(buf, code)
-	wa := js.Global().Get("WebAssembly")
-	mod := wa.Get("Module").New(buf) // synchronous compile: allowed in workers, and it is small
 	imports := js.ValueOf(map[string]any{"env": map[string]any{"mem": mem}})
-	inst := wa.Get("Instance").New(mod, imports)
+	inst := js.Global().Get("WebAssembly").Get("Instance").New(compile(), imports)
 	s = &Impl{fn: inst.Get("exports").Get("sgemm_nt")}
 	if err := s.check(); err != nil {
 		return nil, err

@@ -82,3 +82,25 @@ func TestLoadRefusesNonMemory(t *testing.T) {
 		t.Error("Load accepted a plain object as memory")
 	}
 }
+
+// TestLoadCompiled: the edge worker's path, a module compiled ahead of time and handed in,
+// gives the same kernel; anything else is refused with an error, not a panic.
+func TestLoadCompiled(t *testing.T) {
+	mem := js.Global().Get("tdiffMemory")
+	if !mem.Truthy() {
+		t.Skip("no globalThis.tdiffMemory: run with -exec wasm/simd/testdata/node_exec.sh (build/e2e.sh does)")
+	}
+	code := Module()
+	buf := js.Global().Get("Uint8Array").New(len(code))
+	js.CopyBytesToJS(buf, code)
+	mod := js.Global().Get("WebAssembly").Get("Module").New(buf)
+	if _, err := LoadCompiled(mod, mem); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCompiled(buf, mem); err == nil {
+		t.Error("bytes accepted as a compiled module")
+	}
+	if _, err := LoadCompiled(mod, js.Undefined()); err == nil {
+		t.Error("no memory accepted")
+	}
+}
