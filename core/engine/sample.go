@@ -25,6 +25,7 @@ type Request struct {
 	BlockLength int     `json:"blockLength"`
 	Temperature float64 `json:"temperature"`
 	TopK        int     `json:"topK"`
+	TopP        float64 `json:"topP"` // 0: all tokens
 	Seed        uint64  `json:"seed"`
 	Backend     string  `json:"backend"` // "gpu", "cpu" or "" for the engine's default
 }
@@ -123,7 +124,7 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 	g := &guarded{ctx: ctx, d: d}
 	opt := sample.Options{
 		Steps: r.Steps, Strategy: r.Strategy, Grid: r.Grid, Temperature: r.Temperature,
-		TopK: r.TopK, BlockLength: r.BlockLength, Seed: r.Seed,
+		TopK: r.TopK, TopP: r.TopP, BlockLength: r.BlockLength, Seed: r.Seed,
 	}
 	if opt.Strategy == "semi-ar" && opt.BlockLength <= 0 {
 		opt.BlockLength = max(1, (holes+3)/4)

@@ -130,7 +130,8 @@ func (m *Model) ensure(B, L int) *acts {
 			xmid: f(N * D), h2: f(N * D), rstd1: f(N), rstd2: f(N), g: f(N * F), u: f(N * F), s: f(N * F), probs: f(B * H * L * L)}
 	}
 	a.dh = f(N * D) // also the forward's scratch
-	if m.Grads != nil { // an inference-only model never runs Backward
+	// An inference-only model never runs Backward: no gradient scratch.
+	if m.Grads != nil {
 		a.dx, a.dq, a.dk, a.dv, a.dao = f(N*D), f(N*D), f(N*D), f(N*D), f(N*D)
 		a.dg, a.du, a.ds, a.dS = f(N*F), f(N*F), f(N*F), f(B*H*L*L)
 	}

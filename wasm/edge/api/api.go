@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log"
 	"net/http"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -37,9 +38,7 @@ type Server struct {
 // turns a panic into a logged 500, so one bad request never stops the worker.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true})
-	})
+	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /api/models", s.models)
 	mux.HandleFunc("POST /api/sample", s.sample)
 	for path, allow := range map[string]string{"/healthz": "GET, HEAD", "/api/models": "GET, HEAD", "/api/sample": "POST"} {
@@ -110,6 +109,25 @@ type errorBody struct {
 
 func writeError(w http.ResponseWriter, status int, format string, args ...any) {
 	writeJSON(w, status, errorBody{fmt.Sprintf(format, args...)})
+}
+
+// Health is GET /healthz's answer.
+type Health struct {
+	OK    bool   `json:"ok"`
+	Model string `json:"model"` // the model loaded in this isolate, "" before the first sample
+	// MemSys is what the Go runtime holds (runtime.MemStats.Sys): in the worker, about
+	// the size its linear memory has grown to, which WebAssembly never shrinks.
+	MemSys    uint64 `json:"memSysBytes"`
+	HeapInuse uint64 `json:"heapInuseBytes"`
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s.mu.Lock()
+	h := Health{OK: true, Model: s.name, MemSys: ms.Sys, HeapInuse: ms.HeapInuse}
+	s.mu.Unlock()
+	writeJSON(w, http.StatusOK, h)
 }
 
 // loadManifest fetches and parses the manifest once; callers hold s.mu.

@@ -197,6 +197,7 @@ func TestBadRequests(t *testing.T) {
 		{"POST", "/api/sample", `{"prompt":"a","temperature":-1}`, 400, "temperature"},
 		{"POST", "/api/sample", `{"prompt":"a","temperature":"hot"}`, 400, "temperature"},
 		{"POST", "/api/sample", `{"prompt":"a","strategy":"best"}`, 400, "strategy"},
+		{"POST", "/api/sample", `{"prompt":"a","topP":1.5}`, 400, "topP"},
 		{"POST", "/api/sample", `{"prompt":"a","model":"gpt-5"}`, 400, "not served"},
 		{"POST", "/api/sample", `{"prompt":"a","model":"tiny-ar"}`, 400, "autoregressive"},
 		{"POST", "/api/sample", `{"prompt":"a","seed":-1}`, 400, "seed"},

@@ -52,3 +52,7 @@ func (b Budget) Refusal(ms float64) string {
 	return fmt.Sprintf("this request needs about %.0f ms of CPU (estimated before running it) and this deployment allows %.0f ms per request; "+
 		"ask for fewer steps, fewer tokens or a shorter prompt (the free plan's 10 ms fits no sampling; the paid plan allows up to 300000)", ms, b.CPUms)
 }
+
+// Measured is the budget of the worker as measured on workerd (build/edge's end-to-end
+// test prints the figures; README "On the edge"), with the paid plan's default limit.
+var Measured = Budget{CPUms: 30000, GFLOPS: 4, LoadMBps: 40, BaseMs: 5}

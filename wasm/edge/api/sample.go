@@ -31,7 +31,8 @@ const (
 	DefaultSteps       = 16
 	DefaultStrategy    = "semi-ar"
 	DefaultTemperature = 0.8
-	SemiARBlock        = 8 // core/cmd/sample's default block for semi-ar
+	DefaultTopP        = 0.9 // core/cmd/sample's default
+	SemiARBlock        = 8   // core/cmd/sample's default block for semi-ar
 )
 
 // Strategies are the sampler's strategies the API accepts (core/sample.Options).
@@ -45,6 +46,7 @@ type SampleRequest struct {
 	Steps       *int     `json:"steps"`
 	Strategy    string   `json:"strategy"`
 	Temperature *float64 `json:"temperature"`
+	TopP        *float64 `json:"topP"` // nucleus: keep the likeliest tokens holding this probability (0 or 1: all)
 	Seed        *uint64  `json:"seed"`
 	Model       string   `json:"model"`
 	Stream      bool     `json:"stream"` // answer NDJSON: one line per step, then the result
@@ -64,6 +66,7 @@ type SampleResponse struct {
 	Seed        uint64  `json:"seed"`
 	Strategy    string  `json:"strategy"`
 	Temperature float64 `json:"temperature"`
+	TopP        float64 `json:"topP"`
 	EstimatedMs float64 `json:"estimatedCpuMs"` // the budget check's estimate
 }
 
@@ -118,7 +121,7 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request, m *Manifest) (job
 	case md.Paradigm != "masked-diffusion":
 		return bad("model %q is %s; this API samples masked diffusion models only", md.Name, md.Paradigm)
 	}
-	length, steps, temp := DefaultLength, DefaultSteps, DefaultTemperature
+	length, steps, temp, topP := DefaultLength, DefaultSteps, DefaultTemperature, DefaultTopP
 	if sr.Length != nil {
 		length = *sr.Length
 	}
@@ -127,6 +130,9 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request, m *Manifest) (job
 	}
 	if sr.Temperature != nil {
 		temp = *sr.Temperature
+	}
+	if sr.TopP != nil {
+		topP = *sr.TopP
 	}
 	strategy := sr.Strategy
 	if strategy == "" {
@@ -142,6 +148,8 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request, m *Manifest) (job
 		return bad("steps %d: want 1 to %d", steps, MaxSteps)
 	case !(temp >= 0 && temp <= MaxTemperature):
 		return bad("temperature %g: want 0 to %g", temp, MaxTemperature)
+	case !(topP >= 0 && topP <= 1):
+		return bad("topP %g: want 0 to 1", topP)
 	case !slices.Contains(Strategies, strategy):
 		return bad("strategy %q: want one of %s", strategy, strings.Join(Strategies, ", "))
 	}
@@ -149,7 +157,7 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request, m *Manifest) (job
 	if sr.Seed != nil {
 		seed = *sr.Seed
 	}
-	req := engine.Request{Prompt: sr.Prompt, Length: length, Steps: steps, Strategy: strategy, Temperature: temp, Seed: seed, Backend: "cpu"}
+	req := engine.Request{Prompt: sr.Prompt, Length: length, Steps: steps, Strategy: strategy, Temperature: temp, TopP: topP, Seed: seed, Backend: "cpu"}
 	if strategy == "semi-ar" {
 		req.BlockLength = SemiARBlock
 	}
@@ -207,7 +215,7 @@ func (s *Server) sample(w http.ResponseWriter, r *http.Request) {
 	}
 	resp := SampleResponse{
 		Model: j.model.Name, Text: out.Text, IDs: out.IDs, Tokens: out.Tokens, NFE: out.NFE, Steps: out.Steps,
-		Trimmed: out.Trimmed, Seed: j.req.Seed, Strategy: j.req.Strategy, Temperature: j.req.Temperature, EstimatedMs: j.est,
+		Trimmed: out.Trimmed, Seed: j.req.Seed, Strategy: j.req.Strategy, Temperature: j.req.Temperature, TopP: j.req.TopP, EstimatedMs: j.est,
 	}
 	resp.Generated = generated(out.Pieces)
 	if j.stream {

@@ -1,0 +1,106 @@
+//go:build js && wasm
+
+// Command edge is the Cloudflare Worker (GOOS=js GOARCH=wasm) that serves wasm/edge/api.
+// The static site and the weights are Workers static assets, served by Cloudflare before
+// the worker runs; the worker reads the manifest and the weights it samples from through
+// the ASSETS binding. build/edge/build.sh builds it with its JavaScript entry
+// (build/edge/main.mjs), which keeps one Go instance per isolate, so a model is loaded
+// once per isolate rather than once per request, and hands in, through the runtime
+// context, the SIMD kernel compiled ahead of time (context.simd) and Go's memory
+// (context.memory).
+//
+// Settings (wrangler vars): TDIFF_CPU_MS, the CPU milliseconds a request may use
+// (default 30000, the paid plan's default limit; 10 on the free plan refuses all
+// sampling).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"strconv"
+	"syscall/js"
+
+	"github.com/austen-diffusion/textdiffusion/core/blas"
+	"github.com/austen-diffusion/textdiffusion/wasm/edge/api"
+	"github.com/austen-diffusion/textdiffusion/wasm/simd"
+	"github.com/syumai/workers"
+)
+
+func main() {
+	lg := log.New(os.Stderr, "edge: ", 0)
+	_ = blas.Init(0) // pure Go in wasm; never fails without TDIFF_BLAS set
+	rc := js.Global().Get("context")
+	if k, err := simd.LoadCompiled(rc.Get("simd"), rc.Get("memory")); err == nil {
+		blas.Use(k, "wasm-simd")
+	} else {
+		lg.Printf("CPU products on gonum: %v", err)
+	}
+	budget := api.Measured
+	env := rc.Get("env")
+	if v := env.Get("TDIFF_CPU_MS"); v.Type() == js.TypeString {
+		ms, err := strconv.ParseFloat(v.String(), 64)
+		if err != nil || ms < 0 {
+			lg.Printf("TDIFF_CPU_MS=%q is not a number of milliseconds; keeping %g", v.String(), budget.CPUms)
+		} else {
+			budget.CPUms = ms
+		}
+	}
+	s := &api.Server{Fetch: assets(env), Budget: budget, Log: lg}
+	workers.ServeNonBlock(s.Handler())
+	workers.Ready()
+	select {} // serve every request of this isolate from this one instance
+}
+
+// assets reads static assets through env.ASSETS, the static-assets binding. (Calling it
+// through syscall/js rather than github.com/syumai/workers/cloudflare/fetch keeps that
+// package's KV and R2 bindings out of the bundle.)
+func assets(env js.Value) api.Fetch {
+	bind := env.Get("ASSETS")
+	return func(ctx context.Context, path string) ([]byte, error) {
+		if !bind.Truthy() {
+			return nil, errors.New("no ASSETS binding (wrangler.jsonc's assets.binding)")
+		}
+		resp, err := await(bind.Call("fetch", "https://assets.invalid"+path))
+		if err != nil {
+			return nil, err
+		}
+		if !resp.Get("ok").Bool() {
+			return nil, fmt.Errorf("ASSETS answered %d for %s", resp.Get("status").Int(), path)
+		}
+		buf, err := await(resp.Call("arrayBuffer"))
+		if err != nil {
+			return nil, err
+		}
+		u8 := js.Global().Get("Uint8Array").New(buf)
+		b := make([]byte, u8.Length())
+		js.CopyBytesToGo(b, u8)
+		return b, nil
+	}
+}
+
+// await blocks the calling goroutine until p settles; other goroutines and the JS event
+// loop run meanwhile.
+func await(p js.Value) (js.Value, error) {
+	type settled struct {
+		v   js.Value
+		err error
+	}
+	ch := make(chan settled, 1)
+	var then, catch js.Func
+	then = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ch <- settled{v: args[0]}
+		return nil
+	})
+	catch = js.FuncOf(func(_ js.Value, args []js.Value) any {
+		ch <- settled{err: errors.New(args[0].Call("toString").String())}
+		return nil
+	})
+	defer then.Release()
+	defer catch.Release()
+	p.Call("then", then, catch)
+	r := <-ch
+	return r.v, r.err
+}
