@@ -3,12 +3,12 @@ SHELL := /bin/bash
 GO    ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: help test test-native test-wasm test-browser bench fuzz train-demo site serve e2e clean
+.PHONY: help test test-native test-wasm test-browser test-edge edge-dev edge-deploy bench fuzz train-demo site serve e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-test: test-native test-wasm test-browser ## everything CI runs: native tests, wasm build+tests, browser tests
+test: test-native test-wasm test-browser test-edge ## everything CI runs: native tests, wasm build+tests, browser tests, the edge worker
 
 test-native: ## go vet and the native test suite (OpenBLAS when installed, else pure Go)
 	$(GO) vet ./...
@@ -17,11 +17,25 @@ test-native: ## go vet and the native test suite (OpenBLAS when installed, else 
 
 test-wasm: ## build everything for the browser; run the pure-Go packages' tests under node
 	GOOS=js GOARCH=wasm $(GO) build ./...
-	GOOS=js GOARCH=wasm $(GO) test -exec "$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./core/quant ./core/masked ./core/nn
+	GOOS=js GOARCH=wasm $(GO) test -exec "$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./core/quant ./core/masked ./core/nn ./wasm/edge/api
 
 test-browser: ## WebGPU kernels and the page itself in headless Chromium (SwiftShader)
 	build/wasmtest.sh
 	build/e2e.sh
+
+test-edge: ## the edge worker on workerd: site, weights, API, a 1,000-request load (npm ci in build/edge first)
+	SKIP_SITE=1 build/edge/build.sh
+	TDIFF_EDGE_E2E=1 $(GO) test -count=1 -v -timeout 20m ./build/edge
+
+EDGE_PORT ?= 8787
+edge-dev: ## build the edge worker and serve it on workerd at http://127.0.0.1:$(EDGE_PORT)
+	build/edge/build.sh
+	cd build/out/edge && ../../edge/node_modules/.bin/workerd serve workerd.capnp \
+		--socket-addr http=127.0.0.1:$(EDGE_PORT) --directory-path files="$$PWD/assets"
+
+edge-deploy: ## build and deploy to Cloudflare with wrangler (needs a Cloudflare login; never in CI)
+	build/edge/build.sh
+	cd build/edge/deploy && npm ci --no-audit --no-fund && PATH="$$PWD/node_modules/.bin:$$PATH" wrangler deploy -c ../wrangler.jsonc
 
 site: ## build the static site into build/out/site (MODEL=... to choose the weights)
 	build/site.sh

@@ -37,9 +37,48 @@ function start(env, ctx) {
   return started;
 }
 
+// One request at a time inside Go. Go's scheduler runs any goroutine whenever JavaScript
+// calls in, so with two requests in flight Go would read one request's body or build its
+// response stream while running on behalf of the other, and Workers refuse I/O across
+// requests ("Cannot perform I/O on behalf of a different request"). A request's turn
+// lasts until its response body has been read to the end or abandoned. A waiting request
+// polls on its own timer: waiting on a promise that another request resolves counts as
+// hung in Workers. If a turn's request is torn down without releasing it, the turn lapses
+// after LEASE_MS. The CPU is one thread either way, so this costs no throughput.
+const LEASE_MS = 60000;
+let held = 0; // when the current turn started (Date.now()), 0 when free
+
+async function acquire() {
+  for (let wait = 1; held && Date.now() - held < LEASE_MS; wait = Math.min(2 * wait, 8)) {
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+  held = Date.now() || 1;
+  let released = false;
+  return () => {
+    if (!released) {
+      released = true;
+      held = 0;
+    }
+  };
+}
+
 export default {
   async fetch(request, env, ctx) {
     const binding = await start(env, ctx);
-    return binding.handleRequest(request);
+    const release = await acquire();
+    let res;
+    try {
+      res = await binding.handleRequest(request);
+    } catch (e) {
+      release();
+      throw e;
+    }
+    if (!res.body) {
+      release();
+      return res;
+    }
+    const { readable, writable } = new TransformStream();
+    res.body.pipeTo(writable).catch(() => {}).finally(release);
+    return new Response(readable, res);
   },
 };

@@ -187,6 +187,8 @@ func (s *Server) engineFor(ctx context.Context, md Model) (*engine.Engine, error
 		return nil, fmt.Errorf("%s: %w", md.File, err)
 	}
 	s.eng, s.name = e, md.Name
+	data = nil
+	runtime.GC() // the file and its decoded payload are garbage now: free them before sampling
 	return e, nil
 }
 

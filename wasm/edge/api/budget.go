@@ -55,4 +55,4 @@ func (b Budget) Refusal(ms float64) string {
 
 // Measured is the budget of the worker as measured on workerd (build/edge's end-to-end
 // test prints the figures; README "On the edge"), with the paid plan's default limit.
-var Measured = Budget{CPUms: 30000, GFLOPS: 4, LoadMBps: 40, BaseMs: 5}
+var Measured = Budget{CPUms: 30000, GFLOPS: 10, LoadMBps: 40, BaseMs: 5}
