@@ -210,6 +210,9 @@ func Headers(files []string) string {
 		switch {
 		case static.Hashed.MatchString(path.Base(f)):
 			rule(f, immutable)
+			if path.Ext(f) == ".ckpt" { // a type Cloudflare's asset server does not know
+				b.WriteString("  Content-Type: application/octet-stream\n")
+			}
 		case f == "/index.html":
 			rule("/", revalidated)
 			rule(f, revalidated)
