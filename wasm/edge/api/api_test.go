@@ -10,6 +10,7 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -19,15 +20,15 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
-const corpus = "It is a truth universally acknowledged, that a single man in possession of a good " +
-	"fortune, must be in want of a wife. However little known the feelings or views of such a man " +
-	"may be on his first entering a neighbourhood, this truth is so well fixed in the minds of the " +
-	"surrounding families, that he is considered the rightful property of some one or other of their daughters. "
-
-// tinyAssets is a manifest with a small random masked model (the default) and a causal one.
+// tinyAssets is a manifest with two small random models on the release tokenizer: a
+// masked one (the default) and a causal one.
 func tinyAssets(t testing.TB) map[string][]byte {
 	t.Helper()
-	tok, err := tokenizer.Train([][]byte{[]byte(corpus)}, 300)
+	tj, err := os.ReadFile("../../../weights/tokenizer.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Parse(tj)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +229,7 @@ func TestBudget(t *testing.T) {
 	assets := tinyAssets(t)
 	fetched := map[string]int{}
 	fetch := mapFetch(assets)
-	s := &Server{Budget: Budget{CPUms: 50, GFLOPS: 0.01}, Fetch: func(ctx context.Context, p string) ([]byte, error) {
+	s := &Server{Budget: Budget{CPUms: 50, GFLOPS: 0.1}, Fetch: func(ctx context.Context, p string) ([]byte, error) {
 		fetched[p]++
 		return fetch(ctx, p)
 	}}
