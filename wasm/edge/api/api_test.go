@@ -25,8 +25,8 @@ import (
 func tinyAssets(t testing.TB) map[string][]byte {
 	t.Helper()
 	tj, err := os.ReadFile("../../../weights/tokenizer.json")
-	if err != nil {
-		t.Fatal(err)
+	if err != nil { // in a browser (build/wasmtest.sh) there are no files; node and native have them
+		t.Skipf("no release tokenizer: %v", err)
 	}
 	tok, err := tokenizer.Parse(tj)
 	if err != nil {
