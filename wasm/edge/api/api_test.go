@@ -277,3 +277,35 @@ func TestRecover(t *testing.T) {
 		t.Errorf("after the panic: %d %s", w.Code, w.Body)
 	}
 }
+
+// FuzzSample: whatever the body, the answer is a client error or a sample, never a 500.
+// The budget keeps the samples that parse small (build/fuzz.sh ./wasm/edge/api).
+func FuzzSample(f *testing.F) {
+	for _, s := range []string{
+		`{"prompt":"It is"}`, `{"length":3,"steps":2,"strategy":"random","temperature":0}`, `{`, `null`, `""`,
+		`{"seed":1e30}`, `{"prompt":"___ x","length":2,"steps":1}`, `{"stream":true,"length":2,"steps":2}`,
+		`{"length":40,"steps":1,"topP":0.5,"prompt":"` + strings.Repeat("a b ", 30) + `"}`, "{\"prompt\":\"\xff\xfe\"}",
+	} {
+		f.Add(s)
+	}
+	s, logs := newServer(f, Budget{CPUms: 300, GFLOPS: 0.1})
+	h := s.Handler()
+	f.Fuzz(func(t *testing.T, body string) {
+		done := make(chan *httptest.ResponseRecorder, 1)
+		go func() { done <- do(h, "POST", "/api/sample", body) }()
+		var w *httptest.ResponseRecorder
+		select {
+		case w = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%q: no answer after 10 s", body)
+		}
+		switch w.Code {
+		case 200, 400, 413, 422:
+		default:
+			t.Fatalf("%q: %d %s", body, w.Code, w.Body)
+		}
+		if logs.Len() != 0 {
+			t.Fatalf("%q logged %s", body, logs)
+		}
+	})
+}
