@@ -27,6 +27,9 @@ import (
 
 const outDir = "../out/edge"
 
+// testBudgetMs is the CPU budget the worker runs with here (TDIFF_CPU_MS).
+const testBudgetMs = "5000"
+
 // worker is workerd serving build/out/edge.
 type worker struct {
 	base string
@@ -53,6 +56,20 @@ func start(t *testing.T) *worker {
 	if _, err := os.Stat(filepath.Join(dir, "workerd.capnp")); err != nil {
 		t.Fatalf("no build: run build/edge/build.sh (%v)", err)
 	}
+	// The deployed budget (30 s) admits every request the bounds allow on this machine's
+	// speed; the test runs with 5 s so that the longest ones are refused.
+	capnp, err := os.ReadFile(filepath.Join(dir, "workerd.capnp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const deployed = `(name = "TDIFF_CPU_MS", text = "30000")`
+	if !bytes.Contains(capnp, []byte(deployed)) {
+		t.Fatalf("workerd.capnp no longer binds %s", deployed)
+	}
+	capnp = bytes.Replace(capnp, []byte(deployed), []byte(`(name = "TDIFF_CPU_MS", text = "`+testBudgetMs+`")`), 1)
+	if err := os.WriteFile(filepath.Join(dir, "workerd-test.capnp"), capnp, 0o644); err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -60,7 +77,7 @@ func start(t *testing.T) *worker {
 	addr := ln.Addr().String()
 	ln.Close()
 	w := &worker{base: "http://" + addr, log: &bytes.Buffer{}}
-	w.cmd = exec.Command(bin, "serve", "workerd.capnp", "--socket-addr", "http="+addr, "--directory-path", "files="+filepath.Join(dir, "assets"))
+	w.cmd = exec.Command(bin, "serve", "workerd-test.capnp", "--socket-addr", "http="+addr, "--directory-path", "files="+filepath.Join(dir, "assets"))
 	w.cmd.Dir = dir
 	w.cmd.Stdout, w.cmd.Stderr = w.log, w.log
 	if err := w.cmd.Start(); err != nil {
@@ -197,9 +214,10 @@ func TestAPI(t *testing.T) {
 		{"POST", "/api/sample", `{"prompt":"a","colour":1}`, 400},
 		{"POST", "/api/sample", `{"length":1000}`, 400},
 		{"POST", "/api/sample", `{"temperature":9}`, 400},
-		{"POST", "/api/sample", `{"model":"austen-ar.q8_0"}`, 400},
+		{"POST", "/api/sample", `{"model":"austen-ar.f32"}`, 400},
 		{"POST", "/api/sample", `{"prompt":"` + strings.Repeat("x", api.MaxBody) + `"}`, 413},
-		{"POST", "/api/sample", `{"length":127,"steps":256,"prompt":"` + strings.Repeat("x", 200) + `"}`, 422},
+		{"POST", "/api/sample", `{"length":127,"steps":127,"prompt":"` + strings.Repeat("x", 200) + `"}`, 422},
+		{"POST", "/api/sample", `{"model":"austen-ar.q8_0","length":120}`, 422},
 		{"GET", "/api/sample", "", 405},
 		{"PUT", "/api/models", "{}", 405},
 		{"GET", "/api/none", "", 404},
@@ -216,7 +234,7 @@ func TestAPI(t *testing.T) {
 }
 
 // TestSameAsSampleCommand: the worker (wasm, SIMD kernel) writes the tokens that the
-// native command writes with the same settings and seed.
+// native command writes with the same settings and seed, for both paradigms.
 func TestSameAsSampleCommand(t *testing.T) {
 	w := start(t)
 	bin := filepath.Join(t.TempDir(), "sample")
@@ -224,26 +242,31 @@ func TestSameAsSampleCommand(t *testing.T) {
 		t.Fatalf("building core/cmd/sample: %v\n%s", err, out)
 	}
 	for _, tc := range []struct {
+		model       string
 		strategy    string
 		length      int
 		steps       int
 		temperature float64
 		seed        uint64
 	}{
-		{"semi-ar", 32, 16, 0.8, 3}, // the API's defaults
-		{"low-confidence", 24, 24, 1, 11},
-		{"random", 16, 8, 0, 5},
+		{"austen-mdm.q8_0", "semi-ar", 32, 16, 0.8, 3}, // the API's defaults
+		{"austen-mdm.q8_0", "low-confidence", 24, 24, 1, 11},
+		{"austen-mdm.q4_0", "random", 16, 8, 0, 5},
+		{"austen-ar.q8_0", "", 16, 16, 0.8, 2},
 	} {
-		body := fmt.Sprintf(`{"prompt":"It is a truth","length":%d,"steps":%d,"strategy":%q,"temperature":%g,"seed":%d}`,
-			tc.length, tc.steps, tc.strategy, tc.temperature, tc.seed)
+		body := fmt.Sprintf(`{"model":%q,"prompt":"It is a truth","length":%d,"steps":%d,"strategy":%q,"temperature":%g,"seed":%d}`,
+			tc.model, tc.length, tc.steps, tc.strategy, tc.temperature, tc.seed)
 		resp, b := w.call(t, "POST", "/api/sample", body)
 		var got api.SampleResponse
 		if err := json.Unmarshal(b, &got); err != nil || resp.StatusCode != 200 {
 			t.Fatalf("%s: %d %s", body, resp.StatusCode, b)
 		}
-		args := []string{"-model", "../../weights/austen-mdm.q8_0.ckpt", "-json", "-prompt", "It is a truth",
-			"-n", strconv.Itoa(tc.length), "-steps", strconv.Itoa(tc.steps), "-strategy", tc.strategy,
+		args := []string{"-model", "../../weights/" + tc.model + ".ckpt", "-json", "-prompt", "It is a truth",
+			"-n", strconv.Itoa(tc.length), "-steps", strconv.Itoa(tc.steps),
 			"-temperature", fmt.Sprint(tc.temperature), "-seed", fmt.Sprint(tc.seed)}
+		if tc.strategy != "" {
+			args = append(args, "-strategy", tc.strategy)
+		}
 		if tc.strategy == "semi-ar" {
 			args = append(args, "-block", strconv.Itoa(api.SemiARBlock))
 		}

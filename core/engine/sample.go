@@ -102,7 +102,8 @@ func (e *Engine) Input(r Request) (ids []int32, trimmed int, err error) {
 }
 
 // Sample runs one request, calling onStep (if not nil) after every step that committed
-// tokens. It returns ErrCanceled when ctx is canceled, checked before each network call.
+// tokens. A causal (autoregressive) model writes left to right, one token per step, and
+// ignores the masked samplers' settings (steps, strategy, grid, block). It returns ErrCanceled when ctx is canceled, checked before each network call.
 func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Output, error) {
 	ids, trimmed, err := e.Input(r)
 	if err != nil {
@@ -138,7 +139,17 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 				Pieces: e.Pieces(cur, given, committed)})
 		}
 	}
-	res, err := sample.Infill(g, ids, opt)
+	var res sample.Result
+	if e.cfg.Causal {
+		// Left to right, one call per token, stopping at the end of text.
+		if r.Mode == "infill" {
+			return Output{}, errors.New("infill needs a masked diffusion model; this one is autoregressive")
+		}
+		opt.StopAtEOT = true
+		res, err = sample.Autoregressive(g, ids[:len(ids)-holes], holes, opt)
+	} else {
+		res, err = sample.Infill(g, ids, opt)
+	}
 	secs := time.Since(start).Seconds()
 	if err != nil {
 		if errors.Is(err, ErrCanceled) || ctx.Err() != nil {

@@ -11,12 +11,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/sample"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
@@ -180,6 +182,38 @@ func TestSample(t *testing.T) {
 	}
 }
 
+// TestSampleAutoregressive: the causal model writes left to right, one call per token,
+// the tokens that core/sample.Autoregressive draws with the same settings.
+func TestSampleAutoregressive(t *testing.T) {
+	assets := tinyAssets(t)
+	s := &Server{Fetch: mapFetch(assets)}
+	w := do(s.Handler(), "POST", "/api/sample", `{"prompt":"It is a truth","model":"tiny-ar","length":10,"steps":3,"seed":4,"temperature":1,"topP":0}`)
+	var got SampleResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil || w.Code != 200 {
+		t.Fatalf("%d %s (%v)", w.Code, w.Body, err)
+	}
+	f, err := checkpoint.Decode(assets["/site/tiny-ar.0123456789abcdef.ckpt"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.FromFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Parse(f.Tokenizer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := tok.Encode([]byte("It is a truth"))
+	want, err := sample.Autoregressive(m, prompt, 10, sample.Options{Temperature: 1, Seed: 4, StopAtEOT: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.IDs, want.IDs) || got.NFE != want.NFE || got.Strategy != Autoregressive {
+		t.Errorf("worker %v (%d calls, %s), core/sample %v (%d calls)", got.IDs, got.NFE, got.Strategy, want.IDs, want.NFE)
+	}
+}
+
 func TestBadRequests(t *testing.T) {
 	s, logs := newServer(t, Budget{})
 	h := s.Handler()
@@ -200,7 +234,6 @@ func TestBadRequests(t *testing.T) {
 		{"POST", "/api/sample", `{"prompt":"a","strategy":"best"}`, 400, "strategy"},
 		{"POST", "/api/sample", `{"prompt":"a","topP":1.5}`, 400, "topP"},
 		{"POST", "/api/sample", `{"prompt":"a","model":"gpt-5"}`, 400, "not served"},
-		{"POST", "/api/sample", `{"prompt":"a","model":"tiny-ar"}`, 400, "autoregressive"},
 		{"POST", "/api/sample", `{"prompt":"a","seed":-1}`, 400, "seed"},
 		{"POST", "/api/sample", `[1,2]`, 400, "not a valid"},
 		{"POST", "/api/sample", `{"prompt":"` + strings.Repeat("a", MaxPrompt+1) + `"}`, 400, "prompt of"},

@@ -35,8 +35,12 @@ const (
 	SemiARBlock        = 8   // core/cmd/sample's default block for semi-ar
 )
 
-// Strategies are the sampler's strategies the API accepts (core/sample.Options).
+// Strategies are the sampler's strategies the API accepts (core/sample.Options) for a
+// masked model; an autoregressive model ignores them and reports Autoregressive.
 var Strategies = []string{"semi-ar", "low-confidence", "random", "threshold"}
+
+// Autoregressive is the strategy reported for an autoregressive model's sample.
+const Autoregressive = "autoregressive"
 
 // SampleRequest is POST /api/sample's body. Absent fields take the defaults above; an
 // absent seed is drawn at random and reported.
@@ -115,11 +119,8 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request, m *Manifest) (job
 		return bad("body holds more than one JSON value")
 	}
 	md, ok := m.Find(sr.Model)
-	switch {
-	case !ok:
+	if !ok {
 		return bad("model %q: not served here (GET /api/models lists them)", sr.Model)
-	case md.Paradigm != "masked-diffusion":
-		return bad("model %q is %s; this API samples masked diffusion models only", md.Name, md.Paradigm)
 	}
 	length, steps, temp, topP := DefaultLength, DefaultSteps, DefaultTemperature, DefaultTopP
 	if sr.Length != nil {
@@ -158,10 +159,13 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request, m *Manifest) (job
 		seed = *sr.Seed
 	}
 	req := engine.Request{Prompt: sr.Prompt, Length: length, Steps: steps, Strategy: strategy, Temperature: temp, TopP: topP, Seed: seed, Backend: "cpu"}
-	if strategy == "semi-ar" {
+	switch {
+	case md.Config.Causal: // one call per token, left to right: steps and strategy do not apply
+		req.Steps, req.Strategy = length, Autoregressive
+	case strategy == "semi-ar":
 		req.BlockLength = SemiARBlock
 	}
-	est := s.Budget.Estimate(md, len(sr.Prompt), length, steps, s.eng != nil && s.name == md.Name)
+	est := s.Budget.Estimate(md, len(sr.Prompt), length, req.Steps, s.eng != nil && s.name == md.Name)
 	if !s.Budget.Fits(est) {
 		return job{}, http.StatusUnprocessableEntity, fmt.Errorf("%w: %s", errBudget, s.Budget.Refusal(est))
 	}
