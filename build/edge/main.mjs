@@ -15,6 +15,8 @@ import simd from "./simd.wasm";
 
 let started; // Promise of the binding object of the running Go instance
 
+// The context is the first request's: env is the same for every request of an isolate,
+// and the Go side never uses ctx (waitUntil would attach to that first request).
 function start(env, ctx) {
   if (!started) {
     started = new Promise((resolve, reject) => {
