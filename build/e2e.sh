@@ -15,7 +15,7 @@ case "${1:-}" in
 *.ckpt) model=$1; shift ;;
 esac
 if command -v node >/dev/null 2>&1; then
-	GOOS=js GOARCH=wasm go test -count=1 -exec "$root/wasm/simd/testdata/node_exec.sh" ./wasm/simd ./wasm/engine
+	GOOS=js GOARCH=wasm go test -count=1 -exec "$root/wasm/simd/testdata/node_exec.sh" ./wasm/simd ./core/engine
 else
 	echo "e2e.sh: node not installed: the SIMD glue is checked only through the pages" >&2
 fi

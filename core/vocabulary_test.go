@@ -28,7 +28,7 @@ func vocabulary() []string {
 // TestVocabularyInOnePlace fails when a sampler name is written a second time in the code
 // that reads it: a Go string literal that is a name, or holds one that is not an ordinary
 // word (low-confidence, semi-ar), outside core/sample/vocab.go; or the names anywhere in
-// the page's JS and HTML, which build their menus from the engine (wasm/engine.Choices).
+// the page's JS and HTML, which build their menus from the engine (core/engine.Choices).
 // Comments and tests may name them.
 func TestVocabularyInOnePlace(t *testing.T) {
 	names := vocabulary()
@@ -43,7 +43,7 @@ func TestVocabularyInOnePlace(t *testing.T) {
 	}
 	fset := token.NewFileSet()
 	goFiles := 0
-	for _, dir := range []string{"sample", "quality", "infill", "cmd/sample", "cmd/quality", "../wasm", "../wasm/engine"} {
+	for _, dir := range []string{"sample", "quality", "infill", "cmd/sample", "cmd/quality", "../wasm", "engine"} {
 		paths, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 		for _, path := range paths {
 			if strings.HasSuffix(path, "_test.go") || path == filepath.Join("sample", "vocab.go") {

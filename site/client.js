@@ -112,7 +112,7 @@ export function sharedClient() {
   return shared;
 }
 
-/** State codes of a snapshot's positions (wasm/engine). */
+/** State codes of a snapshot's positions (core/engine). */
 export const GIVEN = 0, MASKED = 1, WRITTEN = 2, COMMITTED = 3, END = 4;
 const CLASS = ["given", "masked", "written", "committed", "end"];
 

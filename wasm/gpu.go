@@ -6,8 +6,8 @@ import (
 	"errors"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/engine"
 	"github.com/austen-diffusion/textdiffusion/core/model"
-	"github.com/austen-diffusion/textdiffusion/wasm/engine"
 	"github.com/austen-diffusion/textdiffusion/wasm/gpu"
 	"github.com/austen-diffusion/textdiffusion/wasm/gpu/webgpu"
 )

@@ -24,8 +24,8 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/engine"
 	"github.com/austen-diffusion/textdiffusion/core/nn"
-	"github.com/austen-diffusion/textdiffusion/wasm/engine"
 	"github.com/austen-diffusion/textdiffusion/wasm/simd"
 )
 

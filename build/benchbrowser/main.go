@@ -37,8 +37,8 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/build/headless"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/engine"
 	"github.com/austen-diffusion/textdiffusion/core/model"
-	"github.com/austen-diffusion/textdiffusion/wasm/engine"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/performance"
 	"github.com/chromedp/chromedp"

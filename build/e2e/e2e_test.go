@@ -15,9 +15,9 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/build/headless"
 	"github.com/austen-diffusion/textdiffusion/build/serve/static"
+	"github.com/austen-diffusion/textdiffusion/core/engine"
 	"github.com/austen-diffusion/textdiffusion/core/infill"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
-	"github.com/austen-diffusion/textdiffusion/wasm/engine"
 )
 
 // Settings, from the environment:
@@ -268,7 +268,7 @@ func TestCPU(t *testing.T) {
 		e.waitFor(t, ctx, "the infill sample", finished, e.timeout)
 		s := e.state(t, ctx)
 		// The given pieces survive; the space before a blank belongs to the model's first
-		// word there (wasm/engine.Input), so the fills decide what follows "Elizabeth" and "and".
+		// word there (core/engine.Input), so the fills decide what follows "Elizabeth" and "and".
 		if s.State != "done" || s.Masked != 0 || s.Tokens != 8 || !strings.HasPrefix(s.Text, "Elizabeth") ||
 			strings.Contains(s.Text, "___") || strings.Contains(s.Text, "[MASK]") || !strings.Contains(s.Text, " at the letter, and") ||
 			!strings.HasSuffix(s.Text, " that Mr. Darcy had written it.") {

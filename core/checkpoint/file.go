@@ -87,15 +87,30 @@ func (t *Tensor) Float32() ([]float32, error) {
 		return t.F32, nil
 	}
 	out := make([]float32, t.Len())
-	switch t.DType {
-	case F16:
-		quant.DecodeF16(out, t.Raw)
-	case Q8_0:
-		quant.DequantizeQ8_0Fast(out, t.Raw)
-	case Q4_0:
-		quant.DequantizeQ4_0Fast(out, t.Raw)
+	return out, t.Float32Into(out)
+}
+
+// Float32Into writes the tensor's values into dst, which must hold exactly Len values,
+// dequantizing as Float32 does but without a copy of its own: a model loads straight
+// into its parameter arena.
+func (t *Tensor) Float32Into(dst []float32) error {
+	if _, err := t.check(); err != nil {
+		return err
 	}
-	return out, nil
+	if len(dst) != t.Len() {
+		return fmt.Errorf("%w: tensor %q has %d values, destination %d", ErrShape, t.Name, t.Len(), len(dst))
+	}
+	switch t.DType {
+	case F32:
+		copy(dst, t.F32)
+	case F16:
+		quant.DecodeF16(dst, t.Raw)
+	case Q8_0:
+		quant.DequantizeQ8_0Fast(dst, t.Raw)
+	case Q4_0:
+		quant.DequantizeQ4_0Fast(dst, t.Raw)
+	}
+	return nil
 }
 
 // Load reads and decodes the file at path; errors name the path.

@@ -22,12 +22,17 @@ func (m *Model) ToFile(tok []byte) *checkpoint.File {
 // FromFile builds a model from a checkpoint or release file, dequantising as needed. A
 // config that does not parse, a missing tensor or a shape that disagrees with the config
 // is an error wrapping checkpoint.ErrShape.
-func FromFile(f *checkpoint.File) (*Model, error) {
+func FromFile(f *checkpoint.File) (*Model, error) { return fromFile(f, Empty) }
+
+// FromFileInference is FromFile for a model that only runs forward (see EmptyInference).
+func FromFileInference(f *checkpoint.File) (*Model, error) { return fromFile(f, EmptyInference) }
+
+func fromFile(f *checkpoint.File, empty func(Config) (*Model, error)) (*Model, error) {
 	var cfg Config
 	if err := json.Unmarshal(f.Config, &cfg); err != nil {
 		return nil, fmt.Errorf("model config: %w", err)
 	}
-	m, err := Empty(cfg)
+	m, err := empty(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", checkpoint.ErrShape, err)
 	}
@@ -39,11 +44,9 @@ func FromFile(f *checkpoint.File) (*Model, error) {
 		if !slices.Equal(t.Shape, s.Shape) {
 			return nil, fmt.Errorf("%w: tensor %s has shape %v, config says %v", checkpoint.ErrShape, s.Name, t.Shape, s.Shape)
 		}
-		v, err := t.Float32()
-		if err != nil {
+		if err := t.Float32Into(m.W.ByName[s.Name]); err != nil {
 			return nil, fmt.Errorf("tensor %s: %w", s.Name, err)
 		}
-		copy(m.W.ByName[s.Name], v)
 	}
 	return m, nil
 }

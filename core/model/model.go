@@ -65,12 +65,24 @@ func New(cfg Config, seed uint64) (*Model, error) {
 
 // Empty returns a model with zero weights (to be filled from a checkpoint).
 func Empty(cfg Config) (*Model, error) {
+	m, err := EmptyInference(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m.Grads = make([]float32, len(m.Params))
+	m.G = cfg.view(m.Grads)
+	return m, nil
+}
+
+// EmptyInference is Empty without the gradient arena, and its forward passes allocate no
+// gradient scratch: a model that only samples (the page, the edge worker) needs half the
+// memory. Backward panics on it.
+func EmptyInference(cfg Config) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := cfg.NumParams()
-	m := &Model{Cfg: cfg, Params: make([]float32, n), Grads: make([]float32, n)}
-	m.W, m.G = cfg.view(m.Params), cfg.view(m.Grads)
+	m := &Model{Cfg: cfg, Params: make([]float32, cfg.NumParams())}
+	m.W = cfg.view(m.Params)
 	m.rope = nn.NewRopeTable(cfg.SeqLen, cfg.Dim/cfg.Heads, cfg.RopeTheta)
 	return m, nil
 }
@@ -117,8 +129,12 @@ func (m *Model) ensure(B, L int) *acts {
 		a.layers[i] = layerActs{xin: f(N * D), h1: f(N * D), q: f(N * D), k: f(N * D), v: f(N * D), ao: f(N * D),
 			xmid: f(N * D), h2: f(N * D), rstd1: f(N), rstd2: f(N), g: f(N * F), u: f(N * F), s: f(N * F), probs: f(B * H * L * L)}
 	}
-	a.dx, a.dh, a.dq, a.dk, a.dv, a.dao = f(N*D), f(N*D), f(N*D), f(N*D), f(N*D), f(N*D)
-	a.dg, a.du, a.ds, a.dS = f(N*F), f(N*F), f(N*F), f(B*H*L*L)
+	a.dh = f(N * D) // also the forward's scratch
+	// An inference-only model never runs Backward: no gradient scratch.
+	if m.Grads != nil {
+		a.dx, a.dq, a.dk, a.dv, a.dao = f(N*D), f(N*D), f(N*D), f(N*D), f(N*D)
+		a.dg, a.du, a.ds, a.dS = f(N*F), f(N*F), f(N*F), f(B*H*L*L)
+	}
 	if c.Shift {
 		a.hs = f(N * D)
 	}
@@ -190,6 +206,9 @@ func (m *Model) Backward(dlogits []float32) {
 	a := m.act
 	if a == nil {
 		panic("model: Backward before Forward")
+	}
+	if m.Grads == nil {
+		panic("model: Backward on an inference-only model")
 	}
 	c := m.Cfg
 	B, L := a.B, a.L

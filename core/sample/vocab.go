@@ -7,7 +7,7 @@ import (
 
 // The names of the sampler's settings are written here and nowhere else: Options reads
 // them, the commands (core/cmd/sample, core/cmd/quality) check flags against the lists,
-// and the page builds its menus from the same lists, which wasm/engine hands it.
+// and the page builds its menus from the same lists, which core/engine hands it.
 const (
 	StrategyLowConfidence = "low-confidence"
 	StrategyRandom        = "random"

@@ -28,27 +28,45 @@ type Impl struct {
 
 var _ gblas.Float32 = (*Impl)(nil)
 
-// Load instantiates the kernel on mem, the WebAssembly.Memory that Go's own instance
-// exports as "mem" (the page hands it over: Go cannot reach it), and checks one product
-// against gonum. It fails where the browser has no WebAssembly SIMD.
-func Load(mem js.Value) (s *Impl, err error) {
+// Load compiles the kernel, with relaxed SIMD's fused multiply-add where the browser
+// validates it, instantiates it on mem, the WebAssembly.Memory that Go's own instance
+// exports as "mem" (the page hands it over: Go cannot reach it), and checks it against
+// gonum and the Go loops. It fails where the browser has no WebAssembly SIMD.
+func Load(mem js.Value) (*Impl, error) {
+	return instantiate(mem, func() (js.Value, bool) {
+		wa := js.Global().Get("WebAssembly")
+		if buf := bytesJS(Module(true)); wa.Call("validate", buf).Bool() {
+			return wa.Get("Module").New(buf), true // synchronous compile: allowed in workers, and it is small
+		}
+		return wa.Get("Module").New(bytesJS(Module(false))), false // no relaxed SIMD here
+	})
+}
+
+// LoadCompiled is Load for a host that refuses to compile WebAssembly at run time
+// (Cloudflare Workers): mod is Module(fused)'s bytes compiled ahead of time, a
+// WebAssembly.Module bundled with the program.
+func LoadCompiled(mod, mem js.Value, fused bool) (*Impl, error) {
+	if !mod.Truthy() || !mod.InstanceOf(js.Global().Get("WebAssembly").Get("Module")) {
+		return nil, errors.New("simd: no compiled WebAssembly.Module of the kernel given")
+	}
+	return instantiate(mem, func() (js.Value, bool) { return mod, fused })
+}
+
+// instantiate builds the Impl from the module compile gives (and whether it is the fused
+// flavour) on mem, and checks it.
+func instantiate(mem js.Value, compile func() (js.Value, bool)) (s *Impl, err error) {
 	if !mem.Truthy() || !mem.InstanceOf(js.Global().Get("WebAssembly").Get("Memory")) {
 		return nil, errors.New("simd: no WebAssembly.Memory of Go's instance given")
 	}
 	defer func() {
-		if r := recover(); r != nil { // a js.Error from a browser without SIMD
+		if r := recover(); r != nil { // a js.Error from a host without SIMD
 			s, err = nil, fmt.Errorf("simd: %v", r)
 		}
 	}()
-	wa := js.Global().Get("WebAssembly")
-	s = &Impl{Fused: true}
-	buf := bytesJS(Module(true))
-	if !wa.Call("validate", buf).Bool() { // no relaxed SIMD here
-		s.Fused, buf = false, bytesJS(Module(false))
-	}
-	mod := wa.Get("Module").New(buf) // synchronous compile: allowed in workers, and it is small
+	mod, fused := compile()
+	s = &Impl{Fused: fused}
 	imports := js.ValueOf(map[string]any{"env": map[string]any{"mem": mem}})
-	ex := wa.Get("Instance").New(mod, imports).Get("exports")
+	ex := js.Global().Get("WebAssembly").Get("Instance").New(mod, imports).Get("exports")
 	s.pack, s.nt, s.nn = ex.Get("pack"), ex.Get("gemm_nt"), ex.Get("gemm_nn")
 	s.softmax, s.swiglu, s.rmsnorm = ex.Get("softmax"), ex.Get("swiglu"), ex.Get("rmsnorm")
 	if err := s.check(); err != nil {

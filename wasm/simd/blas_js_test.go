@@ -15,7 +15,7 @@ import (
 
 // load returns the kernel on Go's memory, which only a runner that hands it over provides
 // (testdata/node_exec.sh, as site/worker.js does); wasmbrowsertest does not.
-func load(t *testing.T) *Impl {
+func load(t testing.TB) *Impl {
 	mem := js.Global().Get("tdiffMemory")
 	if !mem.Truthy() {
 		t.Skip("no globalThis.tdiffMemory: run with -exec wasm/simd/testdata/node_exec.sh (build/e2e.sh does)")
@@ -126,5 +126,27 @@ func TestKernelsMatchGo(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestLoadCompiled: the edge worker's path, a module compiled ahead of time and handed in,
+// gives the same kernel; anything else is refused with an error, not a panic.
+func TestLoadCompiled(t *testing.T) {
+	mem := js.Global().Get("tdiffMemory")
+	if !mem.Truthy() {
+		t.Skip("no globalThis.tdiffMemory: run with -exec wasm/simd/testdata/node_exec.sh (build/e2e.sh does)")
+	}
+	code := Module(false)
+	buf := js.Global().Get("Uint8Array").New(len(code))
+	js.CopyBytesToJS(buf, code)
+	mod := js.Global().Get("WebAssembly").Get("Module").New(buf)
+	if _, err := LoadCompiled(mod, mem, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCompiled(buf, mem, false); err == nil {
+		t.Error("bytes accepted as a compiled module")
+	}
+	if _, err := LoadCompiled(mod, js.Undefined(), false); err == nil {
+		t.Error("no memory accepted")
 	}
 }

@@ -3,5 +3,5 @@
 # go_js_wasm_exec, but also hands the instance's memory to the program as
 # globalThis.tdiffMemory (as site/worker.js does), which the SIMD kernel needs:
 #
-#   GOOS=js GOARCH=wasm go test -exec "$PWD/wasm/simd/testdata/node_exec.sh" ./wasm/simd ./wasm/engine
+#   GOOS=js GOARCH=wasm go test -exec "$PWD/wasm/simd/testdata/node_exec.sh" ./wasm/simd ./core/engine
 exec node --stack-size=8192 "$(dirname "$0")/node_exec.cjs" "$@"

@@ -64,7 +64,7 @@ func TestLoadCPU(t *testing.T) {
 	if info.Bytes != len(data) || info.DType != "f32" || info.Params != info.Config.NumParams() {
 		t.Errorf("info = %+v, want %d bytes of f32", info, len(data))
 	}
-	if strings.Join(phases, ",") != "verifying,decoding" {
+	if strings.Join(phases, ",") != "verifying and decoding" {
 		t.Errorf("phases = %v", phases)
 	}
 }

@@ -28,7 +28,7 @@ type Request struct {
 	Threshold   float64 `json:"threshold"`
 	Temperature float64 `json:"temperature"`
 	TopK        int     `json:"topK"`
-	TopP        float64 `json:"topP"`
+	TopP        float64 `json:"topP"` // 0: all tokens
 	Seed        uint64  `json:"seed"`
 	Backend     string  `json:"backend"` // "gpu", "cpu" or "" for the engine's default
 }
@@ -45,6 +45,7 @@ type Step struct {
 // Output is a finished sample.
 type Output struct {
 	Text         string  `json:"text"` // the whole sequence up to the first generated EOT, as valid UTF-8
+	IDs          []int32 `json:"ids"`  // its token ids
 	Tokens       int     `json:"tokens"`
 	NFE          int     `json:"nfe"`
 	Steps        int     `json:"steps"`
@@ -83,7 +84,8 @@ func (e *Engine) Input(r Request) (ids []int32, trimmed int, err error) {
 }
 
 // Sample runs one request, calling onStep (if not nil) after every step that committed
-// tokens. It returns ErrCanceled when ctx is canceled, checked before each network call.
+// tokens. A causal (autoregressive) model writes left to right, one token per step, and
+// ignores the masked samplers' settings (steps, strategy, grid, block). It returns ErrCanceled when ctx is canceled, checked before each network call.
 func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Output, error) {
 	ids, trimmed, err := e.Input(r)
 	if err != nil {
@@ -113,7 +115,17 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 				Pieces: e.Pieces(cur, given, committed)})
 		}
 	}
-	res, err := sample.Infill(g, ids, opt)
+	var res sample.Result
+	if e.cfg.Causal {
+		// Left to right, one call per token, stopping at the end of text.
+		if r.Mode == "infill" {
+			return Output{}, errors.New("infill needs a masked diffusion model; this one is autoregressive")
+		}
+		opt.StopAtEOT = true
+		res, err = sample.Autoregressive(g, ids[:len(ids)-holes], holes, e.cfg.SeqLen, opt)
+	} else {
+		res, err = sample.Infill(g, ids, opt)
+	}
 	secs := time.Since(start).Seconds()
 	if err != nil {
 		if errors.Is(err, ErrCanceled) || ctx.Err() != nil {
@@ -131,7 +143,7 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 	}
 	pieces := e.Pieces(out, given[:len(out)], nil)
 	o := Output{
-		Text: strings.Join(pieces.Texts, ""), Tokens: holes, NFE: res.NFE, Steps: res.Steps,
+		Text: strings.Join(pieces.Texts, ""), IDs: out, Tokens: holes, NFE: res.NFE, Steps: res.Steps,
 		Seconds: secs, Trimmed: trimmed, Backend: backend,
 		Pieces: pieces,
 	}

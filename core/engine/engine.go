@@ -67,7 +67,7 @@ type Engine struct {
 const SlowGPU = 2
 
 // Load verifies a release file (header, manifest, size and payload SHA-256), decodes it
-// and builds the CPU model; if open is not nil it also tries the GPU and keeps it when
+// and builds the CPU model for inference only (no gradient arena); if open is not nil it also tries the GPU and keeps it when
 // one forward pass on a fixed input matches the CPU within SelfTestTol. The GPU is the
 // default backend unless that pass took over SlowGPU times the CPU's; either way a
 // request may ask for the other. progress, if not nil, is told each phase as it starts.
@@ -77,12 +77,8 @@ func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, erro
 			progress(p)
 		}
 	}
-	say("verifying")
-	if _, err := checkpoint.Verify(data); err != nil {
-		return nil, fmt.Errorf("weights: %w", err)
-	}
-	say("decoding")
-	f, err := checkpoint.Decode(data)
+	say("verifying and decoding")
+	f, err := checkpoint.Decode(data) // hashes the payload once, then decompresses it
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
@@ -93,7 +89,7 @@ func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, erro
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
-	m, err := model.FromFile(f)
+	m, err := model.FromFileInference(f)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}

@@ -12,15 +12,15 @@ import (
 
 // The released demo model, natively, for comparison with the browser's figures:
 //
-//	go test -run '^$' -bench Sample -benchtime 3x ./wasm/engine
-//	GOOS=js GOARCH=wasm go test -exec "$PWD/wasm/simd/testdata/node_exec.sh" -run '^$' -bench Sample -benchtime 3x ./wasm/engine
+//	go test -run '^$' -bench Sample -benchtime 3x ./core/engine
 //
+// (wasm/simd's BenchmarkSampleSIMD runs the same request on the browser's SIMD kernel.)
 // Each iteration writes 32 tokens after a 9-token prompt in 32 steps (32 network calls).
 const releaseFile = "../../weights/austen-mdm.q8_0.ckpt"
 
-// useBLAS picks core/blas's backend for a benchmark: "gonum", "openblas" or, in wasm,
-// "wasm-simd" (which also installs its nn.Kernels); it reports false when that backend is not available here.
-var useBLAS = func(name string) bool {
+// useBLAS picks core/blas's backend for a benchmark, "gonum" or "openblas"; it reports
+// false when that backend is not available here.
+func useBLAS(name string) bool {
 	switch name {
 	case "gonum":
 		blas.Use(gonum.Implementation{}, "gonum")
@@ -31,8 +31,8 @@ var useBLAS = func(name string) bool {
 	return false
 }
 
-// loadOn loads the release file with core/blas (and core/nn's kernels) on impl, put
-// back to gonum when the benchmark ends.
+// loadOn loads the release file with core/blas on impl, put back to gonum (and core/nn's
+// Go loops) when the benchmark ends.
 func loadOn(b *testing.B, impl string) *Engine {
 	data, err := os.ReadFile(releaseFile)
 	if err != nil {
@@ -54,7 +54,7 @@ func loadOn(b *testing.B, impl string) *Engine {
 
 func benchSample(b *testing.B, impl string) {
 	e := loadOn(b, impl)
-	req := Request{Prompt: "It is a truth universally acknowledged, that", Length: 32, Steps: 32, Temperature: 0.8, Seed: 1}
+	req := BenchRequest
 	b.ResetTimer()
 	tokens := 0
 	for i := 0; i < b.N; i++ {
@@ -85,8 +85,6 @@ func benchForward(b *testing.B, impl string) {
 
 func BenchmarkForwardGonum(b *testing.B)    { benchForward(b, "gonum") }
 func BenchmarkForwardOpenBLAS(b *testing.B) { benchForward(b, "openblas") }
-func BenchmarkForwardSIMD(b *testing.B)     { benchForward(b, "wasm-simd") }
 
 func BenchmarkSampleGonum(b *testing.B)    { benchSample(b, "gonum") }
 func BenchmarkSampleOpenBLAS(b *testing.B) { benchSample(b, "openblas") }
-func BenchmarkSampleSIMD(b *testing.B)     { benchSample(b, "wasm-simd") }
