@@ -79,7 +79,7 @@ function syncSpec() {
   else if (long) why = `Speculative sampling works within the model's window (${L} tokens); shorten the text to use it.`;
   draft.disabled = !choices || !!why;
   draft.title = why;
-  $("draft-hint").textContent = why || (choices ? `K = ${choices.defaultK} drafted steps, checked by one call of the model` :
+  $("draft-hint").textContent = why || (choices ? `the model's last output drafts K = ${choices.defaultK} steps, checked by one call of the model` :
     "a draft proposes steps, the model checks them in one call");
 }
 

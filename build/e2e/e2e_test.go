@@ -393,6 +393,14 @@ func TestCPU(t *testing.T) {
 				s.State, s.Tokens, s.Steps, s.NFE, o.Calls, o.Label, o.Rows, o.Accepted, o.Marked, s.Status)
 		}
 		t.Logf("speculative: %d tokens, %d steps, %d target calls over %d rows, %d drafted tokens kept; %s", s.Tokens, s.Steps, s.NFE, o.Rows, o.Accepted, s.Status)
+		// The plain sampler with the same settings, for the calls and the wall time.
+		q.Del("draft")
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+q.Encode())); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(t, ctx, "the plain sample", finished, e.timeout)
+		p := e.state(t, ctx)
+		t.Logf("plain: %d tokens, %d steps, %d network calls, %.1f tokens/s; speculative %.1f tokens/s", p.Tokens, p.Steps, p.NFE, p.TPS, s.TPS)
 	})
 	t.Run("widget", func(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/site/embed-example.html")); err != nil {

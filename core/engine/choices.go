@@ -27,7 +27,7 @@ type Choices struct {
 // Drafts are the values of Request.Draft, for the page's speculative switch.
 var Drafts = []sample.Choice{
 	{Name: "", Label: "Off"},
-	{Name: DraftFrozen, Label: "Frozen draft (the target's last output)"},
+	{Name: DraftFrozen, Label: "Frozen draft"}, // the hint says what it is
 }
 
 // PageChoices returns the page's Choices.
