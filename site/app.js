@@ -1,5 +1,5 @@
 // app.js drives the demo page (index.html): settings, the live view, load progress.
-import { sharedClient, renderPieces, formatBytes, formatRate, Player, MASKED } from "./client.js";
+import { sharedClient, renderPieces, formatBytes, formatRate, Player, MASKED, COMMITTED, ACCEPTED, CORRECTED } from "./client.js";
 
 const $ = (id) => document.getElementById(id);
 const client = sharedClient();
@@ -35,7 +35,7 @@ function setMode(m) {
   $("prompt-label").textContent = m === "infill" ? "Text with blanks" : "Prompt";
   $("prompt-hint").innerHTML = HINTS[m](choices) + KEYS;
   $("length-label").textContent = m === "infill" ? "Per blank" : "Length";
-  $("length-hint").textContent = m === "infill" ? "tokens in each blank" : "tokens to write";
+  syncLimits();
   if (m === "infill" && Number($("length").value) > 16 && !params.has("length") && choices) $("length").value = choices.blankLength;
   if (m === "continue" && Number($("length").value) < 16 && !params.has("length") && choices) $("length").value = choices.defaults.length;
   syncOutputs();
@@ -47,6 +47,40 @@ const sampler = ["length", "steps", "temperature", "strategy"];
 
 function syncOutputs() {
   for (const id of controls) $(`${id}-out`).textContent = choices ? $(id).value : "…";
+  syncSpec();
+}
+
+// window is the model's window in tokens, once it has loaded.
+function windowTokens() { return demo.info ? demo.info.config.seq_len : 0; }
+
+// syncLimits sets the length control's range for the mode: a continuation may run past
+// the window (the engine writes it in chunks), a blank must fit inside it.
+function syncLimits() {
+  const L = windowTokens();
+  if (mode === "infill") {
+    if (L) $("length").max = String(L - 1);
+  } else if (choices) {
+    $("length").max = String(choices.maxLength);
+  }
+  if (choices) $("steps").max = String(choices.maxLength);
+}
+
+// syncSpec explains the length and enables the speculative switch where the engine can
+// sample speculatively: a masked model, within its window.
+function syncSpec() {
+  const L = windowTokens(), n = Number($("length").value);
+  const long = mode === "continue" && L && n > L;
+  $("length-hint").textContent = mode === "infill" ? "tokens in each blank" :
+    long ? `past the ${L}-token window: written in chunks of ${L / 2}, each its own run of steps, so network calls grow with length` :
+    "tokens to write";
+  const draft = $("draft");
+  let why = "";
+  if (demo.info && demo.info.config.causal) why = "Speculative sampling needs a masked diffusion model; this one writes left to right.";
+  else if (long) why = `Speculative sampling works within the model's window (${L} tokens); shorten the text to use it.`;
+  draft.disabled = !choices || !!why;
+  draft.title = why;
+  $("draft-hint").textContent = why || (choices ? `the model's last output drafts K = ${choices.defaultK} steps, checked by one call of the model` :
+    "a draft proposes steps, the model checks them in one call");
 }
 
 function applyParams() {
@@ -65,6 +99,12 @@ function applyChoices(c) {
   const select = $("strategy");
   select.textContent = "";
   for (const s of c.strategies) select.add(new Option(s.label, s.name));
+  const draft = $("draft");
+  draft.textContent = "";
+  for (const d of c.drafts) draft.add(new Option(d.label, d.name));
+  if (params.has("draft")) draft.value = params.get("draft");
+  $("stop-eot").checked = params.has("stop") ? params.get("stop") !== "0" : c.defaults.stopAtEOT;
+  syncLimits();
   for (const id of sampler) {
     $(id).value = params.has(id) ? params.get(id) : String(c.defaults[id]);
     $(id).disabled = false;
@@ -89,10 +129,17 @@ function showStep(s) {
   view.dataset.step = String(s.step);
   view.dataset.masked = String(masked);
   $("s-step").textContent = s.total ? `${s.step} / ${s.total}` : String(s.step);
-  $("s-nfe").textContent = String(s.nfe);
+  showCalls(s.nfe, s.rows);
   const written = s.tokens - masked;
   $("s-tps").textContent = s.seconds > 0 ? formatRate(written / s.seconds) : "–";
   $("s-time").textContent = fmtSecs(s.seconds);
+}
+
+// showCalls shows network calls, or the target's calls and rows when sampling speculatively.
+function showCalls(nfe, rows) {
+  $("s-nfe-label").textContent = rows ? "Target calls" : "Network calls";
+  $("s-nfe").textContent = rows ? `${nfe} (${rows} rows)` : String(nfe);
+  view.dataset.targetCalls = rows ? String(nfe) : "";
 }
 
 function fact(dl, term, value) {
@@ -125,8 +172,8 @@ function showInfo(info, timings) {
     $("backend-hint").textContent = info.fallback;
   }
   const c = info.config;
-  $("length").max = String(Math.min(c.seq_len - 1, 512));
-  $("steps").max = String(c.seq_len);
+  syncLimits();
+  syncSpec();
   const dl = $("model-facts");
   dl.textContent = "";
   fact(dl, "Backend", info.gpu ? `${info.backend} (WebGPU)` : `${info.backend} — ${info.fallback}`);
@@ -136,6 +183,7 @@ function showInfo(info, timings) {
   fact(dl, "Network", `${(info.params / 1e6).toFixed(1)} M parameters, ${c.layers} layers, width ${c.dim}, window ${c.seq_len} tokens, vocabulary ${c.vocab}`);
   fact(dl, "Weights", `${info.weights.name}: ${formatBytes(info.weights.bytes)} ${info.dtype}, ${info.weights.source === "cache" ? "from Cache Storage" : "downloaded"}`);
   if (info.wasm.bytes) fact(dl, "Engine", `${formatBytes(info.wasm.bytes)} WebAssembly (${formatBytes(info.wasm.gzipBytes)} gzipped)`);
+  fact(dl, "Length", `up to ${choices ? choices.maxLength : "?"} tokens; past the ${c.seq_len}-token window in chunks of ${c.seq_len / 2}, each seeing the latest ${c.seq_len / 2} tokens before it: network calls grow linearly with length`);
   fact(dl, "Start-up", `fetch ${fmtSecs(timings.fetchSeconds)}, load ${fmtSecs(timings.initSeconds)}`);
 }
 
@@ -149,6 +197,8 @@ function request() {
     temperature: Number($("temperature").value),
     seed: Number(seedBox.value) || 0,
     backend: $("backend-choice").value,
+    stopAtEOT: $("stop-eot").checked,
+    ...(!$("draft").disabled && $("draft").value ? { draft: $("draft").value } : {}),
     ...($("strategy").value ? { strategy: $("strategy").value } : {}), // else the engine's default
   };
 }
@@ -167,10 +217,11 @@ async function generate() {
     const info = await client.load();
     const req = request(); // after loading: the backend choice depends on what loaded
     setState("sampling");
+    view.classList.toggle("spec", !!req.draft);
     demo.steps = 0;
     if (matchMedia("(max-width: 800px)").matches) $("output-title").scrollIntoView({ behavior: "smooth", block: "start" });
     const out = await client.sample(req, (s) => {
-      if (!tokens) tokens = s.masked + s.states.filter((x) => x === 3).length;
+      if (!tokens) tokens = s.masked + s.states.filter((x) => x === COMMITTED || x === ACCEPTED || x === CORRECTED).length;
       demo.steps++;
       s.tokens = tokens;
       s.total = Math.min(req.steps, tokens);
@@ -180,7 +231,7 @@ async function generate() {
     renderPieces(view, out);
     view.dataset.masked = "0";
     $("s-step").textContent = String(out.steps);
-    $("s-nfe").textContent = String(out.nfe);
+    showCalls(out.nfe, out.targetRows);
     $("s-tps").textContent = formatRate(out.tokensPerSec);
     showBackend(out.backend);
     $("s-time").textContent = fmtSecs(out.seconds);
@@ -188,7 +239,9 @@ async function generate() {
     if (demo.metrics.firstSampleSeconds == null) demo.metrics.firstSampleSeconds = performance.now() / 1000;
     setState("done");
     const trimmed = out.trimmed ? ` The prompt's first ${out.trimmed} tokens did not fit the window and were left out.` : "";
-    status(`${out.tokens} tokens in ${out.steps} steps, ${out.nfe} network calls, ${formatRate(out.tokensPerSec)} tokens/s on ${out.backend}.${trimmed}`);
+    const calls = out.targetRows ? `${out.nfe} target calls over ${out.targetRows} sequences (${out.accepted} drafted tokens kept, ${out.corrected} corrected)` :
+      `${out.nfe} network calls${out.chunks > 1 ? ` in ${out.chunks} chunks` : ""}`;
+    status(`${out.tokens} tokens in ${out.steps} steps, ${calls}, ${formatRate(out.tokensPerSec)} tokens/s on ${out.backend}.${trimmed}`);
   } catch (err) {
     player.clear();
     if (err.canceled) {
@@ -210,6 +263,7 @@ function boot() {
   applyParams();
   syncOutputs();
   for (const id of controls) $(id).addEventListener("input", syncOutputs);
+  $("draft").disabled = true;
   for (const r of document.querySelectorAll("input[name=mode]")) r.addEventListener("change", () => setMode(r.value));
   prompt.addEventListener("input", () => { edited = true; });
   prompt.addEventListener("keydown", (ev) => {

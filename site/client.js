@@ -113,8 +113,8 @@ export function sharedClient() {
 }
 
 /** State codes of a snapshot's positions (core/engine). */
-export const GIVEN = 0, MASKED = 1, WRITTEN = 2, COMMITTED = 3, END = 4;
-const CLASS = ["given", "masked", "written", "committed", "end"];
+export const GIVEN = 0, MASKED = 1, WRITTEN = 2, COMMITTED = 3, END = 4, ACCEPTED = 5, CORRECTED = 6;
+const CLASS = ["given", "masked", "written", "committed", "end", "accepted", "corrected"];
 
 /**
  * renderPieces shows a snapshot ({texts, states}) in el, one span per position, reusing

@@ -3,10 +3,13 @@
 //   <script type="module" src="https://example.org/site/widget.js"></script>
 //   <diffusion-demo prompt="It is a truth" length="48" steps="32"></diffusion-demo>
 //
-// Attributes: prompt, length (tokens), steps, strategy (one of the engine's strategies,
+// Attributes: prompt, length (tokens; past the model's window the engine writes in chunks,
+// up to engine.MaxLength, with network calls growing with length), steps, strategy (one of the engine's strategies,
 // core/sample), temperature, seed, mode (continue or infill; in infill mode the prompt's
 // blanks are written as core/infill reads them), backend (gpu or cpu; default the
-// faster), autorun (generate once loaded), pace (ms per shown step). A sampling setting
+// faster), draft (speculative sampling with one of the engine's drafts, within the window),
+// stop-at-eot ("0" writes on past the end of a text), autorun (generate once loaded), pace
+// (ms per shown step). A sampling setting
 // left out takes the engine's default, the command line's too.
 // Every widget on a page shares one engine worker and one copy of the model.
 import { sharedClient, renderPieces, formatBytes, formatRate, Player } from "./client.js";
@@ -14,10 +17,11 @@ import { sharedClient, renderPieces, formatBytes, formatRate, Player } from "./c
 const CSS = `
 :host { display: block; --paper: #f8f4ec; --card: #fffdf8; --ink: #2a2521; --muted: #6f655b; --rule: #e4dccd;
   --accent: #8c2f39; --accent-ink: #fff; --mask: #d9d0c0; --mask-edge: #c8bda9; --fresh: #f6d98b; --given: #38526b;
+  --kept: #cfe8cf; --fixed: #f4d0cc; --fixed-edge: #b4453a;
   --focus: #1f6feb; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: var(--ink); }
 @media (prefers-color-scheme: dark) { :host { --paper: #191715; --card: #221f1c; --ink: #ece5d8; --muted: #a89d8f;
   --rule: #3a352f; --accent: #d77a84; --accent-ink: #1b1412; --mask: #3d3731; --mask-edge: #4b443c; --fresh: #7a5f1c;
-  --given: #9fc1e0; --focus: #79b8ff; } }
+  --given: #9fc1e0; --focus: #79b8ff; --kept: #244a2c; --fixed: #5a2a26; --fixed-edge: #e08a80; } }
 .card { background: var(--card); border: 1px solid var(--rule); border-radius: 12px; padding: 1rem; }
 .row { display: flex; gap: .5rem; align-items: center; }
 input { flex: 1; min-width: 0; font: 1rem "Iowan Old Style", Palatino, Georgia, serif; color: inherit;
@@ -34,6 +38,8 @@ button:disabled { opacity: .5; cursor: default; }
 .tok.masked { display: inline-block; width: 1.4em; height: .9em; margin: 0 .1em; vertical-align: -0.06em;
   border-radius: 4px; background: var(--mask); box-shadow: inset 0 -2px 0 var(--mask-edge); }
 .tok.committed { background: var(--fresh); border-radius: 3px; animation: reveal .45s ease-out; }
+.tok.accepted { background: var(--kept); border-radius: 3px; }
+.tok.corrected { background: var(--fixed); border-radius: 3px; text-decoration: underline wavy var(--fixed-edge); }
 .tok.end::after { content: "¶"; color: var(--muted); font-size: .8em; }
 .view[data-state=sampling] .tok.nl::before { content: "↵"; color: var(--muted); font-size: .75em; }
 @keyframes reveal { from { opacity: 0; filter: blur(3px); } to { opacity: 1; filter: none; } }
@@ -110,7 +116,8 @@ class DiffusionDemo extends HTMLElement {
   /** request is the element's attributes as an engine request; the engine fills in the rest. */
   request() {
     const req = { prompt: this.$("input").value, seed: this.num("seed", Math.floor(Math.random() * 1e9)) };
-    for (const name of ["mode", "strategy", "backend"]) {
+    if (this.hasAttribute("stop-at-eot")) req.stopAtEOT = this.getAttribute("stop-at-eot") !== "0";
+    for (const name of ["mode", "strategy", "backend", "draft"]) {
       if (this.hasAttribute(name)) req[name] = this.getAttribute(name);
     }
     for (const name of ["length", "steps", "temperature"]) {
@@ -128,7 +135,7 @@ class DiffusionDemo extends HTMLElement {
     stop.hidden = false;
     const player = new Player((s) => {
       renderPieces(view, s);
-      stats.textContent = `step ${s.step} · ${s.nfe} calls · ${s.seconds.toFixed(1)} s`;
+      stats.textContent = `step ${s.step} · ${s.nfe} ${s.rows ? "target " : ""}calls · ${s.seconds.toFixed(1)} s`;
     }, this.num("pace", 60));
     try {
       const client = sharedClient();
@@ -137,7 +144,7 @@ class DiffusionDemo extends HTMLElement {
       const out = await client.sample(this.request(), (s) => player.push(s));
       await player.done();
       renderPieces(view, out);
-      stats.textContent = `${out.tokens} tokens · ${out.steps} steps · ${out.nfe} calls · ${formatRate(out.tokensPerSec)} tokens/s`;
+      stats.textContent = `${out.tokens} tokens · ${out.steps} steps · ${out.nfe} ${out.targetRows ? `target calls (${out.targetRows} rows)` : "calls"} · ${formatRate(out.tokensPerSec)} tokens/s`;
       this.$(".backend").textContent = out.backend;
       view.dataset.state = "done";
       this.output = out;

@@ -323,6 +323,85 @@ func TestCPU(t *testing.T) {
 		}
 		e.waitFor(t, ctx, "a sample after the stop", `document.getElementById("view").dataset.state === "done"`, e.timeout)
 	})
+	t.Run("long", func(t *testing.T) {
+		// Past the window: 512 tokens in chunks of half the window, few steps per token.
+		const n, steps = 512, 96
+		q := url.Values{"prompt": {prompt}, "length": {itoa(n)}, "steps": {itoa(steps)}, "seed": {"11"}, "stop": {"0"},
+			"autorun": {"1"}, "pace": {"0"}}
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+q.Encode())); err != nil {
+			t.Fatal(err)
+		}
+		// Mid-way: more text than the window holds, with the current chunk still resolving.
+		grown := `(() => { const v = document.getElementById("view"); return v.dataset.state === "sampling" && v.childElementCount > 200 && +v.dataset.masked > 0; })()`
+		e.waitFor(t, ctx, "the text to grow past the window", grown+" || "+finished, e.timeout)
+		if st := e.state(t, ctx); st.State == "sampling" {
+			e.screenshot(t, ctx, "e2e-long-mid.png")
+		} else {
+			t.Errorf("never saw a chunk resolving past the window (state %q, status %q)", st.State, st.Status)
+		}
+		e.waitFor(t, ctx, "the long sample", finished, e.timeout)
+		e.screenshot(t, ctx, "e2e-long-final.png")
+		s := e.state(t, ctx)
+		type longOut struct {
+			Chunks int    `json:"chunks"`
+			Pieces int    `json:"pieces"`
+			Hint   string `json:"hint"`
+			Max    string `json:"max"`
+		}
+		o, err := chromedp.Run(ctx, chromedp.Evaluate[longOut](`({chunks: tdiffDemo.output.chunks, pieces: document.getElementById("view").childElementCount,
+			hint: document.getElementById("length-hint").textContent, max: document.getElementById("length").max})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.State != "done" || s.Tokens != n || s.Masked != 0 || !strings.HasPrefix(s.Text, prompt) || o.Pieces < n || o.Chunks < 2 {
+			t.Errorf("long: state %q, %d tokens, %d masked, %d pieces, %d chunks (status %q)", s.State, s.Tokens, s.Masked, o.Pieces, o.Chunks, s.Status)
+		}
+		if s.Steps < steps-o.Chunks || s.Steps > steps+o.Chunks || s.NFE > s.Steps {
+			t.Errorf("long: %d steps, %d network calls; want about %d steps", s.Steps, s.NFE, steps)
+		}
+		if max, _ := strconv.Atoi(o.Max); max < engine.MaxLength || !strings.Contains(o.Hint, "network calls grow with length") {
+			t.Errorf("long: length control up to %s, hint %q", o.Max, o.Hint)
+		}
+		t.Logf("long: %d tokens in %d chunks, %d steps, %d network calls, %.1f tokens/s on %s", s.Tokens, o.Chunks, s.Steps, s.NFE, s.TPS, s.RanOn)
+	})
+	t.Run("speculative", func(t *testing.T) {
+		q := url.Values{"prompt": {prompt}, "length": {"48"}, "steps": {"48"}, "seed": {"5"}, "draft": {engine.DraftFrozen},
+			"autorun": {"1"}, "pace": {"0"}}
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+q.Encode())); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(t, ctx, "the speculative sample", finished, e.timeout)
+		e.screenshot(t, ctx, "e2e-speculative.png")
+		s := e.state(t, ctx)
+		type specOut struct {
+			Calls    string `json:"calls"`
+			Label    string `json:"label"`
+			Rows     int    `json:"rows"`
+			Accepted int    `json:"accepted"`
+			Marked   int    `json:"marked"`
+		}
+		o, err := chromedp.Run(ctx, chromedp.Evaluate[specOut](`({calls: document.getElementById("view").dataset.targetCalls,
+			label: document.getElementById("s-nfe-label").textContent, rows: tdiffDemo.output.targetRows || 0,
+			accepted: tdiffDemo.output.accepted || 0,
+			marked: document.querySelectorAll("#view .tok.accepted, #view .tok.corrected").length})`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.State != "done" || s.Tokens != 48 || s.Masked != 0 || o.Calls != itoa(s.NFE) || o.Label != "Target calls" ||
+			s.NFE >= s.Steps || o.Rows < s.NFE || o.Accepted == 0 || o.Marked < o.Accepted {
+			t.Errorf("speculative: state %q, %d tokens, %d steps, %d target calls (shown %q, %q), %d rows, %d accepted, %d marked (status %q)",
+				s.State, s.Tokens, s.Steps, s.NFE, o.Calls, o.Label, o.Rows, o.Accepted, o.Marked, s.Status)
+		}
+		t.Logf("speculative: %d tokens, %d steps, %d target calls over %d rows, %d drafted tokens kept; %s", s.Tokens, s.Steps, s.NFE, o.Rows, o.Accepted, s.Status)
+		// The plain sampler with the same settings, for the calls and the wall time.
+		q.Del("draft")
+		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+q.Encode())); err != nil {
+			t.Fatal(err)
+		}
+		e.waitFor(t, ctx, "the plain sample", finished, e.timeout)
+		p := e.state(t, ctx)
+		t.Logf("plain: %d tokens, %d steps, %d network calls, %.1f tokens/s; speculative %.1f tokens/s", p.Tokens, p.Steps, p.NFE, p.TPS, s.TPS)
+	})
 	t.Run("widget", func(t *testing.T) {
 		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/site/embed-example.html")); err != nil {
 			t.Fatal(err)

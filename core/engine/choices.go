@@ -19,12 +19,22 @@ type Choices struct {
 	Blank       string          `json:"blank"`       // the spellings of a blank, e.g. "___ or [MASK]"
 	BlankLength int             `json:"blankLength"` // tokens per blank by default (Length in infill mode)
 	Defaults    Request         `json:"defaults"`    // DefaultRequest
+	MaxLength   int             `json:"maxLength"`   // the longest continuation (MaxLength)
+	Drafts      []sample.Choice `json:"drafts"`      // Request.Draft's values, "" (plain) first
+	DefaultK    int             `json:"defaultK"`    // drafted steps per target call (DefaultK)
+}
+
+// Drafts are the values of Request.Draft, for the page's speculative switch.
+var Drafts = []sample.Choice{
+	{Name: "", Label: "Off"},
+	{Name: DraftFrozen, Label: "Frozen draft"}, // the hint says what it is
 }
 
 // PageChoices returns the page's Choices.
 func PageChoices() Choices {
 	return Choices{Strategies: sample.Strategies, Grids: sample.Grids, Confidences: sample.Confidences,
-		Blank: infill.Spellings, BlankLength: infill.DefaultTokens, Defaults: DefaultRequest()}
+		Blank: infill.Spellings, BlankLength: infill.DefaultTokens, Defaults: DefaultRequest(),
+		MaxLength: MaxLength, Drafts: Drafts, DefaultK: DefaultK}
 }
 
 // ChoicesJSON is PageChoices as JSON, for the JS side.
@@ -37,11 +47,12 @@ func ChoicesJSON() string {
 // sampler's settings are sample.Defaults, the command line's too (BlockLength and
 // Threshold 0 leave them to the strategy: sample.DefaultBlock and the sampler's
 // threshold). Length and Steps are the page's: 48 tokens in 32 steps, fewer network calls
-// than the command's one per token, because a browser's CPU is slower.
+// than the command's one per token, because a browser's CPU is slower. The text ends at
+// the first end-of-text token the model writes.
 func DefaultRequest() Request {
 	d := sample.Defaults()
 	return Request{Mode: "continue", Length: 48, Steps: 32, Strategy: d.Strategy, Grid: d.Grid,
-		Confidence: d.Confidence, Temperature: d.Temperature, TopK: d.TopK, TopP: d.TopP}
+		Confidence: d.Confidence, Temperature: d.Temperature, TopK: d.TopK, TopP: d.TopP, StopAtEOT: true}
 }
 
 // ParseRequest reads a request's JSON over DefaultRequest, so a field the page leaves

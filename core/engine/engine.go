@@ -247,19 +247,49 @@ func (e *Engine) denoiser(backend string) (sample.Denoiser, string, error) {
 // ErrCanceled is returned by Sample when its context is canceled.
 var ErrCanceled = errors.New("sampling canceled")
 
-// guarded stops a sampler between network calls once ctx is done, and counts the calls.
+// guarded stops a sampler between network calls once ctx is done, and counts the calls
+// and the sequences they evaluated.
 type guarded struct {
-	ctx context.Context
-	d   sample.Denoiser
-	nfe int
+	ctx  context.Context
+	d    sample.Denoiser
+	nfe  int
+	rows int
 }
+
+func guard(ctx context.Context, d sample.Denoiser) *guarded { return &guarded{ctx: ctx, d: d} }
 
 func (g *guarded) Logits(ids []int32) ([]float32, error) {
 	if g.ctx.Err() != nil {
 		return nil, ErrCanceled
 	}
 	g.nfe++
+	g.rows++
 	return g.d.Logits(ids)
 }
 
 func (g *guarded) Vocab() int { return g.d.Vocab() }
+
+// guardedBatch is guarded over a denoiser that evaluates several sequences in one call
+// (the CPU model): a batch counts as one call of B rows.
+type guardedBatch struct {
+	*guarded
+	bd sample.BatchDenoiser
+}
+
+func (g guardedBatch) BatchLogits(ids []int32, B int) ([]float32, error) {
+	if g.ctx.Err() != nil {
+		return nil, ErrCanceled
+	}
+	g.nfe++
+	g.rows += B
+	return g.bd.BatchLogits(ids, B)
+}
+
+// batched is g as a sample.BatchDenoiser when its denoiser is one; otherwise g, which the
+// speculative sampler then calls once per sequence (the GPU: one call per row, counted so).
+func (g *guarded) batched() sample.Denoiser {
+	if bd, ok := g.d.(sample.BatchDenoiser); ok {
+		return guardedBatch{g, bd}
+	}
+	return g
+}

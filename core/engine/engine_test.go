@@ -334,3 +334,107 @@ func TestStepJSON(t *testing.T) {
 		t.Errorf("step JSON %s", b)
 	}
 }
+
+// TestSampleLong writes past the window (48 positions here): the text grows chunk by
+// chunk, the steps per token stay those asked, and every step's pieces hold the text so far.
+func TestSampleLong(t *testing.T) {
+	e := load(t, nil)
+	const n, steps = 130, 26 // 6 chunks of half the window (24 tokens) and one of 10
+	var got []Step
+	out, err := e.Sample(context.Background(), Request{Prompt: "It is a truth", Length: n, Steps: steps, Temperature: 1, Seed: 2},
+		func(s Step) { got = append(got, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	prompt := len(e.Tokenizer().Encode([]byte("It is a truth")))
+	chunk := e.cfg.SeqLen / 2
+	if out.Tokens != n || len(out.IDs) != prompt+n || out.Chunks != (n+chunk-1)/chunk || out.Trimmed != 0 {
+		t.Fatalf("%d tokens, %d ids, %d chunks, %d trimmed; want %d tokens after %d prompt tokens in %d chunks",
+			out.Tokens, len(out.IDs), out.Chunks, out.Trimmed, n, prompt, (n+chunk-1)/chunk)
+	}
+	// sample.Long shares the steps out per chunk, rounding each share.
+	if out.Steps < steps-out.Chunks || out.Steps > steps+out.Chunks || out.Steps != len(got) || out.NFE > out.Steps {
+		t.Errorf("%d steps (%d callbacks), %d calls; want about %d steps", out.Steps, len(got), out.NFE, steps)
+	}
+	grew := 0
+	for i, s := range got {
+		if i > 0 && len(s.Texts) > len(got[i-1].Texts) {
+			grew++
+		}
+		if len(s.Texts) > prompt+n || s.Masked < 0 || s.Step != i+1 {
+			t.Fatalf("step %d: %d pieces, %d masked, step %d", i, len(s.Texts), s.Masked, s.Step)
+		}
+	}
+	if grew != out.Chunks-1 || got[len(got)-1].Masked != 0 {
+		t.Errorf("the text grew %d times over %d chunks; %d masked at the end", grew, out.Chunks, got[len(got)-1].Masked)
+	}
+	if len(out.Texts) != prompt+n || strings.Join(out.Texts, "") != out.Text || !strings.HasPrefix(out.Text, "It is a truth") {
+		t.Errorf("output %q in %d pieces", out.Text, len(out.Texts))
+	}
+
+	// Stopping at the end of text: the text ends before the first EOT written.
+	stop, err := e.Sample(context.Background(), Request{Length: n, Steps: steps, Temperature: 1, Seed: 2, StopAtEOT: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(stop.IDs, e.cfg.EOTID()) || stop.Tokens > n || stop.Tokens != len(stop.IDs) {
+		t.Errorf("StopAtEOT: %d tokens %v", stop.Tokens, stop.IDs)
+	}
+}
+
+// TestSampleSpeculative: at temperature 0 the frozen draft gives the plain sampler's
+// tokens, with steps and target calls reported and the pieces marking drafted tokens.
+func TestSampleSpeculative(t *testing.T) {
+	e := load(t, nil)
+	for _, strategy := range []string{"random", "low-confidence"} {
+		req := Request{Prompt: "It is a truth", Length: 24, Steps: 12, Strategy: strategy, Seed: 5}
+		plain, err := e.Sample(context.Background(), req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Draft = DraftFrozen
+		var steps []Step
+		spec, err := e.Sample(context.Background(), req, func(s Step) { steps = append(steps, s) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(spec.IDs, plain.IDs) {
+			t.Errorf("%s: speculative %v, plain %v", strategy, spec.IDs, plain.IDs)
+		}
+		if spec.Steps != plain.Steps || spec.NFE < 1 || spec.NFE >= spec.Steps || spec.TargetRows < spec.NFE ||
+			spec.Accepted == 0 || len(steps) != spec.Steps || steps[len(steps)-1].Rows != spec.TargetRows {
+			t.Errorf("%s: %d steps (plain %d), %d target calls of %d rows, %d accepted, %d callbacks",
+				strategy, spec.Steps, plain.Steps, spec.NFE, spec.TargetRows, spec.Accepted, len(steps))
+		}
+		marked := 0
+		for _, st := range spec.States {
+			if st == Accepted || st == Corrected {
+				marked++
+			}
+		}
+		if marked != spec.Accepted+spec.Corrected {
+			t.Errorf("%s: %d pieces marked, %d accepted + %d corrected", strategy, marked, spec.Accepted, spec.Corrected)
+		}
+	}
+}
+
+// TestSampleRefuses: what the engine cannot do is refused with a reason, before any work.
+func TestSampleRefuses(t *testing.T) {
+	e := load(t, nil)
+	for _, tc := range []struct {
+		r    Request
+		want string
+	}{
+		{Request{Length: MaxLength + 1}, "at most"},
+		{Request{Length: 100, Draft: DraftFrozen}, "window"},
+		{Request{Length: 8, Draft: "oracle"}, "draft"},
+		{Request{Length: 8, Draft: DraftFrozen, K: -1}, "K"},
+		{Request{Mode: "infill", Prompt: "___ and ___", Length: 40}, "positions"},
+	} {
+		calls := 0
+		_, err := e.Sample(context.Background(), tc.r, func(Step) { calls++ })
+		if err == nil || !strings.Contains(err.Error(), tc.want) || calls != 0 {
+			t.Errorf("%+v: err %v after %d steps, want one saying %q", tc.r, err, calls, tc.want)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package engine
 
 import (
 	"strings"
+
+	"github.com/austen-diffusion/textdiffusion/core/sample"
 	"unicode/utf8"
 )
 
@@ -12,6 +14,8 @@ const (
 	Written   = 2 // written by an earlier step
 	Committed = 3 // written by this step
 	End       = 4 // the end-of-text token, written by the model
+	Accepted  = 5 // speculative: drafted and kept by the target
+	Corrected = 6 // speculative: drafted, rejected and drawn again by the target
 )
 
 // Pieces is a sequence rendered for display: one text piece and one state per position.
@@ -64,6 +68,22 @@ func (e *Engine) Pieces(ids []int32, given []bool, committed []int) Pieces {
 	}
 	flush(len(ids))
 	return p
+}
+
+// mark gives the written positions that speculative sampling drafted their origin's
+// state (Accepted or Corrected); origin is nil for plain sampling, else parallel to p.
+func (p *Pieces) mark(origin []sample.Origin) {
+	for i, o := range origin[:min(len(origin), len(p.States))] {
+		if st := p.States[i]; st != Written && st != Committed {
+			continue
+		}
+		switch o {
+		case sample.Accepted:
+			p.States[i] = Accepted
+		case sample.Corrected:
+			p.States[i] = Corrected
+		}
+	}
 }
 
 // completePrefix is the length of b without a trailing incomplete UTF-8 sequence (one

@@ -31,14 +31,36 @@ type Request struct {
 	TopP        float64 `json:"topP"` // 0: all tokens
 	Seed        uint64  `json:"seed"`
 	Backend     string  `json:"backend"` // "gpu", "cpu" or "" for the engine's default
+	// StopAtEOT ends the text at the first end-of-text token the model writes (what would
+	// follow is a new, unrelated document); past the window it also stops the calls there.
+	StopAtEOT bool `json:"stopAtEOT"`
+	// Draft selects speculative sampling (sample.Speculative): "" samples plainly,
+	// DraftFrozen drafts K steps from the target's latest output. Masked models within
+	// the window only.
+	Draft string `json:"draft"`
+	K     int    `json:"k"` // drafted steps per target call; 0 is DefaultK
 }
+
+// MaxLength bounds Request.Length in continue mode: past the model's window the text is
+// written in chunks (sample.Long), each a reverse process of its own, so network calls
+// and the live view's messages grow linearly with length.
+const MaxLength = 1024
+
+// DraftFrozen is Request.Draft for the frozen draft: the target's own latest output
+// reused for the next K steps, at no cost (core/sample.SpecOptions.Draft nil).
+const DraftFrozen = "frozen"
+
+// DefaultK is the drafted steps per verification when a request leaves K at 0: the
+// command line's default (sample -k).
+const DefaultK = 4
 
 // Step is the sequence after one denoising step.
 type Step struct {
-	Step    int     `json:"step"`    // steps taken so far, 1-based
-	NFE     int     `json:"nfe"`     // network calls so far
-	Masked  int     `json:"masked"`  // positions still masked
-	Seconds float64 `json:"seconds"` // since sampling started
+	Step    int     `json:"step"`           // steps taken so far, 1-based
+	NFE     int     `json:"nfe"`            // network calls so far
+	Masked  int     `json:"masked"`         // positions still masked
+	Seconds float64 `json:"seconds"`        // since sampling started
+	Rows    int     `json:"rows,omitempty"` // speculative: sequences the target evaluated so far
 	Pieces
 }
 
@@ -53,11 +75,18 @@ type Output struct {
 	TokensPerSec float64 `json:"tokensPerSec"`
 	Trimmed      int     `json:"trimmed"` // prompt tokens dropped from the left to fit the window
 	Backend      string  `json:"backend"` // the backend that ran it
+	Chunks       int     `json:"chunks"`  // reverse processes: 1 within the window, more past it
+	// Speculative sampling only: the target's sequences evaluated (its calls are NFE) and
+	// the drafted tokens it kept and replaced.
+	TargetRows int `json:"targetRows,omitempty"`
+	Accepted   int `json:"accepted,omitempty"`
+	Corrected  int `json:"corrected,omitempty"`
 	Pieces
 }
 
-// Input turns a request into the token sequence to fill (MASK where the model writes) and
-// the number of prompt tokens dropped to fit the model's window.
+// Input turns a request that fits the model's window into the token sequence to fill
+// (MASK where the model writes) and the number of prompt tokens dropped to fit it. A longer
+// continuation is Sample's (sample.Long), not Input's.
 func (e *Engine) Input(r Request) (ids []int32, trimmed int, err error) {
 	L, mask := e.cfg.SeqLen, e.cfg.MaskID()
 	if r.Length < 1 {
@@ -83,10 +112,72 @@ func (e *Engine) Input(r Request) (ids []int32, trimmed int, err error) {
 	return nil, 0, fmt.Errorf("mode %q: want continue or infill", r.Mode)
 }
 
+// long reports whether r continues past the model's window: more tokens than the window
+// holds. A shorter one is sampled in one window, with the prompt trimmed on the left.
+func (e *Engine) long(r Request) bool {
+	return (r.Mode == "" || r.Mode == "continue") && r.Length > e.cfg.SeqLen
+}
+
+// check refuses what Sample cannot do with r, before any work.
+func (e *Engine) check(r Request) error {
+	switch {
+	case r.Length > MaxLength:
+		return fmt.Errorf("length %d: the page writes at most %d tokens", r.Length, MaxLength)
+	case r.Draft != "" && r.Draft != DraftFrozen:
+		return fmt.Errorf("draft %q: want %q or none", r.Draft, DraftFrozen)
+	case r.Draft == "":
+	case r.K < 0:
+		return fmt.Errorf("speculative K %d: want 0 (the default, %d) or more", r.K, DefaultK)
+	case e.cfg.Causal:
+		return errors.New("speculative sampling needs a masked diffusion model; this one is autoregressive")
+	case e.long(r):
+		return fmt.Errorf("speculative sampling works within the model's window of %d tokens; length %d is past it", e.cfg.SeqLen, r.Length)
+	}
+	return nil
+}
+
 // Sample runs one request, calling onStep (if not nil) after every step that committed
 // tokens. A causal (autoregressive) model writes left to right, one token per step, and
-// ignores the masked samplers' settings (steps, strategy, grid, block). It returns ErrCanceled when ctx is canceled, checked before each network call.
+// ignores the masked samplers' settings (steps, strategy, grid, block). A masked model
+// writes a continuation longer than its window in chunks of half the window (sample.Long:
+// each chunk sees the latest text that fits beside it, Steps are shared out so that steps
+// per token stay the same, and the steps' pieces hold the whole text so far). With
+// r.Draft it samples speculatively (sample.Speculative), and the pieces mark accepted and
+// corrected drafted tokens. It returns ErrCanceled when ctx is canceled, checked before
+// each network call.
 func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Output, error) {
+	if err := e.check(r); err != nil {
+		return Output{}, err
+	}
+	d, backend, err := e.denoiser(r.Backend)
+	if err != nil {
+		return Output{}, err
+	}
+	g := guard(ctx, d)
+	start := time.Now()
+	var o Output
+	if e.long(r) {
+		o, err = e.sampleLong(g, r, onStep, start)
+	} else {
+		o, err = e.sampleWindow(g, r, onStep, start)
+	}
+	if err != nil {
+		if errors.Is(err, ErrCanceled) || ctx.Err() != nil {
+			return Output{}, ErrCanceled
+		}
+		return Output{}, err
+	}
+	o.Seconds, o.Backend = time.Since(start).Seconds(), backend
+	o.Text = strings.Join(o.Texts, "")
+	if o.Seconds > 0 {
+		o.TokensPerSec = float64(o.Tokens) / o.Seconds
+	}
+	return o, nil
+}
+
+// sampleWindow samples a request that fits the window: one reverse process, plain or
+// speculative, or the autoregressive model's left-to-right pass.
+func (e *Engine) sampleWindow(g *guarded, r Request, onStep func(Step), start time.Time) (Output, error) {
 	ids, trimmed, err := e.Input(r)
 	if err != nil {
 		return Output{}, err
@@ -100,55 +191,127 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 			holes++
 		}
 	}
-	d, backend, err := e.denoiser(r.Backend)
-	if err != nil {
-		return Output{}, err
-	}
-	g := &guarded{ctx: ctx, d: d}
 	opt := r.options()
-	start := time.Now()
 	left := holes
+	var origin []sample.Origin // speculative: how each position got its token, so far
+	step := func(n int, cur []int32, committed []int) {
+		left -= len(committed)
+		p := e.Pieces(cur, given, committed)
+		p.mark(origin)
+		onStep(Step{Step: n, NFE: g.nfe, Rows: g.rows, Masked: left, Seconds: time.Since(start).Seconds(), Pieces: p})
+	}
 	if onStep != nil {
-		opt.OnStep = func(step int, cur []int32, committed []int) {
-			left -= len(committed)
-			onStep(Step{Step: step, NFE: g.nfe, Masked: left, Seconds: time.Since(start).Seconds(),
-				Pieces: e.Pieces(cur, given, committed)})
-		}
+		opt.OnStep = step
 	}
 	var res sample.Result
-	if e.cfg.Causal {
+	o := Output{Tokens: holes, Trimmed: trimmed, Chunks: 1}
+	switch {
+	case e.cfg.Causal:
 		// Left to right, one call per token, stopping at the end of text.
 		if r.Mode == "infill" {
 			return Output{}, errors.New("infill needs a masked diffusion model; this one is autoregressive")
 		}
 		opt.StopAtEOT = true
 		res, err = sample.Autoregressive(g, ids[:len(ids)-holes], holes, e.cfg.SeqLen, opt)
-	} else {
+	case r.Draft != "":
+		k := r.K
+		if k == 0 {
+			k = DefaultK
+		}
+		origin = make([]sample.Origin, len(ids))
+		spec := sample.SpecOptions{K: k} // Draft nil: the frozen draft
+		if onStep != nil {
+			spec.OnStep = func(n int, cur []int32, committed []int, how []sample.Origin) {
+				for i, p := range committed {
+					origin[p] = how[i]
+				}
+				step(n, cur, committed)
+			}
+		}
+		var sr sample.SpecResult
+		sr, err = sample.Speculative(g.batched(), ids, opt, spec)
+		res, origin = sr.Result, sr.Origin
+		o.TargetRows = sr.TargetRows
+		for _, h := range sr.Origin {
+			switch h {
+			case sample.Accepted:
+				o.Accepted++
+			case sample.Corrected:
+				o.Corrected++
+			}
+		}
+	default:
 		res, err = sample.Infill(g, ids, opt)
 	}
-	secs := time.Since(start).Seconds()
 	if err != nil {
-		if errors.Is(err, ErrCanceled) || ctx.Err() != nil {
-			return Output{}, ErrCanceled
-		}
 		return Output{}, err
 	}
 	out := res.IDs
-	// Cut at the first EOT the model wrote: what follows it is a new, unrelated document.
-	for i, t := range out {
+	if r.StopAtEOT || e.cfg.Causal {
+		out = e.cutAtEOT(out, given)
+	}
+	o.IDs, o.NFE, o.Steps = out, res.NFE, res.Steps
+	o.Pieces = e.Pieces(out, given[:len(out)], nil)
+	o.Pieces.mark(origin)
+	return o, nil
+}
+
+// cutAtEOT cuts ids at the first EOT the model wrote: what follows it is a new, unrelated
+// document.
+func (e *Engine) cutAtEOT(ids []int32, given []bool) []int32 {
+	for i, t := range ids {
 		if t == e.cfg.EOTID() && !given[i] {
-			out = out[:i]
-			break
+			return ids[:i]
 		}
 	}
-	pieces := e.Pieces(out, given[:len(out)], nil)
-	o := Output{
-		Text: strings.Join(pieces.Texts, ""), IDs: out, Tokens: holes, NFE: res.NFE, Steps: res.Steps,
-		Seconds: secs, Trimmed: trimmed, Backend: backend,
-		Pieces: pieces,
+	return ids
+}
+
+// sampleLong writes r.Length tokens after r.Prompt, past the model's window: in chunks of
+// half the window for a masked model (sample.Long), with a sliding window for a causal one.
+// The prompt keeps at most what the first chunk can see of it.
+func (e *Engine) sampleLong(g *guarded, r Request, onStep func(Step), start time.Time) (Output, error) {
+	L := e.cfg.SeqLen
+	chunk := L / 2
+	prompt := e.tok.Encode([]byte(r.Prompt))
+	trimmed := max(0, len(prompt)-(L-chunk))
+	prompt = prompt[trimmed:]
+	opt := r.options()
+	opt.GenLength, opt.StopAtEOT = r.Length, r.StopAtEOT
+	given := make([]bool, len(prompt)+r.Length)
+	for i := range prompt {
+		given[i] = true
 	}
-	if secs > 0 {
-		o.TokensPerSec = float64(holes) / secs
+	left := r.Length
+	if onStep != nil {
+		opt.OnStep = func(n int, text []int32, committed []int) {
+			left -= len(committed)
+			onStep(Step{Step: n, NFE: g.nfe, Masked: left, Seconds: time.Since(start).Seconds(),
+				Pieces: e.Pieces(text, given[:len(text)], committed)})
+		}
 	}
-	return o, nil
+	var res sample.Result
+	var err error
+	chunks := 1
+	if e.cfg.Causal {
+		opt.StopAtEOT = true
+		res, err = sample.Autoregressive(g, prompt, r.Length, L, opt)
+	} else {
+		res, err = sample.Long(g, L, chunk, prompt, opt)
+	}
+	if err != nil {
+		return Output{}, err
+	}
+	if n := len(res.Generated); !e.cfg.Causal {
+		chunks = (n + chunk - 1) / chunk
+		if n < r.Length { // stopped at an EOT inside the next chunk
+			chunks = n/chunk + 1
+		}
+	}
+	out := res.IDs
+	if r.StopAtEOT {
+		out = e.cutAtEOT(out, given)
+	}
+	return Output{IDs: out, Tokens: len(out) - len(prompt), NFE: res.NFE, Steps: res.Steps, Trimmed: trimmed,
+		Chunks: chunks, Pieces: e.Pieces(out, given[:len(out)], nil)}, nil
 }

@@ -158,7 +158,7 @@ func (s *Server) parse(w http.ResponseWriter, r *http.Request, m *Manifest) (job
 	if sr.Seed != nil {
 		seed = *sr.Seed
 	}
-	req := engine.Request{Prompt: sr.Prompt, Length: length, Steps: steps, Strategy: strategy, Temperature: temp, TopP: topP, Seed: seed, Backend: "cpu"}
+	req := engine.Request{Prompt: sr.Prompt, Length: length, Steps: steps, Strategy: strategy, Temperature: temp, TopP: topP, Seed: seed, Backend: "cpu", StopAtEOT: true}
 	switch {
 	case md.Config.Causal: // one call per token, left to right: steps and strategy do not apply
 		req.Steps, req.Strategy = length, Autoregressive
