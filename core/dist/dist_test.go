@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/austen-diffusion/textdiffusion/core/dist/disttest"
 )
 
 func TestSingle(t *testing.T) {
@@ -30,28 +32,10 @@ func TestSingle(t *testing.T) {
 	}
 }
 
-// mpirunArgs is how the tests start jobs: root is allowed (CI runs as root), more ranks
-// than cores are allowed, and the ranks are not bound to cores (the machine is shared).
-var mpirunArgs = []string{"--allow-run-as-root", "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,tcp",
-	"--mca", "btl_tcp_if_include", "lo", "--mca", "oob_tcp_if_include", "lo"}
-
-// NeedMPIRun returns mpirun's path, skipping the test when Open MPI is absent, unless
-// TDIFF_MPI is set (make test-mpi), where a missing mpirun fails.
-func needMPIRun(t *testing.T) string {
-	p, err := exec.LookPath("mpirun")
-	if err != nil {
-		if os.Getenv("TDIFF_MPI") != "" {
-			t.Fatalf("TDIFF_MPI is set but mpirun is missing (apt-get install openmpi-bin libopenmpi3): %v", err)
-		}
-		t.Skip("mpirun not installed (set TDIFF_MPI=1 to make this a failure)")
-	}
-	return p
-}
-
 // TestOpenMPI runs this test binary as 3 ranks, each running TestRank.
 func TestOpenMPI(t *testing.T) {
-	mpirun := needMPIRun(t)
-	args := append(append([]string{}, mpirunArgs...), "-np", "3", os.Args[0], "-test.run", "^TestRank$", "-test.v")
+	mpirun := disttest.MPIRun(t)
+	args := append(append([]string{}, disttest.Args...), "-np", "3", os.Args[0], "-test.run", "^TestRank$", "-test.v")
 	cmd := exec.Command(mpirun, args...)
 	cmd.Env = append(os.Environ(), "TDIFF_DIST_CHILD=1")
 	out, err := cmd.CombinedOutput()

@@ -4,6 +4,7 @@
 //
 //	go run ./core/cmd/train -objective mdm -steps 3000 -out runs/mdm
 //	go run ./core/cmd/train -out runs/mdm -resume        # continue after a crash or Ctrl-C
+//	mpirun -np 2 train -dist mpi -threads 1 -out runs/mdm # data-parallel on 2 ranks (Open MPI)
 package main
 
 import (
@@ -23,12 +24,33 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/dist"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/train"
 )
 
+// comm is the job this process belongs to (-dist); one process until run opens MPI.
+var comm dist.Comm = dist.Single{}
+
+// errInterrupted ends a run stopped by SIGINT/SIGTERM (exit status 130).
+var errInterrupted = errors.New("interrupted")
+
 func main() {
-	if err := run(); err != nil {
+	err := run()
+	switch {
+	case errors.Is(err, errInterrupted):
+		comm.Close()
+		os.Exit(130)
+	case err != nil && comm.Size() > 1:
+		// One rank's error ends the whole job: the others may be waiting for it in a
+		// collective and would otherwise wait forever.
+		fmt.Fprintf(os.Stderr, "train: rank %d of %d: %v\n", comm.Rank(), comm.Size(), err)
+		comm.Abort(1)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "train:", err)
+		os.Exit(1)
+	}
+	if err := comm.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "train:", err)
 		os.Exit(1)
 	}
@@ -47,6 +69,7 @@ func run() error {
 		logEvery   = flag.Int("log-every", 10, "steps between metric lines")
 		noBar      = flag.Bool("no-progress", false, "plain log lines instead of a progress bar")
 		initPath   = flag.String("init", "", "start from the weights of this model file (its architecture replaces -dim etc.; the optimizer and step start fresh)")
+		distKind   = flag.String("dist", "none", "data-parallel training: none, or mpi (start with mpirun -np N; rank r trains on sequences [r*B/N, (r+1)*B/N) of each batch, rank 0 writes the files)")
 	)
 	c := d
 	flag.StringVar(&c.Objective, "objective", d.Objective, "mdm (masked diffusion) or ar (autoregressive baseline)")
@@ -108,10 +131,25 @@ func run() error {
 	if *out == "" {
 		*out = filepath.Join("runs", c.Objective)
 	}
+	var err error
+	if comm, err = dist.Open(*distKind); err != nil {
+		return err
+	}
+	lead := comm.Rank() == 0
+	// say prints on rank 0 only: the other ranks' lines would repeat it.
+	say := func(format string, a ...any) {
+		if lead {
+			fmt.Fprintf(os.Stderr, format, a...)
+		}
+	}
 	if err := blas.Init(*threads); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "blas: %s\n", blas.Name())
+	if comm.Size() > 1 {
+		host, _ := os.Hostname()
+		fmt.Fprintf(os.Stderr, "dist: rank %d of %d, pid %d, host %s\n", comm.Rank(), comm.Size(), os.Getpid(), host)
+	}
+	say("blas: %s\n", blas.Name())
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -123,26 +161,33 @@ func run() error {
 		if set["steps"] {
 			steps = c.Steps
 		}
-		var err error
-		tr, err = train.Resume(ckpt, nil, steps)
+		// Rank 0's checkpoint is the state of every rank: it reads the file and sends it.
+		raw, err := readOnLead(ckpt)
 		if err != nil {
+			return err
+		}
+		f, err := checkpoint.Decode(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %w", ckpt, err)
+		}
+		if tr, err = train.ResumeFile(f, ckpt, nil, steps); err != nil {
 			return err
 		}
 		if set["dropout"] || set["dropout-start"] {
 			if err := tr.SetDropout(c.Dropout, c.DropoutStart); err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "from step %d: dropout %g from step %d (the run's config records it)\n", tr.Step, c.Dropout, c.DropoutStart)
+			say("from step %d: dropout %g from step %d (the run's config records it)\n", tr.Step, c.Dropout, c.DropoutStart)
 		}
 		if set["average-from"] || set["average-every"] {
 			if err := tr.SetAverage(c.AverageFrom, c.AverageEvery); err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "from step %d: averaging the weights from step %d every %d steps (the run's config records it)\n", tr.Step, c.AverageFrom, c.AverageEvery)
+			say("from step %d: averaging the weights from step %d every %d steps (the run's config records it)\n", tr.Step, c.AverageFrom, c.AverageEvery)
 		}
 		c = tr.Cfg
-		fmt.Fprintf(os.Stderr, "resuming %s at step %d of %d\n", ckpt, tr.Step, c.Steps)
-	} else if _, err := os.Stat(ckpt); err == nil {
+		say("resuming %s at step %d of %d\n", ckpt, tr.Step, c.Steps)
+	} else if _, err := os.Stat(ckpt); err == nil && lead {
 		return fmt.Errorf("%s exists: pass -resume to continue that run, or choose another -out", ckpt)
 	}
 	ds, err := loadData(*dataFiles, *valFile, *tokPath, c, tr, *out)
@@ -155,7 +200,7 @@ func run() error {
 			return err
 		}
 		c = tr.Cfg
-		fmt.Fprintf(os.Stderr, "starting from the weights of %s\n", c.Init)
+		say("starting from the weights of %s\n", c.Init)
 	} else if tr == nil {
 		c.Model.Vocab = ds.tok.Vocab()
 		tr, err = train.New(c, ds.tokJSON, ds.batch)
@@ -165,23 +210,28 @@ func run() error {
 	} else {
 		tr.SetBatchFunc(ds.batch)
 	}
-	fmt.Fprintf(os.Stderr, "%s: %d parameters, %d training tokens, %d validation tokens, batch %dx%d, %d steps\n",
+	if err := tr.SetComm(comm); err != nil {
+		return err
+	}
+	say("%s: %d parameters, %d training tokens, %d validation tokens, batch %dx%d, %d steps\n",
 		c.Objective, c.Model.NumParams(), ds.trainTokens, len(ds.valWindows)*c.Model.SeqLen, c.Batch, c.Model.SeqLen, c.Steps)
 
-	prog := newProgress(c.Steps, tr.Step, c.Objective, *noBar)
-	r := &train.Runner{T: tr, Dir: *out, ValWindows: ds.valWindows, ValPrev: ds.valPrev, LogEvery: *logEvery,
-		OnStep: prog.step, OnEval: prog.eval, OnEvalAverage: prog.evalAverage}
+	r := &train.Runner{T: tr, Dir: *out, ValWindows: ds.valWindows, ValPrev: ds.valPrev, LogEvery: *logEvery}
+	prog := newProgress(c.Steps, tr.Step, c.Objective, *noBar || !lead)
+	if lead {
+		r.OnStep, r.OnEval, r.OnEvalAverage = prog.step, prog.eval, prog.evalAverage
+	}
 	start := time.Now()
 	err = r.Run(ctx)
 	prog.done()
 	if errors.Is(err, context.Canceled) {
-		fmt.Fprintf(os.Stderr, "interrupted at step %d; checkpoint saved to %s (continue with -resume -out %s)\n", tr.Step, ckpt, *out)
-		os.Exit(130)
+		say("interrupted at step %d; checkpoint saved to %s (continue with -resume -out %s)\n", tr.Step, ckpt, *out)
+		return errInterrupted
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "done: %d steps in %s; weights %s, metrics %s, plot %s\n", tr.Step, time.Since(start).Round(time.Second),
+	say("done: %d steps in %s; weights %s, metrics %s, plot %s\n", tr.Step, time.Since(start).Round(time.Second),
 		filepath.Join(*out, train.ModelFile), filepath.Join(*out, train.MetricsFile), filepath.Join(*out, train.PlotFile))
 	return nil
 }
@@ -189,7 +239,7 @@ func run() error {
 // warmStart builds a new run from the weights in path: the architecture is the file's, the
 // objective must match its attention mask, and its tokenizer must be the run's.
 func warmStart(path string, c train.Config, ds *dataset) (*train.Trainer, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := readOnLead(path)
 	if err != nil {
 		return nil, err
 	}
@@ -222,6 +272,17 @@ func warmStart(path string, c train.Config, ds *dataset) (*train.Trainer, error)
 	sum := sha256.Sum256(raw)
 	c.Init = fmt.Sprintf("%s sha256:%x", filepath.Base(path), sum)
 	return train.NewFrom(c, m, ds.tokJSON, ds.batch)
+}
+
+// readOnLead returns the file at path as rank 0 reads it, on every rank: in a job over
+// several hosts only rank 0's disk needs the checkpoint or initial weights.
+func readOnLead(path string) ([]byte, error) {
+	var raw []byte
+	var err error
+	if comm.Rank() == 0 {
+		raw, err = os.ReadFile(path)
+	}
+	return dist.BroadcastBytes(comm, 0, raw, err)
 }
 
 // overlay returns the config file's values with every explicitly given flag on top.
