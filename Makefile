@@ -3,17 +3,20 @@ SHELL := /bin/bash
 GO    ?= go
 export CGO_ENABLED ?= 0
 
-.PHONY: help test test-native test-wasm test-browser bench fuzz train-demo site serve e2e clean
+.PHONY: help test test-native test-mpi test-wasm test-browser bench fuzz train-demo site serve e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-test: test-native test-wasm test-browser ## everything CI runs: native tests, wasm build+tests, browser tests
+test: test-native test-mpi test-wasm test-browser ## everything CI runs: native tests, MPI jobs, wasm build+tests, browser tests
 
 test-native: ## go vet and the native test suite (OpenBLAS when installed, else pure Go)
 	$(GO) vet ./...
 	$(GO) test ./...
 	TDIFF_BLAS=gonum $(GO) test ./core/blas ./core/nn ./core/model
+
+test-mpi: ## data-parallel training under mpirun on loopback (fails without Open MPI)
+	TDIFF_MPI=1 $(GO) test -count=1 -run 'MPI' ./core/dist ./core/cmd/train
 
 test-wasm: ## build everything for the browser; run the pure-Go packages' tests under node
 	GOOS=js GOARCH=wasm $(GO) build ./...

@@ -32,6 +32,14 @@ func TestSingle(t *testing.T) {
 	}
 }
 
+// TestMissingLibrary: -dist mpi without Open MPI says what to install.
+func TestMissingLibrary(t *testing.T) {
+	_, err := openMPI([]string{"libmpi-not-installed.so.40"})
+	if err == nil || !strings.Contains(err.Error(), "apt-get install openmpi-bin libopenmpi3") {
+		t.Fatalf("error %v does not say what to install", err)
+	}
+}
+
 // TestOpenMPI runs this test binary as 3 ranks, each running TestRank.
 func TestOpenMPI(t *testing.T) {
 	mpirun := disttest.MPIRun(t)

@@ -41,10 +41,12 @@ var mpiLibs = []string{"libmpi.so.40", "libmpi.so", "libmpi.40.dylib", "libmpi.d
 // OpenMPI loads libmpi, initialises MPI (MPI_THREAD_SERIALIZED) and returns the world
 // communicator. It fails with what to install when the library is missing, and with what
 // to check when the process was not started by mpirun in a way MPI accepts.
-func OpenMPI() (Comm, error) {
+func OpenMPI() (Comm, error) { return openMPI(mpiLibs) }
+
+func openMPI(libs []string) (Comm, error) {
 	var lib uintptr
 	var errs []error
-	for _, n := range mpiLibs {
+	for _, n := range libs {
 		h, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 		if err == nil {
 			lib = h
@@ -63,7 +65,7 @@ func OpenMPI() (Comm, error) {
 		{&m.u8, "ompi_mpi_byte"}, {&m.sum, "ompi_mpi_op_sum"}} {
 		a, err := purego.Dlsym(lib, h.sym)
 		if err != nil {
-			return nil, fmt.Errorf("-dist mpi: %s is not Open MPI's (only Open MPI is supported): %w", mpiLibs[0], err)
+			return nil, fmt.Errorf("-dist mpi: %s is not Open MPI's (only Open MPI is supported): %w", libs[0], err)
 		}
 		*h.p = a
 	}

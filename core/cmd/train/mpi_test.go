@@ -10,7 +10,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/corpus"
@@ -160,7 +162,103 @@ const (
 	weightTol = 1e-5
 )
 
-// ranks reads "dist: rank r of n, pid p" lines from a job's stderr and sends each rank's pid.
+// TestMPIKillResume kills one rank of a 2-rank job (SIGKILL) after its first checkpoint:
+// mpirun must end the job with an error naming the signal (no rank left waiting), and
+// -resume from rank 0's checkpoint must end with the very weights of an uninterrupted run
+// (the same ranks add the same partial sums in the same order: equal to the bit).
+func TestMPIKillResume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the command and starts mpirun")
+	}
+	disttest.MPIRun(t)
+	const steps = 60
+	dir := t.TempDir()
+	bin, args := tinyRun(t, dir, "mdm", steps)
+	args = append(args, "-checkpoint-every", "10", "-log-every", "10")
+	ref := filepath.Join(dir, "ref")
+	mustRun(t, command(t, 2, bin, append(args, "-out", ref)...))
+	want := weights(t, filepath.Join(ref, train.ModelFile))
+	for _, victim := range []int{1, 0} {
+		t.Run(fmt.Sprintf("rank%d", victim), func(t *testing.T) {
+			out := filepath.Join(dir, fmt.Sprintf("kill%d", victim))
+			log := killAfterCheckpoint(t, command(t, 2, bin, append(args, "-out", out)...), victim, filepath.Join(out, train.CheckpointFile))
+			t.Logf("the job's output:\n%s", log)
+			if !strings.Contains(log, "exited on signal 9") {
+				t.Errorf("mpirun did not say that a rank was killed:\n%s", log)
+			}
+			tr, err := train.Resume(filepath.Join(out, train.CheckpointFile), nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tr.Step >= steps {
+				t.Fatalf("the run finished (step %d) before the kill: make it longer", tr.Step)
+			}
+			mustRun(t, command(t, 2, bin, append(args, "-out", out, "-resume")...))
+			got := weights(t, filepath.Join(out, train.ModelFile))
+			if d, _ := maxDiff(want, got); d != 0 {
+				t.Errorf("killed at step >= %d and resumed: weights differ from the uninterrupted run's by up to %.3g", tr.Step, d)
+			}
+		})
+	}
+}
+
+// killAfterCheckpoint starts the job cmd, SIGKILLs rank victim once ckpt exists and
+// returns the job's output once mpirun has exited with an error (failing t when it exits
+// cleanly or is still running a minute later: a rank left waiting).
+func killAfterCheckpoint(t *testing.T, cmd *exec.Cmd, victim int, ckpt string) string {
+	t.Helper()
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout = cmd.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pids := make(chan [2]int, 2)
+	var log strings.Builder
+	go ranks(bufio.NewScanner(stderr), pids, &log)
+	pid := 0
+	for p := range pids {
+		if p[0] == victim {
+			pid = p[1]
+			break
+		}
+	}
+	if pid == 0 {
+		cmd.Wait()
+		t.Fatalf("rank %d never reported its pid:\n%s", victim, log.String())
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if _, err := os.Stat(ckpt); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("no checkpoint after a minute:\n%s", log.String())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill rank %d (pid %d): %v", victim, pid, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err == nil {
+			t.Fatalf("mpirun exited cleanly after rank %d was killed:\n%s", victim, log.String())
+		}
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatalf("the job still runs a minute after rank %d was killed:\n%s", victim, log.String())
+	}
+	return log.String()
+}
+
+// ranks reads "dist: rank r of n, pid p" lines from a job's stderr and sends each rank's
+// pid; it logs every line into log.
 func ranks(sc *bufio.Scanner, pids chan<- [2]int, log *strings.Builder) {
 	for sc.Scan() {
 		line := sc.Text()
