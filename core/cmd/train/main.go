@@ -19,7 +19,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
@@ -151,7 +150,7 @@ func run() error {
 	}
 	say("blas: %s\n", blas.Name())
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 
 	var tr *train.Trainer
