@@ -11,6 +11,8 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+
+	"github.com/austen-diffusion/textdiffusion/core/internal/dlopen"
 )
 
 // mpi is Open MPI's MPI_COMM_WORLD through purego. Open MPI's handles (communicator,
@@ -44,18 +46,9 @@ var mpiLibs = []string{"libmpi.so.40", "libmpi.so", "libmpi.40.dylib", "libmpi.d
 func OpenMPI() (Comm, error) { return openMPI(mpiLibs) }
 
 func openMPI(libs []string) (Comm, error) {
-	var lib uintptr
-	var errs []error
-	for _, n := range libs {
-		h, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-		if err == nil {
-			lib = h
-			break
-		}
-		errs = append(errs, err)
-	}
-	if lib == 0 {
-		return nil, fmt.Errorf("-dist mpi: Open MPI's library not found (Debian: apt-get install openmpi-bin libopenmpi3): %w", errors.Join(errs...))
+	lib, err := dlopen.First(libs)
+	if err != nil {
+		return nil, fmt.Errorf("-dist mpi: Open MPI's library not found (Debian: apt-get install openmpi-bin libopenmpi3): %w", err)
 	}
 	m := &mpi{}
 	for _, h := range []struct {
@@ -122,29 +115,26 @@ func check(call string, rc int32) {
 func (m *mpi) AllReduceSum(buf []float32) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for len(buf) > 0 {
-		n := min(len(buf), maxCount)
-		check("MPI_Allreduce", m.allreduce(mpiInPlace, unsafe.Pointer(&buf[0]), int32(n), m.f32, m.sum, m.world))
-		buf = buf[n:]
-	}
+	pieces(buf, "MPI_Allreduce", func(p unsafe.Pointer, n int32) int32 { return m.allreduce(mpiInPlace, p, n, m.f32, m.sum, m.world) })
 }
 
 func (m *mpi) AllReduceSum64(buf []float64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for len(buf) > 0 {
-		n := min(len(buf), maxCount)
-		check("MPI_Allreduce", m.allreduce(mpiInPlace, unsafe.Pointer(&buf[0]), int32(n), m.f64, m.sum, m.world))
-		buf = buf[n:]
-	}
+	pieces(buf, "MPI_Allreduce", func(p unsafe.Pointer, n int32) int32 { return m.allreduce(mpiInPlace, p, n, m.f64, m.sum, m.world) })
 }
 
 func (m *mpi) Broadcast(buf []byte, root int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	pieces(buf, "MPI_Bcast", func(p unsafe.Pointer, n int32) int32 { return m.bcast(p, n, m.u8, int32(root), m.world) })
+}
+
+// pieces calls call on buf in runs of at most maxCount elements (an MPI count is a C int).
+func pieces[T any](buf []T, name string, call func(p unsafe.Pointer, n int32) int32) {
 	for len(buf) > 0 {
 		n := min(len(buf), maxCount)
-		check("MPI_Bcast", m.bcast(unsafe.Pointer(&buf[0]), int32(n), m.u8, int32(root), m.world))
+		check(name, call(unsafe.Pointer(&buf[0]), int32(n)))
 		buf = buf[n:]
 	}
 }
