@@ -48,9 +48,9 @@ func tinyRun(t *testing.T, dir, objective string, steps int) (bin string, args [
 	return bin, args
 }
 
-// command returns the run of bin with args, as one process (np 0) or np ranks of mpirun
+// job returns the run of bin with args, as one process (np 0) or np ranks of mpirun
 // (-dist mpi), each with one thread.
-func command(t *testing.T, np int, bin string, args ...string) *exec.Cmd {
+func job(t *testing.T, np int, bin string, args ...string) *exec.Cmd {
 	var cmd *exec.Cmd
 	if np == 0 {
 		cmd = exec.Command(bin, args...)
@@ -62,7 +62,7 @@ func command(t *testing.T, np int, bin string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func mustRun(t *testing.T, cmd *exec.Cmd) {
+func runOK(t *testing.T, cmd *exec.Cmd) {
 	t.Helper()
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
@@ -129,8 +129,8 @@ func TestMPIEquivalence(t *testing.T) {
 			dir := t.TempDir()
 			bin, args := tinyRun(t, dir, objective, 10)
 			one, two := filepath.Join(dir, "one"), filepath.Join(dir, "two")
-			mustRun(t, command(t, 0, bin, append(args, "-out", one)...))
-			mustRun(t, command(t, 2, bin, append(args, "-out", two)...))
+			runOK(t, job(t, 0, bin, append(args, "-out", one)...))
+			runOK(t, job(t, 2, bin, append(args, "-out", two)...))
 			l1, l2 := losses(t, one), losses(t, two)
 			if len(l1) != 10 || len(l2) != 10 {
 				t.Fatalf("logged %d and %d steps, want 10", len(l1), len(l2))
@@ -177,12 +177,12 @@ func TestMPIKillResume(t *testing.T) {
 	bin, args := tinyRun(t, dir, "mdm", steps)
 	args = append(args, "-checkpoint-every", "10", "-log-every", "10")
 	ref := filepath.Join(dir, "ref")
-	mustRun(t, command(t, 2, bin, append(args, "-out", ref)...))
+	runOK(t, job(t, 2, bin, append(args, "-out", ref)...))
 	want := weights(t, filepath.Join(ref, train.ModelFile))
 	for _, victim := range []int{1, 0} {
 		t.Run(fmt.Sprintf("rank%d", victim), func(t *testing.T) {
 			out := filepath.Join(dir, fmt.Sprintf("kill%d", victim))
-			log := killAfterCheckpoint(t, command(t, 2, bin, append(args, "-out", out)...), victim, filepath.Join(out, train.CheckpointFile))
+			log := killAfterCheckpoint(t, job(t, 2, bin, append(args, "-out", out)...), victim, filepath.Join(out, train.CheckpointFile))
 			t.Logf("the job's output:\n%s", log)
 			if !strings.Contains(log, "exited on signal 9") {
 				t.Errorf("mpirun did not say that a rank was killed:\n%s", log)
@@ -194,7 +194,7 @@ func TestMPIKillResume(t *testing.T) {
 			if tr.Step >= steps {
 				t.Fatalf("the run finished (step %d) before the kill: make it longer", tr.Step)
 			}
-			mustRun(t, command(t, 2, bin, append(args, "-out", out, "-resume")...))
+			runOK(t, job(t, 2, bin, append(args, "-out", out, "-resume")...))
 			got := weights(t, filepath.Join(out, train.ModelFile))
 			if d, _ := maxDiff(want, got); d != 0 {
 				t.Errorf("killed at step >= %d and resumed: weights differ from the uninterrupted run's by up to %.3g", tr.Step, d)
