@@ -130,10 +130,11 @@ func run() error {
 	if *out == "" {
 		*out = filepath.Join("runs", c.Objective)
 	}
-	var err error
-	if comm, err = dist.Open(*distKind); err != nil {
-		return err
+	c0, err := dist.Open(*distKind)
+	if err != nil {
+		return err // comm stays the single process: main reports the error
 	}
+	comm = c0
 	lead := comm.Rank() == 0
 	// say prints on rank 0 only: the other ranks' lines would repeat it.
 	say := func(format string, a ...any) {

@@ -6,20 +6,21 @@ package dlopen
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/ebitengine/purego"
 )
 
 // First returns the handle of the first of names that loads (RTLD_NOW|RTLD_GLOBAL), or
-// every attempt's error.
+// every attempt's error on one line.
 func First(names []string) (uintptr, error) {
-	var errs []error
+	var errs []string
 	for _, n := range names {
 		h, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 		if err == nil {
 			return h, nil
 		}
-		errs = append(errs, err)
+		errs = append(errs, err.Error())
 	}
-	return 0, errors.Join(errs...)
+	return 0, errors.New(strings.Join(errs, "; "))
 }
