@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -62,11 +63,14 @@ func job(t *testing.T, np int, bin string, args ...string) *exec.Cmd {
 	return cmd
 }
 
-func runOK(t *testing.T, cmd *exec.Cmd) {
+// runOK runs cmd and returns its output, failing t when it fails.
+func runOK(t *testing.T, cmd *exec.Cmd) string {
 	t.Helper()
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		t.Fatalf("%s: %v\n%s", strings.Join(cmd.Args, " "), err, out)
 	}
+	return string(out)
 }
 
 // losses reads the training loss and gradient norm of every step from a run's metrics.
@@ -194,7 +198,10 @@ func TestMPIKillResume(t *testing.T) {
 			if tr.Step >= steps {
 				t.Fatalf("the run finished (step %d) before the kill: make it longer", tr.Step)
 			}
-			runOK(t, job(t, 2, bin, append(args, "-out", out, "-resume")...))
+			log = runOK(t, job(t, 2, bin, append(args, "-out", out, "-resume")...))
+			if want := fmt.Sprintf("at step %d of %d", tr.Step, steps); !strings.Contains(log, want) {
+				t.Errorf("the resumed job did not say it resumed %s:\n%s", want, log)
+			}
 			got := weights(t, filepath.Join(out, train.ModelFile))
 			if d, _ := maxDiff(want, got); d != 0 {
 				t.Errorf("killed at step >= %d and resumed: weights differ from the uninterrupted run's by up to %.3g", tr.Step, d)
@@ -204,21 +211,34 @@ func TestMPIKillResume(t *testing.T) {
 }
 
 // killAfterCheckpoint starts the job cmd, SIGKILLs rank victim once ckpt exists and
-// returns the job's output once mpirun has exited with an error (failing t when it exits
-// cleanly or is still running a minute later: a rank left waiting).
+// returns the job's whole output once mpirun has exited with an error (failing t when it
+// exits cleanly or still runs a minute later: a rank left waiting).
 func killAfterCheckpoint(t *testing.T, cmd *exec.Cmd, victim int, ckpt string) string {
 	t.Helper()
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout = cmd.Stderr
+	// Through an io.Pipe, Wait returns only after mpirun's last line was copied; closing
+	// the pipe then ends the reader, so no line is lost (StderrPipe gives no such order).
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	pids := make(chan [2]int, 2)
 	var log strings.Builder
-	go ranks(bufio.NewScanner(stderr), pids, &log)
+	read := make(chan struct{})
+	go func() { ranks(bufio.NewScanner(pr), pids, &log); close(read) }()
+	exited := make(chan error, 1)
+	go func() { err := cmd.Wait(); pw.Close(); exited <- err }()
+	// output waits for the job's end (stopping it after a minute) and returns its output.
+	output := func() string {
+		select {
+		case <-exited:
+		case <-time.After(time.Minute):
+			cmd.Process.Signal(syscall.SIGTERM) // mpirun ends its ranks on SIGTERM
+			<-exited
+		}
+		<-read
+		return log.String()
+	}
 	pid := 0
 	for p := range pids {
 		if p[0] == victim {
@@ -227,8 +247,7 @@ func killAfterCheckpoint(t *testing.T, cmd *exec.Cmd, victim int, ckpt string) s
 		}
 	}
 	if pid == 0 {
-		cmd.Wait()
-		t.Fatalf("rank %d never reported its pid:\n%s", victim, log.String())
+		t.Fatalf("rank %d never reported its pid:\n%s", victim, output())
 	}
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -236,29 +255,28 @@ func killAfterCheckpoint(t *testing.T, cmd *exec.Cmd, victim int, ckpt string) s
 			break
 		}
 		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			t.Fatalf("no checkpoint after a minute:\n%s", log.String())
+			cmd.Process.Signal(syscall.SIGTERM)
+			t.Fatalf("no checkpoint after a minute:\n%s", output())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatalf("kill rank %d (pid %d): %v", victim, pid, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
 	select {
 	case err := <-exited:
+		<-read
 		if err == nil {
 			t.Fatalf("mpirun exited cleanly after rank %d was killed:\n%s", victim, log.String())
 		}
 	case <-time.After(time.Minute):
-		cmd.Process.Kill()
-		t.Fatalf("the job still runs a minute after rank %d was killed:\n%s", victim, log.String())
+		cmd.Process.Signal(syscall.SIGTERM)
+		t.Fatalf("the job still runs a minute after rank %d was killed:\n%s", victim, output())
 	}
 	return log.String()
 }
 
-// ranks reads "dist: rank r of n, pid p" lines from a job's stderr and sends each rank's
+// ranks reads "dist: rank r of n, pid p" lines from a job's output and sends each rank's
 // pid; it logs every line into log.
 func ranks(sc *bufio.Scanner, pids chan<- [2]int, log *strings.Builder) {
 	for sc.Scan() {
