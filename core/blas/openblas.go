@@ -3,13 +3,14 @@
 package blas
 
 import (
-	"errors"
 	"fmt"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
 	gblas "gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
+
+	"github.com/austen-diffusion/textdiffusion/core/internal/dlopen"
 )
 
 // OpenBLAS is gonum's implementation with the level-3 and level-2 products that matter
@@ -32,18 +33,9 @@ var libNames = []string{"libopenblas.so.0", "libopenblas.so", "libopenblas.dylib
 
 // LoadOpenBLAS opens the OpenBLAS shared library and sets its thread count.
 func LoadOpenBLAS(threads int) (*OpenBLAS, error) {
-	var lib uintptr
-	var errs []error
-	for _, n := range libNames {
-		h, err := purego.Dlopen(n, purego.RTLD_NOW|purego.RTLD_GLOBAL)
-		if err == nil {
-			lib = h
-			break
-		}
-		errs = append(errs, err)
-	}
-	if lib == 0 {
-		return nil, fmt.Errorf("openblas not found (install libopenblas0): %w", errors.Join(errs...))
+	lib, err := dlopen.First(libNames)
+	if err != nil {
+		return nil, fmt.Errorf("openblas not found (install libopenblas0): %w", err)
 	}
 	ob := &OpenBLAS{}
 	if _, err := purego.Dlsym(lib, "cblas_sgemm"); err != nil {

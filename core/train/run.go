@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/dist"
 )
 
 // Files of a run's output folder.
@@ -50,9 +51,13 @@ type Runner struct {
 
 // Run trains until the configured step count or until ctx is cancelled; either way the
 // latest state is saved first, so a SIGINT loses nothing. At the end it writes the final
-// weights (ModelFile) and the plot.
+// weights (ModelFile) and the plot. In a data-parallel job every rank calls Run; rank 0
+// alone validates and writes files (see follow).
 func (r *Runner) Run(ctx context.Context) error {
 	t := r.T
+	if !t.Lead() {
+		return r.follow(ctx)
+	}
 	if err := os.MkdirAll(r.Dir, 0o755); err != nil {
 		return err
 	}
@@ -127,11 +132,14 @@ func (r *Runner) Run(ctx context.Context) error {
 		_ = Plot(filepath.Join(r.Dir, PlotFile), records, c.Objective)
 	}
 	for t.Step < c.Steps {
-		if ctx.Err() != nil {
+		if t.stopping(ctx) {
 			if err := save(); err != nil {
 				return err
 			}
-			return ctx.Err()
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			return context.Canceled // another rank was interrupted
 		}
 		s := t.TrainStep()
 		tokens += tokPerStep
@@ -192,6 +200,30 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	return Plot(filepath.Join(r.Dir, PlotFile), records, c.Objective)
+}
+
+// follow is Run on a rank other than 0: the same steps, no files, no validation (rank 0
+// validates while the others wait in the next step's all-reduce).
+func (r *Runner) follow(ctx context.Context) error {
+	t := r.T
+	for t.Step < t.Cfg.Steps {
+		if t.stopping(ctx) {
+			return context.Canceled
+		}
+		if s := t.TrainStep(); math.IsNaN(s.Loss) || math.IsInf(s.Loss, 0) {
+			return fmt.Errorf("step %d: loss is %v", s.Step, s.Loss)
+		}
+	}
+	return nil
+}
+
+// stopping reports whether the run stops before the next step: ctx is cancelled here, or,
+// in a data-parallel job, on any rank (so all ranks stop after the same step).
+func (t *Trainer) stopping(ctx context.Context) bool {
+	if t.Comm == nil {
+		return ctx.Err() != nil
+	}
+	return dist.Any(t.Comm, ctx.Err() != nil)
 }
 
 // readMetrics loads an existing log, keeping only records up to step (a resumed run

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/dist"
 	"github.com/austen-diffusion/textdiffusion/core/masked"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/nn"
@@ -31,6 +32,10 @@ type Trainer struct {
 	// average is the same to the bit.
 	AvgSum []float32
 	AvgN   int
+
+	// Comm is the job of data-parallel training (SetComm; nil: one process). Each of its
+	// ranks trains on its share of every global batch and all apply the same update.
+	Comm dist.Comm
 
 	batch   BatchFunc
 	noise   masked.NoiseConfig
@@ -170,27 +175,31 @@ func (t *Trainer) rng(step int, stream uint64) *rand.Rand {
 func (t *Trainer) TrainStep() Stats {
 	c := t.Cfg
 	B, L, V := c.Batch, c.Model.SeqLen, c.Model.Vocab
+	lo, hi := t.share()
+	n := hi - lo
 	if c.Dropout > 0 && t.Step >= c.DropoutStart {
-		t.Model.Drop = model.Dropout{P: float32(c.Dropout), Rng: t.rng(t.Step, 2)}
+		t.Model.Drop = model.Dropout{P: float32(c.Dropout), Rng: t.dropoutRng(t.Step)}
 	}
 	var loss float64
 	switch c.Objective {
 	case "mdm":
 		t.batch(t.Step, t.x0[:B*L], B, L)
-		loss = t.mdmLoss(t.x0[:B*L], t.rng(t.Step, 1), t.dlogits)
+		loss = t.mdmLoss(t.x0[:B*L], t.rng(t.Step, 1), lo, hi, t.dlogits)
 	case "ar":
 		// Windows of L+1 tokens: the first L are the input, the last L the targets.
 		t.batch(t.Step, t.x0, B, L+1)
-		for b := 0; b < B; b++ {
-			copy(t.xt[b*L:(b+1)*L], t.x0[b*(L+1):b*(L+1)+L])
-			copy(t.tgt[b*L:(b+1)*L], t.x0[b*(L+1)+1:(b+1)*(L+1)])
+		for b := lo; b < hi; b++ {
+			i := b - lo
+			copy(t.xt[i*L:(i+1)*L], t.x0[b*(L+1):b*(L+1)+L])
+			copy(t.tgt[i*L:(i+1)*L], t.x0[b*(L+1)+1:(b+1)*(L+1)])
 		}
-		logits := t.Model.Forward(t.xt, B)
-		loss = nn.CrossEntropy(t.dlogits, logits, t.tgt, B*L, V, 1/float32(B*L))
+		logits := t.Model.Forward(t.xt[:n*L], n)
+		loss = nn.CrossEntropy(t.dlogits[:n*L*V], logits, t.tgt[:n*L], n*L, V, 1/float32(n*L))
 	}
 	t.Model.ZeroGrad()
-	t.Model.Backward(t.dlogits)
+	t.Model.Backward(t.dlogits[:n*L*V])
 	t.Model.Drop = model.Dropout{}
+	loss = t.reduce(loss)
 	norm := optim.ClipGradNorm(t.Model.Grads, c.Clip)
 	lr := t.Schedule().At(t.Step)
 	t.Opt.Update(t.Model.Params, t.Model.Grads, lr)
@@ -207,19 +216,21 @@ func (t *Trainer) TrainStep() Stats {
 	return Stats{Step: t.Step, Loss: loss, LR: lr, GradNorm: norm}
 }
 
-// mdmLoss corrupts x0 (B, L) with times drawn from rng, runs the network and returns the
-// ELBO loss per token, writing its gradient into dlogits when not nil.
-func (t *Trainer) mdmLoss(x0 []int32, rng *rand.Rand, dlogits []float32) float64 {
+// mdmLoss corrupts x0 (B, L) with times drawn from rng, runs the network on sequences
+// [lo, hi) and returns their ELBO loss per token, writing its gradient into dlogits when
+// not nil. The times and masks are drawn for all B sequences, whichever ones run, so a
+// sequence is corrupted alike on every rank count.
+func (t *Trainer) mdmLoss(x0 []int32, rng *rand.Rand, lo, hi int, dlogits []float32) float64 {
 	c := t.Cfg
 	L, V := c.Model.SeqLen, c.Model.Vocab
-	B := len(x0) / L
+	B, n := len(x0)/L, hi-lo
 	xt := t.xt[:B*L]
 	times := masked.Draw(rng, x0, B, L, t.noise, c.Model.MaskID(), xt)
-	logits := t.Model.Forward(xt, B)
+	logits := t.Model.Forward(xt[lo*L:hi*L], n)
 	if dlogits != nil {
-		dlogits = dlogits[:B*L*V]
+		dlogits = dlogits[:n*L*V]
 	}
-	loss, _ := masked.Loss(logits, x0, xt, B, L, V, times, t.noise, c.Model.MaskID(), dlogits)
+	loss, _ := masked.Loss(logits, x0[lo*L:hi*L], xt[lo*L:hi*L], n, L, V, times[lo:hi], t.noise, c.Model.MaskID(), dlogits)
 	return loss
 }
 
@@ -242,7 +253,7 @@ func (t *Trainer) Validate(windows [][]int32, prev []int32) float64 {
 		switch c.Objective {
 		case "mdm":
 			// The loss is per token of the batch; scale back to a sum.
-			sum += t.mdmLoss(buf, rand.New(rand.NewPCG(c.Seed, uint64(k))), nil) * float64(b*L)
+			sum += t.mdmLoss(buf, rand.New(rand.NewPCG(c.Seed, uint64(k))), 0, b, nil) * float64(b*L)
 		case "ar":
 			tg := append([]int32(nil), buf...)
 			in := t.xt[:b*L]
@@ -313,6 +324,12 @@ func Resume(path string, batch BatchFunc, steps int) (*Trainer, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ResumeFile(f, path, batch, steps)
+}
+
+// ResumeFile is Resume from a decoded checkpoint (path names it in errors): the ranks of
+// a data-parallel job resume from the bytes rank 0 read and broadcast.
+func ResumeFile(f *checkpoint.File, path string, batch BatchFunc, steps int) (*Trainer, error) {
 	var st state
 	if len(f.State) == 0 {
 		return nil, fmt.Errorf("%s: not a training checkpoint (no optimizer state); start a new run or use it for eval/sample", path)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
 	"github.com/austen-diffusion/textdiffusion/core/data"
+	"github.com/austen-diffusion/textdiffusion/core/dist"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 	"github.com/austen-diffusion/textdiffusion/core/train"
 )
@@ -32,8 +33,17 @@ func loadData(files, val, tokPath string, c train.Config, resumed *train.Trainer
 			return nil, fmt.Errorf("tokenizer in checkpoint: %w", err)
 		}
 		raw = resumed.Tok
-	} else if tok, raw, err = cli.Tokenizer(tokPath, c.Model.Vocab, docs); err != nil {
-		return nil, err
+	} else {
+		// Rank 0 loads (or trains and saves) the tokenizer; the other ranks get its JSON.
+		if comm.Rank() == 0 {
+			tok, raw, err = cli.Tokenizer(tokPath, c.Model.Vocab, docs)
+		}
+		if raw, err = dist.BroadcastBytes(comm, 0, raw, err); err != nil {
+			return nil, err
+		}
+		if tok, err = tokenizer.Parse(raw); err != nil {
+			return nil, fmt.Errorf("tokenizer from rank 0: %w", err)
+		}
 	}
 	if resumed != nil && tok.Vocab() != c.Model.Vocab {
 		return nil, fmt.Errorf("tokenizer has %d ids, the checkpoint's model %d", tok.Vocab(), c.Model.Vocab)

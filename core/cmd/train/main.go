@@ -5,6 +5,7 @@
 //	go run ./core/cmd/train -objective mdm -steps 3000 -out runs/mdm
 //	go run ./core/cmd/train -out runs/mdm -resume        # continue after a crash or Ctrl-C
 //	go run ./core/cmd/train -config run.json -dropout 0.1 # a config file, flags on top
+//	mpirun -np 2 train -dist mpi -threads 1 -out runs/mdm # data-parallel on 2 ranks (Open MPI)
 package main
 
 import (
@@ -20,23 +21,36 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
+	"github.com/austen-diffusion/textdiffusion/core/dist"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/train"
 )
+
+// comm is the job this process belongs to (-dist); one process until run opens MPI.
+var comm dist.Comm = dist.Single{}
 
 func main() {
 	err := run(os.Args[1:], os.Stdout, os.Stderr)
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 	case errors.Is(err, context.Canceled): // interrupted; run said where the checkpoint is
+		comm.Close()
 		os.Exit(130)
+	case comm.Size() > 1:
+		// One rank's error ends the whole job: the others may be waiting for it in a
+		// collective and would otherwise wait forever.
+		fmt.Fprintf(os.Stderr, "train: rank %d of %d: %v\n", comm.Rank(), comm.Size(), err)
+		comm.Abort(1)
 	default:
+		fmt.Fprintln(os.Stderr, "train:", err)
+		os.Exit(1)
+	}
+	if err := comm.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, "train:", err)
 		os.Exit(1)
 	}
@@ -44,9 +58,9 @@ func main() {
 
 // options are the flags that are not part of the run's config.
 type options struct {
-	configPath, out, dataFiles, valFile, tokPath, initPath string
-	resume, noBar                                          bool
-	threads, logEvery                                      int
+	configPath, out, dataFiles, valFile, tokPath, initPath, dist string
+	resume, noBar                                                bool
+	threads, logEvery                                            int
 }
 
 // parseFlags parses args: the options, and the config flags (configFlags) into a scratch
@@ -64,6 +78,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fl.IntVar(&o.logEvery, "log-every", 10, "steps between metric lines")
 	fl.BoolVar(&o.noBar, "no-progress", false, "plain log lines instead of a progress bar")
 	fl.StringVar(&o.initPath, "init", "", "start from the weights of this model file (its architecture replaces -dim etc.; the optimizer and step start fresh)")
+	fl.StringVar(&o.dist, "dist", "none", "data-parallel training: none, or mpi (start with mpirun -np N; rank r trains on sequences [r*B/N, (r+1)*B/N) of each batch, rank 0 writes the files)")
 	scratch := train.Default()
 	configFlags(fl, &scratch)
 	if err := cli.ParseFlags(fl, args, stderr, "usage: train [flags]\n\nTrains a masked diffusion LM (or the AR baseline) and writes checkpoints, metrics and plots.\n\n"); err != nil {
@@ -158,7 +173,16 @@ var resumable = map[string]bool{"steps": true, "dropout": true, "dropout-start":
 // -average-every change the rest of the run; any other config flag must repeat the run's
 // own value (scripts pass a run's starting flags again), since steps taken cannot change.
 func resumeRun(ckpt string, fl *flag.FlagSet, stderr io.Writer) (*train.Trainer, error) {
-	tr, err := train.Resume(ckpt, nil, 0)
+	// Rank 0's checkpoint is the state of every rank: it reads the file and sends it.
+	raw, err := readOnLead(ckpt)
+	if err != nil {
+		return nil, err
+	}
+	f, err := checkpoint.Decode(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ckpt, err)
+	}
+	tr, err := train.ResumeFile(f, ckpt, nil, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -223,12 +247,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if o.out == "" {
 		o.out = filepath.Join("runs", c.Objective)
 	}
+	job, err := dist.Open(o.dist)
+	if err != nil {
+		return err // comm stays the single process: main reports the error
+	}
+	comm = job
+	if comm.Size() > 1 {
+		host, _ := os.Hostname()
+		fmt.Fprintf(stderr, "dist: rank %d of %d, pid %d, host %s\n", comm.Rank(), comm.Size(), os.Getpid(), host)
+		if comm.Rank() != 0 { // rank 0 speaks for the job; errors still reach main
+			stdout, stderr = io.Discard, io.Discard
+		}
+	}
 	if err := blas.Init(o.threads); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "blas: %s\n", blas.Name())
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), stopSignals...)
 	defer stop()
 
 	var tr *train.Trainer
@@ -239,7 +275,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		c = tr.Cfg
 		fmt.Fprintf(stderr, "resuming %s at step %d of %d\n", ckpt, tr.Step, c.Steps)
-	} else if _, err := os.Stat(ckpt); err == nil {
+	} else if _, err := os.Stat(ckpt); err == nil && comm.Rank() == 0 {
 		return fmt.Errorf("%s exists: pass -resume to continue that run, or choose another -out", ckpt)
 	}
 	ds, err := loadData(o.dataFiles, o.valFile, o.tokPath, c, tr, o.out)
@@ -261,6 +297,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 	} else {
 		tr.SetBatchFunc(ds.batch)
+	}
+	if err := tr.SetComm(comm); err != nil {
+		return err
 	}
 	fmt.Fprintf(stderr, "%s: %d parameters, %d training tokens, %d validation tokens, batch %dx%d, %d steps\n",
 		c.Objective, c.Model.NumParams(), ds.trainTokens, len(ds.valWindows)*c.Model.SeqLen, c.Batch, c.Model.SeqLen, c.Steps)
@@ -286,7 +325,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 // warmStart builds a new run from the weights in path: the architecture is the file's, the
 // objective must match its attention mask, and its tokenizer must be the run's.
 func warmStart(path string, c train.Config, ds *dataset) (*train.Trainer, error) {
-	raw, err := os.ReadFile(path)
+	raw, err := readOnLead(path)
 	if err != nil {
 		return nil, err
 	}
@@ -319,4 +358,15 @@ func warmStart(path string, c train.Config, ds *dataset) (*train.Trainer, error)
 	sum := sha256.Sum256(raw)
 	c.Init = fmt.Sprintf("%s sha256:%x", filepath.Base(path), sum)
 	return train.NewFrom(c, m, ds.tokJSON, ds.batch)
+}
+
+// readOnLead returns the file at path as rank 0 reads it, on every rank: in a job over
+// several hosts only rank 0's disk needs the checkpoint or initial weights.
+func readOnLead(path string) ([]byte, error) {
+	var raw []byte
+	var err error
+	if comm.Rank() == 0 {
+		raw, err = os.ReadFile(path)
+	}
+	return dist.BroadcastBytes(comm, 0, raw, err)
 }
