@@ -1,5 +1,7 @@
 package masked
 
+import "github.com/austen-diffusion/textdiffusion/core/nn"
+
 // Loss is the masked-diffusion ELBO objective of one batch under the SUBS parametrisation:
 //
 //	loss = sum_{b, n: xt[b,n] = MASK} w(t_b) * -log p(x0[b,n] | xt_b) / (B*L)
@@ -30,6 +32,7 @@ func Loss(logits []float32, x0, xt []int32, B, L, V int, times []float64, cfg No
 	if maskID < 0 || int(maskID) >= V {
 		panic("masked: Loss: maskID out of range")
 	}
+	defer nn.Track(nn.LossFamily)()
 	for _, tok := range xt {
 		if tok == maskID {
 			maskedCount++

@@ -16,6 +16,7 @@ func Attention(out, probs, q, k, v []float32, B, L, H, hd int, causal bool) {
 	if len(out) < B*L*D || len(q) < B*L*D || len(k) < B*L*D || len(v) < B*L*D || len(probs) < B*H*L*L {
 		panic("nn: Attention size mismatch")
 	}
+	defer Track(AttnFamily)()
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	for b := 0; b < B; b++ {
 		for h := 0; h < H; h++ {
@@ -66,6 +67,7 @@ func AttentionBackward(dq, dk, dv, scratch, dout, probs, q, k, v []float32, B, L
 	if len(dq) < B*L*D || len(dk) < B*L*D || len(dv) < B*L*D || len(dout) < B*L*D || len(scratch) < B*H*L*L {
 		panic("nn: AttentionBackward size mismatch")
 	}
+	defer Track(AttnFamily)()
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	// dP = dO V^T and dV += P^T dO.
 	for b := 0; b < B; b++ {

@@ -8,6 +8,7 @@ func SwiGLU(out, gate, up []float32) {
 	if len(gate) < n || len(up) < n {
 		panic("nn: SwiGLU size mismatch")
 	}
+	defer Track(Elementwise)()
 	For(n, 8, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g := gate[i]
@@ -22,6 +23,7 @@ func SwiGLUBackward(dgate, dup, dout, gate, up []float32) {
 	if len(dgate) < n || len(dup) < n || len(gate) < n || len(up) < n {
 		panic("nn: SwiGLUBackward size mismatch")
 	}
+	defer Track(Elementwise)()
 	For(n, 10, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g := gate[i]
@@ -39,6 +41,7 @@ func Add(out, a, b []float32) {
 	if len(a) < n || len(b) < n {
 		panic("nn: Add size mismatch")
 	}
+	defer Track(Elementwise)()
 	For(n, 1, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			out[i] = a[i] + b[i]
@@ -52,6 +55,7 @@ func Mul(out, a, b []float32) {
 	if len(a) < n || len(b) < n {
 		panic("nn: Mul size mismatch")
 	}
+	defer Track(Elementwise)()
 	For(n, 1, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			out[i] = a[i] * b[i]
@@ -64,6 +68,7 @@ func Embed(out, table []float32, ids []int32, V, D int) {
 	if len(out) < len(ids)*D || len(table) < V*D {
 		panic("nn: Embed size mismatch")
 	}
+	defer Track(Elementwise)()
 	for n, id := range ids {
 		if id < 0 || int(id) >= V {
 			panic("nn: Embed token id out of range")
@@ -75,6 +80,7 @@ func Embed(out, table []float32, ids []int32, V, D int) {
 // EmbedBackward scatters dout rows into dtable: dtable[ids[n]] += dout[n]. It runs
 // serially because ids repeat.
 func EmbedBackward(dtable, dout []float32, ids []int32, D int) {
+	defer Track(Elementwise)()
 	for n, id := range ids {
 		row := dtable[int(id)*D : int(id)*D+D]
 		for i, g := range dout[n*D : n*D+D] {

@@ -44,6 +44,7 @@ func rope(x []float32, t *RopeTable, B, L, H int, sign float32) {
 	if L > t.L || len(x) < B*L*D {
 		panic("nn: RoPE size mismatch")
 	}
+	defer Track(Elementwise)()
 	For(B*L, 2*D, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			p := n % L
