@@ -18,6 +18,9 @@ type OpenBLAS struct {
 	gonum.Implementation
 	sgemm func(order, transA, transB, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
 	sgemv func(order, trans, m, n int32, alpha float32, a *float32, lda int32, x *float32, incx int32, beta float32, y *float32, incy int32)
+
+	setThreads func(int32) // nil when the library has no thread control
+	threads    int32
 }
 
 var _ gblas.Float32 = (*OpenBLAS)(nil)
@@ -52,11 +55,23 @@ func LoadOpenBLAS(threads int) (*OpenBLAS, error) {
 	purego.RegisterLibFunc(&ob.sgemm, lib, "cblas_sgemm")
 	purego.RegisterLibFunc(&ob.sgemv, lib, "cblas_sgemv")
 	if _, err := purego.Dlsym(lib, "openblas_set_num_threads"); err == nil {
-		var setThreads func(int32)
-		purego.RegisterLibFunc(&setThreads, lib, "openblas_set_num_threads")
-		setThreads(int32(threads))
+		purego.RegisterLibFunc(&ob.setThreads, lib, "openblas_set_num_threads")
+		ob.threads = int32(threads)
+		ob.setThreads(ob.threads)
 	}
 	return ob, nil
+}
+
+// serial turns OpenBLAS's own threads off (on) or back on (off); see Serial.
+func (o *OpenBLAS) serial(on bool) {
+	if o.setThreads == nil || o.threads <= 1 {
+		return
+	}
+	if on {
+		o.setThreads(1)
+	} else {
+		o.setThreads(o.threads)
+	}
 }
 
 func trans(t gblas.Transpose) int32 {
