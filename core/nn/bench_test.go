@@ -19,3 +19,15 @@ func BenchmarkAttention(b *testing.B) {
 		AttentionBackward(dq, dk, dv, scratch, dout, probs, q, k, v, B, L, H, hd)
 	}
 }
+
+// BenchmarkSwiGLU is one forward and backward of a demo layer's SwiGLU: (16*128, 768).
+func BenchmarkSwiGLU(b *testing.B) {
+	n := 16 * 128 * 768
+	rng := rand.New(rand.NewPCG(1, 2))
+	g, u, dout := randn(rng, n, 2), randn(rng, n, 1), randn(rng, n, 1)
+	out, dg, du := make([]float32, n), make([]float32, n), make([]float32, n)
+	for b.Loop() {
+		SwiGLU(out, g, u)
+		SwiGLUBackward(dg, du, dout, g, u)
+	}
+}

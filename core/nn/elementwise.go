@@ -89,11 +89,13 @@ func EmbedBackward(dtable, dout []float32, ids []int32, D int) {
 	}
 }
 
-// sigmoid is 1/(1+e^-x), computed with ExpNeg on -|x| so the exponent never overflows.
+// sigmoid is 1/(1+e^-x), computed with expNeg32 on -|x| so the exponent never overflows.
 func sigmoid(x float32) float32 {
-	e := float32(ExpNeg(-math.Abs(float64(x))))
+	e := expNeg32(-abs32(x))
 	if x >= 0 {
 		return 1 / (1 + e)
 	}
 	return e / (1 + e)
 }
+
+func abs32(x float32) float32 { return math.Float32frombits(math.Float32bits(x) &^ (1 << 31)) }

@@ -46,6 +46,26 @@ func TestExpKernel(t *testing.T) {
 	}
 }
 
+func TestExpNeg32(t *testing.T) {
+	worst := 0.0
+	for i := 0; i <= 1000000; i++ {
+		x := float32(-87.3 * float64(i) / 1000000)
+		want := math.Exp(float64(x))
+		worst = max(worst, math.Abs(float64(expNeg32(x))-want)/want)
+	}
+	if worst > 3e-7 {
+		t.Fatalf("expNeg32 worst relative error %.3g, want <= 3e-7 (about 2 ulp)", worst)
+	}
+	for _, x := range []float32{-88, -1000, float32(math.Inf(-1)), float32(math.NaN())} {
+		if got := expNeg32(x); got != 0 {
+			t.Errorf("expNeg32(%v) = %v, want 0", x, got)
+		}
+	}
+	if got := expNeg32(0); got != 1 {
+		t.Errorf("expNeg32(0) = %v, want 1", got)
+	}
+}
+
 var sink float64
 
 func BenchmarkExpSum(b *testing.B) {
