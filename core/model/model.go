@@ -87,7 +87,9 @@ type acts struct {
 	hf     []float32 // (N,D) final normed
 	hs     []float32 // (N,D) hf shifted one position right within each sequence (Shift only)
 	rstdf  []float32 // (N)
-	logits []float32 // (N,V)
+	rows   []int32   // the rows the head ran on (ForwardRows); nil: all N
+	hr     []float32 // (len(rows),D) the head's input rows, gathered (ForwardRows only)
+	logits []float32 // (N,V), or (len(rows),V) in front
 	drop   bool      // the last Forward applied dropout (layerActs.drop1/drop2 hold its masks)
 
 	// gradient scratch
@@ -111,7 +113,7 @@ func (m *Model) ensure(B, L int) *acts {
 	c := m.Cfg
 	N, D, F, H := B*L, c.Dim, c.Hidden, c.Heads
 	f := func(n int) []float32 { return make([]float32, n) }
-	a := &acts{B: B, L: L, ids: make([]int32, N), x: f(N * D), hf: f(N * D), rstdf: f(N), logits: f(N * c.Vocab)}
+	a := &acts{B: B, L: L, ids: make([]int32, N), x: f(N * D), hf: f(N * D), hr: f(N * D), rstdf: f(N), logits: f(N * c.Vocab)}
 	a.layers = make([]layerActs, c.Layers)
 	for i := range a.layers {
 		a.layers[i] = layerActs{xin: f(N * D), h1: f(N * D), q: f(N * D), k: f(N * D), v: f(N * D), ao: f(N * D),
@@ -128,7 +130,21 @@ func (m *Model) ensure(B, L int) *acts {
 
 // Forward runs the network on B sequences of length L = len(ids)/B and returns the
 // logits (B*L, V), a view that stays valid until the next Forward. ids is (B, L).
-func (m *Model) Forward(ids []int32, B int) []float32 {
+func (m *Model) Forward(ids []int32, B int) []float32 { return m.forward(ids, B, nil) }
+
+// ForwardRows is Forward with the head run on the listed rows of the (B*L) batch only:
+// it returns their logits (len(rows), V), row i for position rows[i]. Rows that carry no
+// loss (the unmasked positions of the diffusion objective) then cost nothing in the
+// head, whose (V, D) weights are a sixth of the demo model's. Backward then takes the
+// gradient of these logits. rows may be empty; each must be in [0, B*L).
+func (m *Model) ForwardRows(ids []int32, B int, rows []int32) []float32 {
+	if rows == nil {
+		rows = []int32{} // nil means every row to forward
+	}
+	return m.forward(ids, B, rows)
+}
+
+func (m *Model) forward(ids []int32, B int, rows []int32) []float32 {
 	c := m.Cfg
 	if B <= 0 || len(ids)%B != 0 {
 		panic("model: ids not divisible into B sequences")
@@ -180,12 +196,27 @@ func (m *Model) Forward(ids []int32, B int) []float32 {
 		ShiftRows(a.hs, a.hf, B, L, D)
 		hin = a.hs
 	}
-	nn.Linear(a.logits, hin, m.W.Head, N, D, V)
-	return a.logits
+	a.rows = rows
+	if rows == nil {
+		nn.Linear(a.logits, hin, m.W.Head, N, D, V)
+		return a.logits
+	}
+	if len(rows) > N {
+		panic("model: more head rows than positions")
+	}
+	R := len(rows)
+	for i, r := range rows {
+		if r < 0 || int(r) >= N {
+			panic("model: head row outside the batch")
+		}
+		copy(a.hr[i*D:(i+1)*D], hin[int(r)*D:int(r+1)*D])
+	}
+	nn.Linear(a.logits[:R*V], a.hr[:R*D], m.W.Head, R, D, V)
+	return a.logits[:R*V]
 }
 
 // Backward adds to Grads the gradient of the loss whose gradient with respect to the
-// logits of the last Forward is dlogits (B*L, V).
+// logits of the last Forward is dlogits (B*L, V), or (len(rows), V) after ForwardRows.
 func (m *Model) Backward(dlogits []float32) {
 	a := m.act
 	if a == nil {
@@ -195,18 +226,38 @@ func (m *Model) Backward(dlogits []float32) {
 	B, L := a.B, a.L
 	N, D, F, H, V := B*L, c.Dim, c.Hidden, c.Heads, c.Vocab
 	hd := D / H
-	if len(dlogits) < N*V {
-		panic("model: dlogits size mismatch")
+	hin := a.hf
+	if c.Shift {
+		hin = a.hs
 	}
 	clear(a.dh)
+	if a.rows == nil {
+		if len(dlogits) < N*V {
+			panic("model: dlogits size mismatch")
+		}
+		nn.LinearBackward(a.dh, m.G.Head, dlogits, hin, m.W.Head, N, D, V)
+	} else {
+		// The head's input gradient of the gathered rows goes back to their positions
+		// (dao as scratch); the other positions get none.
+		R := len(a.rows)
+		if len(dlogits) < R*V {
+			panic("model: dlogits size mismatch")
+		}
+		dhr := a.dao[:R*D]
+		clear(dhr)
+		nn.LinearBackward(dhr, m.G.Head, dlogits, a.hr[:R*D], m.W.Head, R, D, V)
+		for i, r := range a.rows {
+			dst := a.dh[int(r)*D : int(r+1)*D]
+			for j, g := range dhr[i*D : (i+1)*D] {
+				dst[j] += g
+			}
+		}
+	}
 	if c.Shift {
 		// The head saw the shifted rows a.hs. Once its weight gradient is taken, a.hs is
 		// free to hold the gradient of those rows while it goes back to their sources.
-		nn.LinearBackward(a.dh, m.G.Head, dlogits, a.hs, m.W.Head, N, D, V)
 		copy(a.hs, a.dh)
 		unshiftRowsBackward(a.dh, a.hs, B, L, D)
-	} else {
-		nn.LinearBackward(a.dh, m.G.Head, dlogits, a.hf, m.W.Head, N, D, V)
 	}
 	clear(a.dx)
 	nn.RMSNormBackward(a.dx, m.G.Norm, a.dh, a.x, m.W.Norm, a.rstdf, N, D)

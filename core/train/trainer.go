@@ -36,6 +36,7 @@ type Trainer struct {
 	noise   masked.NoiseConfig
 	x0, xt  []int32
 	tgt     []int32
+	rows    []int32 // the masked positions of xt, the only rows the head runs on (mdm)
 	dlogits []float32
 }
 
@@ -208,18 +209,20 @@ func (t *Trainer) TrainStep() Stats {
 }
 
 // mdmLoss corrupts x0 (B, L) with times drawn from rng, runs the network and returns the
-// ELBO loss per token, writing its gradient into dlogits when not nil.
+// ELBO loss per token, writing its gradient into dlogits when not nil. The head runs on
+// the masked rows only (t.rows), so the gradient is theirs: (len(t.rows), V).
 func (t *Trainer) mdmLoss(x0 []int32, rng *rand.Rand, dlogits []float32) float64 {
 	c := t.Cfg
 	L, V := c.Model.SeqLen, c.Model.Vocab
 	B := len(x0) / L
 	xt := t.xt[:B*L]
 	times := masked.Draw(rng, x0, B, L, t.noise, c.Model.MaskID(), xt)
-	logits := t.Model.Forward(xt, B)
+	t.rows = masked.MaskedRows(t.rows, xt, c.Model.MaskID())
+	logits := t.Model.ForwardRows(xt, B, t.rows)
 	if dlogits != nil {
-		dlogits = dlogits[:B*L*V]
+		dlogits = dlogits[:len(t.rows)*V]
 	}
-	loss, _ := masked.Loss(logits, x0, xt, B, L, V, times, t.noise, c.Model.MaskID(), dlogits)
+	loss, _ := masked.LossRows(logits, t.rows, x0, xt, B, L, V, times, t.noise, c.Model.MaskID(), dlogits)
 	return loss
 }
 
