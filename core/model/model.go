@@ -21,8 +21,34 @@ type Model struct {
 	// sampling never see it.
 	Drop Dropout
 
-	rope *nn.RopeTable
-	act  *acts
+	rope  *nn.RopeTable
+	act   *acts
+	fused []fusedAt // per layer, where its joined projections start in the arena
+}
+
+// fusedAt holds the arena offsets of a layer's wq (wq, wk, wv follow each other: one
+// (3D, D) matrix) and w1 (w1 then w3: one (2F, D) matrix). Each joined matrix runs as one
+// product, larger and so faster than three or two.
+type fusedAt struct{ qkv, w13 int }
+
+// fusedOffsets finds the joined matrices of each layer in Specs order.
+func fusedOffsets(c Config) []fusedAt {
+	off := map[string]int{}
+	o := 0
+	for _, s := range c.Specs() {
+		off[s.Name] = o
+		o += s.Size()
+	}
+	D, F := c.Dim, c.Hidden
+	f := make([]fusedAt, c.Layers)
+	for i := range f {
+		p := fmt.Sprintf("layers.%d.", i)
+		f[i] = fusedAt{off[p+"wq"], off[p+"w1"]}
+		if off[p+"wk"] != f[i].qkv+D*D || off[p+"wv"] != f[i].qkv+2*D*D || off[p+"w3"] != f[i].w13+F*D {
+			panic("model: Specs no longer keep wq, wk, wv and w1, w3 together")
+		}
+	}
+	return f
 }
 
 // Dropout zeroes each output of a block's two projections (attention's wo and the MLP's
@@ -72,6 +98,7 @@ func Empty(cfg Config) (*Model, error) {
 	m := &Model{Cfg: cfg, Params: make([]float32, n), Grads: make([]float32, n)}
 	m.W, m.G = cfg.view(m.Params), cfg.view(m.Grads)
 	m.rope = nn.NewRopeTable(cfg.SeqLen, cfg.Dim/cfg.Heads, cfg.RopeTheta)
+	m.fused = fusedOffsets(cfg)
 	return m, nil
 }
 
@@ -93,17 +120,21 @@ type acts struct {
 	drop   bool      // the last Forward applied dropout (layerActs.drop1/drop2 hold its masks)
 
 	// gradient scratch
-	dx, dh, dq, dk, dv, dao []float32 // (N,D)
-	dg, du, ds              []float32 // (N,F)
-	dS                      []float32 // (B,H,L,L)
+	dx, dh, dao []float32 // (N,D)
+	dqkv        []float32 // (N,3D)
+	dgu         []float32 // (N,2F)
+	ds          []float32 // (N,F)
+	dS          []float32 // (B,H,L,L)
 }
 
 type layerActs struct {
-	xin, h1, q, k, v, ao, xmid, h2 []float32 // (N,D)
-	rstd1, rstd2                   []float32 // (N)
-	g, u, s                        []float32 // (N,F)
-	probs                          []float32 // (B,H,L,L)
-	drop1, drop2                   []float32 // (N,D) dropout masks of wo's and w2's outputs: 0 or 1/(1-P); nil until used
+	xin, h1, ao, xmid, h2 []float32 // (N,D)
+	qkv                   []float32 // (N,3D): each row q, k, v (the joined projection's output)
+	rstd1, rstd2          []float32 // (N)
+	gu                    []float32 // (N,2F): each row the gate's F values, then up's
+	s                     []float32 // (N,F)
+	probs                 []float32 // (B,H,L,L)
+	drop1, drop2          []float32 // (N,D) dropout masks of wo's and w2's outputs: 0 or 1/(1-P); nil until used
 }
 
 func (m *Model) ensure(B, L int) *acts {
@@ -116,11 +147,11 @@ func (m *Model) ensure(B, L int) *acts {
 	a := &acts{B: B, L: L, ids: make([]int32, N), x: f(N * D), hf: f(N * D), hr: f(N * D), rstdf: f(N), logits: f(N * c.Vocab)}
 	a.layers = make([]layerActs, c.Layers)
 	for i := range a.layers {
-		a.layers[i] = layerActs{xin: f(N * D), h1: f(N * D), q: f(N * D), k: f(N * D), v: f(N * D), ao: f(N * D),
-			xmid: f(N * D), h2: f(N * D), rstd1: f(N), rstd2: f(N), g: f(N * F), u: f(N * F), s: f(N * F), probs: f(B * H * L * L)}
+		a.layers[i] = layerActs{xin: f(N * D), h1: f(N * D), qkv: f(3 * N * D), ao: f(N * D),
+			xmid: f(N * D), h2: f(N * D), rstd1: f(N), rstd2: f(N), gu: f(2 * N * F), s: f(N * F), probs: f(B * H * L * L)}
 	}
-	a.dx, a.dh, a.dq, a.dk, a.dv, a.dao = f(N*D), f(N*D), f(N*D), f(N*D), f(N*D), f(N*D)
-	a.dg, a.du, a.ds, a.dS = f(N*F), f(N*F), f(N*F), f(B*H*L*L)
+	a.dx, a.dh, a.dao, a.dqkv = f(N*D), f(N*D), f(N*D), f(3*N*D)
+	a.dgu, a.ds, a.dS = f(2*N*F), f(N*F), f(B*H*L*L)
 	if c.Shift {
 		a.hs = f(N * D)
 	}
@@ -162,28 +193,28 @@ func (m *Model) forward(ids []int32, B int, rows []int32) []float32 {
 	N, D, F, H, V := B*L, c.Dim, c.Hidden, c.Heads, c.Vocab
 	hd := D / H
 	nn.Embed(a.layers[0].xin, m.W.TokEmb, ids, V, D)
+	if m.fused == nil {
+		m.fused = fusedOffsets(c)
+	}
 	for i, w := range m.W.Layers {
 		la := &a.layers[i]
+		fo := m.fused[i]
 		next := a.x
 		if i+1 < len(a.layers) {
 			next = a.layers[i+1].xin
 		}
 		nn.RMSNorm(la.h1, la.rstd1, la.xin, w.AttnNorm, N, D, c.NormEps)
-		nn.Linear(la.q, la.h1, w.Wq, N, D, D)
-		nn.Linear(la.k, la.h1, w.Wk, N, D, D)
-		nn.Linear(la.v, la.h1, w.Wv, N, D, D)
-		nn.RoPE(la.q, m.rope, B, L, H)
-		nn.RoPE(la.k, m.rope, B, L, H)
-		nn.Attention(la.ao, la.probs, la.q, la.k, la.v, B, L, H, hd, c.Causal)
+		nn.Linear(la.qkv, la.h1, m.Params[fo.qkv:fo.qkv+3*D*D], N, D, 3*D)
+		nn.RoPE(la.qkv, 3*D, m.rope, B, L, 2*H) // q's and k's heads
+		nn.Attention(la.ao, la.probs, la.qkv, la.qkv[D:], la.qkv[2*D:], 3*D, B, L, H, hd, c.Causal)
 		nn.Linear(a.dh, la.ao, w.Wo, N, D, D) // dh as scratch for the projection
 		if a.drop {
 			m.dropout(a.dh, &la.drop1)
 		}
 		nn.Add(la.xmid, la.xin, a.dh)
 		nn.RMSNorm(la.h2, la.rstd2, la.xmid, w.MLPNorm, N, D, c.NormEps)
-		nn.Linear(la.g, la.h2, w.W1, N, D, F)
-		nn.Linear(la.u, la.h2, w.W3, N, D, F)
-		nn.SwiGLU(la.s, la.g, la.u)
+		nn.Linear(la.gu, la.h2, m.Params[fo.w13:fo.w13+2*F*D], N, D, 2*F)
+		nn.SwiGLU(la.s, la.gu, N, F)
 		nn.Linear(a.dh, la.s, w.W2, N, F, D)
 		if a.drop {
 			m.dropout(a.dh, &la.drop2)
@@ -262,7 +293,7 @@ func (m *Model) Backward(dlogits []float32) {
 	clear(a.dx)
 	nn.RMSNormBackward(a.dx, m.G.Norm, a.dh, a.x, m.W.Norm, a.rstdf, N, D)
 	for i := len(m.W.Layers) - 1; i >= 0; i-- {
-		w, g, la := m.W.Layers[i], m.G.Layers[i], &a.layers[i]
+		w, g, la, fo := m.W.Layers[i], m.G.Layers[i], &a.layers[i], m.fused[i]
 		// MLP: x = xmid + W2(silu(W1 h2) * W3 h2), dx flows through the residual.
 		// Dropout's gradient is its mask: the projections see dx * mask (dao as scratch).
 		dout := a.dx
@@ -272,31 +303,24 @@ func (m *Model) Backward(dlogits []float32) {
 		}
 		clear(a.ds)
 		nn.LinearBackward(a.ds, g.W2, dout, la.s, w.W2, N, F, D)
-		clear(a.dg)
-		clear(a.du)
-		nn.SwiGLUBackward(a.dg, a.du, a.ds, la.g, la.u)
+		clear(a.dgu)
+		nn.SwiGLUBackward(a.dgu, a.ds, la.gu, N, F)
 		clear(a.dh)
-		nn.LinearBackward(a.dh, g.W1, a.dg, la.h2, w.W1, N, D, F)
-		nn.LinearBackward(a.dh, g.W3, a.du, la.h2, w.W3, N, D, F)
+		nn.LinearBackward(a.dh, m.Grads[fo.w13:fo.w13+2*F*D], a.dgu, la.h2, m.Params[fo.w13:fo.w13+2*F*D], N, D, 2*F)
 		nn.RMSNormBackward(a.dx, g.MLPNorm, a.dh, la.xmid, w.MLPNorm, la.rstd2, N, D)
 		// Attention: xmid = xin + Wo(attn(q, k, v)).
 		dout = a.dx
 		if a.drop {
-			dout = a.dq // free until AttentionBackward
+			dout = a.dqkv[:N*D] // free until AttentionBackward
 			nn.Mul(dout, a.dx, la.drop1)
 		}
 		clear(a.dao)
 		nn.LinearBackward(a.dao, g.Wo, dout, la.ao, w.Wo, N, D, D)
-		clear(a.dq)
-		clear(a.dk)
-		clear(a.dv)
-		nn.AttentionBackward(a.dq, a.dk, a.dv, a.dS, a.dao, la.probs, la.q, la.k, la.v, B, L, H, hd)
-		nn.RoPEBackward(a.dq, m.rope, B, L, H)
-		nn.RoPEBackward(a.dk, m.rope, B, L, H)
+		clear(a.dqkv)
+		nn.AttentionBackward(a.dqkv, a.dqkv[D:], a.dqkv[2*D:], a.dS, a.dao, la.probs, la.qkv, la.qkv[D:], la.qkv[2*D:], 3*D, B, L, H, hd)
+		nn.RoPEBackward(a.dqkv, 3*D, m.rope, B, L, 2*H)
 		clear(a.dh)
-		nn.LinearBackward(a.dh, g.Wq, a.dq, la.h1, w.Wq, N, D, D)
-		nn.LinearBackward(a.dh, g.Wk, a.dk, la.h1, w.Wk, N, D, D)
-		nn.LinearBackward(a.dh, g.Wv, a.dv, la.h1, w.Wv, N, D, D)
+		nn.LinearBackward(a.dh, m.Grads[fo.qkv:fo.qkv+3*D*D], a.dqkv, la.h1, m.Params[fo.qkv:fo.qkv+3*D*D], N, D, 3*D)
 		nn.RMSNormBackward(a.dx, g.AttnNorm, a.dh, la.xin, w.AttnNorm, la.rstd1, N, D)
 	}
 	nn.EmbedBackward(m.G.TokEmb, a.dx, a.ids, D)

@@ -8,14 +8,17 @@ import (
 
 // Attention computes multi-head scaled dot-product attention with no mask (or a causal
 // one) and keeps the probabilities for the backward pass.
-// q, k, v, out are (B*L, H*hd), heads side by side in each row; probs is (B, H, L, L).
+// q, k, v are (B*L, H*hd) with rows ld apart (ld >= H*hd, so that they may be column
+// blocks of one (B*L, 3*H*hd) projection), out is (B*L, H*hd); heads sit side by side in
+// each row; probs is (B, H, L, L).
 // Each (sequence, head) pair runs its score product, softmax and value product back to
 // back while its (L, L) tile is in cache; the products use BLAS with strided leading
 // dimensions, so no transposed copies are made. The pairs are independent, so they are
 // shared out between goroutines, each running its products on one BLAS thread.
-func Attention(out, probs, q, k, v []float32, B, L, H, hd int, causal bool) {
+func Attention(out, probs, q, k, v []float32, ld, B, L, H, hd int, causal bool) {
 	D := H * hd
-	if len(out) < B*L*D || len(q) < B*L*D || len(k) < B*L*D || len(v) < B*L*D || len(probs) < B*H*L*L {
+	in := (B*L-1)*ld + D
+	if ld < D || len(out) < B*L*D || len(q) < in || len(k) < in || len(v) < in || len(probs) < B*H*L*L {
 		panic("nn: Attention size mismatch")
 	}
 	defer Track(AttnFamily)()
@@ -23,11 +26,11 @@ func Attention(out, probs, q, k, v []float32, B, L, H, hd int, causal bool) {
 	blas.Serial(func() {
 		For(B*H, 4*L*L*hd, func(lo, hi int) {
 			for bh := lo; bh < hi; bh++ {
-				off := (bh/H)*L*D + (bh%H)*hd
+				off, o := (bh/H)*L*ld+(bh%H)*hd, (bh/H)*L*D+(bh%H)*hd
 				P := probs[bh*L*L : (bh+1)*L*L]
-				blas.Sgemm(false, true, L, L, hd, scale, q[off:], D, k[off:], D, 0, P, L)
+				blas.Sgemm(false, true, L, L, hd, scale, q[off:], ld, k[off:], ld, 0, P, L)
 				softmaxRows(P, L, causal)
-				blas.Sgemm(false, false, L, hd, L, 1, P, L, v[off:], D, 0, out[off:], D)
+				blas.Sgemm(false, false, L, hd, L, 1, P, L, v[off:], ld, 0, out[o:], D)
 			}
 		})
 	})
@@ -55,10 +58,13 @@ func softmaxRows(s []float32, L int, causal bool) {
 }
 
 // AttentionBackward adds the gradients of q, k and v given dout. scratch is (B, H, L, L)
-// and is overwritten. Shapes and the sharing of (sequence, head) pairs as in Attention.
-func AttentionBackward(dq, dk, dv, scratch, dout, probs, q, k, v []float32, B, L, H, hd int) {
+// and is overwritten. dq, dk, dv have q's row stride ld. Shapes and the sharing of
+// (sequence, head) pairs as in Attention.
+func AttentionBackward(dq, dk, dv, scratch, dout, probs, q, k, v []float32, ld, B, L, H, hd int) {
 	D := H * hd
-	if len(dq) < B*L*D || len(dk) < B*L*D || len(dv) < B*L*D || len(dout) < B*L*D || len(scratch) < B*H*L*L {
+	in := (B*L-1)*ld + D
+	if ld < D || len(dq) < in || len(dk) < in || len(dv) < in || len(q) < in || len(k) < in || len(v) < in ||
+		len(dout) < B*L*D || len(scratch) < B*H*L*L {
 		panic("nn: AttentionBackward size mismatch")
 	}
 	defer Track(AttnFamily)()
@@ -66,16 +72,16 @@ func AttentionBackward(dq, dk, dv, scratch, dout, probs, q, k, v []float32, B, L
 	blas.Serial(func() {
 		For(B*H, 8*L*L*hd, func(lo, hi int) {
 			for bh := lo; bh < hi; bh++ {
-				off := (bh/H)*L*D + (bh%H)*hd
+				off, o := (bh/H)*L*ld+(bh%H)*hd, (bh/H)*L*D+(bh%H)*hd
 				P := probs[bh*L*L : (bh+1)*L*L]
 				dS := scratch[bh*L*L : (bh+1)*L*L]
 				// dP = dO V^T and dV += P^T dO.
-				blas.Sgemm(false, true, L, L, hd, 1, dout[off:], D, v[off:], D, 0, dS, L)
-				blas.Sgemm(true, false, L, hd, L, 1, P, L, dout[off:], D, 1, dv[off:], D)
+				blas.Sgemm(false, true, L, L, hd, 1, dout[o:], D, v[off:], ld, 0, dS, L)
+				blas.Sgemm(true, false, L, hd, L, 1, P, L, dout[o:], D, 1, dv[off:], ld)
 				softmaxBackwardRows(dS, P, L)
 				// S = scale Q K^T, so dQ += scale dS K and dK += scale dS^T Q.
-				blas.Sgemm(false, false, L, hd, L, scale, dS, L, k[off:], D, 1, dq[off:], D)
-				blas.Sgemm(true, false, L, hd, L, scale, dS, L, q[off:], D, 1, dk[off:], D)
+				blas.Sgemm(false, false, L, hd, L, scale, dS, L, k[off:], ld, 1, dq[off:], ld)
+				blas.Sgemm(true, false, L, hd, L, scale, dS, L, q[off:], ld, 1, dk[off:], ld)
 			}
 		})
 	})

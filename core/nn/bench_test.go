@@ -15,19 +15,19 @@ func BenchmarkAttention(b *testing.B) {
 	out, probs, scratch := make([]float32, B*L*D), make([]float32, B*H*L*L), make([]float32, B*H*L*L)
 	dq, dk, dv := make([]float32, B*L*D), make([]float32, B*L*D), make([]float32, B*L*D)
 	for b.Loop() {
-		Attention(out, probs, q, k, v, B, L, H, hd, false)
-		AttentionBackward(dq, dk, dv, scratch, dout, probs, q, k, v, B, L, H, hd)
+		Attention(out, probs, q, k, v, D, B, L, H, hd, false)
+		AttentionBackward(dq, dk, dv, scratch, dout, probs, q, k, v, D, B, L, H, hd)
 	}
 }
 
 // BenchmarkSwiGLU is one forward and backward of a demo layer's SwiGLU: (16*128, 768).
 func BenchmarkSwiGLU(b *testing.B) {
-	n := 16 * 128 * 768
+	N, F := 16*128, 768
 	rng := rand.New(rand.NewPCG(1, 2))
-	g, u, dout := randn(rng, n, 2), randn(rng, n, 1), randn(rng, n, 1)
-	out, dg, du := make([]float32, n), make([]float32, n), make([]float32, n)
+	gu, dout := randn(rng, 2*N*F, 2), randn(rng, N*F, 1)
+	out, dgu := make([]float32, N*F), make([]float32, 2*N*F)
 	for b.Loop() {
-		SwiGLU(out, g, u)
-		SwiGLUBackward(dg, du, dout, g, u)
+		SwiGLU(out, gu, N, F)
+		SwiGLUBackward(dgu, dout, gu, N, F)
 	}
 }

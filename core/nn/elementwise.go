@@ -2,35 +2,39 @@ package nn
 
 import "math"
 
-// SwiGLU computes out = silu(gate) * up, all (n).
-func SwiGLU(out, gate, up []float32) {
-	n := len(out)
-	if len(gate) < n || len(up) < n {
+// SwiGLU computes out = silu(gate) * up. gu is (N, 2F), each row the gate's F values
+// then the up projection's (one product makes both), out is (N, F).
+func SwiGLU(out, gu []float32, N, F int) {
+	if len(out) < N*F || len(gu) < 2*N*F {
 		panic("nn: SwiGLU size mismatch")
 	}
 	defer Track(Elementwise)()
-	For(n, 8, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			g := gate[i]
-			out[i] = g * sigmoid(g) * up[i]
+	For(N, 8*F, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			g, u, o := gu[2*r*F:(2*r+1)*F], gu[(2*r+1)*F:(2*r+2)*F], out[r*F:(r+1)*F]
+			for i, x := range g {
+				o[i] = x * sigmoid(x) * u[i]
+			}
 		}
 	})
 }
 
-// SwiGLUBackward adds dgate and dup given dout, for out = silu(gate)*up.
-func SwiGLUBackward(dgate, dup, dout, gate, up []float32) {
-	n := len(dout)
-	if len(dgate) < n || len(dup) < n || len(gate) < n || len(up) < n {
+// SwiGLUBackward adds to dgu (N, 2F), laid out like gu, the gradients of gate and up
+// given dout (N, F), for out = silu(gate)*up.
+func SwiGLUBackward(dgu, dout, gu []float32, N, F int) {
+	if len(dgu) < 2*N*F || len(dout) < N*F || len(gu) < 2*N*F {
 		panic("nn: SwiGLUBackward size mismatch")
 	}
 	defer Track(Elementwise)()
-	For(n, 10, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			g := gate[i]
-			sg := sigmoid(g)
-			silu := g * sg
-			dup[i] += dout[i] * silu
-			dgate[i] += dout[i] * up[i] * sg * (1 + g*(1-sg))
+	For(N, 10*F, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			g, u, d := gu[2*r*F:(2*r+1)*F], gu[(2*r+1)*F:(2*r+2)*F], dout[r*F:(r+1)*F]
+			dg, du := dgu[2*r*F:(2*r+1)*F], dgu[(2*r+1)*F:(2*r+2)*F]
+			for i, x := range g {
+				sg := sigmoid(x)
+				du[i] += d[i] * x * sg
+				dg[i] += d[i] * u[i] * sg * (1 + x*(1-sg))
+			}
 		}
 	})
 }
