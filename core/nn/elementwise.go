@@ -12,7 +12,8 @@ func SwiGLU(out, gu []float32, N, F int) {
 	For(N, 8*F, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			g, u, o := gu[2*r*F:(2*r+1)*F], gu[(2*r+1)*F:(2*r+2)*F], out[r*F:(r+1)*F]
-			for i, x := range g {
+			for i := swigluVec(o, g, u); i < F; i++ {
+				x := g[i]
 				o[i] = x * sigmoid(x) * u[i]
 			}
 		}
@@ -30,7 +31,8 @@ func SwiGLUBackward(dgu, dout, gu []float32, N, F int) {
 		for r := lo; r < hi; r++ {
 			g, u, d := gu[2*r*F:(2*r+1)*F], gu[(2*r+1)*F:(2*r+2)*F], dout[r*F:(r+1)*F]
 			dg, du := dgu[2*r*F:(2*r+1)*F], dgu[(2*r+1)*F:(2*r+2)*F]
-			for i, x := range g {
+			for i := swigluBackwardVec(dg, du, d, g, u); i < F; i++ {
+				x := g[i]
 				sg := sigmoid(x)
 				du[i] += d[i] * x * sg
 				dg[i] += d[i] * u[i] * sg * (1 + x*(1-sg))
