@@ -7,13 +7,17 @@
 //
 //	mfu=<median> mfu_iqr=<q1>-<q3> tokens_per_s=<median> backend=<name>
 //
-// with the median and interquartile range of the per-step ratios. Before it, the time of
-// a step split by kernel family (nn.Times).
+// with the median and interquartile range of the per-step ratios, and mfu_cpu, the same
+// ratio with the CPU time the process was given (all its threads, OpenBLAS's included) in
+// place of wall time: on a machine busier than its cores, wall time mostly measures the
+// share of the CPU a process got, CPU time what it did with it. Before the line, the time
+// of a step split by kernel family (nn.Times).
 package main
 
 import (
 	"flag"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime/pprof"
@@ -21,6 +25,7 @@ import (
 	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
+	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
 	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"github.com/austen-diffusion/textdiffusion/core/train"
 )
@@ -75,15 +80,18 @@ func main() {
 	flops := float64(cfg.Batch*L) * cfg.Model.FLOPsPerToken(L) // per step
 	var fam [nn.NumFamilies]time.Duration
 	nn.Times = &fam
-	gemm := []float64{g.sample()}
-	var secs, ratios []float64
+	w, c := g.sample()
+	gemm, gemmCPU := []float64{w}, []float64{c}
+	var secs, ratios, ratiosCPU []float64
 	for i := 0; i < *steps; i++ {
-		t0 := time.Now()
+		t0, c0 := time.Now(), cli.CPUSeconds()
 		tr.TrainStep()
-		s := time.Since(t0).Seconds()
-		gemm = append(gemm, g.sample())
+		s, cs := time.Since(t0).Seconds(), cli.CPUSeconds()-c0
+		w, c := g.sample()
+		gemm, gemmCPU = append(gemm, w), append(gemmCPU, c)
 		secs = append(secs, s)
 		ratios = append(ratios, flops/s/((gemm[i]+gemm[i+1])/2))
+		ratiosCPU = append(ratiosCPU, flops/cs/((gemmCPU[i]+gemmCPU[i+1])/2))
 	}
 	nn.Times = nil
 
@@ -100,13 +108,18 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, "  %-12s %7.1f ms %5.1f%%\n", "other", 1e3*(total-tracked)/float64(*steps), 100*(total-tracked)/total)
 
-	gq, sq, rq := quartiles(gemm), quartiles(secs), quartiles(ratios)
+	gq, sq, rq, cq := quartiles(gemm), quartiles(secs), quartiles(ratios), quartiles(ratiosCPU)
 	fmt.Fprintf(os.Stderr, "sgemm 4096x256 by 256x768: median %.1f GFLOP/s (min %.1f, max %.1f, %d samples between the steps)\n",
 		gq[1]/1e9, gq[3]/1e9, gq[4]/1e9, len(gemm))
 	fmt.Fprintf(os.Stderr, "step: median %.3f s (min %.3f, max %.3f), model %.2f GFLOP/s, %d params\n",
 		sq[1], sq[3], sq[4], flops/sq[1]/1e9, cfg.Model.NumParams())
 	fmt.Fprintf(os.Stderr, "mfu per step: median %.3f, interquartile range %.3f-%.3f, min %.3f, max %.3f\n", rq[1], rq[0], rq[2], rq[3], rq[4])
-	fmt.Printf("mfu=%.3f mfu_iqr=%.3f-%.3f tokens_per_s=%.0f backend=%s\n", rq[1], rq[0], rq[2], float64(cfg.Batch*L)/sq[1], blas.Name())
+	cpu := ""
+	if cq[1] > 0 && !math.IsInf(cq[1], 0) { // CPU time is measured on this platform
+		fmt.Fprintf(os.Stderr, "mfu per step by CPU time: median %.3f, interquartile range %.3f-%.3f, min %.3f, max %.3f\n", cq[1], cq[0], cq[2], cq[3], cq[4])
+		cpu = fmt.Sprintf(" mfu_cpu=%.3f", cq[1])
+	}
+	fmt.Printf("mfu=%.3f mfu_iqr=%.3f-%.3f%s tokens_per_s=%.0f backend=%s\n", rq[1], rq[0], rq[2], cpu, float64(cfg.Batch*L)/sq[1], blas.Name())
 }
 
 // quartiles returns q1, median, q3, min and max of x (linear interpolation between order
@@ -145,17 +158,19 @@ func newGemm() *gemm {
 
 func (g *gemm) run() { blas.Sgemm(false, true, gm, gn, gk, 1, g.a, gk, g.b, gk, 0, g.c, gn) }
 
-// sample is the median FLOP/s of three back-to-back products: one sample of "how fast is
-// sgemm right now".
-func (g *gemm) sample() float64 {
+// sample is one sample of "how fast is sgemm right now": the median FLOP/s of three
+// back-to-back products, and their FLOPs per CPU-second.
+func (g *gemm) sample() (wall, cpu float64) {
 	var r [3]float64
+	c0 := cli.CPUSeconds()
 	for i := range r {
 		t0 := time.Now()
 		g.run()
 		r[i] = 2 * gm * gn * gk / time.Since(t0).Seconds()
 	}
+	cpu = 3 * 2 * gm * gn * gk / (cli.CPUSeconds() - c0)
 	sort.Float64s(r[:])
-	return r[1]
+	return r[1], cpu
 }
 
 func fail(err error) {
