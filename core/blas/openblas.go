@@ -5,6 +5,7 @@ package blas
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -14,13 +15,20 @@ import (
 
 // OpenBLAS is gonum's implementation with the level-3 and level-2 products that matter
 // (Sgemm, Sgemv) replaced by OpenBLAS calls through purego, so no cgo is needed.
+//
+// With several threads, OpenBLAS itself runs on one, and Sgemm cuts a product into row
+// blocks, one per thread, each in its own goroutine. The blocks share nothing, so there
+// is no barrier inside a product for a busy machine to stall (OpenBLAS's own threads meet
+// at several per product, and one descheduled thread holds up the rest), and OpenBLAS's
+// worker threads sleep instead of spinning between products while Go code runs.
 type OpenBLAS struct {
 	gonum.Implementation
 	sgemm func(order, transA, transB, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
 	sgemv func(order, trans, m, n int32, alpha float32, a *float32, lda int32, x *float32, incx int32, beta float32, y *float32, incy int32)
 
 	setThreads func(int32) // nil when the library has no thread control
-	threads    int32
+	threads    int         // goroutines a product is cut into (1: no cutting)
+	serial     bool        // inside Serial: the caller's goroutines share the work
 }
 
 var _ gblas.Float32 = (*OpenBLAS)(nil)
@@ -54,25 +62,20 @@ func LoadOpenBLAS(threads int) (*OpenBLAS, error) {
 	}
 	purego.RegisterLibFunc(&ob.sgemm, lib, "cblas_sgemm")
 	purego.RegisterLibFunc(&ob.sgemv, lib, "cblas_sgemv")
+	ob.threads = 1
 	if _, err := purego.Dlsym(lib, "openblas_set_num_threads"); err == nil {
 		purego.RegisterLibFunc(&ob.setThreads, lib, "openblas_set_num_threads")
-		ob.threads = int32(threads)
-		ob.setThreads(ob.threads)
+		ob.setThreads(1)
+		ob.threads = max(threads, 1)
 	}
 	return ob, nil
 }
 
-// serial turns OpenBLAS's own threads off (on) or back on (off); see Serial.
-func (o *OpenBLAS) serial(on bool) {
-	if o.setThreads == nil || o.threads <= 1 {
-		return
-	}
-	if on {
-		o.setThreads(1)
-	} else {
-		o.setThreads(o.threads)
-	}
-}
+// setSerial stops (on) or restarts (off) the cutting of products; see Serial.
+func (o *OpenBLAS) setSerial(on bool) { o.serial = on }
+
+// minBlockRows is the fewest rows of C worth a goroutine of their own.
+const minBlockRows = 64
 
 func trans(t gblas.Transpose) int32 {
 	if t == gblas.NoTrans {
@@ -87,6 +90,30 @@ func (o *OpenBLAS) Sgemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a [
 	if m == 0 || n == 0 {
 		return
 	}
+	p := min(o.threads, m/minBlockRows)
+	if o.serial || p <= 1 || k == 0 {
+		o.gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	// Rows lo..hi of op(A) are rows of A, or columns of A when it is transposed.
+	var wg sync.WaitGroup
+	for i := 0; i < p; i++ {
+		lo, hi := i*m/p, (i+1)*m/p
+		ao := lo * lda
+		if tA != gblas.NoTrans {
+			ao = lo
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			o.gemm(tA, tB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+		}()
+	}
+	wg.Wait()
+}
+
+// gemm is one cblas_sgemm call, arguments already checked.
+func (o *OpenBLAS) gemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	var pa, pb *float32
 	if k > 0 {
 		pa, pb = unsafe.SliceData(a), unsafe.SliceData(b)

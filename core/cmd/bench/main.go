@@ -138,7 +138,9 @@ func quartiles(x []float64) [5]float64 {
 	return [5]float64{at(0.25), at(0.5), at(0.75), s[0], s[len(s)-1]}
 }
 
-// gemm is the reference product: the MLP-shaped 4096x256 by 256x768 on the active backend.
+// gemm is the reference product: the MLP-shaped 4096x256 by 256x768 through blas.Sgemm,
+// as the model's products run (with OpenBLAS on 2 threads: two row blocks, each on
+// single-threaded OpenBLAS in its own goroutine; see blas.OpenBLAS).
 type gemm struct{ a, b, c []float32 }
 
 const gm, gn, gk = 4096, 768, 256
