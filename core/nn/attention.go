@@ -49,7 +49,7 @@ func softmaxRows(s []float32, L int, causal bool) {
 		for _, x := range row[1:n] {
 			mx = max(mx, x)
 		}
-		inv := float32(1 / ExpStore(row[:n], row[:n], mx))
+		inv := 1 / ExpShift(row[:n], mx)
 		for j := range row[:n] {
 			row[j] *= inv
 		}

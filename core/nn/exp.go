@@ -118,3 +118,15 @@ func expNeg32(x float32) float32 {
 	k := int32(math.Float32bits(t)) - shiftBit // n as an integer, -126 <= n <= 0
 	return e * math.Float32frombits(uint32(k+127)<<23)
 }
+
+// ExpShift replaces each x[i] (<= m) by e^(x[i]-m) in float32 (expNeg32, about 2 ulp)
+// and returns their sum: a softmax's exponentials, vectorised where the CPU allows.
+func ExpShift(x []float32, m float32) float32 {
+	i, s := expShiftVec(x, m)
+	for ; i < len(x); i++ {
+		e := expNeg32(x[i] - m)
+		x[i] = e
+		s += e
+	}
+	return s
+}

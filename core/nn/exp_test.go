@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"math/rand/v2"
 	"testing"
 )
 
@@ -63,6 +64,38 @@ func TestExpNeg32(t *testing.T) {
 	}
 	if got := expNeg32(0); got != 1 {
 		t.Errorf("expNeg32(0) = %v, want 1", got)
+	}
+}
+
+// TestExpShift checks the softmax exponentials (the vector kernel and the Go tail)
+// against float64 on rows of several lengths, far-below-max entries included.
+func TestExpShift(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
+	for _, n := range []int{1, 7, 8, 29, 128} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 20)
+		}
+		x[n/2] = -1e4
+		m := float32(math.Inf(-1))
+		for _, v := range x {
+			m = max(m, v)
+		}
+		want := make([]float64, n)
+		var wsum float64
+		for i, v := range x {
+			want[i] = math.Exp(float64(v - m))
+			wsum += want[i]
+		}
+		sum := ExpShift(x, m)
+		if math.Abs(float64(sum)-wsum) > 1e-6*wsum {
+			t.Fatalf("n=%d: sum %.9g, want %.9g", n, sum, wsum)
+		}
+		for i := range x {
+			if math.Abs(float64(x[i])-want[i]) > 3e-7*want[i]+1e-37 {
+				t.Fatalf("n=%d: x[%d] = %.9g, want %.9g", n, i, x[i], want[i])
+			}
+		}
 	}
 }
 

@@ -45,3 +45,23 @@ func swigluBackwardVec(dg, du, d, g, u []float32) int {
 	swigluBackwardAVX2(&dg[0], &du[0], &d[0], &g[0], &u[0], n)
 	return n
 }
+
+// expShiftAVX2 is, for n a multiple of 8 and x[i] <= m:
+//
+//	for i := 0; i < n; i++ { x[i] = expNeg32(x[i] - m); s += x[i] }
+//	return s
+//
+// (the sum in 8 lanes, then across them).
+//
+//go:noescape
+func expShiftAVX2(x *float32, m float32, n int) float32
+
+// expShiftVec runs expShiftAVX2 on the longest multiple-of-8 prefix of x and returns its
+// length and sum.
+func expShiftVec(x []float32, m float32) (int, float32) {
+	n := len(x) &^ 7
+	if !haveAVX2 || n == 0 {
+		return 0, 0
+	}
+	return n, expShiftAVX2(&x[0], m, n)
+}
