@@ -145,6 +145,39 @@ DATA swc_bias<>+24(SB)/4, $0x4b3fff81
 DATA swc_bias<>+28(SB)/4, $0x4b3fff81
 GLOBL swc_bias<>(SB), RODATA|NOPTR, $32
 
+// EXPNEG sets Y4 = exp(Y1) for Y1 <= 0 in 8 lanes, the steps of expNeg32; clobbers
+// Y1-Y3 and Y5.
+#define EXPNEG \
+	VMAXPS       swc_explo<>(SB), Y1, Y1; \
+	VMOVUPS      swc_log2e<>(SB), Y2; \
+	VFMADD213PS  swc_shift<>(SB), Y1, Y2; \
+	VSUBPS       swc_shift<>(SB), Y2, Y3; \
+	VFNMADD231PS swc_ln2hi<>(SB), Y3, Y1; \
+	VFNMADD231PS swc_ln2lo<>(SB), Y3, Y1; \
+	VMOVUPS      swc_c0<>(SB), Y4; \
+	VFMADD213PS  swc_c1<>(SB), Y1, Y4; \
+	VFMADD213PS  swc_c2<>(SB), Y1, Y4; \
+	VFMADD213PS  swc_c3<>(SB), Y1, Y4; \
+	VFMADD213PS  swc_c4<>(SB), Y1, Y4; \
+	VFMADD213PS  swc_c5<>(SB), Y1, Y4; \
+	VMULPS       Y1, Y1, Y5; \
+	VFMADD213PS  Y1, Y5, Y4; \
+	VADDPS       swc_one<>(SB), Y4, Y4; \
+	VPSUBD       swc_bias<>(SB), Y2, Y2; \
+	VPSLLD       $23, Y2, Y2; \
+	VMULPS       Y2, Y4, Y4
+
+// SIGMOID sets Y6 = sigmoid(Y0) in 8 lanes: EXPNEG of -|Y0|, then 1/(1+e) or e/(1+e)
+// by the sign of Y0; clobbers Y1-Y5 and Y7.
+#define SIGMOID \
+	VORPS        swc_sign<>(SB), Y0, Y1; \
+	EXPNEG; \
+	VADDPS       swc_one<>(SB), Y4, Y5; \
+	VMOVUPS      swc_one<>(SB), Y6; \
+	VDIVPS       Y5, Y6, Y6; \
+	VMULPS       Y6, Y4, Y7; \
+	VBLENDVPS    Y0, Y7, Y6, Y6
+
 // func swigluAVX2(out, gate, u *float32, n int)
 TEXT ·swigluAVX2(SB), NOSPLIT, $0-32
 	MOVQ out+0(FP), DI
@@ -156,31 +189,7 @@ fwd:
 	CMPQ AX, CX
 	JGE  fwddone
 	VMOVUPS (SI)(AX*4), Y0
-	// Y6 = sigmoid(Y0), 8 lanes, with the steps of expNeg32 (clobbers Y1-Y5, Y7)
-	VORPS	swc_sign<>(SB), Y0, Y1
-	VMAXPS	swc_explo<>(SB), Y1, Y1
-	VMOVUPS	swc_log2e<>(SB), Y2
-	VFMADD213PS	swc_shift<>(SB), Y1, Y2
-	VSUBPS	swc_shift<>(SB), Y2, Y3
-	VFNMADD231PS	swc_ln2hi<>(SB), Y3, Y1
-	VFNMADD231PS	swc_ln2lo<>(SB), Y3, Y1
-	VMOVUPS	swc_c0<>(SB), Y4
-	VFMADD213PS	swc_c1<>(SB), Y1, Y4
-	VFMADD213PS	swc_c2<>(SB), Y1, Y4
-	VFMADD213PS	swc_c3<>(SB), Y1, Y4
-	VFMADD213PS	swc_c4<>(SB), Y1, Y4
-	VFMADD213PS	swc_c5<>(SB), Y1, Y4
-	VMULPS	Y1, Y1, Y5
-	VFMADD213PS	Y1, Y5, Y4
-	VADDPS	swc_one<>(SB), Y4, Y4
-	VPSUBD	swc_bias<>(SB), Y2, Y2
-	VPSLLD	$23, Y2, Y2
-	VMULPS	Y2, Y4, Y4
-	VADDPS	swc_one<>(SB), Y4, Y5
-	VMOVUPS	swc_one<>(SB), Y6
-	VDIVPS	Y5, Y6, Y6
-	VMULPS	Y6, Y4, Y7
-	VBLENDVPS	Y0, Y7, Y6, Y6
+	SIGMOID
 	VMULPS  Y6, Y0, Y7
 	VMULPS  (DX)(AX*4), Y7, Y7
 	VMOVUPS Y7, (DI)(AX*4)
@@ -202,47 +211,23 @@ TEXT ·swigluBackwardAVX2(SB), NOSPLIT, $0-48
 bwd:
 	CMPQ AX, CX
 	JGE  bwddone
-	VMOVUPS (SI)(AX*4), Y0
-	// Y6 = sigmoid(Y0), 8 lanes, with the steps of expNeg32 (clobbers Y1-Y5, Y7)
-	VORPS	swc_sign<>(SB), Y0, Y1
-	VMAXPS	swc_explo<>(SB), Y1, Y1
-	VMOVUPS	swc_log2e<>(SB), Y2
-	VFMADD213PS	swc_shift<>(SB), Y1, Y2
-	VSUBPS	swc_shift<>(SB), Y2, Y3
-	VFNMADD231PS	swc_ln2hi<>(SB), Y3, Y1
-	VFNMADD231PS	swc_ln2lo<>(SB), Y3, Y1
-	VMOVUPS	swc_c0<>(SB), Y4
-	VFMADD213PS	swc_c1<>(SB), Y1, Y4
-	VFMADD213PS	swc_c2<>(SB), Y1, Y4
-	VFMADD213PS	swc_c3<>(SB), Y1, Y4
-	VFMADD213PS	swc_c4<>(SB), Y1, Y4
-	VFMADD213PS	swc_c5<>(SB), Y1, Y4
-	VMULPS	Y1, Y1, Y5
-	VFMADD213PS	Y1, Y5, Y4
-	VADDPS	swc_one<>(SB), Y4, Y4
-	VPSUBD	swc_bias<>(SB), Y2, Y2
-	VPSLLD	$23, Y2, Y2
-	VMULPS	Y2, Y4, Y4
-	VADDPS	swc_one<>(SB), Y4, Y5
-	VMOVUPS	swc_one<>(SB), Y6
-	VDIVPS	Y5, Y6, Y6
-	VMULPS	Y6, Y4, Y7
-	VBLENDVPS	Y0, Y7, Y6, Y6
-	VMOVUPS (R8)(AX*4), Y8
-	VMULPS  Y8, Y0, Y7
-	VMULPS  Y6, Y7, Y7
-	VADDPS  (R10)(AX*4), Y7, Y7
-	VMOVUPS Y7, (R10)(AX*4)
-	VMOVUPS swc_one<>(SB), Y9
-	VSUBPS  Y6, Y9, Y9
+	VMOVUPS     (SI)(AX*4), Y0
+	SIGMOID
+	VMOVUPS     (R8)(AX*4), Y8
+	VMULPS      Y8, Y0, Y7
+	VMULPS      Y6, Y7, Y7
+	VADDPS      (R10)(AX*4), Y7, Y7
+	VMOVUPS     Y7, (R10)(AX*4)
+	VMOVUPS     swc_one<>(SB), Y9
+	VSUBPS      Y6, Y9, Y9
 	VFMADD213PS swc_one<>(SB), Y0, Y9
-	VMULPS  (DX)(AX*4), Y8, Y8
-	VMULPS  Y6, Y8, Y8
-	VMULPS  Y9, Y8, Y8
-	VADDPS  (R9)(AX*4), Y8, Y8
-	VMOVUPS Y8, (R9)(AX*4)
-	ADDQ    $8, AX
-	JMP     bwd
+	VMULPS      (DX)(AX*4), Y8, Y8
+	VMULPS      Y6, Y8, Y8
+	VMULPS      Y9, Y8, Y8
+	VADDPS      (R9)(AX*4), Y8, Y8
+	VMOVUPS     Y8, (R9)(AX*4)
+	ADDQ        $8, AX
+	JMP         bwd
 bwddone:
 	VZEROUPPER
 	RET
@@ -259,25 +244,7 @@ exp:
 	JGE  expdone
 	VMOVUPS (SI)(AX*4), Y1
 	VSUBPS  Y8, Y1, Y1
-	// Y4 = exp(Y1), the steps of expNeg32 (clobbers Y1-Y3, Y5)
-	VMAXPS	swc_explo<>(SB), Y1, Y1
-	VMOVUPS	swc_log2e<>(SB), Y2
-	VFMADD213PS	swc_shift<>(SB), Y1, Y2
-	VSUBPS	swc_shift<>(SB), Y2, Y3
-	VFNMADD231PS	swc_ln2hi<>(SB), Y3, Y1
-	VFNMADD231PS	swc_ln2lo<>(SB), Y3, Y1
-	VMOVUPS	swc_c0<>(SB), Y4
-	VFMADD213PS	swc_c1<>(SB), Y1, Y4
-	VFMADD213PS	swc_c2<>(SB), Y1, Y4
-	VFMADD213PS	swc_c3<>(SB), Y1, Y4
-	VFMADD213PS	swc_c4<>(SB), Y1, Y4
-	VFMADD213PS	swc_c5<>(SB), Y1, Y4
-	VMULPS	Y1, Y1, Y5
-	VFMADD213PS	Y1, Y5, Y4
-	VADDPS	swc_one<>(SB), Y4, Y4
-	VPSUBD	swc_bias<>(SB), Y2, Y2
-	VPSLLD	$23, Y2, Y2
-	VMULPS	Y2, Y4, Y4
+	EXPNEG
 	VMOVUPS Y4, (SI)(AX*4)
 	VADDPS  Y4, Y9, Y9
 	ADDQ    $8, AX
