@@ -17,7 +17,7 @@ import (
 // (Sgemm, Sgemv) replaced by OpenBLAS calls through purego, so no cgo is needed.
 //
 // With several threads, OpenBLAS itself runs on one, and Sgemm cuts a product into row
-// blocks, one per thread, each in its own goroutine. The blocks share nothing, so there
+// (or column) blocks, one per thread, each in its own goroutine. The blocks share nothing, so there
 // is no barrier inside a product for a busy machine to stall (OpenBLAS's own threads meet
 // at several per product, and one descheduled thread holds up the rest), and OpenBLAS's
 // worker threads sleep instead of spinning between products while Go code runs.
@@ -74,8 +74,8 @@ func LoadOpenBLAS(threads int) (*OpenBLAS, error) {
 // setSerial stops (on) or restarts (off) the cutting of products; see Serial.
 func (o *OpenBLAS) setSerial(on bool) { o.serial = on }
 
-// minBlockRows is the fewest rows of C worth a goroutine of their own.
-const minBlockRows = 64
+// minBlock is the fewest rows (or columns) of C worth a goroutine of their own.
+const minBlock = 64
 
 func trans(t gblas.Transpose) int32 {
 	if t == gblas.NoTrans {
@@ -90,26 +90,53 @@ func (o *OpenBLAS) Sgemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a [
 	if m == 0 || n == 0 {
 		return
 	}
-	p := min(o.threads, m/minBlockRows)
-	if o.serial || p <= 1 || k == 0 {
+	if o.serial || o.threads <= 1 || k == 0 {
 		o.gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	// Rows lo..hi of op(A) are rows of A, or columns of A when it is transposed.
+	// Cut C into row blocks, or into column blocks when it has too few rows (the head's
+	// product for one short sequence).
+	p, byRows := min(o.threads, m/minBlock), true
+	if p <= 1 {
+		p, byRows = min(o.threads, n/minBlock), false
+	}
+	if p <= 1 {
+		o.gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
 	var wg sync.WaitGroup
 	for i := 0; i < p; i++ {
-		lo, hi := i*m/p, (i+1)*m/p
-		ao := lo * lda
-		if tA != gblas.NoTrans {
-			ao = lo
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			o.gemm(tA, tB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+			if byRows {
+				lo, hi := i*m/p, (i+1)*m/p
+				o.gemm(tA, tB, hi-lo, n, k, alpha, a[rowOff(tA, lo, lda):], lda, b, ldb, beta, c[lo*ldc:], ldc)
+			} else {
+				lo, hi := i*n/p, (i+1)*n/p
+				o.gemm(tA, tB, m, hi-lo, k, alpha, a, lda, b[colOff(tB, lo, ldb):], ldb, beta, c[lo:], ldc)
+			}
 		}()
 	}
 	wg.Wait()
+}
+
+// rowOff is where row lo of op(A) starts in A: row lo of A, or column lo when A is
+// transposed.
+func rowOff(t gblas.Transpose, lo, ld int) int {
+	if t == gblas.NoTrans {
+		return lo * ld
+	}
+	return lo
+}
+
+// colOff is where column lo of op(B) starts in B: column lo of B, or row lo when B is
+// transposed.
+func colOff(t gblas.Transpose, lo, ld int) int {
+	if t == gblas.NoTrans {
+		return lo
+	}
+	return lo * ld
 }
 
 // gemm is one cblas_sgemm call, arguments already checked.
