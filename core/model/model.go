@@ -166,7 +166,7 @@ func (m *Model) Forward(ids []int32, B int) []float32 { return m.forward(ids, B,
 // ForwardRows is Forward with the head run on the listed rows of the (B*L) batch only:
 // it returns their logits (len(rows), V), row i for position rows[i]. Rows that carry no
 // loss (the unmasked positions of the diffusion objective) then cost nothing in the
-// head, whose (V, D) weights are a sixth of the demo model's. Backward then takes the
+// head, whose (V, D) weights are a seventh of the demo model's. Backward then takes the
 // gradient of these logits. rows may be empty; each must be in [0, B*L).
 func (m *Model) ForwardRows(ids []int32, B int, rows []int32) []float32 {
 	if rows == nil {
