@@ -3,7 +3,9 @@
 // Command abstep trains the bench configuration (demo model, batch 16, mdm, random tokens)
 // for N steps after 2 warm-up steps and prints each step as a Go benchmark line, wall and
 // CPU time, for benchstat. build/bench-ab.sh builds it in an old tree and in this one and
-// runs the two in turns; it uses only what every revision since the bench has.
+// runs the two in turns. It must build in old trees too, so it uses only what every
+// revision since the bench has: it repeats cli.CPUSeconds and the bench's trainer set-up
+// instead of importing them.
 //
 //	abstep N
 package main
