@@ -21,34 +21,8 @@ type Model struct {
 	// sampling never see it.
 	Drop Dropout
 
-	rope  *nn.RopeTable
-	act   *acts
-	fused []fusedAt // per layer, where its joined projections start in the arena
-}
-
-// fusedAt holds the arena offsets of a layer's wq (wq, wk, wv follow each other: one
-// (3D, D) matrix) and w1 (w1 then w3: one (2F, D) matrix). Each joined matrix runs as one
-// product, larger and so faster than three or two.
-type fusedAt struct{ qkv, w13 int }
-
-// fusedOffsets finds the joined matrices of each layer in Specs order.
-func fusedOffsets(c Config) []fusedAt {
-	off := map[string]int{}
-	o := 0
-	for _, s := range c.Specs() {
-		off[s.Name] = o
-		o += s.Size()
-	}
-	D, F := c.Dim, c.Hidden
-	f := make([]fusedAt, c.Layers)
-	for i := range f {
-		p := fmt.Sprintf("layers.%d.", i)
-		f[i] = fusedAt{off[p+"wq"], off[p+"w1"]}
-		if off[p+"wk"] != f[i].qkv+D*D || off[p+"wv"] != f[i].qkv+2*D*D || off[p+"w3"] != f[i].w13+F*D {
-			panic("model: Specs no longer keep wq, wk, wv and w1, w3 together")
-		}
-	}
-	return f
+	rope *nn.RopeTable
+	act  *acts
 }
 
 // Dropout zeroes each output of a block's two projections (attention's wo and the MLP's
@@ -98,7 +72,6 @@ func Empty(cfg Config) (*Model, error) {
 	m := &Model{Cfg: cfg, Params: make([]float32, n), Grads: make([]float32, n)}
 	m.W, m.G = cfg.view(m.Params), cfg.view(m.Grads)
 	m.rope = nn.NewRopeTable(cfg.SeqLen, cfg.Dim/cfg.Heads, cfg.RopeTheta)
-	m.fused = fusedOffsets(cfg)
 	return m, nil
 }
 
@@ -193,18 +166,14 @@ func (m *Model) forward(ids []int32, B int, rows []int32) []float32 {
 	N, D, F, H, V := B*L, c.Dim, c.Hidden, c.Heads, c.Vocab
 	hd := D / H
 	nn.Embed(a.layers[0].xin, m.W.TokEmb, ids, V, D)
-	if m.fused == nil {
-		m.fused = fusedOffsets(c)
-	}
 	for i, w := range m.W.Layers {
 		la := &a.layers[i]
-		fo := m.fused[i]
 		next := a.x
 		if i+1 < len(a.layers) {
 			next = a.layers[i+1].xin
 		}
 		nn.RMSNorm(la.h1, la.rstd1, la.xin, w.AttnNorm, N, D, c.NormEps)
-		nn.Linear(la.qkv, la.h1, m.Params[fo.qkv:fo.qkv+3*D*D], N, D, 3*D)
+		nn.Linear(la.qkv, la.h1, w.Wqkv, N, D, 3*D)
 		nn.RoPE(la.qkv, 3*D, m.rope, B, L, 2*H) // q's and k's heads
 		nn.Attention(la.ao, la.probs, la.qkv, la.qkv[D:], la.qkv[2*D:], 3*D, B, L, H, hd, c.Causal)
 		nn.Linear(a.dh, la.ao, w.Wo, N, D, D) // dh as scratch for the projection
@@ -213,7 +182,7 @@ func (m *Model) forward(ids []int32, B int, rows []int32) []float32 {
 		}
 		nn.Add(la.xmid, la.xin, a.dh)
 		nn.RMSNorm(la.h2, la.rstd2, la.xmid, w.MLPNorm, N, D, c.NormEps)
-		nn.Linear(la.gu, la.h2, m.Params[fo.w13:fo.w13+2*F*D], N, D, 2*F)
+		nn.Linear(la.gu, la.h2, w.W13, N, D, 2*F)
 		nn.SwiGLU(la.s, la.gu, N, F)
 		nn.Linear(a.dh, la.s, w.W2, N, F, D)
 		if a.drop {
@@ -293,7 +262,7 @@ func (m *Model) Backward(dlogits []float32) {
 	clear(a.dx)
 	nn.RMSNormBackward(a.dx, m.G.Norm, a.dh, a.x, m.W.Norm, a.rstdf, N, D)
 	for i := len(m.W.Layers) - 1; i >= 0; i-- {
-		w, g, la, fo := m.W.Layers[i], m.G.Layers[i], &a.layers[i], m.fused[i]
+		w, g, la := m.W.Layers[i], m.G.Layers[i], &a.layers[i]
 		// MLP: x = xmid + W2(silu(W1 h2) * W3 h2), dx flows through the residual.
 		// Dropout's gradient is its mask: the projections see dx * mask (dao as scratch).
 		dout := a.dx
@@ -306,7 +275,7 @@ func (m *Model) Backward(dlogits []float32) {
 		clear(a.dgu)
 		nn.SwiGLUBackward(a.dgu, a.ds, la.gu, N, F)
 		clear(a.dh)
-		nn.LinearBackward(a.dh, m.Grads[fo.w13:fo.w13+2*F*D], a.dgu, la.h2, m.Params[fo.w13:fo.w13+2*F*D], N, D, 2*F)
+		nn.LinearBackward(a.dh, g.W13, a.dgu, la.h2, w.W13, N, D, 2*F)
 		nn.RMSNormBackward(a.dx, g.MLPNorm, a.dh, la.xmid, w.MLPNorm, la.rstd2, N, D)
 		// Attention: xmid = xin + Wo(attn(q, k, v)).
 		dout = a.dx
@@ -320,7 +289,7 @@ func (m *Model) Backward(dlogits []float32) {
 		nn.AttentionBackward(a.dqkv, a.dqkv[D:], a.dqkv[2*D:], a.dS, a.dao, la.probs, la.qkv, la.qkv[D:], la.qkv[2*D:], 3*D, B, L, H, hd)
 		nn.RoPEBackward(a.dqkv, 3*D, m.rope, B, L, 2*H)
 		clear(a.dh)
-		nn.LinearBackward(a.dh, m.Grads[fo.qkv:fo.qkv+3*D*D], a.dqkv, la.h1, m.Params[fo.qkv:fo.qkv+3*D*D], N, D, 3*D)
+		nn.LinearBackward(a.dh, g.Wqkv, a.dqkv, la.h1, w.Wqkv, N, D, 3*D)
 		nn.RMSNormBackward(a.dx, g.AttnNorm, a.dh, la.xin, w.AttnNorm, la.rstd1, N, D)
 	}
 	nn.EmbedBackward(m.G.TokEmb, a.dx, a.ids, D)
