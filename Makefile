@@ -58,7 +58,7 @@ serve: ## serve build/out/site on http://127.0.0.1:8080
 e2e: ## build the site and run the page tests in headless Chromium
 	build/e2e.sh
 
-bench: ## train the demo model a few steps: prints mfu=… tokens_per_s=… backend=…
+bench: ## train the demo model a few steps: time by kernel family, then mfu=… mfu_iqr=… mfu_cpu=… tokens_per_s=… backend=…
 	$(GO) run ./core/cmd/bench
 
 bench-browser: ## time one forward pass: our CPU path (f32, Q8_0) vs onnxruntime-web's wasm EP (1, 2 threads) in headless Chromium

@@ -70,3 +70,17 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 	impl.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
+
+// Serial runs fn with the backend's own sharing of a product between threads off, so
+// that fn may call Sgemm from several goroutines at once, each product running on its
+// caller's core. Many small independent products (attention's, one per sequence and
+// head) run faster that way than one after another on all threads. Not reentrant; call
+// it from one goroutine at a time.
+func Serial(fn func()) {
+	s, ok := impl.(interface{ setSerial(on bool) })
+	if ok {
+		s.setSerial(true)
+		defer s.setSerial(false)
+	}
+	fn()
+}

@@ -30,7 +30,7 @@ func TestConformance(t *testing.T) {
 // alpha/beta scaling and odd sizes against a float64 triple loop, and Sgemv likewise.
 func conformance(t *testing.T, impl gblas.Float32) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 33, 9}, {64, 48, 130}, {128, 96, 256}} {
+	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {17, 33, 9}, {64, 48, 130}, {128, 96, 256}, {20, 130, 40}} {
 		m, n, k := sz[0], sz[1], sz[2]
 		for _, tA := range []bool{false, true} {
 			for _, tB := range []bool{false, true} {

@@ -4,6 +4,7 @@ package blas
 
 import (
 	"fmt"
+	"sync"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -15,10 +16,20 @@ import (
 
 // OpenBLAS is gonum's implementation with the level-3 and level-2 products that matter
 // (Sgemm, Sgemv) replaced by OpenBLAS calls through purego, so no cgo is needed.
+//
+// With several threads, OpenBLAS itself runs on one, and Sgemm cuts a product into row
+// (or column) blocks, one per thread, each in its own goroutine. The blocks share nothing, so there
+// is no barrier inside a product for a busy machine to stall (OpenBLAS's own threads meet
+// at several per product, and one descheduled thread holds up the rest), and OpenBLAS's
+// worker threads sleep instead of spinning between products while Go code runs.
 type OpenBLAS struct {
 	gonum.Implementation
 	sgemm func(order, transA, transB, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
 	sgemv func(order, trans, m, n int32, alpha float32, a *float32, lda int32, x *float32, incx int32, beta float32, y *float32, incy int32)
+
+	setThreads func(int32) // nil when the library has no thread control
+	threads    int         // goroutines a product is cut into (1: no cutting)
+	serial     bool        // inside Serial: the caller's goroutines share the work
 }
 
 var _ gblas.Float32 = (*OpenBLAS)(nil)
@@ -43,13 +54,20 @@ func LoadOpenBLAS(threads int) (*OpenBLAS, error) {
 	}
 	purego.RegisterLibFunc(&ob.sgemm, lib, "cblas_sgemm")
 	purego.RegisterLibFunc(&ob.sgemv, lib, "cblas_sgemv")
+	ob.threads = 1
 	if _, err := purego.Dlsym(lib, "openblas_set_num_threads"); err == nil {
-		var setThreads func(int32)
-		purego.RegisterLibFunc(&setThreads, lib, "openblas_set_num_threads")
-		setThreads(int32(threads))
+		purego.RegisterLibFunc(&ob.setThreads, lib, "openblas_set_num_threads")
+		ob.setThreads(1)
+		ob.threads = max(threads, 1)
 	}
 	return ob, nil
 }
+
+// setSerial stops (on) or restarts (off) the cutting of products; see Serial.
+func (o *OpenBLAS) setSerial(on bool) { o.serial = on }
+
+// minBlock is the fewest rows (or columns) of C worth a goroutine of their own.
+const minBlock = 64
 
 func trans(t gblas.Transpose) int32 {
 	if t == gblas.NoTrans {
@@ -64,6 +82,57 @@ func (o *OpenBLAS) Sgemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a [
 	if m == 0 || n == 0 {
 		return
 	}
+	if o.serial || o.threads <= 1 || k == 0 {
+		o.gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	// Cut C into row blocks, or into column blocks when it has too few rows (the head's
+	// product for one short sequence).
+	p, byRows := min(o.threads, m/minBlock), true
+	if p <= 1 {
+		p, byRows = min(o.threads, n/minBlock), false
+	}
+	if p <= 1 {
+		o.gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < p; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if byRows {
+				lo, hi := i*m/p, (i+1)*m/p
+				o.gemm(tA, tB, hi-lo, n, k, alpha, a[rowOff(tA, lo, lda):], lda, b, ldb, beta, c[lo*ldc:], ldc)
+			} else {
+				lo, hi := i*n/p, (i+1)*n/p
+				o.gemm(tA, tB, m, hi-lo, k, alpha, a, lda, b[colOff(tB, lo, ldb):], ldb, beta, c[lo:], ldc)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// rowOff is where row lo of op(A) starts in A: row lo of A, or column lo when A is
+// transposed.
+func rowOff(t gblas.Transpose, lo, ld int) int {
+	if t == gblas.NoTrans {
+		return lo * ld
+	}
+	return lo
+}
+
+// colOff is where column lo of op(B) starts in B: column lo of B, or row lo when B is
+// transposed.
+func colOff(t gblas.Transpose, lo, ld int) int {
+	if t == gblas.NoTrans {
+		return lo
+	}
+	return lo * ld
+}
+
+// gemm is one cblas_sgemm call, arguments already checked.
+func (o *OpenBLAS) gemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	var pa, pb *float32
 	if k > 0 {
 		pa, pb = unsafe.SliceData(a), unsafe.SliceData(b)

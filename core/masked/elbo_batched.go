@@ -10,6 +10,12 @@ import (
 // BatchLogitsFn returns the (B*L, V) logits of B corrupted sequences xt (B, L).
 type BatchLogitsFn func(xt []int32, B int) ([]float32, error)
 
+// RowLogitsFn returns the logits of the listed rows of B corrupted sequences xt (B, L):
+// (len(rows), V), row i for position rows[i] of the (B*L) batch (model.ForwardRows). The
+// estimator needs only the masked rows', so a network that computes only those saves
+// the rest of its output layer.
+type RowLogitsFn func(xt []int32, B int, rows []int32) ([]float32, error)
+
 // ELBOBatched is ELBO (same draws, same estimator, same bound; ELBO is this with batch 1)
 // with the draws of one sequence sent to the network `batch` at a time, so that a CPU
 // model runs large matrix products instead of one sequence per call.
@@ -42,6 +48,27 @@ func MeanSE(draws []float64) (mean, se float64) {
 // shows where the bound is lost: at few masked tokens the model sees nearly all the
 // context, at L masked tokens none of it.
 func ELBODraws(logitsFn BatchLogitsFn, batch int, x0 []int32, V int, maskID int32, draws int,
+	rng *rand.Rand) (levels []int, est []float64, err error) {
+	rowsFn := func(xt []int32, B int, rows []int32) ([]float32, error) {
+		all, err := logitsFn(xt, B)
+		if err != nil {
+			return nil, err
+		}
+		if len(all) != len(xt)*V {
+			return nil, fmt.Errorf("logits function returned %d values, want %d", len(all), len(xt)*V)
+		}
+		out := make([]float32, 0, len(rows)*V)
+		for _, r := range rows {
+			out = append(out, all[int(r)*V:int(r+1)*V]...)
+		}
+		return out, nil
+	}
+	return ELBODrawsRows(rowsFn, batch, x0, V, maskID, draws, rng)
+}
+
+// ELBODrawsRows is ELBODraws with a network that returns the logits of the masked rows
+// only; same draws, same estimates.
+func ELBODrawsRows(logitsFn RowLogitsFn, batch int, x0 []int32, V int, maskID int32, draws int,
 	rng *rand.Rand) (levels []int, est []float64, err error) {
 	L := len(x0)
 	switch {
@@ -82,28 +109,32 @@ func ELBODraws(logitsFn BatchLogitsFn, batch int, x0 []int32, V int, maskID int3
 		levels[j] = len(m)
 	}
 	buf := make([]int32, batch*L)
+	var rows []int32 // the masked rows of a batch, draw by draw in mask order
 	for lo := 0; lo < draws; lo += batch {
 		hi := min(lo+batch, draws)
 		xt := buf[:(hi-lo)*L]
+		rows = rows[:0]
 		for j := lo; j < hi; j++ {
 			row := xt[(j-lo)*L : (j-lo+1)*L]
 			copy(row, x0)
 			for _, p := range masks[j] {
 				row[p] = maskID
+				rows = append(rows, int32((j-lo)*L+p))
 			}
 		}
-		logits, err := logitsFn(xt, hi-lo)
+		logits, err := logitsFn(xt, hi-lo, rows)
 		if err != nil {
 			return nil, nil, fmt.Errorf("masked: ELBO: draws %d..%d: %w", lo, hi-1, err)
 		}
-		if len(logits) != (hi-lo)*L*V {
-			return nil, nil, fmt.Errorf("masked: ELBO: draws %d..%d: logits function returned %d values, want %d", lo, hi-1, len(logits), (hi-lo)*L*V)
+		if len(logits) != len(rows)*V {
+			return nil, nil, fmt.Errorf("masked: ELBO: draws %d..%d: logits function returned %d values, want %d", lo, hi-1, len(logits), len(rows)*V)
 		}
+		i := 0 // the next row of logits
 		for j := lo; j < hi; j++ {
-			lg := logits[(j-lo)*L*V:]
 			var sum float64
 			for _, p := range masks[j] {
-				sum += rowCE(lg[p*V:(p+1)*V], int(x0[p]), int(maskID), nil, 0)
+				sum += rowCE(logits[i*V:(i+1)*V], int(x0[p]), int(maskID), nil, 0)
+				i++
 			}
 			est[j] = sum / float64(len(masks[j]))
 		}

@@ -49,4 +49,29 @@ func TestELBOBatchedMatchesELBO(t *testing.T) {
 	if calls != 20 || bcalls != 3 {
 		t.Fatalf("calls %d (want 20), batched calls %d (want 3)", calls, bcalls)
 	}
+	// A network that returns only the masked rows' logits gives the same draws.
+	rowsOnly := func(xt []int32, B int, rows []int32) ([]float32, error) {
+		all, _ := batched(xt, B)
+		var out []float32
+		for _, r := range rows {
+			if xt[r] != mask {
+				t.Fatalf("row %d asked for is not masked", r)
+			}
+			out = append(out, all[int(r)*V:int(r+1)*V]...)
+		}
+		return out, nil
+	}
+	_, e1, err := ELBODraws(batched, 7, x0, V, mask, 20, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, e2, err := ELBODrawsRows(rowsOnly, 7, x0, V, mask, 20, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for j := range e1 {
+		if e1[j] != e2[j] {
+			t.Fatalf("draw %d: %v from the masked rows' logits, %v from all", j, e2[j], e1[j])
+		}
+	}
 }

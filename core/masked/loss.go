@@ -1,5 +1,7 @@
 package masked
 
+import "github.com/austen-diffusion/textdiffusion/core/nn"
+
 // Loss is the masked-diffusion ELBO objective of one batch under the SUBS parametrisation:
 //
 //	loss = sum_{b, n: xt[b,n] = MASK} w(t_b) * -log p(x0[b,n] | xt_b) / (B*L)
@@ -27,15 +29,57 @@ func Loss(logits []float32, x0, xt []int32, B, L, V int, times []float64, cfg No
 	if dlogits != nil && len(dlogits) != n*V {
 		panic("masked: Loss: dlogits shape mismatch")
 	}
+	return lossOn(logits, nil, x0, xt, B, L, V, times, cfg, maskID, dlogits)
+}
+
+// MaskedRows returns dst[:0] with the positions of xt that hold maskID appended in order:
+// the rows that carry loss, the only ones whose logits LossRows needs (and so the only
+// rows the network's head has to compute, model.ForwardRows).
+func MaskedRows(dst, xt []int32, maskID int32) []int32 {
+	dst = dst[:0]
+	for i, tok := range xt {
+		if tok == maskID {
+			dst = append(dst, int32(i))
+		}
+	}
+	return dst
+}
+
+// LossRows is Loss from the logits of the masked rows alone: rows = MaskedRows(xt), and
+// logits and dlogits are (len(rows), V), row i for position rows[i]. It returns the same
+// loss as Loss and the same gradient on those rows (Loss's other rows are zero).
+func LossRows(logits []float32, rows []int32, x0, xt []int32, B, L, V int, times []float64, cfg NoiseConfig, maskID int32,
+	dlogits []float32) (loss float64, maskedCount int) {
+	n, R := B*L, len(rows)
+	if len(logits) != R*V || len(x0) != n || len(xt) != n || len(times) != B {
+		panic("masked: LossRows: shape mismatch")
+	}
+	if dlogits != nil && len(dlogits) != R*V {
+		panic("masked: LossRows: dlogits shape mismatch")
+	}
+	if rows == nil {
+		rows = []int32{} // nil means every row to loss
+	}
+	return lossOn(logits, rows, x0, xt, B, L, V, times, cfg, maskID, dlogits)
+}
+
+// lossOn is Loss (rows nil: logits has every row) and LossRows (logits row i is position
+// rows[i], and rows must be exactly the masked positions).
+func lossOn(logits []float32, rows []int32, x0, xt []int32, B, L, V int, times []float64, cfg NoiseConfig, maskID int32,
+	dlogits []float32) (loss float64, maskedCount int) {
 	if maskID < 0 || int(maskID) >= V {
 		panic("masked: Loss: maskID out of range")
 	}
+	defer nn.Track(nn.LossFamily)()
 	for _, tok := range xt {
 		if tok == maskID {
 			maskedCount++
 		}
 	}
-	norm := float64(n)
+	if rows != nil && len(rows) != maskedCount {
+		panic("masked: LossRows: rows are not the masked positions")
+	}
+	norm := float64(B * L)
 	if cfg.DivideByMasked {
 		norm = float64(maskedCount)
 	}
@@ -55,12 +99,19 @@ func Loss(logits []float32, x0, xt []int32, B, L, V int, times []float64, cfg No
 		}
 	}
 	skip := int(maskID)
-	loss = parallelRows(n, V, func(lo, hi int) float64 {
+	loss = parallelRows(len(logits)/V, V, func(lo, hi int) float64 {
 		var s float64
-		for r := lo; r < hi; r++ {
+		for i := lo; i < hi; i++ {
 			var drow []float32
 			if dlogits != nil {
-				drow = dlogits[r*V : (r+1)*V]
+				drow = dlogits[i*V : (i+1)*V]
+			}
+			r := i
+			if rows != nil {
+				r = int(rows[i])
+				if r < 0 || r >= len(xt) || xt[r] != maskID {
+					panic("masked: LossRows: rows are not the masked positions")
+				}
 			}
 			if xt[r] != maskID {
 				clear(drow)
@@ -71,7 +122,7 @@ func Loss(logits []float32, x0, xt []int32, B, L, V int, times []float64, cfg No
 				panic("masked: Loss: x0 holds the MASK id at a masked position")
 			}
 			sc := scale[r/L]
-			s += sc * rowCE(logits[r*V:(r+1)*V], target, skip, drow, float32(sc))
+			s += sc * rowCE(logits[i*V:(i+1)*V], target, skip, drow, float32(sc))
 		}
 		return s
 	})

@@ -120,6 +120,23 @@ func TestLossMatchesReference(t *testing.T) {
 					t.Fatalf("%+v: dlogits[%d] = %g on a MASK column or unmasked row", tc, i, dl[i])
 				}
 			}
+			// LossRows on the masked rows' logits alone: the same loss and gradient rows.
+			rows := MaskedRows(nil, c.xt, c.mask)
+			sub, dsub := make([]float32, len(rows)*c.V), make([]float32, len(rows)*c.V)
+			for i, r := range rows {
+				copy(sub[i*c.V:(i+1)*c.V], c.logits[int(r)*c.V:])
+			}
+			gotRows, nRows := LossRows(sub, rows, c.x0, c.xt, c.B, c.L, c.V, c.times, c.cfg, c.mask, dsub)
+			if nRows != n || math.Abs(gotRows-got) > 1e-12*math.Abs(got) {
+				t.Fatalf("%+v dbm=%v: LossRows %.15g over %d rows, Loss %.15g over %d", tc, dbm, gotRows, nRows, got, n)
+			}
+			for i, r := range rows {
+				for j := 0; j < c.V; j++ {
+					if dsub[i*c.V+j] != dl[int(r)*c.V+j] {
+						t.Fatalf("%+v dbm=%v: LossRows gradient row %d column %d: %g, Loss %g", tc, dbm, r, j, dsub[i*c.V+j], dl[int(r)*c.V+j])
+					}
+				}
+			}
 		}
 	}
 }

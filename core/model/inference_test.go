@@ -42,7 +42,7 @@ func TestInference(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: inference logits differ from the training model's", dt)
 		}
-		if a := inf.act; a.dx != nil || a.dS != nil || a.dg != nil {
+		if a := inf.act; a.dx != nil || a.dS != nil || a.dgu != nil {
 			t.Errorf("%s: inference forward allocated gradient scratch", dt)
 		}
 		if dt == checkpoint.Q8_0 {

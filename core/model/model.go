@@ -99,21 +99,27 @@ type acts struct {
 	hf     []float32 // (N,D) final normed
 	hs     []float32 // (N,D) hf shifted one position right within each sequence (Shift only)
 	rstdf  []float32 // (N)
-	logits []float32 // (N,V)
+	rows   []int32   // the rows the head ran on (ForwardRows); nil: all N
+	hr     []float32 // (len(rows),D) the head's input rows, gathered (ForwardRows only)
+	logits []float32 // (N,V), or (len(rows),V) in front
 	drop   bool      // the last Forward applied dropout (layerActs.drop1/drop2 hold its masks)
 
 	// gradient scratch
-	dx, dh, dq, dk, dv, dao []float32 // (N,D)
-	dg, du, ds              []float32 // (N,F)
-	dS                      []float32 // (B,H,L,L)
+	dx, dh, dao []float32 // (N,D)
+	dqkv        []float32 // (N,3D)
+	dgu         []float32 // (N,2F)
+	ds          []float32 // (N,F)
+	dS          []float32 // (B,H,L,L)
 }
 
 type layerActs struct {
-	xin, h1, q, k, v, ao, xmid, h2 []float32 // (N,D)
-	rstd1, rstd2                   []float32 // (N)
-	g, u, s                        []float32 // (N,F)
-	probs                          []float32 // (B,H,L,L)
-	drop1, drop2                   []float32 // (N,D) dropout masks of wo's and w2's outputs: 0 or 1/(1-P); nil until used
+	xin, h1, ao, xmid, h2 []float32 // (N,D)
+	qkv                   []float32 // (N,3D): each row q, k, v (the joined projection's output)
+	rstd1, rstd2          []float32 // (N)
+	gu                    []float32 // (N,2F): each row the gate's F values, then up's
+	s                     []float32 // (N,F)
+	probs                 []float32 // (B,H,L,L)
+	drop1, drop2          []float32 // (N,D) dropout masks of wo's and w2's outputs: 0 or 1/(1-P); nil until used
 }
 
 func (m *Model) ensure(B, L int) *acts {
@@ -123,17 +129,17 @@ func (m *Model) ensure(B, L int) *acts {
 	c := m.Cfg
 	N, D, F, H := B*L, c.Dim, c.Hidden, c.Heads
 	f := func(n int) []float32 { return make([]float32, n) }
-	a := &acts{B: B, L: L, ids: make([]int32, N), x: f(N * D), hf: f(N * D), rstdf: f(N), logits: f(N * c.Vocab)}
+	a := &acts{B: B, L: L, ids: make([]int32, N), x: f(N * D), hf: f(N * D), hr: f(N * D), rstdf: f(N), logits: f(N * c.Vocab)}
 	a.layers = make([]layerActs, c.Layers)
 	for i := range a.layers {
-		a.layers[i] = layerActs{xin: f(N * D), h1: f(N * D), q: f(N * D), k: f(N * D), v: f(N * D), ao: f(N * D),
-			xmid: f(N * D), h2: f(N * D), rstd1: f(N), rstd2: f(N), g: f(N * F), u: f(N * F), s: f(N * F), probs: f(B * H * L * L)}
+		a.layers[i] = layerActs{xin: f(N * D), h1: f(N * D), qkv: f(3 * N * D), ao: f(N * D),
+			xmid: f(N * D), h2: f(N * D), rstd1: f(N), rstd2: f(N), gu: f(2 * N * F), s: f(N * F), probs: f(B * H * L * L)}
 	}
 	a.dh = f(N * D) // also the forward's scratch
 	// An inference-only model never runs Backward: no gradient scratch.
 	if m.Grads != nil {
-		a.dx, a.dq, a.dk, a.dv, a.dao = f(N*D), f(N*D), f(N*D), f(N*D), f(N*D)
-		a.dg, a.du, a.ds, a.dS = f(N*F), f(N*F), f(N*F), f(B*H*L*L)
+		a.dx, a.dao, a.dqkv = f(N*D), f(N*D), f(3*N*D)
+		a.dgu, a.ds, a.dS = f(2*N*F), f(N*F), f(B*H*L*L)
 	}
 	if c.Shift {
 		a.hs = f(N * D)
@@ -144,7 +150,21 @@ func (m *Model) ensure(B, L int) *acts {
 
 // Forward runs the network on B sequences of length L = len(ids)/B and returns the
 // logits (B*L, V), a view that stays valid until the next Forward. ids is (B, L).
-func (m *Model) Forward(ids []int32, B int) []float32 {
+func (m *Model) Forward(ids []int32, B int) []float32 { return m.forward(ids, B, nil) }
+
+// ForwardRows is Forward with the head run on the listed rows of the (B*L) batch only:
+// it returns their logits (len(rows), V), row i for position rows[i]. Rows that carry no
+// loss (the unmasked positions of the diffusion objective) then cost nothing in the
+// head, whose (V, D) weights are a seventh of the demo model's. Backward then takes the
+// gradient of these logits. rows may be empty; each must be in [0, B*L).
+func (m *Model) ForwardRows(ids []int32, B int, rows []int32) []float32 {
+	if rows == nil {
+		rows = []int32{} // nil means every row to forward
+	}
+	return m.forward(ids, B, rows)
+}
+
+func (m *Model) forward(ids []int32, B int, rows []int32) []float32 {
 	c := m.Cfg
 	if B <= 0 || len(ids)%B != 0 {
 		panic("model: ids not divisible into B sequences")
@@ -169,21 +189,17 @@ func (m *Model) Forward(ids []int32, B int) []float32 {
 			next = a.layers[i+1].xin
 		}
 		nn.RMSNorm(la.h1, la.rstd1, la.xin, w.AttnNorm, N, D, c.NormEps)
-		nn.Linear(la.q, la.h1, w.Wq, N, D, D)
-		nn.Linear(la.k, la.h1, w.Wk, N, D, D)
-		nn.Linear(la.v, la.h1, w.Wv, N, D, D)
-		nn.RoPE(la.q, m.rope, B, L, H)
-		nn.RoPE(la.k, m.rope, B, L, H)
-		nn.Attention(la.ao, la.probs, la.q, la.k, la.v, B, L, H, hd, c.Causal)
+		nn.Linear(la.qkv, la.h1, w.Wqkv, N, D, 3*D)
+		nn.RoPE(la.qkv, 3*D, m.rope, B, L, 2*H) // q's and k's heads
+		nn.Attention(la.ao, la.probs, la.qkv, la.qkv[D:], la.qkv[2*D:], 3*D, B, L, H, hd, c.Causal)
 		nn.Linear(a.dh, la.ao, w.Wo, N, D, D) // dh as scratch for the projection
 		if a.drop {
 			m.dropout(a.dh, &la.drop1)
 		}
 		nn.Add(la.xmid, la.xin, a.dh)
 		nn.RMSNorm(la.h2, la.rstd2, la.xmid, w.MLPNorm, N, D, c.NormEps)
-		nn.Linear(la.g, la.h2, w.W1, N, D, F)
-		nn.Linear(la.u, la.h2, w.W3, N, D, F)
-		nn.SwiGLU(la.s, la.g, la.u)
+		nn.Linear(la.gu, la.h2, w.W13, N, D, 2*F)
+		nn.SwiGLU(la.s, la.gu, N, F)
 		nn.Linear(a.dh, la.s, w.W2, N, F, D)
 		if a.drop {
 			m.dropout(a.dh, &la.drop2)
@@ -196,12 +212,27 @@ func (m *Model) Forward(ids []int32, B int) []float32 {
 		ShiftRows(a.hs, a.hf, B, L, D)
 		hin = a.hs
 	}
-	nn.Linear(a.logits, hin, m.W.Head, N, D, V)
-	return a.logits
+	a.rows = rows
+	if rows == nil {
+		nn.Linear(a.logits, hin, m.W.Head, N, D, V)
+		return a.logits
+	}
+	if len(rows) > N {
+		panic("model: more head rows than positions")
+	}
+	R := len(rows)
+	for i, r := range rows {
+		if r < 0 || int(r) >= N {
+			panic("model: head row outside the batch")
+		}
+		copy(a.hr[i*D:(i+1)*D], hin[int(r)*D:int(r+1)*D])
+	}
+	nn.Linear(a.logits[:R*V], a.hr[:R*D], m.W.Head, R, D, V)
+	return a.logits[:R*V]
 }
 
 // Backward adds to Grads the gradient of the loss whose gradient with respect to the
-// logits of the last Forward is dlogits (B*L, V).
+// logits of the last Forward is dlogits (B*L, V), or (len(rows), V) after ForwardRows.
 func (m *Model) Backward(dlogits []float32) {
 	a := m.act
 	if a == nil {
@@ -214,18 +245,38 @@ func (m *Model) Backward(dlogits []float32) {
 	B, L := a.B, a.L
 	N, D, F, H, V := B*L, c.Dim, c.Hidden, c.Heads, c.Vocab
 	hd := D / H
-	if len(dlogits) < N*V {
-		panic("model: dlogits size mismatch")
+	hin := a.hf
+	if c.Shift {
+		hin = a.hs
 	}
 	clear(a.dh)
+	if a.rows == nil {
+		if len(dlogits) < N*V {
+			panic("model: dlogits size mismatch")
+		}
+		nn.LinearBackward(a.dh, m.G.Head, dlogits, hin, m.W.Head, N, D, V)
+	} else {
+		// The head's input gradient of the gathered rows goes back to their positions
+		// (dao as scratch); the other positions get none.
+		R := len(a.rows)
+		if len(dlogits) < R*V {
+			panic("model: dlogits size mismatch")
+		}
+		dhr := a.dao[:R*D]
+		clear(dhr)
+		nn.LinearBackward(dhr, m.G.Head, dlogits, a.hr[:R*D], m.W.Head, R, D, V)
+		for i, r := range a.rows {
+			dst := a.dh[int(r)*D : int(r+1)*D]
+			for j, g := range dhr[i*D : (i+1)*D] {
+				dst[j] += g
+			}
+		}
+	}
 	if c.Shift {
 		// The head saw the shifted rows a.hs. Once its weight gradient is taken, a.hs is
 		// free to hold the gradient of those rows while it goes back to their sources.
-		nn.LinearBackward(a.dh, m.G.Head, dlogits, a.hs, m.W.Head, N, D, V)
 		copy(a.hs, a.dh)
 		unshiftRowsBackward(a.dh, a.hs, B, L, D)
-	} else {
-		nn.LinearBackward(a.dh, m.G.Head, dlogits, a.hf, m.W.Head, N, D, V)
 	}
 	clear(a.dx)
 	nn.RMSNormBackward(a.dx, m.G.Norm, a.dh, a.x, m.W.Norm, a.rstdf, N, D)
@@ -240,31 +291,24 @@ func (m *Model) Backward(dlogits []float32) {
 		}
 		clear(a.ds)
 		nn.LinearBackward(a.ds, g.W2, dout, la.s, w.W2, N, F, D)
-		clear(a.dg)
-		clear(a.du)
-		nn.SwiGLUBackward(a.dg, a.du, a.ds, la.g, la.u)
+		clear(a.dgu)
+		nn.SwiGLUBackward(a.dgu, a.ds, la.gu, N, F)
 		clear(a.dh)
-		nn.LinearBackward(a.dh, g.W1, a.dg, la.h2, w.W1, N, D, F)
-		nn.LinearBackward(a.dh, g.W3, a.du, la.h2, w.W3, N, D, F)
+		nn.LinearBackward(a.dh, g.W13, a.dgu, la.h2, w.W13, N, D, 2*F)
 		nn.RMSNormBackward(a.dx, g.MLPNorm, a.dh, la.xmid, w.MLPNorm, la.rstd2, N, D)
 		// Attention: xmid = xin + Wo(attn(q, k, v)).
 		dout = a.dx
 		if a.drop {
-			dout = a.dq // free until AttentionBackward
+			dout = a.dqkv[:N*D] // free until AttentionBackward
 			nn.Mul(dout, a.dx, la.drop1)
 		}
 		clear(a.dao)
 		nn.LinearBackward(a.dao, g.Wo, dout, la.ao, w.Wo, N, D, D)
-		clear(a.dq)
-		clear(a.dk)
-		clear(a.dv)
-		nn.AttentionBackward(a.dq, a.dk, a.dv, a.dS, a.dao, la.probs, la.q, la.k, la.v, B, L, H, hd)
-		nn.RoPEBackward(a.dq, m.rope, B, L, H)
-		nn.RoPEBackward(a.dk, m.rope, B, L, H)
+		clear(a.dqkv)
+		nn.AttentionBackward(a.dqkv, a.dqkv[D:], a.dqkv[2*D:], a.dS, a.dao, la.probs, la.qkv, la.qkv[D:], la.qkv[2*D:], 3*D, B, L, H, hd)
+		nn.RoPEBackward(a.dqkv, 3*D, m.rope, B, L, 2*H)
 		clear(a.dh)
-		nn.LinearBackward(a.dh, g.Wq, a.dq, la.h1, w.Wq, N, D, D)
-		nn.LinearBackward(a.dh, g.Wk, a.dk, la.h1, w.Wk, N, D, D)
-		nn.LinearBackward(a.dh, g.Wv, a.dv, la.h1, w.Wv, N, D, D)
+		nn.LinearBackward(a.dh, g.Wqkv, a.dqkv, la.h1, w.Wqkv, N, D, 3*D)
 		nn.RMSNormBackward(a.dx, g.AttnNorm, a.dh, la.xin, w.AttnNorm, la.rstd1, N, D)
 	}
 	nn.EmbedBackward(m.G.TokEmb, a.dx, a.ids, D)

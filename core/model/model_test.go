@@ -64,6 +64,45 @@ func TestModelGrad(t *testing.T) {
 	}
 }
 
+// TestForwardRows checks the head run on some rows only: the same logits as Forward's
+// at those rows, and the whole network's gradient of a loss on them against finite
+// differences (plain and shifted, a row listed twice included).
+func TestForwardRows(t *testing.T) {
+	for _, shift := range []bool{false, true} {
+		cfg := tiny(false)
+		cfg.Shift = shift
+		m, _ := New(cfg, 3)
+		rng := rand.New(rand.NewPCG(5, 5))
+		for i := range m.Params {
+			m.Params[i] += float32(rng.NormFloat64() * 0.3)
+		}
+		B, L, V := 2, 6, cfg.Vocab
+		ids := randIDs(rng, B*L, V)
+		rows := []int32{0, 3, 4, 4, 7, 11}
+		targets := randIDs(rng, len(rows), V)
+		full := append([]float32(nil), m.Forward(ids, B)...)
+		got := m.ForwardRows(ids, B, rows)
+		for i, r := range rows {
+			for j := 0; j < V; j++ {
+				if a, b := got[i*V+j], full[int(r)*V+j]; math.Abs(float64(a-b)) > 1e-5 {
+					t.Fatalf("shift %v: row %d column %d: %g, Forward gave %g", shift, r, j, a, b)
+				}
+			}
+		}
+		loss := func() float64 {
+			return nn.CrossEntropy(nil, m.ForwardRows(ids, B, rows), targets, len(rows), V, 0.5)
+		}
+		d := make([]float32, len(rows)*V)
+		nn.CrossEntropy(d, m.ForwardRows(ids, B, rows), targets, len(rows), V, 0.5)
+		m.ZeroGrad()
+		m.Backward(d)
+		checkModel(t, m, append([]float32(nil), m.Grads...), loss)
+		if len(m.ForwardRows(ids, B, nil)) != 0 {
+			t.Fatal("no rows gave logits")
+		}
+	}
+}
+
 // checkModel checks every tensor's slice of the gradient arena grads.
 func checkModel(t *testing.T, m *Model, grads []float32, loss func() float64) {
 	t.Helper()

@@ -9,6 +9,7 @@ func CrossEntropy(dlogits, logits []float32, targets []int32, N, V int, scale fl
 	if len(logits) < N*V || len(targets) < N || (dlogits != nil && len(dlogits) < N*V) {
 		panic("nn: CrossEntropy size mismatch")
 	}
+	defer Track(LossFamily)()
 	parts := make([]float64, N)
 	For(N, 3*V, func(lo, hi int) {
 		for r := lo; r < hi; r++ {

@@ -84,3 +84,49 @@ func ExpNeg(x float64) float64 {
 	i := math.Float64bits(t)
 	return math.Float64frombits(exp2Frac[i&255]+(i>>8)<<52) * (1 + r*(1+r*(0.5+r*(1.0/6))))
 }
+
+// Constants of expNeg32: x = n ln2 + r with n an integer and |r| <= ln2/2 (ln2 split in
+// two so n*ln2Hi is exact), and exp(r) ~ 1 + r + r^2 P(r) with Cephes' expf polynomial,
+// within about 1 ulp of float32.
+const (
+	log2e32  = float32(math.Log2E)
+	ln2Hi32  = float32(0.693359375)
+	ln2Lo32  = float32(-2.12194440e-4)
+	shift32  = float32(0x1.8p23)  // adding and subtracting it rounds a float32 to an integer, kept in the low bits
+	expLo32  = float32(-87.33654) // e^x is below float32's smallest normal under this
+	shiftBit = 0x4b400000         // the bits of shift32
+)
+
+// expNeg32 is e^x for x <= 0 in float32, to about 2 ulp, several times cheaper than
+// float32(math.Exp(float64(x))); 0 below -87.34 (where e^x leaves float32's normal
+// range) and for -Inf. It is the sigmoid's exponential, where float32 is all the
+// precision that is kept. Plain function it stands for: float32(math.Exp(float64(x))).
+func expNeg32(x float32) float32 {
+	if !(x >= expLo32) { // also NaN: the sigmoid of NaN is then 1 or 0, never NaN
+		return 0
+	}
+	t := x*log2e32 + shift32
+	n := t - shift32
+	r := x - n*ln2Hi32 - n*ln2Lo32
+	p := float32(1.9875691500e-4)
+	p = p*r + 1.3981999507e-3
+	p = p*r + 8.3334519073e-3
+	p = p*r + 4.1665795894e-2
+	p = p*r + 1.6666665459e-1
+	p = p*r + 5.0000001201e-1
+	e := p*r*r + r + 1
+	k := int32(math.Float32bits(t)) - shiftBit // n as an integer, -126 <= n <= 0
+	return e * math.Float32frombits(uint32(k+127)<<23)
+}
+
+// ExpShift replaces each x[i] (<= m) by e^(x[i]-m) in float32 (expNeg32, about 2 ulp)
+// and returns their sum: a softmax's exponentials, vectorised where the CPU allows.
+func ExpShift(x []float32, m float32) float32 {
+	i, s := expShiftVec(x, m)
+	for ; i < len(x); i++ {
+		e := expNeg32(x[i] - m)
+		x[i] = e
+		s += e
+	}
+	return s
+}

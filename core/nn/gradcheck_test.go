@@ -82,12 +82,23 @@ func TestRoPEGrad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 3))
 	B, L, H, hd := 2, 5, 2, 8
 	tab := NewRopeTable(L, hd, 10000)
-	x, R := randn(rng, B*L*H*hd, 1), randn(rng, B*L*H*hd, 1)
-	out := make([]float32, len(x))
-	loss := func() float64 { copy(out, x); RoPE(out, tab, B, L, H); return dot(out, R) }
-	dx := append([]float32(nil), R...)
-	RoPEBackward(dx, tab, B, L, H)
-	checkGrad(t, "RoPE", x, dx, loss)
+	// ld > H*hd: the heads are the first columns of wider rows, the rest untouched.
+	for _, ld := range []int{H * hd, H*hd + 3} {
+		x, R := randn(rng, B*L*ld, 1), randn(rng, B*L*ld, 1)
+		out := make([]float32, len(x))
+		loss := func() float64 { copy(out, x); RoPE(out, ld, tab, B, L, H); return dot(out, R) }
+		dx := append([]float32(nil), R...)
+		RoPEBackward(dx, ld, tab, B, L, H)
+		checkGrad(t, "RoPE", x, dx, loss)
+		loss()
+		for n := 0; n < B*L; n++ {
+			for i := H * hd; i < ld; i++ {
+				if out[n*ld+i] != x[n*ld+i] || dx[n*ld+i] != R[n*ld+i] {
+					t.Fatalf("ld %d: column %d of row %d changed", ld, i, n)
+				}
+			}
+		}
+	}
 }
 
 func TestRoPEIsRotation(t *testing.T) {
@@ -97,7 +108,7 @@ func TestRoPEIsRotation(t *testing.T) {
 	tab := NewRopeTable(L, hd, 10000)
 	x := randn(rng, L*H*hd, 1)
 	y := append([]float32(nil), x...)
-	RoPE(y, tab, 1, L, H)
+	RoPE(y, H*hd, tab, 1, L, H)
 	for i := 0; i < hd; i++ {
 		if x[i] != y[i] {
 			t.Fatalf("position 0 changed: %v -> %v", x[i], y[i])
@@ -119,16 +130,16 @@ func TestAttentionGrad(t *testing.T) {
 		rng := rand.New(rand.NewPCG(1, 4))
 		B, L, H, hd := 2, 6, 2, 4
 		D := H * hd
-		q, k, v, R := randn(rng, B*L*D, 1), randn(rng, B*L*D, 1), randn(rng, B*L*D, 1), randn(rng, B*L*D, 1)
+		// q, k and v as the column blocks of one (B*L, 3D) projection, as the model has them.
+		qkv, R := randn(rng, B*L*3*D, 1), randn(rng, B*L*D, 1)
+		q, k, v := qkv, qkv[D:], qkv[2*D:]
 		out, probs := make([]float32, B*L*D), make([]float32, B*H*L*L)
-		loss := func() float64 { Attention(out, probs, q, k, v, B, L, H, hd, causal); return dot(out, R) }
+		loss := func() float64 { Attention(out, probs, q, k, v, 3*D, B, L, H, hd, causal); return dot(out, R) }
 		loss()
-		dq, dk, dv, scratch := make([]float32, B*L*D), make([]float32, B*L*D), make([]float32, B*L*D), make([]float32, B*H*L*L)
-		AttentionBackward(dq, dk, dv, scratch, R, probs, q, k, v, B, L, H, hd)
+		dqkv, scratch := make([]float32, B*L*3*D), make([]float32, B*H*L*L)
+		AttentionBackward(dqkv, dqkv[D:], dqkv[2*D:], scratch, R, probs, q, k, v, 3*D, B, L, H, hd)
 		name := map[bool]string{false: "bidirectional", true: "causal"}[causal]
-		checkGrad(t, "Attention dq "+name, q, dq, loss)
-		checkGrad(t, "Attention dk "+name, k, dk, loss)
-		checkGrad(t, "Attention dv "+name, v, dv, loss)
+		checkGrad(t, "Attention dqkv "+name, qkv, dqkv, loss)
 	}
 }
 
@@ -137,12 +148,12 @@ func TestCausalMaskHidesFuture(t *testing.T) {
 	L, H, hd := 5, 1, 4
 	q, k, v := randn(rng, L*hd, 1), randn(rng, L*hd, 1), randn(rng, L*hd, 1)
 	out1, out2, probs := make([]float32, L*hd), make([]float32, L*hd), make([]float32, L*L)
-	Attention(out1, probs, q, k, v, 1, L, H, hd, true)
+	Attention(out1, probs, q, k, v, hd, 1, L, H, hd, true)
 	for i := 3 * hd; i < L*hd; i++ { // change positions 3 and 4
 		k[i] += 1
 		v[i] -= 2
 	}
-	Attention(out2, probs, q, k, v, 1, L, H, hd, true)
+	Attention(out2, probs, q, k, v, hd, 1, L, H, hd, true)
 	for i := 0; i < 3*hd; i++ {
 		if out1[i] != out2[i] {
 			t.Fatalf("causal attention at position %d saw the future", i/hd)
@@ -152,14 +163,13 @@ func TestCausalMaskHidesFuture(t *testing.T) {
 
 func TestSwiGLUGrad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 5))
-	n := 30
-	g, u, R := randn(rng, n, 2), randn(rng, n, 1), randn(rng, n, 1)
-	out := make([]float32, n)
-	loss := func() float64 { SwiGLU(out, g, u); return dot(out, R) }
-	dg, du := make([]float32, n), make([]float32, n)
-	SwiGLUBackward(dg, du, R, g, u)
-	checkGrad(t, "SwiGLU dgate", g, dg, loss)
-	checkGrad(t, "SwiGLU dup", u, du, loss)
+	N, F := 3, 13 // 13: the vector kernel's 8 lanes and the Go loop's tail in each row
+	gu, R := randn(rng, 2*N*F, 2), randn(rng, N*F, 1)
+	out := make([]float32, N*F)
+	loss := func() float64 { SwiGLU(out, gu, N, F); return dot(out, R) }
+	dgu := make([]float32, 2*N*F)
+	SwiGLUBackward(dgu, R, gu, N, F)
+	checkGrad(t, "SwiGLU dgate dup", gu, dgu, loss)
 }
 
 func TestEmbedGrad(t *testing.T) {

@@ -7,6 +7,7 @@ func Linear(out, in, w []float32, M, K, N int) {
 	if len(out) < M*N || len(in) < M*K || len(w) < N*K {
 		panic("nn: Linear size mismatch")
 	}
+	defer Track(GEMM)()
 	blas.Sgemm(false, true, M, N, K, 1, in, K, w, K, 0, out, N)
 }
 
@@ -16,6 +17,7 @@ func LinearBackward(din, dw, dout, in, w []float32, M, K, N int) {
 	if len(dout) < M*N || len(in) < M*K || len(w) < N*K || len(dw) < N*K {
 		panic("nn: LinearBackward size mismatch")
 	}
+	defer Track(GEMM)()
 	if din != nil {
 		if len(din) < M*K {
 			panic("nn: LinearBackward din size mismatch")

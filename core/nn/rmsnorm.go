@@ -13,6 +13,7 @@ func RMSNorm(out, rstd, in, w []float32, M, D int, eps float32) {
 	if len(out) < M*D || len(in) < M*D || len(w) < D || (rstd != nil && len(rstd) < M) {
 		panic("nn: RMSNorm size mismatch")
 	}
+	defer Track(Elementwise)()
 	if fast.RMSNorm != nil && rstd != nil {
 		fast.RMSNorm(out, rstd, in, w, M, D, eps)
 		return
@@ -43,6 +44,7 @@ func RMSNormBackward(din, dw, dout, in, w, rstd []float32, M, D int) {
 	if len(din) < M*D || len(dout) < M*D || len(in) < M*D || len(w) < D || len(dw) < D || len(rstd) < M {
 		panic("nn: RMSNormBackward size mismatch")
 	}
+	defer Track(Elementwise)()
 	// Each worker sums its rows' dw into its own buffer; the buffers are added in row
 	// order afterwards so the result does not depend on goroutine scheduling.
 	type part struct {

@@ -28,28 +28,31 @@ func NewRopeTable(L, hd int, theta float64) *RopeTable {
 	return t
 }
 
-// RoPE rotates x in place. x is (B*L, H*hd); row n is at position n % L.
-func RoPE(x []float32, t *RopeTable, B, L, H int) {
-	rope(x, t, B, L, H, 1)
+// RoPE rotates the H heads at the start of each row of x in place. x is (B*L, ld) with
+// ld >= H*hd (so q and k, side by side in one projection's rows, rotate in one call as
+// 2H heads); row n is at position n % L.
+func RoPE(x []float32, ld int, t *RopeTable, B, L, H int) {
+	rope(x, ld, t, B, L, H, 1)
 }
 
 // RoPEBackward applies the inverse (transposed) rotation to the gradient dx in place.
-func RoPEBackward(dx []float32, t *RopeTable, B, L, H int) {
-	rope(dx, t, B, L, H, -1)
+func RoPEBackward(dx []float32, ld int, t *RopeTable, B, L, H int) {
+	rope(dx, ld, t, B, L, H, -1)
 }
 
-func rope(x []float32, t *RopeTable, B, L, H int, sign float32) {
+func rope(x []float32, ld int, t *RopeTable, B, L, H int, sign float32) {
 	hd, half := t.HD, t.HD/2
 	D := H * hd
-	if L > t.L || len(x) < B*L*D {
+	if L > t.L || ld < D || len(x) < (B*L-1)*ld+D {
 		panic("nn: RoPE size mismatch")
 	}
+	defer Track(Elementwise)()
 	For(B*L, 2*D, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			p := n % L
 			cs, sn := t.Cos[p*half:p*half+half], t.Sin[p*half:p*half+half]
 			for h := 0; h < H; h++ {
-				v := x[n*D+h*hd : n*D+h*hd+hd]
+				v := x[n*ld+h*hd : n*ld+h*hd+hd]
 				for i := 0; i < half; i++ {
 					c, s := cs[i], sign*sn[i]
 					a, b := v[i], v[i+half]

@@ -32,6 +32,7 @@ func NewAdamW(n int, ranges []Range, weightDecay float64) *AdamW {
 // Update applies one step with learning rate lr: params -= lr * (mhat/(sqrt(vhat)+eps) +
 // wd * params), with bias-corrected moments.
 func (o *AdamW) Update(params, grads []float32, lr float64) {
+	defer nn.Track(nn.Optimizer)()
 	o.Step++
 	b1, b2 := float32(o.Beta1), float32(o.Beta2)
 	c1 := float32(1 / (1 - math.Pow(o.Beta1, float64(o.Step))))
@@ -58,6 +59,7 @@ func (o *AdamW) Update(params, grads []float32, lr float64) {
 // ClipGradNorm scales grads so that their global L2 norm is at most maxNorm (if
 // maxNorm > 0) and returns the norm before clipping.
 func ClipGradNorm(grads []float32, maxNorm float64) float64 {
+	defer nn.Track(nn.Optimizer)()
 	var ss float64
 	for _, g := range grads {
 		ss += float64(g) * float64(g)

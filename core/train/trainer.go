@@ -41,6 +41,7 @@ type Trainer struct {
 	noise   masked.NoiseConfig
 	x0, xt  []int32
 	tgt     []int32
+	rows    []int32 // the masked positions of xt, the only rows the head runs on (mdm)
 	dlogits []float32
 }
 
@@ -219,18 +220,21 @@ func (t *Trainer) TrainStep() Stats {
 // mdmLoss corrupts x0 (B, L) with times drawn from rng, runs the network on sequences
 // [lo, hi) and returns their ELBO loss per token, writing its gradient into dlogits when
 // not nil. The times and masks are drawn for all B sequences, whichever ones run, so a
-// sequence is corrupted alike on every rank count.
+// sequence is corrupted alike on every rank count. The head runs on the masked rows of
+// [lo, hi) only (t.rows), so the gradient is theirs: (len(t.rows), V).
 func (t *Trainer) mdmLoss(x0 []int32, rng *rand.Rand, lo, hi int, dlogits []float32) float64 {
 	c := t.Cfg
 	L, V := c.Model.SeqLen, c.Model.Vocab
 	B, n := len(x0)/L, hi-lo
 	xt := t.xt[:B*L]
 	times := masked.Draw(rng, x0, B, L, t.noise, c.Model.MaskID(), xt)
-	logits := t.Model.Forward(xt[lo*L:hi*L], n)
+	xs := xt[lo*L : hi*L]
+	t.rows = masked.MaskedRows(t.rows, xs, c.Model.MaskID())
+	logits := t.Model.ForwardRows(xs, n, t.rows)
 	if dlogits != nil {
-		dlogits = dlogits[:n*L*V]
+		dlogits = dlogits[:len(t.rows)*V]
 	}
-	loss, _ := masked.Loss(logits, x0[lo*L:hi*L], xt[lo*L:hi*L], n, L, V, times[lo:hi], t.noise, c.Model.MaskID(), dlogits)
+	loss, _ := masked.LossRows(logits, t.rows, x0[lo*L:hi*L], xs, n, L, V, times[lo:hi], t.noise, c.Model.MaskID(), dlogits)
 	return loss
 }
 

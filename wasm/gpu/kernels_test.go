@@ -310,8 +310,8 @@ func TestRoPE(t *testing.T) {
 	s := must(t)(k.rope(k.upload("cs", f32Bytes(cs)), qb, kb, L, H, hd))
 	gotQ := runRead(t, k, []step{s}, qb, len(q))
 	gotK := runRead(t, k, nil, kb, len(kv))
-	nn.RoPE(q, rt, 1, L, H)
-	nn.RoPE(kv, rt, 1, L, H)
+	nn.RoPE(q, H*hd, rt, 1, L, H)
+	nn.RoPE(kv, H*hd, rt, 1, L, H)
 	checkClose(t, "rope q", gotQ, q, relTol)
 	checkClose(t, "rope k", gotK, kv, relTol)
 }
@@ -326,7 +326,7 @@ func TestAttention(t *testing.T) {
 		D := c.H * c.hd
 		q, kk, v := randVec(r, c.L*D, 1), randVec(r, c.L*D, 1), randVec(r, c.L*D, 1)
 		want := make([]float32, c.L*D)
-		nn.Attention(want, make([]float32, c.H*c.L*c.L), q, kk, v, 1, c.L, c.H, c.hd, c.causal)
+		nn.Attention(want, make([]float32, c.H*c.L*c.L), q, kk, v, D, 1, c.L, c.H, c.hd, c.causal)
 		out := k.storage("out", c.L*D)
 		steps, err := k.attention(k.upload("q", f32Bytes(q)), k.upload("k", f32Bytes(kk)), k.upload("v", f32Bytes(v)),
 			k.storage("scores", c.H*c.L*c.L), out, c.L, c.H, c.hd, c.causal)
@@ -343,7 +343,7 @@ func TestSwiGLU(t *testing.T) {
 	const n = 1000
 	g, u := randVec(r, n, 3), randVec(r, n, 1)
 	want := make([]float32, n)
-	nn.SwiGLU(want, g, u)
+	nn.SwiGLU(want, append(append([]float32(nil), g...), u...), 1, n) // one row: gate, then up
 	gb := k.upload("gate", f32Bytes(g))
 	s := must(t)(k.swiglu(gb, k.upload("up", f32Bytes(u)), n))
 	checkClose(t, "swiglu", runRead(t, k, []step{s}, gb, n), want, relTol)

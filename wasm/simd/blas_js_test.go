@@ -110,8 +110,8 @@ func TestKernelsMatchGo(t *testing.T) {
 		for i, ks := range []nn.Kernels{{}, k.Kernels()} {
 			nn.UseKernels(ks)
 			out[i], probs[i], act[i] = make([]float32, len(q)), make([]float32, B*H*L*L), make([]float32, len(gate))
-			nn.Attention(out[i], probs[i], q, kk, v, B, L, H, hd, causal)
-			nn.SwiGLU(act[i], gate, up)
+			nn.Attention(out[i], probs[i], q, kk, v, H*hd, B, L, H, hd, causal)
+			nn.SwiGLU(act[i], append(append([]float32(nil), gate...), up...), 1, len(gate)) // one row: gate, then up
 			norm[i], rstd[i] = make([]float32, rows*d), make([]float32, rows)
 			nn.RMSNorm(norm[i], rstd[i], gate[:rows*d], up[:d], rows, d, 1e-5)
 		}

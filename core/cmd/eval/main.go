@@ -126,13 +126,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	} else {
 		// Each window's bound is an average over its draws; the windows are a fixed set
 		// of tokens, so the error of the mean is the root-sum-square of theirs over W.
-		fn := func(xt []int32, B int) ([]float32, error) { return m.Forward(xt, B), nil }
+		// The head runs on the masked rows only: the bound needs no other logits.
+		fn := func(xt []int32, B int, rows []int32) ([]float32, error) { return m.ForwardRows(xt, B, rows), nil }
 		rng := rand.New(rand.NewPCG(*seed, 0xe7a1))
 		var sum, v float64
 		binSum := make([]float64, *nLevels)
 		binN := make([]int, *nLevels)
 		for _, w := range windows {
-			levels, est, err := masked.ELBODraws(fn, *batch, w, V, m.Cfg.MaskID(), *draws, rng)
+			levels, est, err := masked.ELBODrawsRows(fn, *batch, w, V, m.Cfg.MaskID(), *draws, rng)
 			if err != nil {
 				return err
 			}

@@ -230,12 +230,12 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if s.Strategy == quality.LeftToRight {
 			d = judge
 		}
-		cpu0 := cpuSeconds()
+		cpu0 := cli.CPUSeconds()
 		smp, err := quality.Generate(d, s, f.n, f.samples, f.seed, pr.inc)
 		if err != nil {
 			return err
 		}
-		cpu := cpuSeconds() - cpu0
+		cpu := cli.CPUSeconds() - cpu0
 		r, err := quality.Score(judge, mem, s, smp, eot, f.batch)
 		if err != nil {
 			return err

@@ -1,11 +1,12 @@
 //go:build unix
 
-package main
+package cli
 
 import "syscall"
 
-// cpuSeconds is the CPU time (user and system) this process has used.
-func cpuSeconds() float64 {
+// CPUSeconds is the CPU time (user and system) all threads of this process have used,
+// its own C libraries' (OpenBLAS) included.
+func CPUSeconds() float64 {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0
