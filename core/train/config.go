@@ -12,7 +12,7 @@ import (
 // needs no flags.
 type Config struct {
 	Model     model.Config `json:"model"`
-	Objective string       `json:"objective"` // "mdm" (masked diffusion) or "ar" (autoregressive baseline)
+	Objective string       `json:"objective"` // an Objective's name: "mdm" (masked diffusion) or "ar" (autoregressive baseline)
 
 	// Masked diffusion only.
 	Schedule               string `json:"schedule"`                  // linear | cosine | loglinear
@@ -64,11 +64,12 @@ func (c Config) Validate() error {
 	if err := c.Model.Validate(); err != nil {
 		return err
 	}
-	if c.Objective != "mdm" && c.Objective != "ar" {
-		return fmt.Errorf("objective %q: want mdm or ar", c.Objective)
+	obj, err := ObjectiveByName(c.Objective)
+	if err != nil {
+		return err
 	}
-	if c.Model.Causal != (c.Objective == "ar") {
-		return errors.New("model.causal must be true exactly for the ar objective")
+	if c.Model.Causal != obj.Causal() {
+		return fmt.Errorf("model.causal is %v; the %s objective trains a network with causal %v", c.Model.Causal, obj.Name(), obj.Causal())
 	}
 	if _, err := masked.ScheduleByName(c.Schedule); err != nil {
 		return err

@@ -27,8 +27,10 @@ func Plot(path string, records []Record, objective string) error {
 		return nil
 	}
 	p := plot.New()
-	what := map[string]string{"mdm": "masked diffusion: ELBO per token (nats)", "ar": "autoregressive: NLL per token (nats)"}[objective]
-	p.Title.Text = what
+	p.Title.Text = objective
+	if o, err := ObjectiveByName(objective); err == nil {
+		p.Title.Text = o.Label()
+	}
 	p.X.Label.Text = "step"
 	p.Y.Label.Text = "loss"
 	p.Add(plotter.NewGrid())

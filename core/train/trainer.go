@@ -10,7 +10,6 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/dist"
 	"github.com/austen-diffusion/textdiffusion/core/masked"
 	"github.com/austen-diffusion/textdiffusion/core/model"
-	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"github.com/austen-diffusion/textdiffusion/core/optim"
 )
 
@@ -37,6 +36,7 @@ type Trainer struct {
 	// ranks trains on its share of every global batch and all apply the same update.
 	Comm dist.Comm
 
+	obj     Objective // Cfg.Objective's
 	batch   BatchFunc
 	noise   masked.NoiseConfig
 	x0, xt  []int32
@@ -44,6 +44,9 @@ type Trainer struct {
 	rows    []int32 // the masked positions of xt, the only rows the head runs on (mdm)
 	dlogits []float32
 }
+
+// Objective is what the run trains for (its Cfg.Objective).
+func (t *Trainer) Objective() Objective { return t.obj }
 
 // Stats is what one step reports.
 type Stats struct {
@@ -78,7 +81,8 @@ func NewFrom(cfg Config, m *model.Model, tok []byte, batch BatchFunc) (*Trainer,
 }
 
 func newTrainer(cfg Config, m *model.Model, tok []byte, batch BatchFunc) *Trainer {
-	t := &Trainer{Cfg: cfg, Model: m, Tok: tok, batch: batch, noise: cfg.Noise()}
+	// cfg is validated, so its objective is known.
+	t := &Trainer{Cfg: cfg, Model: m, Tok: tok, obj: objectives[cfg.Objective], batch: batch, noise: cfg.Noise()}
 	t.Opt = optim.NewAdamW(len(m.Params), decayRanges(cfg.Model), cfg.WeightDecay)
 	B, L, V := cfg.Batch, cfg.Model.SeqLen, cfg.Model.Vocab
 	t.x0, t.xt, t.tgt = make([]int32, B*(L+1)), make([]int32, B*L), make([]int32, B*L)
@@ -181,22 +185,9 @@ func (t *Trainer) TrainStep() Stats {
 	if c.Dropout > 0 && t.Step >= c.DropoutStart {
 		t.Model.Drop = model.Dropout{P: float32(c.Dropout), Rng: t.dropoutRng(t.Step)}
 	}
-	var loss float64
-	switch c.Objective {
-	case "mdm":
-		t.batch(t.Step, t.x0[:B*L], B, L)
-		loss = t.mdmLoss(t.x0[:B*L], t.rng(t.Step, 1), lo, hi, t.dlogits)
-	case "ar":
-		// Windows of L+1 tokens: the first L are the input, the last L the targets.
-		t.batch(t.Step, t.x0, B, L+1)
-		for b := lo; b < hi; b++ {
-			i := b - lo
-			copy(t.xt[i*L:(i+1)*L], t.x0[b*(L+1):b*(L+1)+L])
-			copy(t.tgt[i*L:(i+1)*L], t.x0[b*(L+1)+1:(b+1)*(L+1)])
-		}
-		logits := t.Model.Forward(t.xt[:n*L], n)
-		loss = nn.CrossEntropy(t.dlogits[:n*L*V], logits, t.tgt[:n*L], n*L, V, 1/float32(n*L))
-	}
+	W := t.obj.Window(L)
+	t.batch(t.Step, t.x0[:B*W], B, W)
+	loss := t.obj.Loss(t, t.x0[:B*W], lo, hi, t.rng(t.Step, 1), t.dlogits)
 	t.Model.ZeroGrad()
 	t.Model.Backward(t.dlogits[:n*L*V])
 	t.Model.Drop = model.Dropout{}
@@ -238,14 +229,13 @@ func (t *Trainer) mdmLoss(x0 []int32, rng *rand.Rand, lo, hi int, dlogits []floa
 	return loss
 }
 
-// Validate estimates the validation loss per token on windows (each of SeqLen tokens; for
-// the AR model each window is preceded by its previous token, EOT for the first): mdm is
-// a Monte-Carlo ELBO with fixed seeds (the same masks at every evaluation, so the curve is
-// comparable across steps), ar the exact next-token cross-entropy. It does not change the
-// training state.
+// Validate estimates the validation loss per token on windows (each of SeqLen tokens,
+// window i preceded by the token prev[i], EOT for the first) with the objective's
+// ValidSum: mdm a Monte-Carlo ELBO with fixed seeds, ar the exact next-token
+// cross-entropy. It does not change the training state.
 func (t *Trainer) Validate(windows [][]int32, prev []int32) float64 {
 	c := t.Cfg
-	B, L, V := c.Batch, c.Model.SeqLen, c.Model.Vocab
+	B, L := c.Batch, c.Model.SeqLen
 	var sum float64
 	var n int
 	buf := make([]int32, 0, B*L)
@@ -254,19 +244,11 @@ func (t *Trainer) Validate(windows [][]int32, prev []int32) float64 {
 			return
 		}
 		b := len(buf) / L
-		switch c.Objective {
-		case "mdm":
-			// The loss is per token of the batch; scale back to a sum.
-			sum += t.mdmLoss(buf, rand.New(rand.NewPCG(c.Seed, uint64(k))), 0, b, nil) * float64(b*L)
-		case "ar":
-			tg := append([]int32(nil), buf...)
-			in := t.xt[:b*L]
-			for i := 0; i < b; i++ {
-				in[i*L] = prev[k-b+i]
-				copy(in[i*L+1:(i+1)*L], tg[i*L:(i+1)*L-1])
-			}
-			sum += nn.CrossEntropy(nil, t.Model.Forward(in, b), tg, b*L, V, 1)
+		var p []int32 // the windows' previous tokens (the masked objective has no use for them)
+		if prev != nil {
+			p = prev[k-b : k]
 		}
+		sum += t.obj.ValidSum(t, buf, p, k)
 		n += b * L
 		buf = buf[:0]
 	}

@@ -33,7 +33,7 @@ import (
 func main() {
 	steps := flag.Int("steps", 12, "timed training steps (after 2 warm-up steps)")
 	batch := flag.Int("batch", 16, "sequences per step")
-	objective := flag.String("objective", "mdm", "mdm or ar")
+	objective := flag.String("objective", "mdm", "what to train: "+train.ObjectiveNames())
 	threads := flag.Int("threads", 0, "BLAS threads (0: all cores)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the timed steps here")
 	flag.Usage = func() {
@@ -51,7 +51,11 @@ func main() {
 
 	cfg := train.Default()
 	cfg.Objective, cfg.Batch, cfg.Steps = *objective, *batch, *steps+2
-	cfg.Model.Causal = *objective == "ar"
+	obj, err := train.ObjectiveByName(*objective)
+	if err != nil {
+		fail(err)
+	}
+	cfg.Model.Causal = obj.Causal()
 	V := int32(cfg.Model.Vocab - 2)
 	tr, err := train.New(cfg, nil, func(step int, dst []int32, B, n int) {
 		rng := rand.New(rand.NewPCG(uint64(step), 1))

@@ -56,10 +56,11 @@ func loadData(files, val, tokPath string, c train.Config, resumed *train.Trainer
 	if err != nil {
 		return nil, err
 	}
-	n := c.Model.SeqLen
-	if c.Objective == "ar" {
-		n++ // input and shifted targets
+	obj, err := train.ObjectiveByName(c.Objective)
+	if err != nil {
+		return nil, err
 	}
+	n := obj.Window(c.Model.SeqLen) // ar: input and shifted targets
 	b, err := data.NewBatcher(st, c.Batch, n, c.Seed)
 	if err != nil {
 		return nil, err

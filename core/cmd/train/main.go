@@ -97,7 +97,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 // bound to c, with c's values as defaults. It is the only list of them: overlay applies
 // whichever were given onto a config file's or a resumed run's config.
 func configFlags(fl *flag.FlagSet, c *train.Config) {
-	fl.StringVar(&c.Objective, "objective", c.Objective, "mdm (masked diffusion) or ar (autoregressive baseline)")
+	fl.StringVar(&c.Objective, "objective", c.Objective, "what to train: "+train.ObjectiveNames()+" (mdm: masked diffusion; ar: the autoregressive baseline)")
 	fl.IntVar(&c.Model.Dim, "dim", c.Model.Dim, "model width")
 	fl.IntVar(&c.Model.Layers, "layers", c.Model.Layers, "Transformer blocks")
 	fl.IntVar(&c.Model.Heads, "heads", c.Model.Heads, "attention heads")
@@ -243,7 +243,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c.Model.Causal = c.Objective == "ar"
+	obj, err := train.ObjectiveByName(c.Objective)
+	if err != nil {
+		return err
+	}
+	c.Model.Causal = obj.Causal()
 	if o.out == "" {
 		o.out = filepath.Join("runs", c.Objective)
 	}
@@ -304,7 +308,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "%s: %d parameters, %d training tokens, %d validation tokens, batch %dx%d, %d steps\n",
 		c.Objective, c.Model.NumParams(), ds.trainTokens, len(ds.valWindows)*c.Model.SeqLen, c.Batch, c.Model.SeqLen, c.Steps)
 
-	prog := newProgress(stderr, c.Steps, tr.Step, c.Objective, o.noBar)
+	prog := newProgress(stderr, c.Steps, tr.Step, tr.Objective().Bound(), o.noBar)
 	r := &train.Runner{T: tr, Dir: o.out, ValWindows: ds.valWindows, ValPrev: ds.valPrev, LogEvery: o.logEvery,
 		OnStep: prog.step, OnEval: prog.eval, OnEvalAverage: prog.evalAverage}
 	start := time.Now()
@@ -338,15 +342,15 @@ func warmStart(path string, c train.Config, ds *dataset) (*train.Trainer, error)
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	switch {
-	case m.Cfg.Causal && c.Objective == "mdm":
+	case m.Cfg.Causal && !c.Model.Causal:
 		// Adaptation from an autoregressive model (DiffuLLaMA, Dream): the same weights,
 		// the causal mask lifted; with -shift the head still reads the previous position.
 		m.Cfg.Causal = false
 		m.Cfg.Shift = c.Model.Shift
 	case c.Model.Shift && !m.Cfg.Shift:
 		return nil, fmt.Errorf("%s: -shift applies when adapting an AR model; this masked model was trained without it", path)
-	case !m.Cfg.Causal && c.Objective == "ar":
-		return nil, fmt.Errorf("%s: a bidirectional model cannot start an ar run", path)
+	case !m.Cfg.Causal && c.Model.Causal:
+		return nil, fmt.Errorf("%s: a bidirectional model cannot start an %s run", path, c.Objective)
 	}
 	if m.Cfg.SeqLen != c.Model.SeqLen {
 		return nil, fmt.Errorf("%s: sequence length %d, the run's is %d (pass -seq-len %d)", path, m.Cfg.SeqLen, c.Model.SeqLen, m.Cfg.SeqLen)

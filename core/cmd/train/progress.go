@@ -18,18 +18,18 @@ import (
 // progress shows a bar (step, loss, tokens/s, ETA) on a terminal and plain lines
 // otherwise (logs, CI, nohup).
 type progress struct {
-	w         io.Writer
-	mu        sync.Mutex
-	status    string
-	p         *mpb.Progress
-	bar       *mpb.Bar
-	last      time.Time
-	total     int
-	objective string
+	w      io.Writer
+	mu     sync.Mutex
+	status string
+	p      *mpb.Progress
+	bar    *mpb.Bar
+	last   time.Time
+	total  int
+	bound  bool // exp(validation loss) bounds the perplexity (the objective is an ELBO)
 }
 
-func newProgress(w io.Writer, total, start int, objective string, plain bool) *progress {
-	pr := &progress{w: w, total: total, last: time.Now(), objective: objective}
+func newProgress(w io.Writer, total, start int, bound, plain bool) *progress {
+	pr := &progress{w: w, total: total, last: time.Now(), bound: bound}
 	if f, ok := w.(*os.File); plain || !ok || !term.IsTerminal(int(f.Fd())) {
 		return pr
 	}
@@ -60,7 +60,7 @@ func (pr *progress) step(s train.Stats, tps float64) {
 
 func (pr *progress) eval(step int, v float64) {
 	what := "perplexity"
-	if pr.objective == "mdm" {
+	if pr.bound {
 		what = "upper bound on perplexity"
 	}
 	pr.note(fmt.Sprintf("step %d: validation loss %.4f (%s exp(loss) = %.1f)", step, v, what, math.Exp(v)))
