@@ -92,17 +92,20 @@ func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(s
 // acts holds every activation of a forward pass over (B, L) that the backward needs,
 // plus gradient scratch of the same shapes, allocated once per (B, L).
 type acts struct {
-	B, L   int
-	ids    []int32
-	x      []float32 // (N,D) residual stream entering the final norm
-	layers []layerActs
-	hf     []float32 // (N,D) final normed
-	hs     []float32 // (N,D) hf shifted one position right within each sequence (Shift only)
-	rstdf  []float32 // (N)
-	rows   []int32   // the rows the head ran on (ForwardRows); nil: all N
-	hr     []float32 // (len(rows),D) the head's input rows, gathered (ForwardRows only)
-	logits []float32 // (N,V), or (len(rows),V) in front
-	drop   bool      // the last Forward applied dropout (layerActs.drop1/drop2 hold its masks)
+	B, L    int
+	ids     []int32
+	x       []float32 // (N,D) residual stream entering the final norm
+	layers  []layerActs
+	hf      []float32 // (N,D) final normed
+	hs      []float32 // (N,D) hf shifted one position right within each sequence (Shift only)
+	rstdf   []float32 // (N)
+	rows    []int32   // the rows the head ran on (ForwardRows); nil: all N
+	hr      []float32 // (len(rows),D) the head's input rows, gathered (ForwardRows only)
+	logits  []float32 // (N,V), or (len(rows),V) in front
+	drop    bool      // the last Forward applied dropout (layerActs.drop1/drop2 hold its masks)
+	cond    []float32 // (N,D) the blocks' conditioning of the last pass (condBuf), nil: none
+	condBuf []float32
+	head    bool // the last pass ran the head (Forward, ForwardRows), not only the blocks
 
 	// gradient scratch
 	dx, dh, dao []float32 // (N,D)
@@ -110,6 +113,7 @@ type acts struct {
 	dgu         []float32 // (N,2F)
 	ds          []float32 // (N,F)
 	dS          []float32 // (B,H,L,L)
+	dcond       []float32 // (N,D) BlocksBackward's gradient of the conditioning
 }
 
 type layerActs struct {
@@ -169,24 +173,83 @@ func (m *Model) forward(ids []int32, B int, rows []int32) []float32 {
 	if B <= 0 || len(ids)%B != 0 {
 		panic("model: ids not divisible into B sequences")
 	}
-	L := len(ids) / B
-	if L > c.SeqLen || L == 0 {
+	a := m.start(len(ids)/B, B, nil)
+	copy(a.ids, ids)
+	nn.Embed(a.layers[0].xin, m.W.TokEmb, ids, c.Vocab, c.Dim)
+	m.blocks(a)
+	return m.headForward(a, rows)
+}
+
+// Hidden runs the network on ids (B, L) up to the final norm and returns its hidden states
+// (B*L, D), before the head (and before Shift's move): a model's contextual encodings of
+// the text. The view stays valid until the next pass.
+func (m *Model) Hidden(ids []int32, B int) []float32 {
+	if B <= 0 || len(ids)%B != 0 {
+		panic("model: ids not divisible into B sequences")
+	}
+	a := m.start(len(ids)/B, B, nil)
+	copy(a.ids, ids)
+	nn.Embed(a.layers[0].xin, m.W.TokEmb, ids, m.Cfg.Vocab, m.Cfg.Dim)
+	m.blocks(a)
+	return a.hf
+}
+
+// BlocksForward runs the Transformer blocks and the final norm on vectors instead of token
+// embeddings: x (B*L, D) enters the first block, cond (B*L, D; nil for none) is added to
+// the residual stream at the start of every block (a time embedding, say), and the hidden
+// states (B*L, D) are returned, a view valid until the next pass. BlocksBackward takes
+// their gradient; Backward is for Forward only.
+func (m *Model) BlocksForward(x []float32, B int, cond []float32) []float32 {
+	D := m.Cfg.Dim
+	if B <= 0 || len(x)%(B*D) != 0 {
+		panic("model: x not divisible into B sequences of D-vectors")
+	}
+	L := len(x) / (B * D)
+	if cond != nil && len(cond) != len(x) {
+		panic("model: cond not the shape of x")
+	}
+	a := m.start(L, B, cond)
+	copy(a.layers[0].xin, x)
+	m.blocks(a)
+	return a.hf
+}
+
+// start checks the shape (B sequences of L positions) and readies the activations of a
+// pass, with its dropout and conditioning.
+func (m *Model) start(L, B int, cond []float32) *acts {
+	if L > m.Cfg.SeqLen || L == 0 {
 		panic("model: sequence longer than Config.SeqLen")
 	}
 	a := m.ensure(B, L)
-	copy(a.ids, ids)
 	a.drop = m.Drop.P > 0
 	if a.drop && (m.Drop.P >= 1 || m.Drop.Rng == nil) {
 		panic("model: dropout needs 0 <= P < 1 and a generator")
 	}
-	N, D, F, H, V := B*L, c.Dim, c.Hidden, c.Heads, c.Vocab
+	a.cond, a.head = nil, false
+	if cond != nil {
+		if len(a.condBuf) != len(cond) {
+			a.condBuf = make([]float32, len(cond))
+		}
+		copy(a.condBuf, cond)
+		a.cond = a.condBuf
+	}
+	return a
+}
+
+// blocks runs the blocks and the final norm on a.layers[0].xin, into a.hf.
+func (m *Model) blocks(a *acts) {
+	c := m.Cfg
+	B, L := a.B, a.L
+	N, D, F, H := B*L, c.Dim, c.Hidden, c.Heads
 	hd := D / H
-	nn.Embed(a.layers[0].xin, m.W.TokEmb, ids, V, D)
 	for i, w := range m.W.Layers {
 		la := &a.layers[i]
 		next := a.x
 		if i+1 < len(a.layers) {
 			next = a.layers[i+1].xin
+		}
+		if a.cond != nil {
+			nn.Add(la.xin, la.xin, a.cond)
 		}
 		nn.RMSNorm(la.h1, la.rstd1, la.xin, w.AttnNorm, N, D, c.NormEps)
 		nn.Linear(la.qkv, la.h1, w.Wqkv, N, D, 3*D)
@@ -207,12 +270,19 @@ func (m *Model) forward(ids []int32, B int, rows []int32) []float32 {
 		nn.Add(next, la.xmid, a.dh)
 	}
 	nn.RMSNorm(a.hf, a.rstdf, a.x, m.W.Norm, N, D, c.NormEps)
+}
+
+// headForward runs the head on the hidden states a.hf (moved by Shift), on every row or
+// on rows only, and returns the logits.
+func (m *Model) headForward(a *acts, rows []int32) []float32 {
+	c := m.Cfg
+	N, D, V := a.B*a.L, c.Dim, c.Vocab
 	hin := a.hf
 	if c.Shift {
-		ShiftRows(a.hs, a.hf, B, L, D)
+		ShiftRows(a.hs, a.hf, a.B, a.L, D)
 		hin = a.hs
 	}
-	a.rows = rows
+	a.rows, a.head = rows, true
 	if rows == nil {
 		nn.Linear(a.logits, hin, m.W.Head, N, D, V)
 		return a.logits
@@ -234,17 +304,50 @@ func (m *Model) forward(ids []int32, B int, rows []int32) []float32 {
 // Backward adds to Grads the gradient of the loss whose gradient with respect to the
 // logits of the last Forward is dlogits (B*L, V), or (len(rows), V) after ForwardRows.
 func (m *Model) Backward(dlogits []float32) {
-	a := m.act
-	if a == nil {
+	a := m.trainable()
+	if !a.head {
+		panic("model: Backward after a pass without the head (use BlocksBackward)")
+	}
+	m.headBackward(a, dlogits)
+	m.blocksBackward(a)
+	nn.EmbedBackward(m.G.TokEmb, a.dx, a.ids, m.Cfg.Dim)
+}
+
+// BlocksBackward adds to Grads the gradient of the blocks and the final norm for a loss
+// whose gradient with respect to the hidden states of the last pass is dh (B*L, D), and
+// returns the gradients at the blocks' input x and at cond (nil when the pass had none),
+// both (B*L, D) views valid until the next pass.
+func (m *Model) BlocksBackward(dh []float32) (dx, dcond []float32) {
+	a := m.trainable()
+	N := a.B * a.L * m.Cfg.Dim
+	if len(dh) != N {
+		panic("model: dh not the shape of the hidden states")
+	}
+	copy(a.dh, dh)
+	m.blocksBackward(a)
+	if a.cond != nil {
+		dcond = a.dcond
+	}
+	return a.dx, dcond
+}
+
+// trainable returns the activations of the last pass, which Backward needs, or panics.
+func (m *Model) trainable() *acts {
+	if m.act == nil {
 		panic("model: Backward before Forward")
 	}
 	if m.Grads == nil {
 		panic("model: Backward on an inference-only model")
 	}
+	return m.act
+}
+
+// headBackward adds the head's weight gradient and leaves the gradient at the hidden
+// states a.hf in a.dh.
+func (m *Model) headBackward(a *acts, dlogits []float32) {
 	c := m.Cfg
 	B, L := a.B, a.L
-	N, D, F, H, V := B*L, c.Dim, c.Hidden, c.Heads, c.Vocab
-	hd := D / H
+	N, D, V := B*L, c.Dim, c.Vocab
 	hin := a.hf
 	if c.Shift {
 		hin = a.hs
@@ -278,6 +381,22 @@ func (m *Model) Backward(dlogits []float32) {
 		copy(a.hs, a.dh)
 		unshiftRowsBackward(a.dh, a.hs, B, L, D)
 	}
+}
+
+// blocksBackward takes the gradient at the hidden states in a.dh back through the final
+// norm and the blocks, adding their weight gradients, into a.dx: the gradient at the first
+// block's input (and, with a conditioning, its gradient into a.dcond).
+func (m *Model) blocksBackward(a *acts) {
+	c := m.Cfg
+	B, L := a.B, a.L
+	N, D, F, H := B*L, c.Dim, c.Hidden, c.Heads
+	hd := D / H
+	if a.cond != nil {
+		if len(a.dcond) != N*D {
+			a.dcond = make([]float32, N*D)
+		}
+		clear(a.dcond)
+	}
 	clear(a.dx)
 	nn.RMSNormBackward(a.dx, m.G.Norm, a.dh, a.x, m.W.Norm, a.rstdf, N, D)
 	for i := len(m.W.Layers) - 1; i >= 0; i-- {
@@ -310,8 +429,11 @@ func (m *Model) Backward(dlogits []float32) {
 		clear(a.dh)
 		nn.LinearBackward(a.dh, g.Wqkv, a.dqkv, la.h1, w.Wqkv, N, D, 3*D)
 		nn.RMSNormBackward(a.dx, g.AttnNorm, a.dh, la.xin, w.AttnNorm, la.rstd1, N, D)
+		// The conditioning joined the stream at this block's start: its gradient there.
+		if a.cond != nil {
+			nn.Add(a.dcond, a.dcond, a.dx)
+		}
 	}
-	nn.EmbedBackward(m.G.TokEmb, a.dx, a.ids, D)
 }
 
 // dropout draws a fresh mask into *mask (allocated on first use) and applies it to x.
