@@ -36,7 +36,7 @@ func loadData(files, val, tokPath string, c train.Config, resumed *train.Trainer
 	} else {
 		// Rank 0 loads (or trains and saves) the tokenizer; the other ranks get its JSON.
 		if comm.Rank() == 0 {
-			tok, raw, err = cli.Tokenizer(tokPath, c.Model.Vocab, docs)
+			_, raw, err = cli.Tokenizer(tokPath, c.Model.Vocab, docs) // parsed below, as on every rank
 		}
 		if raw, err = dist.BroadcastBytes(comm, 0, raw, err); err != nil {
 			return nil, err
