@@ -15,7 +15,8 @@ import (
 type Encoder func(ids []int32, B int) []float32
 
 // Contextual is TEncDM's encoder: m's final normed hidden states on the clean text (see
-// model.Hidden), with m frozen.
+// model.Hidden), with m frozen. For a Shift model the rows are not moved: row i is
+// position i's own state, which sees token i, not the state its head reads to predict it.
 func Contextual(m *model.Model) Encoder { return m.Hidden }
 
 // Embeddings is the context-free alternative for the ablation: each token's row of m's
