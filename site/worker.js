@@ -2,9 +2,10 @@
 // weights with byte progress, keeps them in Cache Storage (checked on every load, dropped
 // and fetched again when damaged) and answers the page's messages:
 //
-//   page -> worker  {type: "init", base}              base: URL of the site/ folder
+//   page -> worker  {type: "init", base, testHooks?}  base: URL of the site/ folder
 //                   {type: "sample", id, request}     request: engine.Request
 //                   {type: "cancel"}
+//                   {type: "lose-gpu"}                tests: destroy the GPU device (init's testHooks)
 //   worker -> page  {type: "choices", choices}        engine.Choices: menus and defaults
 //                   {type: "progress", phase, loaded?, total?, source?}
 //                   {type: "notice", text}
@@ -16,12 +17,14 @@
 const CACHE = "tdiff-weights-v1";
 let base = null;
 let booted = null; // Promise of the ready info
+let testHooks = false; // whether the page may destroy the GPU device (?testhooks=1)
 
 self.onmessage = (ev) => {
   const m = ev.data;
   if (m.type === "init") {
     if (!booted) {
       base = m.base;
+      testHooks = !!m.testHooks;
       booted = boot().catch((err) => {
         self.postMessage({ type: "error", message: String(err && err.message || err) });
         throw err;
@@ -31,6 +34,8 @@ self.onmessage = (ev) => {
     runSample(m.id, m.request);
   } else if (m.type === "cancel") {
     if (self.tdiff) self.tdiff.cancel();
+  } else if (m.type === "lose-gpu" && testHooks) {
+    if (self.tdiff) self.tdiff.loseGPU();
   }
 };
 

@@ -8,6 +8,7 @@
 //	tdiff.load(bytes, onPhase(string)) Promise<string>   // Info as JSON
 //	tdiff.sample(requestJSON, onStep(stepJSON)) Promise<string> // Output as JSON
 //	tdiff.cancel()                                       // stop the running sample
+//	tdiff.loseGPU()                                      // tests: destroy the GPU device
 //
 // and then calls globalThis.tdiffReady() if it exists. Load and sample run on goroutines
 // because the GPU path waits on JS promises, which must never happen inside a js.FuncOf
@@ -51,6 +52,7 @@ func main() {
 	api.Set("load", js.FuncOf(load))
 	api.Set("sample", js.FuncOf(sampleJS))
 	api.Set("cancel", js.FuncOf(cancelJS))
+	api.Set("loseGPU", js.FuncOf(loseGPU))
 	js.Global().Set("tdiff", api)
 	if ready := js.Global().Get("tdiffReady"); ready.Type() == js.TypeFunction {
 		ready.Invoke()
