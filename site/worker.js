@@ -142,35 +142,62 @@ async function getWeights(url, want, engine) {
   return { bytes, source: "network" };
 }
 
+// RESUMES is how many times a download that breaks off is taken up again.
+const RESUMES = 4;
+
+// download fetches the weights with byte progress. A transfer that breaks off (a dropped
+// connection, a body shorter than announced) resumes where it stopped with a Range
+// request, or starts again from the first byte when the server answers with the whole
+// file; the caller's checks (size, SHA-256, manifest) then judge what arrived.
 async function download(url, expected) {
-  // The copy in Cache Storage is the cache: skip the HTTP cache to keep one copy on disk.
-  const resp = await fetch(url, { cache: "no-store" });
-  if (!resp.ok) throw new Error(`weights: HTTP ${resp.status} for ${url}`);
-  const total = Number(resp.headers.get("Content-Length")) || expected || 0;
-  if (!resp.body || !total) {
-    const b = new Uint8Array(await resp.arrayBuffer());
-    post({ type: "progress", phase: "download", loaded: b.byteLength, total: b.byteLength, source: "network" });
-    return b;
-  }
-  let buf = new Uint8Array(total);
-  let n = 0, last = 0;
-  const reader = resp.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    if (n + value.byteLength > buf.byteLength) { // longer than announced: grow
-      const bigger = new Uint8Array(Math.max(2 * buf.byteLength, n + value.byteLength));
-      bigger.set(buf.subarray(0, n));
-      buf = bigger;
+  let buf = new Uint8Array(expected || 0), n = 0, total = expected || 0, last = 0;
+  const progress = () => post({ type: "progress", phase: "download", loaded: n, total: total || n, source: "network" });
+  for (let tries = 0; ; tries++) {
+    let resp;
+    try {
+      // The copy in Cache Storage is the cache: skip the HTTP cache to keep one copy on disk.
+      resp = await fetch(url, { cache: "no-store", headers: n ? { Range: `bytes=${n}-` } : {} });
+      if (!resp.ok) {
+        const err = new Error(`weights: HTTP ${resp.status} for ${url}`);
+        err.final = true; // the server said no: asking again will not help
+        throw err;
+      }
+      if (resp.status !== 206) { // the whole file, from a fresh start or a server without Range
+        n = 0;
+        total = Number(resp.headers.get("Content-Length")) || expected || 0;
+        if (buf.byteLength < total) buf = new Uint8Array(total);
+      }
+      if (!resp.body) {
+        const b = new Uint8Array(await resp.arrayBuffer());
+        if (n + b.byteLength > buf.byteLength) buf = grow(buf, n + b.byteLength, n);
+        buf.set(b, n);
+        n += b.byteLength;
+      } else {
+        const reader = resp.body.getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          if (n + value.byteLength > buf.byteLength) buf = grow(buf, Math.max(2 * buf.byteLength, n + value.byteLength), n);
+          buf.set(value, n);
+          n += value.byteLength;
+          const now = performance.now();
+          if (now - last > 50) { last = now; progress(); }
+        }
+      }
+      if (total && n < total) throw new Error(`the transfer ended at byte ${n} of ${total}`);
+      progress();
+      return n === buf.byteLength ? buf : buf.slice(0, n);
+    } catch (err) {
+      if (err.final || tries >= RESUMES) throw err;
+      post({ type: "notice", text: `The weights' download broke off at ${n} of ${total || "?"} bytes (${err && err.message || err}); resuming.` });
+      await new Promise((r) => setTimeout(r, 250 * (tries + 1)));
     }
-    buf.set(value, n);
-    n += value.byteLength;
-    const now = performance.now();
-    if (now - last > 50) {
-      last = now;
-      post({ type: "progress", phase: "download", loaded: n, total, source: "network" });
-    }
   }
-  post({ type: "progress", phase: "download", loaded: n, total, source: "network" });
-  return n === buf.byteLength ? buf : buf.slice(0, n);
+}
+
+// grow returns a buffer of size bytes holding the first n bytes of buf.
+function grow(buf, size, n) {
+  const bigger = new Uint8Array(size);
+  bigger.set(buf.subarray(0, n));
+  return bigger;
 }
