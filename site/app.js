@@ -163,10 +163,10 @@ function showInfo(info, timings) {
   const choice = $("backend-choice");
   const [fastest, gpuOpt] = choice.options;
   fastest.textContent = `Fastest: ${info.gpu ? "WebGPU" : "CPU"}`;
-  gpuOpt.disabled = !info.gpuName;
-  gpuOpt.textContent = info.gpuName ? `WebGPU: ${info.gpuName}` : "WebGPU (unavailable)";
+  gpuOpt.disabled = !info.gpuName && !client.gpuSkipped;
+  gpuOpt.textContent = info.gpuName ? `WebGPU: ${info.gpuName}` : client.gpuSkipped ? "WebGPU (reloads the page)" : "WebGPU (unavailable)";
   if (wantBackend === "gpu" && info.gpuName || wantBackend === "cpu") choice.value = wantBackend;
-  if (client.gpuCrashed && info.gpuName) {
+  if (client.gpuSkipped) {
     $("backend-hint").textContent = demo.notices[demo.notices.length - 1]; // the crash notice
   } else if (info.gpuSeconds > 0) {
     $("backend-hint").textContent = `one pass: GPU ${Math.round(info.gpuSeconds * 1000)} ms, CPU ${Math.round(info.cpuSeconds * 1000)} ms`;
@@ -280,7 +280,14 @@ async function generate() {
 function boot() {
   for (const id of sampler) $(id).disabled = true;
   applyParams();
-  if (client.gpuCrashed && !wantBackend) wantBackend = "cpu"; // the client runs "Fastest" there too
+  if (client.gpuSkipped && !wantBackend) wantBackend = "cpu";
+  // With the GPU left off after a crash, asking for it loads the page again with it on.
+  $("backend-choice").addEventListener("change", (ev) => {
+    if (ev.target.value !== "gpu" || !client.gpuSkipped) return;
+    const u = new URL(location.href);
+    u.searchParams.set("backend", "gpu");
+    location.href = u.href;
+  });
   syncOutputs();
   for (const id of controls) $(id).addEventListener("input", syncOutputs);
   $("draft").disabled = true;
@@ -321,7 +328,7 @@ function boot() {
     showInfo(info, client.timings);
     if (demo.state === "loading") setState("ready");
     if (!view.childElementCount) view.textContent = "";
-    if (!running) status(client.gpuCrashed && info.gpuName ? demo.notices[demo.notices.length - 1] : `Ready: ${info.backend}.`);
+    if (!running) status(client.gpuSkipped ? demo.notices[demo.notices.length - 1] : `Ready: ${info.backend}.`);
   }, (err) => {
     setState("error");
     $("load-text").textContent = `Could not load the model: ${err.message}`;

@@ -16,8 +16,9 @@ function makeWorker() {
 // A sample on the GPU marks itself in localStorage before its first dispatch and clears
 // the mark when it ends (done, error or cancel) or the page goes away. A mark found at
 // start-up means the tab died mid-run, as mobile browsers do to tabs that exhaust GPU
-// memory (and then reload them silently): that visit samples on the CPU unless a request
-// names the GPU, and a GPU run that ends cleanly removes the mark.
+// memory (and then reload them silently): that visit leaves the GPU off (its weights
+// alone may be what used the memory up) and samples on the CPU, unless the page was opened
+// with ?backend=gpu; a GPU run that ends cleanly removes the mark.
 const RUN_MARK = "tdiff-gpu-run";
 export const CRASH_NOTICE = "The last visit stopped while sampling on the GPU; running on the CPU.";
 
@@ -29,6 +30,7 @@ export class DiffusionClient {
   constructor() {
     const store = storage();
     this.gpuCrashed = !!(store && store.getItem(RUN_MARK)); // the last visit died on the GPU
+    this.gpuSkipped = this.gpuCrashed && new URLSearchParams(self.location.search).get("backend") !== "gpu";
     this.gpuRuns = 0; // GPU samples in flight (0 or 1: samples run one at a time)
     addEventListener("pagehide", () => { if (this.gpuRuns) this.markGPURun(false); });
     this.listeners = new Set(); // (message) => void, for load progress and notices
@@ -82,7 +84,7 @@ export class DiffusionClient {
           }
         }
         for (const f of this.listeners) f(m);
-        if (m.type === "ready" && this.gpuCrashed && m.info.gpuName) {
+        if (m.type === "ready" && this.gpuSkipped) {
           for (const f of this.listeners) f({ type: "notice", text: CRASH_NOTICE, gpuCrashed: true });
         }
       };
@@ -94,7 +96,8 @@ export class DiffusionClient {
         for (const f of this.listeners) f({ type: "error", message: msg });
       };
       const testHooks = new URLSearchParams(self.location.search).get("testhooks") === "1";
-      this.worker.postMessage({ type: "init", base: BASE.href, testHooks });
+      const noGPU = this.gpuSkipped ? "left off: the last visit stopped while sampling on the GPU" : "";
+      this.worker.postMessage({ type: "init", base: BASE.href, noGPU, testHooks });
     });
     return this.ready;
   }

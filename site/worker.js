@@ -2,7 +2,8 @@
 // weights with byte progress, keeps them in Cache Storage (checked on every load, dropped
 // and fetched again when damaged) and answers the page's messages:
 //
-//   page -> worker  {type: "init", base, testHooks?}  base: URL of the site/ folder
+//   page -> worker  {type: "init", base, noGPU?, testHooks?}  base: URL of the site/ folder;
+//                                                     noGPU: why to leave the GPU off
 //                   {type: "sample", id, request}     request: engine.Request
 //                   {type: "cancel"}
 //                   {type: "lose-gpu"}                tests: destroy the GPU device (init's testHooks)
@@ -17,6 +18,7 @@
 const CACHE = "tdiff-weights-v1";
 let base = null;
 let booted = null; // Promise of the ready info
+let noGPU = "";         // why the page wants the GPU left off, or ""
 let testHooks = false; // whether the page may destroy the GPU device (?testhooks=1)
 
 self.onmessage = (ev) => {
@@ -25,6 +27,7 @@ self.onmessage = (ev) => {
     if (!booted) {
       base = m.base;
       testHooks = !!m.testHooks;
+      noGPU = m.noGPU || "";
       booted = boot().catch((err) => {
         self.postMessage({ type: "error", message: String(err && err.message || err) });
         throw err;
@@ -64,7 +67,7 @@ async function boot() {
   const got = await fetched;
   const t1 = performance.now();
   post({ type: "progress", phase: "starting" });
-  const infoJSON = await self.tdiff.load(got.bytes, (phase) => post({ type: "progress", phase }));
+  const infoJSON = await self.tdiff.load(got.bytes, (phase) => post({ type: "progress", phase }), noGPU);
   const info = JSON.parse(infoJSON);
   info.weights = { name: assets.weights.name, file: assets.weights.file, bytes: assets.weights.bytes, source: got.source };
   info.wasm = { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes };

@@ -5,7 +5,7 @@
 //
 //	tdiff.choices() string                               // engine.Choices as JSON: menus and defaults
 //	tdiff.verify(bytes Uint8Array) string                // "" or why the release file is bad
-//	tdiff.load(bytes, onPhase(string)) Promise<string>   // Info as JSON
+//	tdiff.load(bytes, onPhase(string), noGPU?) Promise<string> // Info as JSON; noGPU: why to leave the GPU off
 //	tdiff.sample(requestJSON, onStep(stepJSON)) Promise<string> // Output as JSON
 //	tdiff.cancel()                                       // stop the running sample
 //	tdiff.loseGPU()                                      // tests: destroy the GPU device
@@ -26,6 +26,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/engine"
+	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"github.com/austen-diffusion/textdiffusion/wasm/simd"
 )
@@ -105,11 +106,16 @@ func load(this js.Value, args []js.Value) any {
 	if len(args) > 1 && args[1].Type() == js.TypeFunction {
 		onPhase = args[1]
 	}
+	open := openGPU
+	if len(args) > 2 && args[2].Type() == js.TypeString && args[2].String() != "" {
+		why := args[2].String() // the page's reason, which the engine reports as its fallback
+		open = func(*checkpoint.File, model.Config) (engine.GPU, error) { return nil, errors.New(why) }
+	}
 	return promise(func() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		e, err := engine.Load(data, openGPU, func(p string) {
+		e, err := engine.Load(data, open, func(p string) {
 			if onPhase.Truthy() {
 				onPhase.Invoke(p)
 			}

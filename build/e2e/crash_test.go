@@ -17,7 +17,7 @@ const runMark = `localStorage.getItem("tdiff-gpu-run")`
 
 // TestWebGPUCrash kills the tab in the middle of a sample on the GPU, as a mobile browser
 // does to a tab that exhausts GPU memory, and checks that the next visit samples on the
-// CPU, says why, and goes back to the GPU when asked.
+// CPU with the GPU left off, says why, and goes back to the GPU when asked.
 func TestWebGPUCrash(t *testing.T) {
 	e := setup(t)
 	ctx := e.browser(t, true)
@@ -41,11 +41,10 @@ func TestWebGPUCrash(t *testing.T) {
 	tab, cancel := chromedp.NewContext(ctx) // a new tab in the same browser and profile
 	defer cancel()
 	s := e.sample(t, tab, "e2e-after-crash", 8, "")
-	if s.GPUName == "" {
-		t.Fatalf("no GPU after the crash (fallback %q): the test needs a WebGPU adapter", s.Fallback)
-	}
-	if s.RanOn == s.GPUName || s.RanOn == "" {
-		t.Errorf("after the crash: sampled on %q, want the CPU", s.RanOn)
+	// The GPU stays off (its weights alone may have used the memory up), and the reason is
+	// the engine's fallback.
+	if s.GPUName != "" || s.RanOn != "CPU (wasm)" || !strings.Contains(s.Fallback, "stopped while sampling on the GPU") {
+		t.Errorf("after the crash: sampled on %q, GPU %q, fallback %q: want the CPU with the GPU left off", s.RanOn, s.GPUName, s.Fallback)
 	}
 	crashNotice := func(texts ...string) bool {
 		for _, x := range texts {
@@ -66,7 +65,7 @@ func TestWebGPUCrash(t *testing.T) {
 
 	// Asked for by name, the GPU runs, and a clean end clears the mark.
 	back := e.sample(t, tab, "e2e-gpu-again", 8, "gpu")
-	if back.RanOn != back.GPUName {
+	if back.GPUName == "" || back.RanOn != back.GPUName {
 		t.Errorf("with ?backend=gpu after the crash: sampled on %q, want %q", back.RanOn, back.GPUName)
 	}
 	if mark, err := chromedp.Run(tab, chromedp.Evaluate[*string](runMark)); err != nil || mark != nil {
