@@ -13,8 +13,9 @@ function makeWorker() {
   return new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" })));
 }
 
-// A sample on the GPU marks itself in localStorage before its first dispatch and clears
-// the mark when it ends (done, error or cancel) or the page goes away. A mark found at
+// A sample on the GPU (and the engine's GPU start-up) marks itself in localStorage before
+// its first dispatch and clears the mark when it ends (done, error or cancel) or the page
+// goes away. A mark found at
 // start-up means the tab died mid-run, as mobile browsers do to tabs that exhaust GPU
 // memory (and then reload them silently): that visit leaves the GPU off (its weights
 // alone may be what used the memory up) and samples on the CPU, unless the page was opened
@@ -31,7 +32,7 @@ export class DiffusionClient {
     const store = storage();
     this.gpuCrashed = !!(store && store.getItem(RUN_MARK)); // the last visit died on the GPU
     this.gpuSkipped = this.gpuCrashed && new URLSearchParams(self.location.search).get("backend") !== "gpu";
-    this.gpuRuns = 0; // GPU samples in flight (0 or 1: samples run one at a time)
+    this.gpuRuns = 0; // GPU start-ups or samples in flight (0 or 1: one at a time)
     addEventListener("pagehide", () => { if (this.gpuRuns) this.markGPURun(false); });
     this.listeners = new Set(); // (message) => void, for load progress and notices
     this.jobs = new Map();      // id -> {resolve, reject, onStep}
@@ -62,6 +63,10 @@ export class DiffusionClient {
       this.worker = makeWorker();
       this.worker.onmessage = (ev) => {
         const m = ev.data;
+        // The weights' upload and the self-test use the GPU too: they carry the mark from
+        // core/engine's "starting GPU" phase until the engine is ready or gives up.
+        if (m.type === "progress" && m.phase === "starting GPU" && !this.gpuSkipped) this.markGPURun(true);
+        if ((m.type === "ready" || m.type === "error" && !m.id) && this.gpuRuns) this.markGPURun(false);
         if (m.type === "choices") {
           this.resolveChoices(m.choices);
         } else if (m.type === "ready") {

@@ -15,32 +15,44 @@ import (
 // runMark is the run-in-progress mark of site/client.js, read from the page.
 const runMark = `localStorage.getItem("tdiff-gpu-run")`
 
-// TestWebGPUCrash kills the tab in the middle of a sample on the GPU, as a mobile browser
+// TestWebGPUCrash kills the tab in the middle of a sample on the GPU, and in another
+// browser while the engine starts the GPU (weights upload, self-test), as a mobile browser
 // does to a tab that exhausts GPU memory, and checks that the next visit samples on the
 // CPU with the GPU left off, says why, and goes back to the GPU when asked.
 func TestWebGPUCrash(t *testing.T) {
 	e := setup(t)
-	ctx := e.browser(t, true)
-	q := url.Values{"prompt": {prompt}, "length": {"32"}, "steps": {"32"}, "seed": {"7"}, "autorun": {"1"},
-		"pace": {"250"}, "backend": {"gpu"}}
-	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+q.Encode())); err != nil {
+	for _, tc := range []struct {
+		name, query, when string // when: a JS predicate that holds at the moment to crash
+	}{
+		{"mid-sample", url.Values{"prompt": {prompt}, "length": {"32"}, "steps": {"32"}, "seed": {"7"}, "autorun": {"1"},
+			"pace": {"250"}, "backend": {"gpu"}}.Encode(), sampling},
+		{"start-up", "backend=gpu", `window.tdiffDemo && window.tdiffDemo.info === null && ` + runMark + ` !== null`},
+	} {
+		t.Run(tc.name, func(t *testing.T) { e.crashAndReturn(t, e.browser(t, true), tc.name, tc.query, tc.when) })
+	}
+}
+
+// crashAndReturn opens the page, kills its renderer once when holds and checks the next
+// visit, in a new tab of the same profile.
+func (e *env) crashAndReturn(t *testing.T, ctx context.Context, name, query, when string) {
+	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+query)); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor(t, ctx, "the GPU sample under way", sampling, e.timeout)
+	e.waitFor(t, ctx, "the GPU at work", when, e.timeout)
 	mark, err := chromedp.Run(ctx, chromedp.Evaluate[*string](runMark))
 	if err != nil || mark == nil {
-		t.Fatalf("mid-sample on the GPU: run mark %v (%v), want it set", mark, err)
+		t.Fatalf("with the GPU at work: run mark %v (%v), want it set", mark, err)
 	}
 	// The renderer dies at once: no pagehide, no cleanup, as when the system kills it. No
 	// answer comes back from a dead renderer, hence the short wait.
 	crash, stop := context.WithTimeout(ctx, 3*time.Second)
 	_, _ = chromedp.Call(crash, page.Crash, cdp.Empty{})
 	stop()
-	t.Logf("crashed the tab mid-sample (run mark %q)", *mark)
+	t.Logf("crashed the tab with the GPU at work (run mark %q)", *mark)
 
 	tab, cancel := chromedp.NewContext(ctx) // a new tab in the same browser and profile
 	defer cancel()
-	s := e.sample(t, tab, "e2e-after-crash", 8, "")
+	s := e.sample(t, tab, "e2e-after-crash-"+name, 8, "")
 	// The GPU stays off (its weights alone may have used the memory up), and the reason is
 	// the engine's fallback.
 	if s.GPUName != "" || s.RanOn != "CPU (wasm)" || !strings.Contains(s.Fallback, "stopped while sampling on the GPU") {
@@ -64,7 +76,7 @@ func TestWebGPUCrash(t *testing.T) {
 	}
 
 	// Asked for by name, the GPU runs, and a clean end clears the mark.
-	back := e.sample(t, tab, "e2e-gpu-again", 8, "gpu")
+	back := e.sample(t, tab, "e2e-gpu-again-"+name, 8, "gpu")
 	if back.GPUName == "" || back.RanOn != back.GPUName {
 		t.Errorf("with ?backend=gpu after the crash: sampled on %q, want %q", back.RanOn, back.GPUName)
 	}
