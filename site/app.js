@@ -19,7 +19,7 @@ const HINTS = {
 const KEYS = " <kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates.";
 
 // demo is what tests and curious readers can inspect from the console.
-const demo = (window.tdiffDemo = { state: "loading", info: null, output: null, steps: 0, metrics: {}, notices: [] });
+const demo = (window.tdiffDemo = { state: "loading", info: null, output: null, steps: 0, metrics: {}, notices: [], progress: [] });
 
 const form = $("form"), view = $("view"), prompt = $("prompt");
 const controls = ["length", "steps", "temperature"];
@@ -303,9 +303,11 @@ function boot() {
   const bar = $("load-bar"), text = $("load-text");
   client.on((m) => {
     if (m.type === "progress") {
+      demo.progress.push({ phase: m.phase, source: m.source || "", loaded: m.loaded || 0, total: m.total || 0 });
       if (m.phase === "download" && m.total) {
         bar.value = m.loaded / m.total;
-        text.textContent = m.source === "cache" ? `Weights from the cache (${formatBytes(m.total)})` :
+        text.textContent = m.source === "cache" ? (m.loaded < m.total ? `Reading the cached weights: ${formatBytes(m.loaded)} of ${formatBytes(m.total)}` :
+          `Weights from the cache (${formatBytes(m.total)})`) :
           `Downloading weights: ${formatBytes(m.loaded)} of ${formatBytes(m.total)}`;
       } else {
         bar.removeAttribute("value");

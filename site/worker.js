@@ -115,10 +115,14 @@ async function getWeights(url, want, engine) {
   if (cache) {
     const hit = await cache.match(url);
     if (hit) {
-      post({ type: "progress", phase: "checking cached weights" });
       let bytes = null, why;
       try {
-        bytes = new Uint8Array(await hit.arrayBuffer());
+        const got = { buf: new Uint8Array(want.bytes || 0), n: 0 };
+        const report = reporter("cache", want.bytes);
+        await readInto(hit, got, report);
+        report(got.n, true);
+        bytes = got.n === got.buf.byteLength ? got.buf : got.buf.slice(0, got.n);
+        post({ type: "progress", phase: "checking cached weights" });
         why = await check(bytes, want, engine);
       } catch (err) {
         why = String(err && err.message || err);
@@ -153,48 +157,62 @@ const RESUMES = 4;
 // request, or starts again from the first byte when the server answers with the whole
 // file; the caller's checks (size, SHA-256, manifest) then judge what arrived.
 async function download(url, expected) {
-  let buf = new Uint8Array(expected || 0), n = 0, total = expected || 0, last = 0;
-  const progress = () => post({ type: "progress", phase: "download", loaded: n, total: total || n, source: "network" });
+  const got = { buf: new Uint8Array(expected || 0), n: 0 };
+  let total = expected || 0;
   for (let tries = 0; ; tries++) {
-    let resp;
     try {
       // The copy in Cache Storage is the cache: skip the HTTP cache to keep one copy on disk.
-      resp = await fetch(url, { cache: "no-store", headers: n ? { Range: `bytes=${n}-` } : {} });
+      const resp = await fetch(url, { cache: "no-store", headers: got.n ? { Range: `bytes=${got.n}-` } : {} });
       if (!resp.ok) {
         const err = new Error(`weights: HTTP ${resp.status} for ${url}`);
         err.final = true; // the server said no: asking again will not help
         throw err;
       }
       if (resp.status !== 206) { // the whole file, from a fresh start or a server without Range
-        n = 0;
+        got.n = 0;
         total = Number(resp.headers.get("Content-Length")) || expected || 0;
-        if (buf.byteLength < total) buf = new Uint8Array(total);
       }
-      if (!resp.body) {
-        const b = new Uint8Array(await resp.arrayBuffer());
-        if (n + b.byteLength > buf.byteLength) buf = grow(buf, n + b.byteLength, n);
-        buf.set(b, n);
-        n += b.byteLength;
-      } else {
-        const reader = resp.body.getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          if (n + value.byteLength > buf.byteLength) buf = grow(buf, Math.max(2 * buf.byteLength, n + value.byteLength), n);
-          buf.set(value, n);
-          n += value.byteLength;
-          const now = performance.now();
-          if (now - last > 50) { last = now; progress(); }
-        }
-      }
-      if (total && n < total) throw new Error(`the transfer ended at byte ${n} of ${total}`);
-      progress();
-      return n === buf.byteLength ? buf : buf.slice(0, n);
+      const report = reporter("network", total);
+      await readInto(resp, got, report);
+      if (total && got.n < total) throw new Error(`the transfer ended at byte ${got.n} of ${total}`);
+      report(got.n, true);
+      return got.n === got.buf.byteLength ? got.buf : got.buf.slice(0, got.n);
     } catch (err) {
       if (err.final || tries >= RESUMES) throw err;
-      post({ type: "notice", text: `The weights' download broke off at ${n} of ${total || "?"} bytes (${err && err.message || err}); resuming.` });
+      post({ type: "notice", text: `The weights' download broke off at ${got.n} of ${total || "?"} bytes (${err && err.message || err}); resuming.` });
       await new Promise((r) => setTimeout(r, 250 * (tries + 1)));
     }
+  }
+}
+
+// reporter returns progress(loaded, force) that posts the weights' progress from source
+// ("network" or "cache") at most every 50 ms unless forced.
+function reporter(source, total) {
+  let last = -Infinity;
+  return (loaded, force) => {
+    const now = performance.now();
+    if (!force && now - last <= 50) return;
+    last = now;
+    post({ type: "progress", phase: "download", loaded, total: total || loaded, source });
+  };
+}
+
+// readInto appends a response's body to got.buf from byte got.n, growing the buffer as
+// needed and keeping got.n current, so that a caller whose read fails knows where it got
+// to; progress(got.n) follows each chunk.
+async function readInto(resp, got, progress) {
+  const put = (b) => {
+    if (got.n + b.byteLength > got.buf.byteLength) got.buf = grow(got.buf, Math.max(2 * got.buf.byteLength, got.n + b.byteLength), got.n);
+    got.buf.set(b, got.n);
+    got.n += b.byteLength;
+    progress(got.n);
+  };
+  if (!resp.body) { put(new Uint8Array(await resp.arrayBuffer())); return; }
+  const reader = resp.body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return;
+    put(value);
   }
 }
 

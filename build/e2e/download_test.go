@@ -79,6 +79,47 @@ func TestCPUDownloadResumes(t *testing.T) {
 				t.Errorf("notices %q, want one about the broken download", s.Notices)
 			}
 			t.Logf("%s: weights requested with Range %q; notice %q", name, ranges, s.Notices)
+			// The progress went on past the break, and the next visit reads the cache with
+			// progress of its own.
+			type step struct {
+				Phase, Source string
+				Loaded, Total int
+			}
+			progress := func() []step {
+				p, err := chromedp.Run(ctx, chromedp.Evaluate[[]step](`window.tdiffDemo.progress`))
+				if err != nil || len(p) == 0 {
+					t.Fatalf("progress %v (%v)", p, err)
+				}
+				return p
+			}
+			var end step // the last of the download's progress
+			for _, x := range progress() {
+				if x.Phase == "download" {
+					end = x
+				}
+			}
+			if end.Source != "network" || end.Loaded != end.Total || end.Total < 3<<20 {
+				t.Errorf("download progress ended at %+v, want all of it from the network", end)
+			}
+			mu.Unlock()
+			if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
+				t.Fatal(err)
+			}
+			e.waitFor(t, ctx, "the model to load from the cache", readyPred, e.timeout)
+			mu.Lock()
+			p := progress()
+			read, size := -1, 0 // bytes read from the cache before they are checked, of size
+			for _, x := range p {
+				if x.Phase == "checking cached weights" {
+					break
+				}
+				if x.Phase == "download" && x.Source == "cache" {
+					read, size = x.Loaded, x.Total
+				}
+			}
+			if e.state(t, ctx).Source != "cache" || read != size || size != end.Total || len(ranges) != 2 {
+				t.Errorf("second visit: read %d bytes from the cache before checking them, progress %+v, %d requests for the weights", read, p, len(ranges))
+			}
 		})
 	}
 }
