@@ -75,6 +75,26 @@ func (e *env) crashAndReturn(t *testing.T, ctx context.Context, name, query, whe
 		t.Errorf("after the crash: Run on %q (%v), want cpu with the notice by it", got, err)
 	}
 
+	// The way back: WebGPU under "Run on" loads the page again with the GPU on.
+	if _, err := chromedp.Run(tab, chromedp.Evaluate[bool](`(() => { const c = document.getElementById("backend-choice");
+		c.value = "gpu"; c.dispatchEvent(new Event("change")); return true; })()`)); err != nil {
+		t.Fatal(err)
+	}
+	// The old page's context goes away mid-poll, so wait for the new URL by hand first.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		q, err := chromedp.Run(tab, chromedp.Evaluate[string](`location.search`))
+		if err == nil && strings.Contains(q, "backend=gpu") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("picking WebGPU under Run on left the page at %q (%v)", q, err)
+		}
+	}
+	e.waitFor(t, tab, "the page again with the GPU on", readyPred, e.timeout)
+	if s := e.state(t, tab); s.GPUName == "" {
+		t.Errorf("after picking WebGPU: no GPU (fallback %q)", s.Fallback)
+	}
+
 	// Asked for by name, the GPU runs, and a clean end clears the mark.
 	back := e.sample(t, tab, "e2e-gpu-again-"+name, 8, "gpu")
 	if back.GPUName == "" || back.RanOn != back.GPUName {
