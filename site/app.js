@@ -19,7 +19,7 @@ const HINTS = {
 const KEYS = " <kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates.";
 
 // demo is what tests and curious readers can inspect from the console.
-const demo = (window.tdiffDemo = { state: "loading", info: null, output: null, steps: 0, metrics: {}, notices: [] });
+const demo = (window.tdiffDemo = { state: "loading", info: null, output: null, steps: 0, metrics: {}, notices: [], progress: [] });
 
 const form = $("form"), view = $("view"), prompt = $("prompt");
 const controls = ["length", "steps", "temperature"];
@@ -163,10 +163,12 @@ function showInfo(info, timings) {
   const choice = $("backend-choice");
   const [fastest, gpuOpt] = choice.options;
   fastest.textContent = `Fastest: ${info.gpu ? "WebGPU" : "CPU"}`;
-  gpuOpt.disabled = !info.gpuName;
-  gpuOpt.textContent = info.gpuName ? `WebGPU: ${info.gpuName}` : "WebGPU (unavailable)";
+  gpuOpt.disabled = !info.gpuName && !client.gpuSkipped;
+  gpuOpt.textContent = info.gpuName ? `WebGPU: ${info.gpuName}` : client.gpuSkipped ? "WebGPU (reloads the page)" : "WebGPU (unavailable)";
   if (wantBackend === "gpu" && info.gpuName || wantBackend === "cpu") choice.value = wantBackend;
-  if (info.gpuSeconds > 0) {
+  if (client.gpuSkipped) {
+    $("backend-hint").textContent = demo.notices[demo.notices.length - 1]; // the crash notice
+  } else if (info.gpuSeconds > 0) {
     $("backend-hint").textContent = `one pass: GPU ${Math.round(info.gpuSeconds * 1000)} ms, CPU ${Math.round(info.cpuSeconds * 1000)} ms`;
   } else if (!info.gpuName) {
     $("backend-hint").textContent = info.fallback;
@@ -185,6 +187,19 @@ function showInfo(info, timings) {
   if (info.wasm.bytes) fact(dl, "Engine", `${formatBytes(info.wasm.bytes)} WebAssembly (${formatBytes(info.wasm.gzipBytes)} gzipped)`);
   fact(dl, "Length", `up to ${choices ? choices.maxLength : "?"} tokens; past the ${c.seq_len}-token window in chunks of ${c.seq_len / 2}, each seeing the latest ${c.seq_len / 2} tokens before it: network calls grow linearly with length`);
   fact(dl, "Start-up", `fetch ${fmtSecs(timings.fetchSeconds)}, load ${fmtSecs(timings.initSeconds)}`);
+}
+
+// gpuLost tells the reader that the sample moved to the CPU (the engine has dropped the
+// GPU: later samples run on the CPU too) and sets the backend control to match.
+function gpuLost(why) {
+  const text = `The GPU stopped working during the sample (${why}); it goes on on the CPU, keeping the text written so far.`;
+  demo.notices.push(text);
+  status(text);
+  const choice = $("backend-choice");
+  choice.value = "cpu";
+  choice.options[1].disabled = true;
+  choice.options[1].textContent = "WebGPU (lost)";
+  $("backend-hint").textContent = text;
 }
 
 function request() {
@@ -220,7 +235,9 @@ async function generate() {
     view.classList.toggle("spec", !!req.draft);
     demo.steps = 0;
     if (matchMedia("(max-width: 800px)").matches) $("output-title").scrollIntoView({ behavior: "smooth", block: "start" });
+    let lost = false;
     const out = await client.sample(req, (s) => {
+      if (s.fallback && !lost) { lost = true; gpuLost(s.fallback); }
       if (!tokens) tokens = s.masked + s.states.filter((x) => x === COMMITTED || x === ACCEPTED || x === CORRECTED).length;
       demo.steps++;
       s.tokens = tokens;
@@ -233,6 +250,7 @@ async function generate() {
     $("s-step").textContent = String(out.steps);
     showCalls(out.nfe, out.targetRows);
     $("s-tps").textContent = formatRate(out.tokensPerSec);
+    if (out.fallback && !lost) gpuLost(out.fallback);
     showBackend(out.backend);
     $("s-time").textContent = fmtSecs(out.seconds);
     demo.output = out;
@@ -241,7 +259,8 @@ async function generate() {
     const trimmed = out.trimmed ? ` The prompt's first ${out.trimmed} tokens did not fit the window and were left out.` : "";
     const calls = out.targetRows ? `${out.nfe} target calls over ${out.targetRows} sequences (${out.accepted} drafted tokens kept, ${out.corrected} corrected)` :
       `${out.nfe} network calls${out.chunks > 1 ? ` in ${out.chunks} chunks` : ""}`;
-    status(`${out.tokens} tokens in ${out.steps} steps, ${calls}, ${formatRate(out.tokensPerSec)} tokens/s on ${out.backend}.${trimmed}`);
+    const moved = out.fallback ? ` The GPU was lost midway; the text written before it was kept and the rest written on the CPU.` : "";
+    status(`${out.tokens} tokens in ${out.steps} steps, ${calls}, ${formatRate(out.tokensPerSec)} tokens/s on ${out.backend}.${trimmed}${moved}`);
   } catch (err) {
     player.clear();
     if (err.canceled) {
@@ -261,6 +280,14 @@ async function generate() {
 function boot() {
   for (const id of sampler) $(id).disabled = true;
   applyParams();
+  if (client.gpuSkipped && !wantBackend) wantBackend = "cpu";
+  // With the GPU left off after a crash, asking for it loads the page again with it on.
+  $("backend-choice").addEventListener("change", (ev) => {
+    if (ev.target.value !== "gpu" || !client.gpuSkipped) return;
+    const u = new URL(location.href);
+    u.searchParams.set("backend", "gpu");
+    location.href = u.href;
+  });
   syncOutputs();
   for (const id of controls) $(id).addEventListener("input", syncOutputs);
   $("draft").disabled = true;
@@ -276,17 +303,23 @@ function boot() {
   const bar = $("load-bar"), text = $("load-text");
   client.on((m) => {
     if (m.type === "progress") {
+      demo.progress.push({ phase: m.phase, source: m.source || "", loaded: m.loaded || 0, total: m.total || 0 });
       if (m.phase === "download" && m.total) {
         bar.value = m.loaded / m.total;
-        text.textContent = m.source === "cache" ? `Weights from the cache (${formatBytes(m.total)})` :
+        text.textContent = m.source === "cache" ? (m.loaded < m.total ? `Reading the cached weights: ${formatBytes(m.loaded)} of ${formatBytes(m.total)}` :
+          `Weights from the cache (${formatBytes(m.total)})`) :
           `Downloading weights: ${formatBytes(m.loaded)} of ${formatBytes(m.total)}`;
       } else {
         bar.removeAttribute("value");
         text.textContent = m.phase[0].toUpperCase() + m.phase.slice(1) + "…";
       }
     } else if (m.type === "notice") {
-      demo.notices.push(m.text);
-      status(m.text);
+      // After a crash on the GPU the notice says how to go back to it, and stays by the
+      // backend control.
+      const text = m.gpuCrashed ? `${m.text} Pick WebGPU under “Run on”, or open the page with ?backend=gpu, to go back.` : m.text;
+      demo.notices.push(text);
+      status(text);
+      if (m.gpuCrashed) $("backend-hint").textContent = text;
     }
   });
   client.load().then((info) => {
@@ -297,12 +330,13 @@ function boot() {
     showInfo(info, client.timings);
     if (demo.state === "loading") setState("ready");
     if (!view.childElementCount) view.textContent = "";
-    if (!running) status(`Ready: ${info.backend}.`);
+    if (!running) status(client.gpuSkipped ? demo.notices[demo.notices.length - 1] : `Ready: ${info.backend}.`);
   }, (err) => {
     setState("error");
     $("load-text").textContent = `Could not load the model: ${err.message}`;
     $("backend").textContent = "not loaded";
   });
+  if (params.get("testhooks") === "1") demo.loseGPU = () => client.loseGPU();
   if (params.get("autorun") === "1") generate();
 }
 

@@ -13,8 +13,27 @@ function makeWorker() {
   return new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" })));
 }
 
+// A sample on the GPU (and the engine's GPU start-up) marks itself in localStorage before
+// its first dispatch and clears the mark when it ends (done, error or cancel) or the page
+// goes away. A mark found at
+// start-up means the tab died mid-run, as mobile browsers do to tabs that exhaust GPU
+// memory (and then reload them silently): that visit leaves the GPU off (its weights
+// alone may be what used the memory up) and samples on the CPU, unless the page was opened
+// with ?backend=gpu; a GPU run that ends cleanly removes the mark.
+const RUN_MARK = "tdiff-gpu-run";
+export const CRASH_NOTICE = "The last visit stopped while sampling on the GPU; running on the CPU.";
+
+function storage() {
+  try { return self.localStorage || null; } catch (_) { return null; } // blocked in some iframes
+}
+
 export class DiffusionClient {
   constructor() {
+    const store = storage();
+    this.gpuCrashed = !!(store && store.getItem(RUN_MARK)); // the last visit died on the GPU
+    this.gpuSkipped = this.gpuCrashed && new URLSearchParams(self.location.search).get("backend") !== "gpu";
+    this.gpuRuns = 0; // GPU start-ups or samples in flight (0 or 1: one at a time)
+    addEventListener("pagehide", () => { if (this.gpuRuns) this.markGPURun(false); });
     this.listeners = new Set(); // (message) => void, for load progress and notices
     this.jobs = new Map();      // id -> {resolve, reject, onStep}
     this.nextID = 1;
@@ -44,6 +63,10 @@ export class DiffusionClient {
       this.worker = makeWorker();
       this.worker.onmessage = (ev) => {
         const m = ev.data;
+        // The weights' upload and the self-test use the GPU too: they carry the mark from
+        // core/engine's "starting GPU" phase until the engine is ready or gives up.
+        if (m.type === "progress" && m.phase === "starting GPU" && !this.gpuSkipped) this.markGPURun(true);
+        if ((m.type === "ready" || m.type === "error" && !m.id) && this.gpuRuns) this.markGPURun(false);
         if (m.type === "choices") {
           this.resolveChoices(m.choices);
         } else if (m.type === "ready") {
@@ -66,6 +89,9 @@ export class DiffusionClient {
           }
         }
         for (const f of this.listeners) f(m);
+        if (m.type === "ready" && this.gpuSkipped) {
+          for (const f of this.listeners) f({ type: "notice", text: CRASH_NOTICE, gpuCrashed: true });
+        }
       };
       this.worker.onerror = (ev) => {
         const msg = ev.message || "the engine's worker failed to start";
@@ -74,7 +100,9 @@ export class DiffusionClient {
         this.rejectChoices(new Error(msg));
         for (const f of this.listeners) f({ type: "error", message: msg });
       };
-      this.worker.postMessage({ type: "init", base: BASE.href });
+      const testHooks = new URLSearchParams(self.location.search).get("testhooks") === "1";
+      const noGPU = this.gpuSkipped ? "left off: the last visit stopped while sampling on the GPU" : "";
+      this.worker.postMessage({ type: "init", base: BASE.href, noGPU, testHooks });
     });
     return this.ready;
   }
@@ -89,17 +117,42 @@ export class DiffusionClient {
    */
   sample(request, onStep) {
     const run = async () => {
-      await this.load();
+      const info = await this.load();
+      const req = { ...request };
+      if (!req.backend && this.gpuCrashed) req.backend = "cpu";
+      const gpu = req.backend === "gpu" || !req.backend && info.gpu;
       const id = this.nextID++;
-      return new Promise((resolve, reject) => {
-        this.jobs.set(id, { resolve, reject, onStep });
-        this.worker.postMessage({ type: "sample", id, request });
-      });
+      if (gpu) this.markGPURun(true);
+      try {
+        return await new Promise((resolve, reject) => {
+          this.jobs.set(id, { resolve, reject, onStep });
+          this.worker.postMessage({ type: "sample", id, request: req });
+        });
+      } finally {
+        if (gpu) this.markGPURun(false);
+      }
     };
     const p = this.queue.then(run, run);
     this.queue = p.catch(() => {});
     return p;
   }
+
+  /** markGPURun sets or clears the run-in-progress mark (see RUN_MARK). */
+  markGPURun(on) {
+    this.gpuRuns = on ? 1 : 0;
+    const store = storage();
+    if (!store) return;
+    try {
+      if (on) store.setItem(RUN_MARK, new Date().toISOString());
+      else store.removeItem(RUN_MARK);
+    } catch (_) { /* quota or private mode: no crash detection this visit */ }
+  }
+
+  /**
+   * loseGPU destroys the engine's GPU device, as a browser does when it reclaims the GPU;
+   * the worker obeys only on a page opened with ?testhooks=1. For the page tests.
+   */
+  loseGPU() { if (this.worker) this.worker.postMessage({ type: "lose-gpu" }); }
 
   /** cancel stops the running sample; its promise rejects with err.canceled set. */
   cancel() { if (this.worker) this.worker.postMessage({ type: "cancel" }); }

@@ -2,9 +2,11 @@
 // weights with byte progress, keeps them in Cache Storage (checked on every load, dropped
 // and fetched again when damaged) and answers the page's messages:
 //
-//   page -> worker  {type: "init", base}              base: URL of the site/ folder
+//   page -> worker  {type: "init", base, noGPU?, testHooks?}  base: URL of the site/ folder;
+//                                                     noGPU: why to leave the GPU off
 //                   {type: "sample", id, request}     request: engine.Request
 //                   {type: "cancel"}
+//                   {type: "lose-gpu"}                tests: destroy the GPU device (init's testHooks)
 //   worker -> page  {type: "choices", choices}        engine.Choices: menus and defaults
 //                   {type: "progress", phase, loaded?, total?, source?}
 //                   {type: "notice", text}
@@ -16,12 +18,16 @@
 const CACHE = "tdiff-weights-v1";
 let base = null;
 let booted = null; // Promise of the ready info
+let noGPU = "";         // why the page wants the GPU left off, or ""
+let testHooks = false; // whether the page may destroy the GPU device (?testhooks=1)
 
 self.onmessage = (ev) => {
   const m = ev.data;
   if (m.type === "init") {
     if (!booted) {
       base = m.base;
+      testHooks = !!m.testHooks;
+      noGPU = m.noGPU || "";
       booted = boot().catch((err) => {
         self.postMessage({ type: "error", message: String(err && err.message || err) });
         throw err;
@@ -31,6 +37,8 @@ self.onmessage = (ev) => {
     runSample(m.id, m.request);
   } else if (m.type === "cancel") {
     if (self.tdiff) self.tdiff.cancel();
+  } else if (m.type === "lose-gpu" && testHooks) {
+    if (self.tdiff) self.tdiff.loseGPU();
   }
 };
 
@@ -59,7 +67,7 @@ async function boot() {
   const got = await fetched;
   const t1 = performance.now();
   post({ type: "progress", phase: "starting" });
-  const infoJSON = await self.tdiff.load(got.bytes, (phase) => post({ type: "progress", phase }));
+  const infoJSON = await self.tdiff.load(got.bytes, (phase) => post({ type: "progress", phase }), noGPU);
   const info = JSON.parse(infoJSON);
   info.weights = { name: assets.weights.name, file: assets.weights.file, bytes: assets.weights.bytes, source: got.source };
   info.wasm = { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes };
@@ -107,10 +115,14 @@ async function getWeights(url, want, engine) {
   if (cache) {
     const hit = await cache.match(url);
     if (hit) {
-      post({ type: "progress", phase: "checking cached weights" });
       let bytes = null, why;
       try {
-        bytes = new Uint8Array(await hit.arrayBuffer());
+        const got = { buf: new Uint8Array(want.bytes || 0), n: 0 };
+        const report = reporter("cache", want.bytes);
+        await readInto(hit, got, report);
+        report(got.n, true);
+        bytes = got.n === got.buf.byteLength ? got.buf : got.buf.slice(0, got.n);
+        post({ type: "progress", phase: "checking cached weights" });
         why = await check(bytes, want, engine);
       } catch (err) {
         why = String(err && err.message || err);
@@ -137,35 +149,76 @@ async function getWeights(url, want, engine) {
   return { bytes, source: "network" };
 }
 
+// RESUMES is how many times a download that breaks off is taken up again.
+const RESUMES = 4;
+
+// download fetches the weights with byte progress. A transfer that breaks off (a dropped
+// connection, a body shorter than announced) resumes where it stopped with a Range
+// request, or starts again from the first byte when the server answers with the whole
+// file; the caller's checks (size, SHA-256, manifest) then judge what arrived.
 async function download(url, expected) {
-  // The copy in Cache Storage is the cache: skip the HTTP cache to keep one copy on disk.
-  const resp = await fetch(url, { cache: "no-store" });
-  if (!resp.ok) throw new Error(`weights: HTTP ${resp.status} for ${url}`);
-  const total = Number(resp.headers.get("Content-Length")) || expected || 0;
-  if (!resp.body || !total) {
-    const b = new Uint8Array(await resp.arrayBuffer());
-    post({ type: "progress", phase: "download", loaded: b.byteLength, total: b.byteLength, source: "network" });
-    return b;
+  const got = { buf: new Uint8Array(expected || 0), n: 0 };
+  let total = expected || 0;
+  for (let tries = 0; ; tries++) {
+    try {
+      // The copy in Cache Storage is the cache: skip the HTTP cache to keep one copy on disk.
+      const resp = await fetch(url, { cache: "no-store", headers: got.n ? { Range: `bytes=${got.n}-` } : {} });
+      if (!resp.ok) {
+        const err = new Error(`weights: HTTP ${resp.status} for ${url}`);
+        err.final = true; // the server said no: asking again will not help
+        throw err;
+      }
+      if (resp.status !== 206) { // the whole file, from a fresh start or a server without Range
+        got.n = 0;
+        total = Number(resp.headers.get("Content-Length")) || expected || 0;
+      }
+      const report = reporter("network", total);
+      await readInto(resp, got, report);
+      if (total && got.n < total) throw new Error(`the transfer ended at byte ${got.n} of ${total}`);
+      report(got.n, true);
+      return got.n === got.buf.byteLength ? got.buf : got.buf.slice(0, got.n);
+    } catch (err) {
+      if (err.final || tries >= RESUMES) throw err;
+      post({ type: "notice", text: `The weights' download broke off at ${got.n} of ${total || "?"} bytes (${err && err.message || err}); resuming.` });
+      await new Promise((r) => setTimeout(r, 250 * (tries + 1)));
+    }
   }
-  let buf = new Uint8Array(total);
-  let n = 0, last = 0;
+}
+
+// reporter returns progress(loaded, force) that posts the weights' progress from source
+// ("network" or "cache") at most every 50 ms unless forced.
+function reporter(source, total) {
+  let last = -Infinity;
+  return (loaded, force) => {
+    const now = performance.now();
+    if (!force && now - last <= 50) return;
+    last = now;
+    post({ type: "progress", phase: "download", loaded, total: total || loaded, source });
+  };
+}
+
+// readInto appends a response's body to got.buf from byte got.n, growing the buffer as
+// needed and keeping got.n current, so that a caller whose read fails knows where it got
+// to; progress(got.n) follows each chunk.
+async function readInto(resp, got, progress) {
+  const put = (b) => {
+    if (got.n + b.byteLength > got.buf.byteLength) got.buf = grow(got.buf, Math.max(2 * got.buf.byteLength, got.n + b.byteLength), got.n);
+    got.buf.set(b, got.n);
+    got.n += b.byteLength;
+    progress(got.n);
+  };
+  if (!resp.body) { put(new Uint8Array(await resp.arrayBuffer())); return; }
   const reader = resp.body.getReader();
   for (;;) {
     const { done, value } = await reader.read();
-    if (done) break;
-    if (n + value.byteLength > buf.byteLength) { // longer than announced: grow
-      const bigger = new Uint8Array(Math.max(2 * buf.byteLength, n + value.byteLength));
-      bigger.set(buf.subarray(0, n));
-      buf = bigger;
-    }
-    buf.set(value, n);
-    n += value.byteLength;
-    const now = performance.now();
-    if (now - last > 50) {
-      last = now;
-      post({ type: "progress", phase: "download", loaded: n, total, source: "network" });
-    }
+    if (done) return;
+    put(value);
   }
-  post({ type: "progress", phase: "download", loaded: n, total, source: "network" });
-  return n === buf.byteLength ? buf : buf.slice(0, n);
+}
+
+// grow returns a buffer of size bytes holding the first n bytes of buf.
+function grow(buf, size, n) {
+  const bigger = new Uint8Array(size);
+  bigger.set(buf.subarray(0, n));
+  return bigger;
 }

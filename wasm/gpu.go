@@ -4,6 +4,7 @@ package main
 
 import (
 	"errors"
+	"syscall/js"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/engine"
@@ -27,5 +28,19 @@ func openGPU(f *checkpoint.File, cfg model.Config) (engine.GPU, error) {
 	if err != nil {
 		return nil, err
 	}
+	opened = d
 	return gpuDenoiser{d}, nil
+}
+
+// opened is the last GPU denoiser opened, for loseGPU.
+var opened *gpu.Denoiser
+
+// loseGPU destroys the GPU device, as a browser does when it reclaims the GPU, so that
+// the page tests can check what survives it (site/worker.js calls it only when the page
+// was opened with ?testhooks=1).
+func loseGPU(js.Value, []js.Value) any {
+	if opened != nil {
+		opened.LoseDevice()
+	}
+	return nil
 }

@@ -5,9 +5,10 @@
 //
 //	tdiff.choices() string                               // engine.Choices as JSON: menus and defaults
 //	tdiff.verify(bytes Uint8Array) string                // "" or why the release file is bad
-//	tdiff.load(bytes, onPhase(string)) Promise<string>   // Info as JSON
+//	tdiff.load(bytes, onPhase(string), noGPU?) Promise<string> // Info as JSON; noGPU: why to leave the GPU off
 //	tdiff.sample(requestJSON, onStep(stepJSON)) Promise<string> // Output as JSON
 //	tdiff.cancel()                                       // stop the running sample
+//	tdiff.loseGPU()                                      // tests: destroy the GPU device
 //
 // and then calls globalThis.tdiffReady() if it exists. Load and sample run on goroutines
 // because the GPU path waits on JS promises, which must never happen inside a js.FuncOf
@@ -25,6 +26,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/engine"
+	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"github.com/austen-diffusion/textdiffusion/wasm/simd"
 )
@@ -51,6 +53,7 @@ func main() {
 	api.Set("load", js.FuncOf(load))
 	api.Set("sample", js.FuncOf(sampleJS))
 	api.Set("cancel", js.FuncOf(cancelJS))
+	api.Set("loseGPU", js.FuncOf(loseGPU))
 	js.Global().Set("tdiff", api)
 	if ready := js.Global().Get("tdiffReady"); ready.Type() == js.TypeFunction {
 		ready.Invoke()
@@ -103,11 +106,16 @@ func load(this js.Value, args []js.Value) any {
 	if len(args) > 1 && args[1].Type() == js.TypeFunction {
 		onPhase = args[1]
 	}
+	open := openGPU
+	if len(args) > 2 && args[2].Type() == js.TypeString && args[2].String() != "" {
+		why := args[2].String() // the page's reason, which the engine reports as its fallback
+		open = func(*checkpoint.File, model.Config) (engine.GPU, error) { return nil, errors.New(why) }
+	}
 	return promise(func() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		e, err := engine.Load(data, openGPU, func(p string) {
+		e, err := engine.Load(data, open, func(p string) {
 			if onPhase.Truthy() {
 				onPhase.Invoke(p)
 			}

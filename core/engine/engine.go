@@ -231,29 +231,50 @@ func (e *Engine) Close() {
 	}
 }
 
-// denoiser picks the backend a request asks for: "gpu", "cpu" or "" for the default.
-func (e *Engine) denoiser(backend string) (sample.Denoiser, string, error) {
+// denoiser picks the backend a request asks for: "gpu", "cpu" or "" for the default, and
+// says whether it is the GPU.
+func (e *Engine) denoiser(backend string) (d sample.Denoiser, name string, gpu bool, err error) {
 	switch {
 	case backend == "gpu" && e.gpu == nil:
-		return nil, "", errors.New("no GPU backend: " + e.info.Fallback)
+		return nil, "", false, errors.New("no GPU backend: " + e.info.Fallback)
 	case backend == "gpu" || backend == "" && e.useGPU:
-		return e.gpu, e.info.GPUName, nil
+		return e.gpu, e.info.GPUName, true, nil
 	case backend == "cpu" || backend == "":
-		return e.cpu, e.info.CPUName, nil
+		return e.cpu, e.info.CPUName, false, nil
 	}
-	return nil, "", fmt.Errorf("backend %q: want gpu, cpu or empty", backend)
+	return nil, "", false, fmt.Errorf("backend %q: want gpu, cpu or empty", backend)
+}
+
+// dropGPU closes a GPU that failed in the middle of a sample (most often a lost device:
+// the browser reclaimed its memory, or the driver reset) and leaves the CPU as the only
+// backend for this and later samples. It returns the CPU model.
+func (e *Engine) dropGPU(err error) sample.Denoiser {
+	if e.gpu != nil {
+		e.gpu.Close()
+		e.gpu = nil
+	}
+	e.useGPU = false
+	e.info.Backend, e.info.GPU, e.info.GPUName = e.info.CPUName, false, ""
+	e.info.Fallback = "the GPU failed during a sample: " + err.Error()
+	return e.cpu
 }
 
 // ErrCanceled is returned by Sample when its context is canceled.
 var ErrCanceled = errors.New("sampling canceled")
 
 // guarded stops a sampler between network calls once ctx is done, and counts the calls
-// and the sequences they evaluated.
+// and the sequences they evaluated. On the GPU it also survives the GPU's failure: the
+// failed call runs again on the CPU model and so do the rest. A network call is a pure
+// function of its input, so the sample goes on from the state it had (every token written
+// so far stays) and, the GPU and CPU agreeing within SelfTestTol, writes what it would have.
 type guarded struct {
 	ctx  context.Context
 	d    sample.Denoiser
 	nfe  int
 	rows int
+	// onGPUFailure, set while d is the GPU, drops it and returns the CPU model.
+	onGPUFailure func(error) sample.Denoiser
+	fallback     string // why the sample moved to the CPU; "" while it has not
 }
 
 func guard(ctx context.Context, d sample.Denoiser) *guarded { return &guarded{ctx: ctx, d: d} }
@@ -264,7 +285,14 @@ func (g *guarded) Logits(ids []int32) ([]float32, error) {
 	}
 	g.nfe++
 	g.rows++
-	return g.d.Logits(ids)
+	l, err := g.d.Logits(ids)
+	if err != nil && g.onGPUFailure != nil {
+		g.fallback = fmt.Sprintf("the GPU failed after %d network calls (%v); the sample went on on the CPU", g.nfe-1, err)
+		g.d = g.onGPUFailure(err)
+		g.onGPUFailure = nil
+		return g.d.Logits(ids)
+	}
+	return l, err
 }
 
 func (g *guarded) Vocab() int { return g.d.Vocab() }

@@ -89,10 +89,12 @@ func TestLoadRejectsDamage(t *testing.T) {
 // the CPU unless delayed.
 type fakeGPU struct {
 	*model.Model
-	offset float32
-	delay  time.Duration
-	closed bool
-	self   []float32 // logits of SelfTestIDs
+	offset   float32
+	delay    time.Duration
+	closed   bool
+	self     []float32 // logits of SelfTestIDs
+	failFrom int       // calls past the self-test from which the device is lost; 0: never
+	calls    int
 }
 
 func newFakeGPU(m *model.Model, offset float32, delay time.Duration) *fakeGPU {
@@ -104,6 +106,14 @@ func (g *fakeGPU) Name() string { return "Fake GPU" }
 func (g *fakeGPU) Close()       { g.closed = true }
 func (g *fakeGPU) Logits(ids []int32) ([]float32, error) {
 	time.Sleep(g.delay)
+	if g.closed {
+		return nil, errors.New("fake GPU used after Close")
+	}
+	if !slices.Equal(ids, SelfTestIDs(g.Cfg)) {
+		if g.calls++; g.failFrom > 0 && g.calls >= g.failFrom {
+			return nil, errors.New("webgpu: mapAsync: device lost")
+		}
+	}
 	var l []float32
 	var err error
 	if slices.Equal(ids, SelfTestIDs(g.Cfg)) {
@@ -436,5 +446,53 @@ func TestSampleRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) || calls != 0 {
 			t.Errorf("%+v: err %v after %d steps, want one saying %q", tc.r, err, calls, tc.want)
 		}
+	}
+}
+
+// TestGPULostMidSample loses the GPU at the third network call of a sample: the sample
+// goes on on the CPU from where it was and writes what the CPU alone writes (the fake GPU
+// is the CPU model), says so, and later samples run on the CPU.
+func TestGPULostMidSample(t *testing.T) {
+	var g *fakeGPU
+	e := load(t, func(f *checkpoint.File, cfg model.Config) (GPU, error) {
+		m, err := model.FromFile(f)
+		if err != nil {
+			return nil, err
+		}
+		g = newFakeGPU(m, 0, 0)
+		g.failFrom = 3
+		return g, nil
+	})
+	if !e.Info().GPU {
+		t.Fatalf("info = %+v, want the fake GPU as the default", e.Info())
+	}
+	r := Request{Prompt: "It is a truth", Length: 16, Steps: 8, Temperature: 1, Seed: 5, Backend: "gpu"}
+	var steps []Step
+	out, err := e.Sample(context.Background(), r, func(s Step) { steps = append(steps, s) })
+	if err != nil {
+		t.Fatalf("sample with the GPU lost midway: %v", err)
+	}
+	if !g.closed || out.Backend != e.Info().CPUName || !strings.Contains(out.Fallback, "after 2 network calls") || !strings.Contains(out.Fallback, "device lost") {
+		t.Errorf("GPU closed %v, backend %q, fallback %q: want the CPU after 2 calls, with the reason", g.closed, out.Backend, out.Fallback)
+	}
+	if len(steps) < 3 || steps[1].Fallback != "" || steps[len(steps)-1].Fallback == "" {
+		t.Errorf("%d steps: the steps should say so from the loss on", len(steps))
+	}
+	r.Backend = "cpu"
+	want, err := e.Sample(context.Background(), r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Text != want.Text || out.Tokens != want.Tokens || out.NFE != want.NFE {
+		t.Errorf("after the loss: %q (%d NFE), want the CPU's %q (%d NFE)", out.Text, out.NFE, want.Text, want.NFE)
+	}
+	if info := e.Info(); info.GPU || info.GPUName != "" || !strings.Contains(info.Fallback, "device lost") {
+		t.Errorf("info after the loss = %+v, want the CPU with the reason", info)
+	}
+	if _, err := e.Sample(context.Background(), Request{Prompt: "a", Length: 4, Steps: 2, Backend: "gpu"}, nil); err == nil {
+		t.Error("a sample asked the lost GPU and ran")
+	}
+	if o, err := e.Sample(context.Background(), Request{Prompt: "a", Length: 4, Steps: 2}, nil); err != nil || o.Backend != e.Info().CPUName {
+		t.Errorf("default backend after the loss: %q (%v), want the CPU", o.Backend, err)
 	}
 }

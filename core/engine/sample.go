@@ -61,6 +61,8 @@ type Step struct {
 	Masked  int     `json:"masked"`         // positions still masked
 	Seconds float64 `json:"seconds"`        // since sampling started
 	Rows    int     `json:"rows,omitempty"` // speculative: sequences the target evaluated so far
+	// Fallback says why the sample moved from the GPU to the CPU midway; "" if it has not.
+	Fallback string `json:"fallback,omitempty"`
 	Pieces
 }
 
@@ -73,9 +75,10 @@ type Output struct {
 	Steps        int     `json:"steps"`
 	Seconds      float64 `json:"seconds"`
 	TokensPerSec float64 `json:"tokensPerSec"`
-	Trimmed      int     `json:"trimmed"` // prompt tokens dropped from the left to fit the window
-	Backend      string  `json:"backend"` // the backend that ran it
-	Chunks       int     `json:"chunks"`  // reverse processes: 1 within the window, more past it
+	Trimmed      int     `json:"trimmed"`            // prompt tokens dropped from the left to fit the window
+	Backend      string  `json:"backend"`            // the backend that ran it
+	Fallback     string  `json:"fallback,omitempty"` // why it finished on the CPU after the GPU failed
+	Chunks       int     `json:"chunks"`             // reverse processes: 1 within the window, more past it
 	// Speculative sampling only: the target's sequences evaluated (its calls are NFE) and
 	// the drafted tokens it kept and replaced.
 	TargetRows int `json:"targetRows,omitempty"`
@@ -149,11 +152,18 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 	if err := e.check(r); err != nil {
 		return Output{}, err
 	}
-	d, backend, err := e.denoiser(r.Backend)
+	d, backend, onGPU, err := e.denoiser(r.Backend)
 	if err != nil {
 		return Output{}, err
 	}
 	g := guard(ctx, d)
+	if onGPU {
+		g.onGPUFailure = e.dropGPU
+		if onStep != nil {
+			each := onStep
+			onStep = func(s Step) { s.Fallback = g.fallback; each(s) }
+		}
+	}
 	start := time.Now()
 	var o Output
 	if e.long(r) {
@@ -167,7 +177,10 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 		}
 		return Output{}, err
 	}
-	o.Seconds, o.Backend = time.Since(start).Seconds(), backend
+	o.Seconds, o.Backend, o.Fallback = time.Since(start).Seconds(), backend, g.fallback
+	if g.fallback != "" {
+		o.Backend = e.info.CPUName
+	}
 	o.Text = strings.Join(o.Texts, "")
 	if o.Seconds > 0 {
 		o.TokensPerSec = float64(o.Tokens) / o.Seconds

@@ -287,6 +287,11 @@ func (d *Denoiser) Close() {
 	d.plans = nil
 }
 
+// LoseDevice destroys the device under the Denoiser, as the browser does when it
+// reclaims the GPU; every later call fails with webgpu.ErrDeviceLost. For tests of what
+// survives that.
+func (d *Denoiser) LoseDevice() { d.k.dev.Destroy() }
+
 func (d *Denoiser) destroyBuffers() {
 	for _, b := range d.bufs {
 		b.Destroy()
@@ -299,6 +304,9 @@ func (d *Denoiser) start(ids []int32) (*plan, error) {
 	L := len(ids)
 	if d.plans == nil {
 		return nil, errors.New("gpu: Denoiser used after Close")
+	}
+	if err := d.k.dev.Lost(); err != nil {
+		return nil, fmt.Errorf("gpu: %w", err)
 	}
 	if L == 0 || L > d.cfg.SeqLen {
 		return nil, fmt.Errorf("gpu: sequence of %d tokens, want 1..%d", L, d.cfg.SeqLen)

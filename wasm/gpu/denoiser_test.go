@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
@@ -239,6 +240,12 @@ func TestNewAndErrors(t *testing.T) {
 		if _, _, err := d.Candidates(ids); err == nil {
 			t.Errorf("Candidates(%d ids) gave no error", len(ids))
 		}
+	}
+	// A lost device: every later call says so (once GPUDevice.lost has resolved).
+	d.LoseDevice()
+	time.Sleep(20 * time.Millisecond)
+	if _, err := d.Logits(ids); !errors.Is(err, webgpu.ErrDeviceLost) {
+		t.Errorf("Logits after the device was lost: error %v, want ErrDeviceLost", err)
 	}
 	d.Close()
 	if _, err := d.Logits(ids); err == nil {

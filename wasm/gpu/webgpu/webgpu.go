@@ -5,6 +5,7 @@ package webgpu
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"syscall/js"
 )
 
@@ -169,12 +170,37 @@ func (a *Adapter) RequestDevice(limits map[string]float64) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webgpu: requestDevice: %w", err)
 	}
-	return &Device{v: d, queue: d.Get("queue")}, nil
+	dev := &Device{v: d, queue: d.Get("queue")}
+	var onLost js.Func
+	onLost = js.FuncOf(func(this js.Value, args []js.Value) any {
+		why := "no reason given"
+		if len(args) > 0 && args[0].Type() == js.TypeObject {
+			why = fmt.Sprintf("%s: %s", jsString(args[0].Get("reason")), jsString(args[0].Get("message")))
+		}
+		dev.lost.Store(&why)
+		onLost.Release()
+		return nil
+	})
+	d.Get("lost").Call("then", onLost)
+	return dev, nil
 }
+
+// ErrDeviceLost means the GPUDevice is gone: destroyed, reclaimed by the browser (a tab
+// that used too much GPU memory) or lost in a driver reset. Nothing made on it works again.
+var ErrDeviceLost = errors.New("webgpu: device lost")
 
 // Device is a GPUDevice with its queue.
 type Device struct {
 	v, queue js.Value
+	lost     atomic.Pointer[string] // why the device was lost, once GPUDevice.lost resolves
+}
+
+// Lost returns ErrDeviceLost, with the browser's reason, once the device is lost; else nil.
+func (d *Device) Lost() error {
+	if why := d.lost.Load(); why != nil {
+		return fmt.Errorf("%w (%s)", ErrDeviceLost, *why)
+	}
+	return nil
 }
 
 // Limit returns one of the device's limits, or 0 if unknown.
