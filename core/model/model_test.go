@@ -116,19 +116,25 @@ func checkModel(t *testing.T, m *Model, grads []float32, loss func() float64) {
 
 func checkTensor(t *testing.T, name string, x, g []float32, loss func() float64) {
 	t.Helper()
+	checkStep(t, name, x, g, loss, 5e-3, 3e-2)
+}
+
+// checkStep compares 6 random elements of g with central differences of loss of step h,
+// to a relative error tol (with a floor for gradients near zero).
+func checkStep(t *testing.T, name string, x, g []float32, loss func() float64, h, tol float64) {
+	t.Helper()
 	rng := rand.New(rand.NewPCG(9, uint64(len(x))))
-	const h = 5e-3
 	for c := 0; c < 6; c++ {
 		i := rng.IntN(len(x))
 		old := x[i]
-		x[i] = old + h
+		x[i] = old + float32(h)
 		lp := loss()
-		x[i] = old - h
+		x[i] = old - float32(h)
 		lm := loss()
 		x[i] = old
 		num := (lp - lm) / (2 * h)
 		an := float64(g[i])
-		if err := math.Abs(num-an) / math.Max(2e-3, math.Abs(num)+math.Abs(an)); err > 3e-2 {
+		if err := math.Abs(num-an) / math.Max(2e-3, math.Abs(num)+math.Abs(an)); err > tol {
 			t.Fatalf("%s[%d]: analytic %.6g numeric %.6g (rel err %.3g)", name, i, an, num, err)
 		}
 	}
