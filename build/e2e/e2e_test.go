@@ -365,7 +365,7 @@ func TestCPU(t *testing.T) {
 		t.Logf("long: %d tokens in %d chunks, %d steps, %d network calls, %.1f tokens/s on %s", s.Tokens, o.Chunks, s.Steps, s.NFE, s.TPS, s.RanOn)
 	})
 	t.Run("speculative", func(t *testing.T) {
-		q := url.Values{"prompt": {prompt}, "length": {"48"}, "steps": {"48"}, "seed": {"5"}, "draft": {engine.DraftFrozen},
+		q := url.Values{"prompt": {prompt}, "length": {"48"}, "steps": {"48"}, "seed": {"5"}, "draft": {sample.DraftFrozen},
 			"autorun": {"1"}, "pace": {"0"}}
 		if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+q.Encode())); err != nil {
 			t.Fatal(err)

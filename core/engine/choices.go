@@ -21,20 +21,20 @@ type Choices struct {
 	Defaults    Request         `json:"defaults"`    // DefaultRequest
 	MaxLength   int             `json:"maxLength"`   // the longest continuation (MaxLength)
 	Drafts      []sample.Choice `json:"drafts"`      // Request.Draft's values, "" (plain) first
-	DefaultK    int             `json:"defaultK"`    // drafted steps per target call (DefaultK)
+	DefaultK    int             `json:"defaultK"`    // drafted steps per target call (sample.DefaultK)
 }
 
 // Drafts are the values of Request.Draft, for the page's speculative switch.
 var Drafts = []sample.Choice{
 	{Name: "", Label: "Off"},
-	{Name: DraftFrozen, Label: "Frozen draft"}, // the hint says what it is
+	{Name: sample.DraftFrozen, Label: "Frozen draft"}, // the hint says what it is
 }
 
 // PageChoices returns the page's Choices.
 func PageChoices() Choices {
 	return Choices{Strategies: sample.Strategies, Grids: sample.Grids, Confidences: sample.Confidences,
 		Blank: infill.Spellings, BlankLength: infill.DefaultTokens, Defaults: DefaultRequest(),
-		MaxLength: MaxLength, Drafts: Drafts, DefaultK: DefaultK}
+		MaxLength: MaxLength, Drafts: Drafts, DefaultK: sample.DefaultK}
 }
 
 // ChoicesJSON is PageChoices as JSON, for the JS side.

@@ -14,6 +14,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/infill"
 	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/sample"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
@@ -402,7 +403,7 @@ func TestSampleSpeculative(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.Draft = DraftFrozen
+		req.Draft = sample.DraftFrozen
 		var steps []Step
 		spec, err := e.Sample(context.Background(), req, func(s Step) { steps = append(steps, s) })
 		if err != nil {
@@ -436,9 +437,9 @@ func TestSampleRefuses(t *testing.T) {
 		want string
 	}{
 		{Request{Length: MaxLength + 1}, "at most"},
-		{Request{Length: 100, Draft: DraftFrozen}, "window"},
+		{Request{Length: 100, Draft: sample.DraftFrozen}, "window"},
 		{Request{Length: 8, Draft: "oracle"}, "draft"},
-		{Request{Length: 8, Draft: DraftFrozen, K: -1}, "K"},
+		{Request{Length: 8, Draft: sample.DraftFrozen, K: -1}, "K"},
 		{Request{Mode: "infill", Prompt: "___ and ___", Length: 40}, "positions"},
 	} {
 		calls := 0

@@ -35,24 +35,16 @@ type Request struct {
 	// follow is a new, unrelated document); past the window it also stops the calls there.
 	StopAtEOT bool `json:"stopAtEOT"`
 	// Draft selects speculative sampling (sample.Speculative): "" samples plainly,
-	// DraftFrozen drafts K steps from the target's latest output. Masked models within
+	// sample.DraftFrozen drafts K steps from the target's latest output. Masked models within
 	// the window only.
 	Draft string `json:"draft"`
-	K     int    `json:"k"` // drafted steps per target call; 0 is DefaultK
+	K     int    `json:"k"` // drafted steps per target call; 0 is sample.DefaultK
 }
 
 // MaxLength bounds Request.Length in continue mode: past the model's window the text is
 // written in chunks (sample.Long), each a reverse process of its own, so network calls
 // and the live view's messages grow linearly with length.
 const MaxLength = 1024
-
-// DraftFrozen is Request.Draft for the frozen draft: the target's own latest output
-// reused for the next K steps, at no cost (core/sample.SpecOptions.Draft nil).
-const DraftFrozen = "frozen"
-
-// DefaultK is the drafted steps per verification when a request leaves K at 0: the
-// command line's default (sample -k).
-const DefaultK = 4
 
 // Step is the sequence after one denoising step.
 type Step struct {
@@ -126,11 +118,11 @@ func (e *Engine) check(r Request) error {
 	switch {
 	case r.Length > MaxLength:
 		return fmt.Errorf("length %d: the page writes at most %d tokens", r.Length, MaxLength)
-	case r.Draft != "" && r.Draft != DraftFrozen:
-		return fmt.Errorf("draft %q: want %q or none", r.Draft, DraftFrozen)
+	case r.Draft != "" && r.Draft != sample.DraftFrozen:
+		return fmt.Errorf("draft %q: want %q or none", r.Draft, sample.DraftFrozen)
 	case r.Draft == "":
 	case r.K < 0:
-		return fmt.Errorf("speculative K %d: want 0 (the default, %d) or more", r.K, DefaultK)
+		return fmt.Errorf("speculative K %d: want 0 (the default, %d) or more", r.K, sample.DefaultK)
 	case e.cfg.Causal:
 		return errors.New("speculative sampling needs a masked diffusion model; this one is autoregressive")
 	case e.long(r):
@@ -229,7 +221,7 @@ func (e *Engine) sampleWindow(g *guarded, r Request, onStep func(Step), start ti
 	case r.Draft != "":
 		k := r.K
 		if k == 0 {
-			k = DefaultK
+			k = sample.DefaultK
 		}
 		origin = make([]sample.Origin, len(ids))
 		spec := sample.SpecOptions{K: k} // Draft nil: the frozen draft

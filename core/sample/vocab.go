@@ -105,3 +105,11 @@ func Check(what, name string, choices []Choice) error {
 	}
 	return fmt.Errorf("%s %q: want %s", what, name, Names(choices))
 }
+
+// DraftFrozen names the frozen draft of speculative sampling (SpecOptions.Draft nil): the
+// target's own latest output reused for the next K steps, at no cost. DefaultK is the
+// drafted steps per verification that the command line and the page start from.
+const (
+	DraftFrozen = "frozen"
+	DefaultK    = 4
+)

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/sample"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
@@ -55,8 +56,8 @@ func FileError(name string, err error) error {
 // that shares the target's tokenizer and covers its positions. name describes it.
 func LoadDraft(spec string, target *model.Model, tok []byte) (d *model.Model, name string, err error) {
 	switch {
-	case spec == "frozen":
-		return nil, "frozen", nil
+	case spec == sample.DraftFrozen:
+		return nil, sample.DraftFrozen, nil
 	case spec == "self" || strings.HasPrefix(spec, "self:"):
 		n := 2
 		if s, ok := strings.CutPrefix(spec, "self:"); ok {
