@@ -20,14 +20,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/continuous"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "encstats:", err)
-		}
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("encstats", run) }
 
 // Summary is the -json line: the statistics' overview, not the statistics (see -out).
 type Summary struct {

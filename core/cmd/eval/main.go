@@ -27,12 +27,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/masked"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "eval:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("eval", run) }
 
 // Result is the -json line.
 type Result struct {

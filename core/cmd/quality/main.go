@@ -32,14 +32,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/sample"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "quality: "+strings.Join(strings.Fields(err.Error()), " "))
-		}
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("quality", run) }
 
 type flags struct {
 	model, judge, strategies, grids, steps, confidence string

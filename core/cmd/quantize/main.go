@@ -49,14 +49,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/safetensors"
 )
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "quantize: "+err.Error())
-		}
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("quantize", run) }
 
 func run(args []string, stdout, stderr io.Writer) error {
 	fl := flag.NewFlagSet("quantize", flag.ContinueOnError)

@@ -50,17 +50,7 @@ import (
 // DefaultModel is the release file sampled when -model is not given.
 const DefaultModel = "weights/austen-mdm.q8_0.ckpt"
 
-func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "sample: "+strings.TrimPrefix(oneLine(err.Error()), "sample: "))
-		}
-		os.Exit(1)
-	}
-}
-
-// oneLine keeps an error message on one line whatever a wrapped error holds.
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+func main() { cli.Main("sample", run) }
 
 // flags is the parsed command line.
 type flags struct {
@@ -100,7 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object (text, tokens, nfe, steps, seconds, settings) as the last line")
 	fl.IntVar(&f.threads, "threads", 0, "BLAS threads (0: all cores)")
 	fl.StringVar(&f.draft, "draft", "", "speculative sampling with this draft: frozen (the target's latest output), self or self:N (the target's first N blocks, default 2), or a draft model `file`")
-	fl.IntVar(&f.k, "k", 4, "speculative: drafted steps per target call (with -draft)")
+	fl.IntVar(&f.k, "k", sample.DefaultK, "speculative: drafted steps per target call (with -draft)")
 	// The flag package's own messages span several lines; report one line instead and print
 	// the usage only for -h.
 	if err := cli.ParseFlags(fl, args, stderr, "usage: sample [flags]\n\nSamples text from a masked diffusion model (or an autoregressive one).\n\n"); err != nil {

@@ -144,3 +144,18 @@ func ParseFlags(fl *flag.FlagSet, args []string, stderr io.Writer, usage string)
 	}
 	return nil
 }
+
+// Main runs a command's run with the process's arguments and streams. An error is
+// printed as one line, "name: reason" (a "name: " the error already starts with is not
+// repeated; -h prints nothing more), and the process exits with status 1.
+func Main(name string, run func(args []string, stdout, stderr io.Writer) error) {
+	err := run(os.Args[1:], os.Stdout, os.Stderr)
+	if err == nil {
+		return
+	}
+	if !errors.Is(err, flag.ErrHelp) {
+		msg := strings.Join(strings.Fields(err.Error()), " ") // one line whatever a wrapped error holds
+		fmt.Fprintln(os.Stderr, name+": "+strings.TrimPrefix(msg, name+": "))
+	}
+	os.Exit(1)
+}
