@@ -19,6 +19,12 @@ type Config struct {
 	Shift     bool    `json:"shift,omitempty"` // masked model adapted from an AR: position i's logits come from hidden state i-1 (position 0 from its own), as in DiffuLLaMA and Dream
 	RopeTheta float64 `json:"rope_theta"`      // RoPE base, 10000 as in LLaMA
 	NormEps   float32 `json:"norm_eps"`        // RMSNorm epsilon
+
+	// The continuous paradigm's networks (core/continuous) read latent vectors, an
+	// encoder's normalised hidden states, instead of token ids.
+	Latent   int  `json:"latent,omitempty"`    // >0: inputs are vectors of this width, through in_proj (D, Latent) instead of tok_emb
+	Denoiser bool `json:"denoiser,omitempty"`  // with Latent: a time embedding joins every block and the output is a latent (out_proj) instead of logits
+	SelfCond bool `json:"self_cond,omitempty"` // with Denoiser: a second input of Latent width, the previous estimate of z0
 }
 
 // Demo is the released models' configuration.
@@ -37,6 +43,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("model config: dim %d must split into %d heads of even size", c.Dim, c.Heads)
 	case c.Shift && c.Causal:
 		return errors.New("model config: shift is for bidirectional (masked) models; a causal model already predicts the next token")
+	case c.Latent < 0 || (c.Denoiser && c.Latent == 0) || (c.SelfCond && !c.Denoiser):
+		return errors.New("model config: denoiser needs latent > 0, and self_cond a denoiser")
+	case c.Latent > 0 && (c.Causal || c.Shift):
+		return errors.New("model config: a latent network is bidirectional and unshifted")
+	case c.Latent > 1<<14:
+		return errors.New("model config: latent width beyond what this engine supports")
 	case c.RopeTheta <= 0 || c.NormEps <= 0:
 		return errors.New("model config: rope_theta and norm_eps must be positive")
 	case c.Vocab > 1<<20 || c.Dim > 1<<14 || c.Hidden > 1<<16 || c.Layers > 256 || c.SeqLen > 1<<16:
@@ -63,6 +75,9 @@ func (c Config) NumParams() int {
 // forward and backward), as in the PaLM/nanoGPT MFU accounting. The embedding lookup is
 // not a product, so its parameters are left out.
 func (c Config) FLOPsPerToken(L int) float64 {
-	p := c.NumParams() - c.Vocab*c.Dim
+	p := c.NumParams()
+	if c.Latent == 0 {
+		p -= c.Vocab * c.Dim
+	}
 	return 6*float64(p) + 12*float64(c.Layers*L*c.Dim)
 }

@@ -23,6 +23,7 @@ type Model struct {
 
 	rope *nn.RopeTable
 	act  *acts
+	lat  *latentActs // a latent network's ends (latent.go)
 }
 
 // Dropout zeroes each output of a block's two projections (attention's wo and the MLP's
@@ -48,6 +49,8 @@ func New(cfg Config, seed uint64) (*Model, error) {
 		t := m.W.ByName[s.Name]
 		std := 0.02
 		switch {
+		case latentTensors[s.Name]:
+			continue // biases start at 0
 		case len(s.Shape) == 1:
 			for i := range t {
 				t[i] = 1

@@ -44,7 +44,18 @@ func (c Config) Specs() []Spec {
 		"attn_norm": {D}, "wq": {D, D}, "wk": {D, D}, "wv": {D, D}, "wo": {D, D},
 		"mlp_norm": {D}, "w1": {F, D}, "w3": {F, D}, "w2": {D, F},
 	}
-	s := []Spec{{"tok_emb", []int{V, D}, "model.embed_tokens.weight", "token_embd.weight"}}
+	var s []Spec
+	if c.Latent == 0 {
+		s = append(s, Spec{"tok_emb", []int{V, D}, "model.embed_tokens.weight", "token_embd.weight"})
+	} else {
+		// A latent network's tensors have no counterpart in LLaMA's or llama.cpp's
+		// layouts: the exporters refuse it.
+		s = append(s, Spec{Name: "in_proj", Shape: []int{D, c.inWidth()}})
+		if c.Denoiser {
+			s = append(s, Spec{Name: "time_w1", Shape: []int{D, D}}, Spec{Name: "time_b1", Shape: []int{D}},
+				Spec{Name: "time_w2", Shape: []int{D, D}}, Spec{Name: "time_b2", Shape: []int{D}})
+		}
+	}
 	for i := 0; i < c.Layers; i++ {
 		for _, t := range blockTensors {
 			s = append(s, Spec{
@@ -55,14 +66,41 @@ func (c Config) Specs() []Spec {
 			})
 		}
 	}
-	return append(s,
-		Spec{"norm", []int{D}, "model.norm.weight", "output_norm.weight"},
-		Spec{"head", []int{V, D}, "lm_head.weight", "output.weight"})
+	s = append(s, Spec{"norm", []int{D}, "model.norm.weight", "output_norm.weight"})
+	if c.Denoiser {
+		return append(s, Spec{Name: "out_proj", Shape: []int{c.Latent, D}}, Spec{Name: "out_bias", Shape: []int{c.Latent}})
+	}
+	return append(s, Spec{"head", []int{V, D}, "lm_head.weight", "output.weight"})
 }
+
+// inWidth is a latent network's input width: the latent, and with self-conditioning the
+// previous estimate beside it.
+func (c Config) inWidth() int {
+	if c.SelfCond {
+		return 2 * c.Latent
+	}
+	return c.Latent
+}
+
+// latentTensors are the names only latent networks have; biases among them start at 0.
+var latentTensors = map[string]bool{"in_proj": false, "time_w1": false, "time_b1": true, "time_w2": false, "time_b2": true, "out_proj": false, "out_bias": true}
+
+// Prefixes of the networks a continuous model file carries beside its denoiser (see
+// core/continuous): their tensors are model tensors too.
+var filePrefixes = []string{"encoder.", "decoder."}
 
 // IsParam reports whether name is the name of a model tensor (of Specs, for some number
 // of layers), as opposed to training state that a checkpoint may also hold.
 func IsParam(name string) bool {
+	for _, p := range filePrefixes {
+		if len(name) > len(p) && name[:len(p)] == p {
+			name = name[len(p):]
+			break
+		}
+	}
+	if _, ok := latentTensors[name]; ok {
+		return true
+	}
 	switch name {
 	case "tok_emb", "norm", "head":
 		return true
@@ -99,6 +137,11 @@ type Weights struct {
 	Norm   []float32 // (D)
 	Head   []float32 // (V,D)
 	ByName map[string][]float32
+
+	// A latent network's (Config.Latent), nil otherwise: InProj (D, In) in place of
+	// TokEmb; a denoiser's time MLP (D,D), (D), (D,D), (D) and OutProj (Latent, D),
+	// OutBias (Latent) in place of Head.
+	InProj, TimeW1, TimeB1, TimeW2, TimeB2, OutProj, OutBias []float32
 }
 
 // view cuts arena into the tensors of Specs, in order.
@@ -113,6 +156,8 @@ func (c Config) view(arena []float32) Weights {
 		off += n
 	}
 	w.TokEmb, w.Norm, w.Head = w.ByName["tok_emb"], w.ByName["norm"], w.ByName["head"]
+	b := w.ByName
+	w.InProj, w.TimeW1, w.TimeB1, w.TimeW2, w.TimeB2, w.OutProj, w.OutBias = b["in_proj"], b["time_w1"], b["time_b1"], b["time_w2"], b["time_b2"], b["out_proj"], b["out_bias"]
 	for i := range w.Layers {
 		p := fmt.Sprintf("layers.%d.", i)
 		b := w.ByName
