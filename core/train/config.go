@@ -12,7 +12,7 @@ import (
 // needs no flags.
 type Config struct {
 	Model     model.Config `json:"model"`
-	Objective string       `json:"objective"` // an Objective's name: "mdm" (masked diffusion) or "ar" (autoregressive baseline)
+	Objective string       `json:"objective"` // an Objective's name: "mdm" (masked diffusion), "ar" (autoregressive baseline), "continuous" or "decoder" (continuous diffusion)
 
 	// Masked diffusion only.
 	Schedule               string `json:"schedule"`                  // linear | cosine | loglinear
@@ -20,6 +20,15 @@ type Config struct {
 	SingleRatioPerSequence bool   `json:"single_ratio_per_sequence"` // true: one ratio for the whole batch (ablation only)
 	DivideByMasked         bool   `json:"divide_by_masked"`          // true: the wrong normaliser (ablation only)
 	Masking                string `json:"masking,omitempty"`         // "bernoulli" ("" too: each token with prob 1-alpha(t)) or "count" (exactly l ~ U{1..L}, weight L/l)
+
+	// Continuous diffusion only: "continuous" trains the denoiser, "decoder" the decoder,
+	// both on the latents of a frozen encoder (carried in every checkpoint).
+	Encoder           string  `json:"encoder,omitempty"`        // the encoder's file and SHA-256 (a record: its weights travel in the checkpoints)
+	Latents           string  `json:"latents,omitempty"`        // contextual (the encoder's hidden states) or embeddings (its token embeddings)
+	NoiseScheduleName string  `json:"noise_schedule,omitempty"` // tan-d ("" too), cosine or sqrt
+	TanD              float64 `json:"tan_d,omitempty"`          // tan-d's d (0: 9)
+	Prompted          float64 `json:"prompted,omitempty"`       // denoiser: share of sequences that keep a clean prompt (prefix and suffix rows, time 0)
+	DecoderTMax       float64 `json:"decoder_t_max,omitempty"`  // decoder: t ~ U[0, this] (0: clean latents)
 
 	Batch       int     `json:"batch"`        // sequences per step
 	Steps       int     `json:"steps"`        // total optimizer steps
@@ -70,6 +79,9 @@ func (c Config) Validate() error {
 	}
 	if c.Model.Causal != obj.Causal() {
 		return fmt.Errorf("model.causal is %v; the %s objective trains a network with causal %v", c.Model.Causal, obj.Name(), obj.Causal())
+	}
+	if err := obj.Check(c); err != nil {
+		return err
 	}
 	if _, err := masked.ScheduleByName(c.Schedule); err != nil {
 		return err

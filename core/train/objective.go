@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/nn"
 )
 
@@ -20,11 +21,13 @@ type Objective interface {
 	Causal() bool
 	// Window is the tokens of one batch row for a network of L positions.
 	Window(L int) int
+	// Check reports what in a run's config this objective cannot train.
+	Check(c Config) error
 	// Loss runs the network on rows [lo, hi) of the batch x0 (B rows of Window(L) tokens)
-	// and returns their loss per token, writing into dlogits (when not nil) the gradient
-	// that Model.Backward takes next. rng draws the step's random choices for all B rows,
+	// and returns their loss per token; with grad it also adds the loss's gradient to the
+	// network's gradient arena. rng draws the step's random choices for all B rows,
 	// whichever ones run, so a row is treated alike however the batch is shared out.
-	Loss(t *Trainer, x0 []int32, lo, hi int, rng *rand.Rand, dlogits []float32) float64
+	Loss(t *Trainer, x0 []int32, lo, hi int, rng *rand.Rand, grad bool) float64
 	// ValidSum returns the summed loss of the b windows in buf ((b, L) tokens), window i
 	// read after the token prev[i]; k numbers the call, so draws can repeat exactly.
 	ValidSum(t *Trainer, buf, prev []int32, k int) float64
@@ -33,10 +36,15 @@ type Objective interface {
 	Bound() bool
 	// Label is the loss's name on plots.
 	Label() string
+	// Record adds to a checkpoint or model file what the objective needs beside the
+	// network's tensors (the continuous objectives: the encoder, its statistics, the
+	// schedule); Restore reads it back into a resumed run.
+	Record(t *Trainer, f *checkpoint.File) error
+	Restore(t *Trainer, f *checkpoint.File) error
 }
 
 // objectives are the known objectives by name.
-var objectives = map[string]Objective{"mdm": maskedELBO{}, "ar": nextToken{}}
+var objectives = map[string]Objective{"mdm": maskedELBO{}, "ar": nextToken{}, "continuous": latentMSE{}, "decoder": latentDecoder{}}
 
 // ObjectiveByName returns the named objective, or an error naming the known ones.
 func ObjectiveByName(name string) (Objective, error) {
@@ -66,8 +74,26 @@ func (maskedELBO) Window(L int) int { return L }
 func (maskedELBO) Bound() bool      { return true }
 func (maskedELBO) Label() string    { return "masked diffusion: ELBO per token (nats)" }
 
-func (maskedELBO) Loss(t *Trainer, x0 []int32, lo, hi int, rng *rand.Rand, dlogits []float32) float64 {
-	return t.mdmLoss(x0, rng, lo, hi, dlogits)
+func (maskedELBO) Check(c Config) error { return tokenNetwork(c) }
+
+func (maskedELBO) Loss(t *Trainer, x0 []int32, lo, hi int, rng *rand.Rand, grad bool) float64 {
+	if !grad {
+		return t.mdmLoss(x0, rng, lo, hi, nil)
+	}
+	loss := t.mdmLoss(x0, rng, lo, hi, t.dlogits)
+	t.Model.Backward(t.dlogits[:len(t.rows)*t.Cfg.Model.Vocab])
+	return loss
+}
+
+func (maskedELBO) Record(*Trainer, *checkpoint.File) error  { return nil }
+func (maskedELBO) Restore(*Trainer, *checkpoint.File) error { return nil }
+
+// tokenNetwork refuses a latent network for the objectives that read and write tokens.
+func tokenNetwork(c Config) error {
+	if c.Model.Latent > 0 {
+		return fmt.Errorf("the %s objective trains a network over tokens; model.latent is for continuous and decoder", c.Objective)
+	}
+	return nil
 }
 
 // ValidSum draws the masks from (seed, k): the same at every evaluation, so the curve is
@@ -89,7 +115,11 @@ func (nextToken) Window(L int) int { return L + 1 }
 func (nextToken) Bound() bool      { return false }
 func (nextToken) Label() string    { return "autoregressive: NLL per token (nats)" }
 
-func (nextToken) Loss(t *Trainer, x0 []int32, lo, hi int, _ *rand.Rand, dlogits []float32) float64 {
+func (nextToken) Check(c Config) error                     { return tokenNetwork(c) }
+func (nextToken) Record(*Trainer, *checkpoint.File) error  { return nil }
+func (nextToken) Restore(*Trainer, *checkpoint.File) error { return nil }
+
+func (nextToken) Loss(t *Trainer, x0 []int32, lo, hi int, _ *rand.Rand, grad bool) float64 {
 	L, V := t.Cfg.Model.SeqLen, t.Cfg.Model.Vocab
 	n := hi - lo
 	for b := lo; b < hi; b++ {
@@ -98,10 +128,15 @@ func (nextToken) Loss(t *Trainer, x0 []int32, lo, hi int, _ *rand.Rand, dlogits 
 		copy(t.tgt[i*L:(i+1)*L], x0[b*(L+1)+1:(b+1)*(L+1)])
 	}
 	logits := t.Model.Forward(t.xt[:n*L], n)
-	if dlogits != nil {
-		dlogits = dlogits[:n*L*V]
+	var dlogits []float32
+	if grad {
+		dlogits = t.dlogits[:n*L*V]
 	}
-	return nn.CrossEntropy(dlogits, logits, t.tgt[:n*L], n*L, V, 1/float32(n*L))
+	loss := nn.CrossEntropy(dlogits, logits, t.tgt[:n*L], n*L, V, 1/float32(n*L))
+	if grad {
+		t.Model.Backward(dlogits)
+	}
+	return loss
 }
 
 // ValidSum is the exact next-token cross-entropy: window i's input is prev[i] and its first

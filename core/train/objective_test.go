@@ -22,7 +22,7 @@ func TestObjectives(t *testing.T) {
 			t.Errorf("%s with causal %v: error %v", name, !causal, err)
 		}
 	}
-	if _, err := ObjectiveByName("sideways"); err == nil || !strings.Contains(err.Error(), "ar or mdm") {
+	if _, err := ObjectiveByName("sideways"); err == nil || !strings.Contains(err.Error(), "ar, continuous, decoder or mdm") {
 		t.Errorf("unknown objective: error %v", err)
 	}
 	if w := (nextToken{}).Window(128); w != 129 {

@@ -184,7 +184,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	}
 	final := t.Model
 	if avg := t.Averaged(); avg != nil {
-		if err := checkpoint.Save(filepath.Join(r.Dir, LastModelFile), t.Model.ToFile(t.Tok)); err != nil {
+		if err := checkpoint.Save(filepath.Join(r.Dir, LastModelFile), t.ModelFile(t.Model)); err != nil {
 			return err
 		}
 		final = avg
@@ -196,7 +196,7 @@ func (r *Runner) Run(ctx context.Context) error {
 			}
 		}
 	}
-	if err := checkpoint.Save(filepath.Join(r.Dir, ModelFile), final.ToFile(t.Tok)); err != nil {
+	if err := checkpoint.Save(filepath.Join(r.Dir, ModelFile), t.ModelFile(final)); err != nil {
 		return err
 	}
 	return Plot(filepath.Join(r.Dir, PlotFile), records, c.Objective)

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/dist"
 	"github.com/austen-diffusion/textdiffusion/core/masked"
 	"github.com/austen-diffusion/textdiffusion/core/model"
@@ -36,7 +37,13 @@ type Trainer struct {
 	// ranks trains on its share of every global batch and all apply the same update.
 	Comm dist.Comm
 
+	// Space is a continuous run's latent space (SetSpace), Decoder the decoder a denoiser
+	// run's files carry; nil for the token objectives.
+	Space   *continuous.Space
+	Decoder *model.Model
+
 	obj     Objective // Cfg.Objective's
+	lat     *latentBufs
 	batch   BatchFunc
 	noise   masked.NoiseConfig
 	x0, xt  []int32
@@ -179,17 +186,15 @@ func (t *Trainer) rng(step int, stream uint64) *rand.Rand {
 // TrainStep does one optimizer step.
 func (t *Trainer) TrainStep() Stats {
 	c := t.Cfg
-	B, L, V := c.Batch, c.Model.SeqLen, c.Model.Vocab
+	B, L := c.Batch, c.Model.SeqLen
 	lo, hi := t.share()
-	n := hi - lo
 	if c.Dropout > 0 && t.Step >= c.DropoutStart {
 		t.Model.Drop = model.Dropout{P: float32(c.Dropout), Rng: t.dropoutRng(t.Step)}
 	}
 	W := t.obj.Window(L)
 	t.batch(t.Step, t.x0[:B*W], B, W)
-	loss := t.obj.Loss(t, t.x0[:B*W], lo, hi, t.rng(t.Step, 1), t.dlogits)
 	t.Model.ZeroGrad()
-	t.Model.Backward(t.dlogits[:n*L*V])
+	loss := t.obj.Loss(t, t.x0[:B*W], lo, hi, t.rng(t.Step, 1), true)
 	t.Model.Drop = model.Dropout{}
 	loss = t.reduce(loss)
 	norm := optim.ClipGradNorm(t.Model.Grads, c.Clip)
@@ -286,7 +291,7 @@ type state struct {
 
 // File returns the full training checkpoint: weights, AdamW moments and state.
 func (t *Trainer) File() *checkpoint.File {
-	f := t.Model.ToFile(t.Tok)
+	f := t.ModelFile(t.Model)
 	n := len(t.Model.Params)
 	f.Tensors = append(f.Tensors,
 		checkpoint.Tensor{Name: "optim.m", Shape: []int{n}, DType: checkpoint.F32, F32: t.Opt.M},
@@ -296,7 +301,18 @@ func (t *Trainer) File() *checkpoint.File {
 	}
 	st, _ := json.Marshal(state{Config: t.Cfg, Step: t.Step, AdamT: t.Opt.Step, RNG: "pcg(seed, step)", DataPos: t.Step, AvgN: t.AvgN})
 	f.State = st
+	return f
+}
+
+// ModelFile is the file of weights m of this run's network (its own, or their tail
+// average): the tensors, the tokenizer, the objective's name and what the objective
+// records beside them.
+func (t *Trainer) ModelFile(m *model.Model) *checkpoint.File {
+	f := m.ToFile(t.Tok)
 	f.Notes = map[string]string{"kind": t.Cfg.Objective, "objective": t.Cfg.Objective}
+	if err := t.obj.Record(t, f); err != nil {
+		panic("train: " + err.Error()) // SetSpace checked what Record needs
+	}
 	return f
 }
 
@@ -352,5 +368,8 @@ func ResumeFile(f *checkpoint.File, path string, batch BatchFunc, steps int) (*T
 		copy(dst, v)
 	}
 	t.Step, t.Opt.Step = st.Step, st.AdamT
+	if err := t.obj.Restore(t, f); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	return t, nil
 }
