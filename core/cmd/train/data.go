@@ -15,6 +15,7 @@ type dataset struct {
 	tokJSON     []byte
 	batch       train.BatchFunc
 	trainTokens int
+	train       *data.Stream
 	valWindows  [][]int32
 	valPrev     []int32
 }
@@ -65,7 +66,7 @@ func loadData(files, val, tokPath string, c train.Config, resumed *train.Trainer
 	if err != nil {
 		return nil, err
 	}
-	ds := &dataset{tok: tok, tokJSON: raw, trainTokens: len(st.Tokens)}
+	ds := &dataset{tok: tok, tokJSON: raw, trainTokens: len(st.Tokens), train: st}
 	ds.batch = func(step int, dst []int32, B, L int) {
 		if B != c.Batch || L != n {
 			panic("train: batch shape changed")

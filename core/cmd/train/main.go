@@ -26,6 +26,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
+	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/dist"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/train"
@@ -61,6 +62,10 @@ type options struct {
 	configPath, out, dataFiles, valFile, tokPath, initPath, dist string
 	resume, noBar                                                bool
 	threads, logEvery                                            int
+
+	// continuous diffusion
+	encoderPath, statsPath, decoderPath string
+	selfCond                            bool
 }
 
 // parseFlags parses args: the options, and the config flags (configFlags) into a scratch
@@ -79,6 +84,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fl.BoolVar(&o.noBar, "no-progress", false, "plain log lines instead of a progress bar")
 	fl.StringVar(&o.initPath, "init", "", "start from the weights of this model file (its architecture replaces -dim etc.; the optimizer and step start fresh)")
 	fl.StringVar(&o.dist, "dist", "none", "data-parallel training: none, or mpi (start with mpirun -np N; rank r trains on sequences [r*B/N, (r+1)*B/N) of each batch, rank 0 writes the files)")
+	fl.StringVar(&o.encoderPath, "encoder", "weights/austen-mdm.q8_0.ckpt", "continuous, decoder: the masked model whose hidden states (or, with -latents embeddings, token embeddings) are the latents; frozen, and carried in every checkpoint")
+	fl.StringVar(&o.statsPath, "encoder-stats", "", "continuous, decoder: the latents' statistics from encstats -out (default: measured over the training text at the start)")
+	fl.StringVar(&o.decoderPath, "decoder", "", "continuous: a trained decoder (model.ckpt of an -objective decoder run on the same encoder) that the run's files carry, so they sample (also with -resume)")
+	fl.BoolVar(&o.selfCond, "self-cond", true, "continuous: self-conditioning (the previous estimate of z0 as a second input)")
 	scratch := train.Default()
 	configFlags(fl, &scratch)
 	if err := cli.ParseFlags(fl, args, stderr, "usage: train [flags]\n\nTrains a masked diffusion LM (or the AR baseline) and writes checkpoints, metrics and plots.\n\n"); err != nil {
@@ -122,6 +131,11 @@ func configFlags(fl *flag.FlagSet, c *train.Config) {
 	fl.IntVar(&c.DropoutStart, "dropout-start", c.DropoutStart, "first step with dropout (late dropout; with -resume, -dropout and -dropout-start change the rest of the run)")
 	fl.IntVar(&c.AverageFrom, "average-from", c.AverageFrom, "final weights = mean of the weights after this step and every -average-every steps after it (0: off; the last weights go to model-last.ckpt)")
 	fl.IntVar(&c.AverageEvery, "average-every", c.AverageEvery, "steps between averaged weights (with -average-from; 0: 100)")
+	fl.StringVar(&c.Latents, "latents", c.Latents, "continuous, decoder: contextual (the encoder's hidden states; default) or embeddings (its token embeddings, the context-free ablation)")
+	fl.StringVar(&c.NoiseScheduleName, "noise-schedule", c.NoiseScheduleName, "continuous, decoder: tan-d (default), cosine or sqrt")
+	fl.Float64Var(&c.TanD, "tan-d", c.TanD, "continuous, decoder: d of the tan-d schedule (0: 9)")
+	fl.Float64Var(&c.Prompted, "prompted", c.Prompted, "continuous: share of sequences that keep clean prompt rows (prefix and suffix) so prompts and infilling work (default 0.5)")
+	fl.Float64Var(&c.DecoderTMax, "decoder-t-max", c.DecoderTMax, "decoder: trains on z_t with t ~ U[0, this] (default 0.15; 0: clean latents)")
 	fl.IntVar(&c.EvalEvery, "eval-every", c.EvalEvery, "steps between validation passes (0: only at the end)")
 	fl.IntVar(&c.EvalTokens, "eval-tokens", c.EvalTokens, "validation tokens per pass")
 	fl.IntVar(&c.CheckpointEvery, "checkpoint-every", c.CheckpointEvery, "steps between checkpoints (also saved on SIGINT/SIGTERM)")
@@ -238,6 +252,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 		if base, err = readConfig(o.configPath); err != nil {
 			return err
 		}
+	} else if obj := fl.Lookup("objective").Value.String(); obj == "continuous" || obj == "decoder" {
+		base.Latents, base.NoiseScheduleName, base.TanD = "contextual", "tan-d", 9
+		if obj == "continuous" {
+			base.Prompted = 0.5
+		} else {
+			base.DecoderTMax = 0.15
+		}
 	}
 	c, _, err := overlay(base, fl) // a new run's config (a resumed run's is in its checkpoint)
 	if err != nil {
@@ -295,12 +316,25 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "starting from the weights of %s\n", c.Init)
 	} else if tr == nil {
 		c.Model.Vocab = ds.tok.Vocab()
-		tr, err = train.New(c, ds.tokJSON, ds.batch)
-		if err != nil {
+		var sp *continuous.Space
+		if sp, err = latentSpace(o, &c, ds, stderr); err != nil {
 			return err
+		}
+		if tr, err = train.New(c, ds.tokJSON, ds.batch); err != nil {
+			return err
+		}
+		if sp != nil {
+			if err := tr.SetSpace(sp, nil); err != nil {
+				return err
+			}
 		}
 	} else {
 		tr.SetBatchFunc(ds.batch)
+	}
+	if o.decoderPath != "" {
+		if err := attachDecoder(tr, o.decoderPath); err != nil {
+			return err
+		}
 	}
 	if err := tr.SetComm(comm); err != nil {
 		return err
@@ -309,6 +343,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		c.Objective, c.Model.NumParams(), ds.trainTokens, len(ds.valWindows)*c.Model.SeqLen, c.Batch, c.Model.SeqLen, c.Steps)
 
 	prog := newProgress(stderr, c.Steps, tr.Step, tr.Objective().Bound(), o.noBar)
+	prog.mse = c.Objective == "continuous"
 	r := &train.Runner{T: tr, Dir: o.out, ValWindows: ds.valWindows, ValPrev: ds.valPrev, LogEvery: o.logEvery,
 		OnStep: prog.step, OnEval: prog.eval, OnEvalAverage: prog.evalAverage}
 	start := time.Now()

@@ -127,7 +127,7 @@ func TestBadFlags(t *testing.T) {
 // otherValue returns a value of f's type unlike its default (one the config accepts where
 // it takes a few names; 7 and 0.25 are no default's values).
 func otherValue(t *testing.T, f *flag.Flag) string {
-	names := map[string]string{"objective": "ar", "schedule": "cosine", "masking": "count"}
+	names := map[string]string{"objective": "ar", "schedule": "cosine", "masking": "count", "latents": "embeddings", "noise-schedule": "sqrt"}
 	switch v := f.Value.(flag.Getter).Get().(type) {
 	case bool:
 		return map[bool]string{true: "false", false: "true"}[v]
@@ -169,8 +169,8 @@ func TestEveryConfigFlagOverlays(t *testing.T) {
 			t.Errorf("-%s changed more than its own field:\n%+v\n%+v", f.Name, back, file)
 		}
 	})
-	if n < 28 {
-		t.Errorf("%d config flags, want every one of train.Config's 28 command-line fields", n)
+	if n < 33 {
+		t.Errorf("%d config flags, want every one of train.Config's 33 command-line fields", n)
 	}
 	_, fl, _ := parseFlags([]string{"-out", "x", "-threads", "3", "-no-progress"}, &bytes.Buffer{})
 	if got, changed, _ := overlay(file, fl); !reflect.DeepEqual(got, file) || len(changed) > 0 {

@@ -26,6 +26,7 @@ type progress struct {
 	last   time.Time
 	total  int
 	bound  bool // exp(validation loss) bounds the perplexity (the objective is an ELBO)
+	mse    bool // the loss is a mean squared error (continuous diffusion's denoiser), not in nats
 }
 
 func newProgress(w io.Writer, total, start int, bound, plain bool) *progress {
@@ -59,6 +60,10 @@ func (pr *progress) step(s train.Stats, tps float64) {
 }
 
 func (pr *progress) eval(step int, v float64) {
+	if pr.mse {
+		pr.note(fmt.Sprintf("step %d: validation MSE %.4f per latent value (normalised latents: 1 is no better than predicting 0)", step, v))
+		return
+	}
 	what := "perplexity"
 	if pr.bound {
 		what = "upper bound on perplexity"

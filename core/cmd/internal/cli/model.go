@@ -8,33 +8,68 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
-// LoadModel reads a model file and the tokenizer stored with it (parsed, and its raw
-// tokenizer.json bytes). Every error names the file once; a missing file says how the
-// release files are made.
-func LoadModel(path string) (*model.Model, *tokenizer.Tokenizer, []byte, error) {
+// Loaded is a model file's network: a token model (masked diffusion or autoregressive) in
+// Model, or a continuous diffusion model in Continuous; the tokenizer stored with it
+// (parsed, and its raw tokenizer.json bytes).
+type Loaded struct {
+	Model      *model.Model
+	Continuous *continuous.Model
+	Tok        *tokenizer.Tokenizer
+	TokJSON    []byte
+}
+
+// Load reads a model file of either paradigm. Every error names the file once; a missing
+// file says how the release files are made.
+func Load(path string) (*Loaded, error) {
 	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return nil, nil, nil, fmt.Errorf("%s: no such file; build the release files with build/train-demo.sh or pass another model file", path)
+		return nil, fmt.Errorf("%s: no such file; build the release files with build/train-demo.sh or pass another model file", path)
 	}
-	m, f, err := model.Load(path)
+	f, err := checkpoint.Load(path)
 	if err != nil {
-		return nil, nil, nil, FileError(path, err)
+		return nil, FileError(path, err)
+	}
+	l := &Loaded{TokJSON: f.Tokenizer}
+	vocab := 0
+	if f.Notes["kind"] == continuous.Kind {
+		if l.Continuous, err = continuous.Open(f); err != nil {
+			return nil, FileError(path, err)
+		}
+		vocab = l.Continuous.Decoder.Cfg.Vocab
+	} else {
+		if l.Model, err = model.FromFile(f); err != nil {
+			return nil, FileError(path, err)
+		}
+		vocab = l.Model.Cfg.Vocab
 	}
 	if len(f.Tokenizer) == 0 {
-		return nil, nil, nil, fmt.Errorf("%s: no tokenizer stored in the file", path)
+		return nil, fmt.Errorf("%s: no tokenizer stored in the file", path)
 	}
-	tok, err := tokenizer.Parse(f.Tokenizer)
+	if l.Tok, err = tokenizer.Parse(f.Tokenizer); err != nil {
+		return nil, fmt.Errorf("%s: tokenizer: %w", path, err)
+	}
+	if l.Tok.Vocab() != vocab {
+		return nil, fmt.Errorf("%s: tokenizer has %d tokens, model %d", path, l.Tok.Vocab(), vocab)
+	}
+	return l, nil
+}
+
+// LoadModel is Load for the commands that read token models (masked or autoregressive).
+func LoadModel(path string) (*model.Model, *tokenizer.Tokenizer, []byte, error) {
+	l, err := Load(path)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%s: tokenizer: %w", path, err)
+		return nil, nil, nil, err
 	}
-	if tok.Vocab() != m.Cfg.Vocab {
-		return nil, nil, nil, fmt.Errorf("%s: tokenizer has %d tokens, model %d", path, tok.Vocab(), m.Cfg.Vocab)
+	if l.Model == nil {
+		return nil, nil, nil, fmt.Errorf("%s: a continuous diffusion model; this command reads masked diffusion or autoregressive models", path)
 	}
-	return m, tok, f.Tokenizer, nil
+	return l.Model, l.Tok, l.TokJSON, nil
 }
 
 // FileError puts the file name in front of err exactly once (an error that starts with
