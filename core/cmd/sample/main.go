@@ -1,6 +1,7 @@
 // Command sample writes text with a released model: the masked diffusion model by default
-// (the reverse process of core/sample), or the autoregressive baseline left to right when
-// the model file is causal.
+// (the reverse process of core/sample), the autoregressive baseline left to right when
+// the model file is causal, or a continuous diffusion model (core/continuous: Gaussian
+// noise on latents, denoised and decoded) when the file is one.
 //
 //	go run ./core/cmd/sample                                  # 64 tokens from weights/austen-mdm.q8_0.ckpt
 //	go run ./core/cmd/sample -prompt "It is a truth" -n 48 -steps 24
@@ -8,6 +9,7 @@
 //	go run ./core/cmd/sample -infill "Mr. Darcy ___ Elizabeth ___ ball." -blank-len 6
 //	go run ./core/cmd/sample -json -strategy threshold        # last line: one JSON object
 //	go run ./core/cmd/sample -model weights/austen-ar.q8_0.ckpt # the AR baseline
+//	go run ./core/cmd/sample -model weights/austen-tencdm.q8_0.ckpt # continuous diffusion (TEncDM)
 //	go run ./core/cmd/sample -draft frozen -k 4 -json           # speculative: same distribution, fewer target calls
 //	go run ./core/cmd/sample -draft weights/austen-mdm-draft.q8_0.ckpt -k 4
 //
@@ -55,6 +57,7 @@ func main() { cli.Main("sample", run) }
 // flags is the parsed command line.
 type flags struct {
 	model, prompt, infill, strategy, grid, confidence, draft string
+	solver                                                   string
 	n, steps, block, blankLen, topK, threads, chunk, k       int
 	temperature, threshold, cfg, topP                        float64
 	seed                                                     uint64
@@ -91,6 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.IntVar(&f.threads, "threads", 0, "BLAS threads (0: all cores)")
 	fl.StringVar(&f.draft, "draft", "", "speculative sampling with this draft: frozen (the target's latest output), self or self:N (the target's first N blocks, default 2), or a draft model `file`")
 	fl.IntVar(&f.k, "k", sample.DefaultK, "speculative: drafted steps per target call (with -draft)")
+	fl.StringVar(&f.solver, "solver", "sde", "continuous models: the reverse step, sde (the reverse SDE, stochastic) or ode (the probability-flow ODE, deterministic given the seed's starting noise)")
 	// The flag package's own messages span several lines; report one line instead and print
 	// the usage only for -h.
 	if err := cli.ParseFlags(fl, args, stderr, "usage: sample [flags]\n\nSamples text from a masked diffusion model (or an autoregressive one).\n\n"); err != nil {
@@ -146,7 +150,8 @@ type output struct {
 	NFEPerToken float64  `json:"nfe_per_token"`
 	Steps       int      `json:"steps"` // steps that committed tokens
 	Seconds     float64  `json:"seconds"`
-	Sampler     string   `json:"sampler"` // masked-diffusion or autoregressive
+	Sampler     string   `json:"sampler"` // masked-diffusion, autoregressive or continuous-diffusion
+	Solver      string   `json:"solver,omitempty"`
 	Strategy    string   `json:"strategy,omitempty"`
 	Grid        string   `json:"grid,omitempty"`
 	Confidence  string   `json:"confidence,omitempty"`
@@ -187,10 +192,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "blas: %s\n", blas.Name())
 
-	m, tok, raw, err := cli.LoadModel(f.model)
+	loaded, err := cli.Load(f.model)
 	if err != nil {
 		return err
 	}
+	if loaded.Continuous != nil {
+		return runContinuous(f, stdout, stderr, loaded)
+	}
+	m, tok, raw := loaded.Model, loaded.Tok, loaded.TokJSON
 	if f.draft != "" && m.Cfg.Causal {
 		return fmt.Errorf("-draft needs a masked diffusion model; %s is autoregressive (causal)", f.model)
 	}
