@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/masked"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
@@ -20,17 +21,28 @@ type Setting struct {
 	// Window is the model's sequence length: samples longer than it are written chunk by
 	// chunk (sample.Long) or, left to right, with a sliding window. 0: no sample may be.
 	Window int
+	// Model names the model file in the row's name when the table holds several (the
+	// continuous rows of ablations); empty: the table's one model.
+	Model string
 }
 
 // LeftToRight is the Strategy of the autoregressive row: the judge's own samples.
 const LeftToRight = "ar"
+
+// Continuous is the Strategy of a continuous diffusion model's row; its Grid is the
+// solver (sde or ode) and Options.Steps the denoiser calls.
+const Continuous = "continuous"
 
 // Name labels the setting in tables and logs, e.g. "threshold(0.9)/cosine/32".
 func (s Setting) Name() string {
 	if s.Strategy == LeftToRight {
 		return LeftToRight + " (left to right)"
 	}
-	return fmt.Sprintf("%s/%s/%d", s.Label(), s.Grid, s.Options.Steps)
+	name := fmt.Sprintf("%s/%s/%d", s.Label(), s.Grid, s.Options.Steps)
+	if s.Model != "" {
+		name = s.Model + ": " + name
+	}
+	return name
 }
 
 // Label is the strategy with its parameter: "threshold(0.9)", "semi-ar(16)", "random".
@@ -80,6 +92,31 @@ func Generate(d sample.Denoiser, s Setting, n, count int, seed uint64, done func
 		}
 		out.Tokens = append(out.Tokens, slices.Clone(r.Generated))
 		out.NFE += r.NFE
+		if done != nil {
+			done()
+		}
+	}
+	return out, nil
+}
+
+// GenerateContinuous is Generate for a continuous diffusion model: count unconditional
+// samples of n tokens (n at most the model's window), s.Options.Steps denoiser calls each
+// with solver s.Grid, sample i with seed seed+i. NFE counts the denoiser's calls.
+func GenerateContinuous(m *continuous.Model, s Setting, n, count int, seed uint64, done func()) (Samples, error) {
+	var out Samples
+	tmpl := make([]int32, n)
+	for i := range tmpl {
+		tmpl[i] = s.Options.MaskID
+	}
+	for i := range count {
+		start := time.Now()
+		r, err := m.Sample(tmpl, s.Options.MaskID, continuous.Options{Steps: s.Options.Steps, Solver: s.Grid, Seed: seed + uint64(i)})
+		out.Seconds += time.Since(start).Seconds()
+		if err != nil {
+			return Samples{}, fmt.Errorf("%s, sample %d: %w", s.Name(), i, err)
+		}
+		out.Tokens = append(out.Tokens, r.Tokens)
+		out.NFE += r.DenoiserCalls
 		if done != nil {
 			done()
 		}

@@ -28,6 +28,8 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
+	"github.com/austen-diffusion/textdiffusion/core/continuous"
+	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/quality"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
 )
@@ -37,6 +39,7 @@ func main() { cli.Main("quality", run) }
 type flags struct {
 	model, judge, strategies, grids, steps, confidence string
 	outMD, outPNG, outSamples, trainFiles, valFiles    string
+	continuous, contSteps, solvers                     string
 	samples, n, block, refWindows, batch, topK         int
 	threads                                            int
 	temperature, topP                                  float64
@@ -48,7 +51,10 @@ type flags struct {
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	f := &flags{}
 	fl := flag.NewFlagSet("quality", flag.ContinueOnError)
-	fl.StringVar(&f.model, "model", "weights/austen-mdm.q8_0.ckpt", "masked diffusion model `file` to sample from")
+	fl.StringVar(&f.model, "model", "weights/austen-mdm.q8_0.ckpt", "masked diffusion model `file` to sample from (empty: no masked rows, for a table of -continuous rows)")
+	fl.StringVar(&f.continuous, "continuous", "", "comma-separated continuous diffusion model `files` whose rows join the table (for example weights/austen-tencdm.q8_0.ckpt)")
+	fl.StringVar(&f.contSteps, "continuous-steps", "50", "comma-separated denoiser step counts of the continuous rows")
+	fl.StringVar(&f.solvers, "solvers", "sde", "comma-separated reverse-step rules of the continuous rows: sde, ode")
 	fl.StringVar(&f.judge, "judge", "weights/austen-ar.q8_0.ckpt", "autoregressive judge `file` (same tokenizer)")
 	fl.IntVar(&f.samples, "samples", 16, "samples per setting")
 	fl.IntVar(&f.n, "n", 64, "tokens per sample (past the model's window: written chunk by chunk, and the judge reads them window by window)")
@@ -124,6 +130,9 @@ func (f *flags) settings() ([]quality.Setting, error) {
 		return nil, errors.New("-strategies, -grids and -steps each need at least one value")
 	}
 	var out []quality.Setting
+	if f.model == "" {
+		strategies = nil
+	}
 	for _, st := range strategies {
 		params := []float64{0} // one line per threshold for "threshold", one line otherwise
 		if err := sample.Check("-strategies: strategy", st, sample.Strategies); err != nil {
@@ -165,26 +174,42 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stderr, "blas: %s\n", blas.Name())
 
-	m, tok, tokRaw, err := cli.LoadModel(f.model)
+	judge, judgeTok, judgeRaw, err := cli.LoadModel(f.judge)
 	if err != nil {
 		return err
 	}
-	judge, _, judgeTok, err := cli.LoadModel(f.judge)
-	if err != nil {
-		return err
-	}
-	switch {
-	case m.Cfg.Causal:
-		return fmt.Errorf("%s is autoregressive; -model wants a masked diffusion model (the AR row comes from -judge)", f.model)
-	case !judge.Cfg.Causal:
+	if !judge.Cfg.Causal {
 		return fmt.Errorf("%s is not autoregressive (causal); the judge must be", f.judge)
-	case !bytes.Equal(tokRaw, judgeTok):
-		return fmt.Errorf("%s and %s hold different tokenizers; the judge must read the model's tokens", f.model, f.judge)
 	}
-	eot := tok.EOT()
+	tok, eot := judgeTok, judgeTok.EOT()
+	var m *model.Model
+	if f.model != "" {
+		var tokRaw []byte
+		if m, _, tokRaw, err = cli.LoadModel(f.model); err != nil {
+			return err
+		}
+		switch {
+		case m.Cfg.Causal:
+			return fmt.Errorf("%s is autoregressive; -model wants a masked diffusion model (the AR row comes from -judge)", f.model)
+		case !bytes.Equal(tokRaw, judgeRaw):
+			return fmt.Errorf("%s and %s hold different tokenizers; the judge must read the model's tokens", f.model, f.judge)
+		}
+	}
 	for i := range settings {
 		settings[i].Options.MaskID, settings[i].Options.EOTID = tok.Mask(), eot
 		settings[i].Window = m.Cfg.SeqLen // longer samples: chunk by chunk
+	}
+	conts, err := f.continuousSettings(judgeRaw, tok.Mask())
+	if err != nil {
+		return err
+	}
+	contModel := map[int]*continuous.Model{} // setting index -> its continuous model
+	for _, c := range conts {
+		contModel[len(settings)] = c.model
+		settings = append(settings, c.Setting)
+	}
+	if len(settings) == 0 {
+		return errors.New("no rows: give -model, -continuous or -ar")
 	}
 	if f.ar {
 		settings = append(settings, quality.Setting{Strategy: quality.LeftToRight, Options: sample.Options{
@@ -218,13 +243,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	pr.log(fmt.Sprintf("%-28s judge PPL %7.1f over %d windows of %d tokens", ref.Name, ref.JudgePPL, len(windows), f.n))
 	rows := []quality.Row{ref}
 	var sampleText strings.Builder
-	for _, s := range settings {
-		d := sample.Denoiser(m)
-		if s.Strategy == quality.LeftToRight {
-			d = judge
-		}
+	for i, s := range settings {
 		cpu0 := cli.CPUSeconds()
-		smp, err := quality.Generate(d, s, f.n, f.samples, f.seed, pr.inc)
+		var smp quality.Samples
+		if s.Strategy == quality.Continuous {
+			smp, err = quality.GenerateContinuous(contModel[i], s, f.n, f.samples, f.seed, pr.inc)
+		} else {
+			var d sample.Denoiser = judge
+			if s.Strategy != quality.LeftToRight {
+				d = m
+			}
+			smp, err = quality.Generate(d, s, f.n, f.samples, f.seed, pr.inc)
+		}
 		if err != nil {
 			return err
 		}
@@ -247,8 +277,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	note := []string{
 		fmt.Sprintf("%d unconditional samples of %d tokens per setting (seeds %d..%d, the same in every setting), temperature %g%s, confidence %s.",
 			f.samples, f.n, f.seed, f.seed+uint64(f.samples)-1, f.temperature, cuts(f.topK, f.topP), f.confidence),
-		fmt.Sprintf("Model `%s`; judge `%s` (AR; each sequence read after EOT). Reference: the judge on %d real Persuasion windows of %d tokens (distinct-n averaged over groups of %d windows).",
-			f.model, f.judge, len(windows), f.n, f.samples),
+		fmt.Sprintf("%s; judge `%s` (AR; each sequence read after EOT). Reference: the judge on %d real Persuasion windows of %d tokens (distinct-n averaged over groups of %d windows).",
+			f.modelsNote(), f.judge, len(windows), f.n, f.samples),
 		"Judge PPL is token-weighted over all samples; ± is one standard error (samples as units). Memorised: share of 8-grams found in the five training books. Setting = strategy(threshold or block)/grid/steps (steps is a maximum for threshold).",
 		fmt.Sprintf("Seconds per sample on this machine: BLAS %s, GOMAXPROCS %d; wall time, and the process's CPU time (steadier when the machine is shared).", blas.Name(), runtime.GOMAXPROCS(0)),
 	}
@@ -285,6 +315,63 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return quality.WriteMarkdown(stdout, title, note, rows)
+}
+
+// modelsNote names the sampled models for the table's note.
+func (f *flags) modelsNote() string {
+	var parts []string
+	if f.model != "" {
+		parts = append(parts, fmt.Sprintf("Masked model `%s`", f.model))
+	}
+	if f.continuous != "" {
+		parts = append(parts, fmt.Sprintf("continuous models `%s` (rows continuous/solver/denoiser steps; NFE counts denoiser calls, the decoder's one call per sample aside)", strings.Join(cli.SplitList(f.continuous), "`, `")))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// contSetting is a continuous row's setting and its model.
+type contSetting struct {
+	quality.Setting
+	model *continuous.Model
+}
+
+// continuousSettings loads the -continuous files (each with the judge's tokenizer) and
+// expands them into one row per file x solver x step count.
+func (f *flags) continuousSettings(judgeTok []byte, mask int32) ([]contSetting, error) {
+	var out []contSetting
+	var steps []int
+	for _, s := range cli.SplitList(f.contSteps) {
+		k, err := strconv.Atoi(s)
+		if err != nil || k <= 0 {
+			return nil, fmt.Errorf("-continuous-steps: %q is not a positive step count", s)
+		}
+		steps = append(steps, k)
+	}
+	for _, path := range cli.SplitList(f.continuous) {
+		l, err := cli.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		if l.Continuous == nil {
+			return nil, fmt.Errorf("-continuous: %s is not a continuous diffusion model", path)
+		}
+		if !bytes.Equal(l.TokJSON, judgeTok) {
+			return nil, fmt.Errorf("%s and %s hold different tokenizers; the judge must read the model's tokens", path, f.judge)
+		}
+		if f.n > l.Continuous.Denoiser.Cfg.SeqLen {
+			return nil, fmt.Errorf("-n %d: %s writes within its window of %d tokens", f.n, path, l.Continuous.Denoiser.Cfg.SeqLen)
+		}
+		for _, solver := range cli.SplitList(f.solvers) {
+			if solver != "sde" && solver != "ode" {
+				return nil, fmt.Errorf("-solvers: %q: want sde or ode", solver)
+			}
+			for _, k := range steps {
+				out = append(out, contSetting{quality.Setting{Strategy: quality.Continuous, Grid: solver, Model: filepath.Base(path),
+					Options: sample.Options{Steps: k, MaskID: mask}}, l.Continuous})
+			}
+		}
+	}
+	return out, nil
 }
 
 // cuts describes the top-k / top-p cuts for the table's note.
