@@ -172,23 +172,7 @@ func (m *Model) step(z, est []float32, t, s float64, solver string, rng *rand.Ra
 }
 
 // Tokens decodes latents (L, D) to the most likely token at each position.
-func (m *Model) Tokens(z []float32) []int32 {
-	D, V := m.Space.D(), m.Decoder.Cfg.Vocab
-	L := len(z) / D
-	logits := m.Decoder.Decode(z, 1)
-	out := make([]int32, L)
-	for i := range out {
-		row := logits[i*V : (i+1)*V]
-		best := 0
-		for v := 1; v < V-1; v++ { // the last id is MASK: never text
-			if row[v] > row[best] {
-				best = v
-			}
-		}
-		out[i] = int32(best)
-	}
-	return out
-}
+func (m *Model) Tokens(z []float32) []int32 { return m.tokensBatch(z, 1) }
 
 // hold writes the clean latents of the known rows into z.
 func hold(z, clean []float32, known []bool, D int) {

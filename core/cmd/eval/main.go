@@ -2,7 +2,9 @@
 // diffusion model the ELBO upper bound on the negative log-likelihood per token, from
 // stratified Monte-Carlo draws of the masking level (LLaDA's scheme), with its standard
 // error; for an autoregressive model the exact NLL. Both kinds score exactly the same
-// tokens: windows of the model's sequence length.
+// tokens: windows of the model's sequence length. A continuous diffusion model has no
+// likelihood here; for it eval reports its decoder's token accuracy on clean and noised
+// latents and its denoiser's MSE at several times.
 //
 //	go run ./core/cmd/eval -model weights/austen-mdm.q8_0.ckpt -json
 package main
@@ -82,10 +84,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stderr, "blas: %s\n", blas.Name())
-	m, tok, _, err := cli.LoadModel(*modelPath)
+	loaded, err := cli.Load(*modelPath)
 	if err != nil {
 		return err
 	}
+	if loaded.Continuous != nil {
+		return evalContinuous(loaded, *modelPath, *dataPath, *maxTokens, *batch, *seed, *asJSON, stdout, stderr)
+	}
+	m, tok := loaded.Model, loaded.Tok
 	st, docs, err := cli.Stream(tok, *dataPath, "val")
 	if err != nil {
 		return err
