@@ -72,6 +72,9 @@ func FromCheckpoint(f *checkpoint.File, name string) (*File, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := cfg.OverTokens("GGUF"); err != nil {
+		return nil, err
+	}
 	if cfg.Causal {
 		return nil, fmt.Errorf("the model is causal; the GGUF export writes masked diffusion models (llama.cpp's %q)", Arch)
 	}

@@ -57,6 +57,16 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// OverTokens reports, for an exporter to a format of token models (LLaMA's safetensors
+// layout, llama.cpp's GGUF, ONNX), an error when the network is a continuous diffusion
+// model's latent network, which those formats have no tensors or graph for.
+func (c Config) OverTokens(format string) error {
+	if c.Latent > 0 {
+		return fmt.Errorf("a continuous diffusion model's latent network (reads %d-wide latents) has no %s form; export a masked or autoregressive model", c.Latent, format)
+	}
+	return nil
+}
+
 // MaskID and EOTID are the two special tokens, the last two ids of the vocabulary.
 func (c Config) MaskID() int32 { return int32(c.Vocab - 1) }
 func (c Config) EOTID() int32  { return int32(c.Vocab - 2) }

@@ -2,6 +2,7 @@ package model
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 )
 
@@ -102,4 +103,16 @@ func equal(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// Exporters to token-model formats refuse a latent network by its config.
+func TestOverTokens(t *testing.T) {
+	c := tiny(false)
+	if err := c.OverTokens("GGUF"); err != nil {
+		t.Fatal(err)
+	}
+	c.Latent = 4
+	if err := c.OverTokens("GGUF"); err == nil || !strings.Contains(err.Error(), "GGUF") {
+		t.Fatalf("latent network: error %v", err)
+	}
 }

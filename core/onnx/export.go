@@ -48,6 +48,9 @@ func Write(w io.Writer, m *model.Model) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	if err := c.OverTokens("ONNX"); err != nil {
+		return fmt.Errorf("onnx: %w", err)
+	}
 	if 4*int64(c.NumParams()) > maxProto {
 		return fmt.Errorf("onnx: %d parameters at f32 exceed protobuf's 2 GiB limit (external data is not supported)", c.NumParams())
 	}

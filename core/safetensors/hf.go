@@ -127,6 +127,12 @@ func ExportHF(dir string, f *checkpoint.File) error {
 	if err := c.check(); err != nil {
 		return fmt.Errorf("export: %v", err)
 	}
+	var full model.Config
+	if err := json.Unmarshal(f.Config, &full); err == nil {
+		if err := full.OverTokens("Hugging Face"); err != nil {
+			return fmt.Errorf("export: %v", err)
+		}
+	}
 	st := &File{Metadata: map[string]string{"format": "pt"}}
 	for _, s := range c.specs() {
 		t := f.Tensor(s.Name)
