@@ -1,9 +1,14 @@
 package continuous
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,7 +30,17 @@ const (
 	DecoderNote  = "continuous.decoder"
 	LatentsNote  = "continuous.latents" // "contextual" or "embeddings"
 	ScheduleNote = "continuous.schedule"
+
+	// EncoderFileNote, in a release file, replaces the encoder's tensors with a reference
+	// to the masked model's own release file, "name sha256:hex" (see Detach): the encoder
+	// is that model, so a release ships it once, and a page that has the masked model has
+	// the continuous model's encoder too.
+	EncoderFileNote = "continuous.encoder_file"
 )
+
+// ErrNeedEncoder is wrapped by Open when the file refers to its encoder's file instead of
+// holding it: OpenWith, or Load (which finds the file beside it), supplies it.
+var ErrNeedEncoder = errors.New("continuous: the file refers to its encoder's file")
 
 // Space is the latent space: a frozen encoder network, whether its hidden states
 // (contextual) or its token embeddings are the latents, and their normalisation.
@@ -102,13 +117,25 @@ func Attach(f *checkpoint.File, sp *Space, sched Schedule, dec *model.Model) err
 	return nil
 }
 
-// SpaceFromFile reads the latent space and the schedule Attach wrote into f.
-func SpaceFromFile(f *checkpoint.File) (*Space, Schedule, error) {
+// SpaceFromFile reads the latent space and the schedule Attach wrote into f; a file that
+// refers to its encoder's file needs it in enc (nil otherwise).
+func SpaceFromFile(f, enc *checkpoint.File) (*Space, Schedule, error) {
 	if f.Notes["kind"] != Kind {
 		return nil, nil, fmt.Errorf("continuous: not a continuous model (kind %q)", f.Notes["kind"])
 	}
-	net, err := prefixed(f, "encoder.", EncoderNote)
-	if err != nil {
+	var net *model.Model
+	var err error
+	if ref, ok := f.Notes[EncoderFileNote]; ok {
+		if enc == nil {
+			return nil, nil, fmt.Errorf("%w %s", ErrNeedEncoder, ref)
+		}
+		if net, err = model.FromFileInference(enc); err != nil {
+			return nil, nil, fmt.Errorf("continuous: encoder %s: %w", ref, err)
+		}
+		if cfg, _ := json.Marshal(net.Cfg); string(cfg) != f.Notes[EncoderNote] {
+			return nil, nil, fmt.Errorf("continuous: the encoder file's config is not the one the model was trained on (%s)", ref)
+		}
+	} else if net, err = prefixed(f, "encoder.", EncoderNote); err != nil {
 		return nil, nil, err
 	}
 	st, err := LoadStats(f)
@@ -124,8 +151,12 @@ func SpaceFromFile(f *checkpoint.File) (*Space, Schedule, error) {
 }
 
 // Open reads a continuous model file for sampling (inference-only networks).
-func Open(f *checkpoint.File) (*Model, error) {
-	sp, sched, err := SpaceFromFile(f)
+func Open(f *checkpoint.File) (*Model, error) { return OpenWith(f, nil) }
+
+// OpenWith is Open for a file that refers to its encoder's file, given as enc (checked by
+// Load against the reference's SHA-256; here against the config).
+func OpenWith(f, enc *checkpoint.File) (*Model, error) {
+	sp, sched, err := SpaceFromFile(f, enc)
 	if err != nil {
 		return nil, err
 	}
@@ -149,17 +180,71 @@ func Open(f *checkpoint.File) (*Model, error) {
 	return &Model{Denoiser: den, Decoder: dec, Space: sp, Schedule: sched}, nil
 }
 
-// Load reads a continuous model file; errors name the file.
+// Detach drops the encoder's tensors from f and refers instead to the encoder's own file,
+// named name with contents raw, after checking that its weights are the ones f carries,
+// bit for bit (a run trains on its encoder file's weights as read).
+func Detach(f *checkpoint.File, name string, raw []byte) error {
+	enc, err := checkpoint.Decode(raw)
+	if err != nil {
+		return fmt.Errorf("continuous: encoder %s: %w", name, err)
+	}
+	net, err := model.FromFileInference(enc)
+	if err != nil {
+		return fmt.Errorf("continuous: encoder %s: %w", name, err)
+	}
+	own, err := prefixed(f, "encoder.", EncoderNote)
+	if err != nil {
+		return err
+	}
+	if net.Cfg != own.Cfg || !slices.Equal(net.Params, own.Params) {
+		return fmt.Errorf("continuous: %s is not the encoder this model was trained on (its weights differ)", name)
+	}
+	kept := f.Tensors[:0]
+	for _, t := range f.Tensors {
+		if !strings.HasPrefix(t.Name, "encoder.") {
+			kept = append(kept, t)
+		}
+	}
+	f.Tensors = kept
+	f.Notes[EncoderFileNote] = fmt.Sprintf("%s sha256:%x", filepath.Base(name), sha256.Sum256(raw))
+	return nil
+}
+
+// Load reads a continuous model file; a file that refers to its encoder's file finds it
+// in the same folder and checks its SHA-256. Errors name the files.
 func Load(path string) (*Model, *checkpoint.File, error) {
 	f, err := checkpoint.Load(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	m, err := Open(f)
+	var enc *checkpoint.File
+	if ref, ok := f.Notes[EncoderFileNote]; ok && f.Notes["kind"] == Kind {
+		if enc, err = LoadEncoder(filepath.Dir(path), ref); err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	m, err := OpenWith(f, enc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, f, nil
+}
+
+// LoadEncoder reads the encoder file a reference names ("name sha256:hex") from dir and
+// checks its SHA-256.
+func LoadEncoder(dir, ref string) (*checkpoint.File, error) {
+	name, sum, ok := strings.Cut(ref, " sha256:")
+	if !ok || name != filepath.Base(name) {
+		return nil, fmt.Errorf("continuous: encoder reference %q is not \"name sha256:hex\"", ref)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return nil, fmt.Errorf("continuous: the model's encoder, the masked model %s, should sit beside it: %v", name, err)
+	}
+	if got := fmt.Sprintf("%x", sha256.Sum256(raw)); got != sum {
+		return nil, fmt.Errorf("continuous: %s has SHA-256 %s, the model was made with %s", filepath.Join(dir, name), got, sum)
+	}
+	return checkpoint.Decode(raw)
 }
 
 // prefixed builds the network stored under prefix, its config in note.

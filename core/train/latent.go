@@ -280,7 +280,7 @@ func (t *Trainer) attachSpace(f *checkpoint.File) error {
 }
 
 func (t *Trainer) restoreSpace(f *checkpoint.File) error {
-	sp, _, err := continuous.SpaceFromFile(f)
+	sp, _, err := continuous.SpaceFromFile(f, nil)
 	if err != nil {
 		return err
 	}

@@ -1,11 +1,17 @@
 package train
 
 import (
+	"bytes"
+	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 )
@@ -167,4 +173,81 @@ func TestContinuousRun(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A release file refers to its encoder's file instead of holding it (continuous.Detach):
+// Load finds the file beside it and samples the same text; a missing or different encoder
+// file is an error naming it.
+func TestDetachedEncoder(t *testing.T) {
+	s := stream(3000)
+	sp := tinySpace(t, s)
+	newRun := func(obj string, dec *model.Model) *Trainer {
+		tr, err := New(latentConfig(obj, true), nil, windowBatch(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tr.SetSpace(sp, dec); err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	den := newRun("continuous", newRun("decoder", nil).Model)
+	dir := t.TempDir()
+	encFile := sp.Net.ToFile(nil)
+	encPath := filepath.Join(dir, "enc.ckpt")
+	if err := checkpoint.Save(encPath, encFile); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(encPath)
+	bundled := den.ModelFile(den.Model)
+	f := den.ModelFile(den.Model)
+	if err := continuous.Detach(f, encPath, raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, ten := range f.Tensors {
+		if strings.HasPrefix(ten.Name, "encoder.") {
+			t.Fatalf("%s kept", ten.Name)
+		}
+	}
+	path := filepath.Join(dir, "cont.ckpt")
+	if err := checkpoint.Save(path, f); err != nil {
+		t.Fatal(err)
+	}
+	cm, _, err := continuous.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := continuous.Open(bundled)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mask := den.Cfg.Model.MaskID()
+	tmpl := append(slices.Clone(s[:3]), mask, mask, mask, mask)
+	a, _ := cm.Sample(tmpl, mask, continuous.Options{Steps: 4, Seed: 2})
+	b, _ := ref.Sample(tmpl, mask, continuous.Options{Steps: 4, Seed: 2})
+	if !slices.Equal(a.Tokens, b.Tokens) {
+		t.Fatalf("detached %v, bundled %v", a.Tokens, b.Tokens)
+	}
+	if _, err := continuous.Open(f); !errors.Is(err, continuous.ErrNeedEncoder) {
+		t.Fatalf("Open without the encoder: %v", err)
+	}
+	other, _ := model.New(sp.Net.Cfg, 99)
+	if err := continuous.Detach(den.ModelFile(den.Model), "other.ckpt", encodeFile(t, other.ToFile(nil))); err == nil {
+		t.Fatal("Detach accepted another encoder")
+	}
+	if err := os.WriteFile(encPath, encodeFile(t, other.ToFile(nil)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := continuous.Load(path); err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("Load with a changed encoder file: %v", err)
+	}
+}
+
+func encodeFile(t *testing.T, f *checkpoint.File) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := checkpoint.Encode(&b, f); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

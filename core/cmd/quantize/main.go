@@ -44,6 +44,7 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/cli"
+	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/gguf"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/safetensors"
@@ -64,6 +65,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	exportHF := fl.String("export-hf", "", "write -in as a Hugging Face `folder` (model.safetensors, config.json, generation_config.json, tokenizer.json, tokenizer_config.json)")
 	importHF := fl.String("import-hf", "", "read a Hugging Face `folder` instead of -in")
 	exportONNX := fl.String("export-onnx", "", "write -in's forward pass (input_ids int64 (batch, seq) in, logits f32 (batch, seq, vocab) out) as an ONNX `file`, opset 17, f32 weights")
+	encoderFile := fl.String("encoder-file", "", "continuous models: leave out the encoder's tensors and refer to this `file` instead, the released masked model the run encoded with (checked bit for bit; it must ship beside the output)")
 	exportGGUF := fl.String("export-gguf", "", "write the masked model as a GGUF `file` for llama.cpp's llama-diffusion-cli (instead of -out; -type, -head, -emb apply)")
 	if err := fl.Parse(args); err != nil {
 		return err
@@ -112,6 +114,18 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return cli.FileError(src, err)
+	}
+	if *encoderFile != "" {
+		if f.Notes["kind"] != continuous.Kind {
+			return fmt.Errorf("-encoder-file: %s is not a continuous diffusion model", src)
+		}
+		raw, err := os.ReadFile(*encoderFile)
+		if err != nil {
+			return fmt.Errorf("-encoder-file: %w", err)
+		}
+		if err := continuous.Detach(f, *encoderFile, raw); err != nil {
+			return cli.FileError(src, err)
+		}
 	}
 	if *typ == "" {
 		*typ = "f32"

@@ -78,7 +78,7 @@ func attachDecoder(tr *train.Trainer, path string) error {
 	if f.Notes["objective"] != "decoder" {
 		return fmt.Errorf("%s: not a decoder (objective %q)", path, f.Notes["objective"])
 	}
-	sp, _, err := continuous.SpaceFromFile(f)
+	sp, _, err := continuous.SpaceFromFile(f, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}

@@ -38,7 +38,13 @@ func Load(path string) (*Loaded, error) {
 	l := &Loaded{TokJSON: f.Tokenizer}
 	vocab := 0
 	if f.Notes["kind"] == continuous.Kind {
-		if l.Continuous, err = continuous.Open(f); err != nil {
+		var enc *checkpoint.File
+		if ref, ok := f.Notes[continuous.EncoderFileNote]; ok {
+			if enc, err = continuous.LoadEncoder(filepath.Dir(path), ref); err != nil {
+				return nil, FileError(path, err)
+			}
+		}
+		if l.Continuous, err = continuous.OpenWith(f, enc); err != nil {
 			return nil, FileError(path, err)
 		}
 		vocab = l.Continuous.Decoder.Cfg.Vocab
