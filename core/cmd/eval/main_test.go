@@ -85,3 +85,34 @@ func TestBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// A continuous model reports its decoder's accuracy and its denoiser's MSE at each time,
+// accuracies in [0, 1] and errors positive.
+func TestContinuous(t *testing.T) {
+	_, data := fixture(t, false)
+	dir := t.TempDir()
+	path := clitest.Continuous(t, dir, "c.ckpt", clitest.Tokenizer(t, clitest.Text), 16)
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	var o, e bytes.Buffer
+	if err := run([]string{"-model", path, "-data", data, "-json", "-threads", "1"}, &o, &e); err != nil {
+		t.Fatalf("%v\n%s", err, e.String())
+	}
+	lines := strings.Split(strings.TrimSpace(o.String()), "\n")
+	var r ContinuousResult
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Kind != "continuous" || len(r.DecoderAcc) != len(decoderTimes) || len(r.DenoiserMSE) != len(denoiserTimes) || r.Schedule != "tan-9" {
+		t.Fatalf("result %+v", r)
+	}
+	for k, a := range r.DecoderAcc {
+		if a < 0 || a > 1 {
+			t.Errorf("accuracy at %s: %g", k, a)
+		}
+	}
+	for k, m := range r.DenoiserMSE {
+		if !(m > 0) {
+			t.Errorf("MSE at %s: %g", k, m)
+		}
+	}
+}

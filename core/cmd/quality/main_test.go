@@ -169,3 +169,42 @@ func TestQualityLongSamples(t *testing.T) {
 		}
 	}
 }
+
+// Continuous models join the table as rows per solver and step count, scored by the same
+// judge; with -model "" they are the only sampled rows.
+func TestQualityContinuousRows(t *testing.T) {
+	f := newFixture(t)
+	cont := clitest.Continuous(t, f.dir, "cont.ckpt", clitest.Tokenizer(t, trainText), 32)
+	var stdout, stderr bytes.Buffer
+	args := append(f.args("-json", "-ar=false", "-continuous", cont, "-continuous-steps", "3,5", "-solvers", "sde,ode"), "-model", "")
+	if err := run(args, &stdout, &stderr); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	var out struct {
+		Rows []struct {
+			Name, Strategy string
+			NFEPerToken    float64 `json:"nfe_per_token"`
+			JudgePPL       float64 `json:"judge_ppl"`
+		}
+	}
+	if err := json.Unmarshal(stdout.Bytes()[bytes.LastIndexByte(bytes.TrimRight(stdout.Bytes(), "\n"), '\n')+1:], &out); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range out.Rows[1:] { // after the reference
+		names = append(names, r.Name)
+		if r.Strategy != "continuous" || !(r.JudgePPL > 0) {
+			t.Errorf("row %+v", r)
+		}
+	}
+	want := "cont.ckpt: continuous/sde/3,cont.ckpt: continuous/sde/5,cont.ckpt: continuous/ode/3,cont.ckpt: continuous/ode/5"
+	if strings.Join(names, ",") != want {
+		t.Fatalf("rows %v, want %s", names, want)
+	}
+	if out.Rows[1].NFEPerToken != 3.0/8 {
+		t.Errorf("NFE per token %g, want 3 calls / 8 tokens", out.Rows[1].NFEPerToken)
+	}
+	if err := run(append(f.args("-continuous", f.mdm), "-model", ""), &stdout, &stderr); err == nil || !strings.Contains(err.Error(), "not a continuous") {
+		t.Errorf("a masked model as -continuous: %v", err)
+	}
+}

@@ -200,6 +200,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runContinuous(f, stdout, stderr, loaded)
 	}
 	m, tok, raw := loaded.Model, loaded.Tok, loaded.TokJSON
+	if f.set["solver"] {
+		return fmt.Errorf("-solver is for continuous diffusion models; %s is a token model", f.model)
+	}
 	if f.draft != "" && m.Cfg.Causal {
 		return fmt.Errorf("-draft needs a masked diffusion model; %s is autoregressive (causal)", f.model)
 	}

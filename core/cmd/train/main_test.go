@@ -14,6 +14,7 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/cmd/internal/clitest"
+	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/train"
 )
 
@@ -257,4 +258,62 @@ func TestRunAndResume(t *testing.T) {
 	if _, _, err := runArgs(append(slices.Clip(start), "-resume", "-dropout", "0.3", "-dropout-start", "1")...); err == nil || !strings.Contains(err.Error(), "steps taken cannot change") {
 		t.Errorf("dropout rewriting steps taken: %v", err)
 	}
+}
+
+// The continuous paradigm through the command: a decoder run and a denoiser run on the
+// latents of a masked model file (-encoder), the decoder attached to the denoiser's files
+// (-decoder, also on -resume), whose model file then samples; a decoder trained on another
+// encoder and an autoregressive encoder are refused.
+func TestContinuousRuns(t *testing.T) {
+	dir, data := fixture(t)
+	tok := clitest.Tokenizer(t, text)
+	enc := clitest.Model(t, dir, "enc.ckpt", false, tok, 16)
+	latent := append(append([]string{"-encoder", enc, "-steps", "3", "-seed", "5"}, tiny...), data...)
+	decOut, denOut := filepath.Join(dir, "dec"), filepath.Join(dir, "den")
+	stdout, _ := mustRun(t, append([]string{"-objective", "decoder", "-out", decOut}, latent...)...)
+	if !strings.Contains(stdout, "done: 3 steps") {
+		t.Fatalf("decoder run: %s", stdout)
+	}
+	_, stderr := mustRun(t, append([]string{"-objective", "continuous", "-out", denOut}, latent...)...)
+	if !strings.Contains(stderr, "validation MSE") {
+		t.Errorf("the denoiser's validation is not reported as an MSE:\n%s", stderr)
+	}
+	if _, err := continuous.Open(mustLoad(t, filepath.Join(denOut, train.ModelFile))); err == nil {
+		t.Fatal("a denoiser without a decoder opened")
+	}
+	mustRun(t, append([]string{"-out", denOut, "-resume", "-decoder", filepath.Join(decOut, train.ModelFile)}, data...)...)
+	if _, err := continuous.Open(mustLoad(t, filepath.Join(denOut, train.ModelFile))); err != nil {
+		t.Fatalf("after -decoder: %v", err)
+	}
+	other := clitest.Model(t, t.TempDir(), "other.ckpt", false, tok, 16)
+	of := mustLoad(t, other) // the fixture's weights, changed: another encoder
+	of.Tensors[0].F32[0] += 1
+	if err := checkpoint.Save(other, of); err != nil {
+		t.Fatal(err)
+	}
+	otherDec := filepath.Join(dir, "dec2")
+	mustRun(t, append([]string{"-objective", "decoder", "-out", otherDec, "-encoder", other, "-steps", "2"}, append(tiny, data...)...)...)
+	ar := clitest.Model(t, dir, "ar.ckpt", true, tok, 16)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-out", denOut, "-resume", "-decoder", filepath.Join(otherDec, train.ModelFile)}, "another encoder"},
+		{append([]string{"-objective", "continuous", "-out", filepath.Join(dir, "x"), "-encoder", ar, "-steps", "2"}, tiny...), "bidirectional"},
+		{[]string{"-out", decOut, "-resume", "-decoder", filepath.Join(decOut, train.ModelFile)}, "-decoder is for"},
+	} {
+		_, _, err := runArgs(append(tc.args, data...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("train %v: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func mustLoad(t *testing.T, path string) *checkpoint.File {
+	t.Helper()
+	f, err := checkpoint.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

@@ -3,10 +3,13 @@
 package clitest
 
 import (
+	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
@@ -40,6 +43,67 @@ func Model(t testing.TB, dir, name string, causal bool, tok *tokenizer.Tokenizer
 	}
 	p := filepath.Join(dir, name)
 	if err := checkpoint.Save(p, m.ToFile(tok.Marshal())); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Continuous saves a tiny random continuous diffusion model with tok as dir/name: the
+// encoder is a tiny masked model (saved beside it as dir/encoder.ckpt, which the model
+// file refers to), the latents' statistics are measured on random ids, and the denoiser
+// (self-conditioned, tan-9) and a one-block decoder are random. It returns the path.
+func Continuous(t testing.TB, dir, name string, tok *tokenizer.Tokenizer, seqLen int) string {
+	t.Helper()
+	base := model.Config{Vocab: tok.Vocab(), Dim: 16, Layers: 1, Heads: 2, Hidden: 32, SeqLen: seqLen, RopeTheta: 10000, NormEps: 1e-5}
+	enc, err := model.New(base, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 1))
+	var windows [][]int32
+	for range 8 {
+		w := make([]int32, seqLen)
+		for i := range w {
+			w[i] = int32(rng.IntN(tok.Vocab() - 2))
+		}
+		windows = append(windows, w)
+	}
+	st, err := continuous.Measure(continuous.Contextual(enc), base.Dim, windows, 4, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := continuous.NewSpace(enc, "contextual", st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dcfg, ncfg := base, base
+	dcfg.Latent = base.Dim
+	ncfg.Latent, ncfg.Denoiser, ncfg.SelfCond = base.Dim, true, true
+	dec, err := model.New(dcfg, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	den, err := model.New(ncfg, 6)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := den.ToFile(tok.Marshal())
+	if err := continuous.Attach(f, sp, continuous.TanD{D: 9}, dec); err != nil {
+		t.Fatal(err)
+	}
+	encPath := filepath.Join(dir, "encoder.ckpt")
+	if err := checkpoint.Save(encPath, enc.ToFile(tok.Marshal())); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(encPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := continuous.Detach(f, encPath, raw); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, name)
+	if err := checkpoint.Save(p, f); err != nil {
 		t.Fatal(err)
 	}
 	return p
