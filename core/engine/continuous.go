@@ -24,9 +24,13 @@ import (
 const ContinuousSteps = 50
 
 // LiveEvery is how often a continuous sample's live view decodes the estimate: every
-// step. The decoder (a few blocks and the head) costs about half a denoiser call on the
-// CPU (measured in the page test, see README), so the view costs a third of the time;
-// it is what the reader came to watch, text condensing out of noise.
+// step. The decoder (2 blocks and the 4,096-word head of the release) costs about 0.55 of a
+// denoiser call (6 blocks) on the page's CPU path: 17 against 30 ms at 48 positions, best
+// of runs (BenchmarkContinuousStepSIMD in wasm/simd, under Node on a shared 2-core
+// machine), so decoding every step makes a sample about 1.5x as long as decoding only
+// the last estimate; on the GPU it runs beside the denoiser and reads back 16 bytes a
+// position. The view is what the reader came for, text condensing out of noise, and 50
+// steps take a few seconds either way.
 const LiveEvery = 1
 
 // loadContinuous builds the engine of a continuous model's release file.
@@ -168,14 +172,7 @@ func (e *Engine) sampleContinuous(ctx context.Context, r Request, onStep func(St
 		return Output{}, err
 	}
 	mask := e.cfg.MaskID()
-	given := make([]bool, len(ids))
-	holes := 0
-	for i, t := range ids {
-		given[i] = t != mask
-		if !given[i] {
-			holes++
-		}
-	}
+	given, holes := e.given(ids)
 	steps := r.Steps
 	if steps == 0 {
 		steps = ContinuousSteps

@@ -207,15 +207,7 @@ func (e *Engine) sampleWindow(g *guarded, r Request, onStep func(Step), start ti
 	if err != nil {
 		return Output{}, err
 	}
-	mask := e.cfg.MaskID()
-	given := make([]bool, len(ids))
-	holes := 0
-	for i, t := range ids {
-		given[i] = t != mask
-		if !given[i] {
-			holes++
-		}
-	}
+	given, holes := e.given(ids)
 	opt := r.options()
 	left := holes
 	var origin []sample.Origin // speculative: how each position got its token, so far
@@ -279,6 +271,18 @@ func (e *Engine) sampleWindow(g *guarded, r Request, onStep func(Step), start ti
 	o.Pieces = e.Pieces(out, given[:len(out)], nil)
 	o.Pieces.mark(origin)
 	return o, nil
+}
+
+// given marks the positions of ids that are input, not MASK, and counts the others.
+func (e *Engine) given(ids []int32) (given []bool, holes int) {
+	given = make([]bool, len(ids))
+	for i, t := range ids {
+		given[i] = t != e.cfg.MaskID()
+		if !given[i] {
+			holes++
+		}
+	}
+	return given, holes
 }
 
 // cutAtEOT cuts ids at the first EOT the model wrote: what follows it is a new, unrelated

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"math"
 	"strings"
-	"sync"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/continuous"
@@ -23,12 +22,8 @@ import (
 // once a sample, on the prompt). Like Denoiser, its methods block on the GPU: call them
 // from a goroutine, never inside a js.FuncOf callback.
 type Continuous struct {
-	mu        sync.Mutex
-	den, dec  model.Config
-	info      webgpu.AdapterInfo
-	k         *kernels
-	ownDevice bool
-	bufs      []*webgpu.Buffer
+	holder
+	den, dec model.Config
 
 	denStack, decStack *stack
 	inProj             weight         // the denoiser's (D, In)
@@ -135,7 +130,7 @@ func continuousTensors(f *checkpoint.File) (den, dec model.Config, byName map[st
 
 // newContinuousOn builds a Continuous on an open device (the tests share one).
 func newContinuousOn(k *kernels, info webgpu.AdapterInfo, den, dec model.Config, byName map[string]*checkpoint.Tensor) (*Continuous, error) {
-	c := &Continuous{den: den, dec: dec, info: info, k: k, plans: map[int]*latentPlan{}}
+	c := &Continuous{holder: holder{k: k, info: info}, den: den, dec: dec, plans: map[int]*latentPlan{}}
 	u := &uploader{k: k, byName: byName}
 	c.inProj = u.mat("in_proj")
 	c.timeW1, c.timeB1, c.timeW2, c.timeB2 = u.mat("time_w1"), u.vec("time_b1"), u.mat("time_w2"), u.vec("time_b2")
@@ -189,59 +184,39 @@ func (c *Continuous) plan(L int) (*latentPlan, error) {
 	k := c.k
 	Z, D, V := c.den.Latent, c.den.Dim, c.dec.Vocab
 	s := c.denStack
-	var steps []step
-	var err error
-	add := func(st step, e error) {
-		if err == nil && e != nil {
-			err = e
-		}
-		steps = append(steps, st)
-	}
 	// The denoiser: in_proj on [z, previous estimate], the time MLP, the blocks with the
 	// time added in each, out_proj + bias, then the known rows held (model.Denoise).
+	var den recorder
 	if c.den.SelfCond {
-		add(k.concatRows(c.z, c.est, c.in, L, Z, Z))
-		add(k.matmul(c.in, c.inProj, s.x, L, false))
+		den.add(k.concatRows(c.z, c.est, c.in, L, Z, Z))
+		den.add(k.matmul(c.in, c.inProj, s.x, L, false))
 	} else {
-		add(k.matmul(c.z, c.inProj, s.x, L, false))
+		den.add(k.matmul(c.z, c.inProj, s.x, L, false))
 	}
-	add(k.timeEmbed(c.t, c.freqs, c.temb, L, D))
-	add(k.matmul(c.temb, c.timeW1, s.h, L, false)) // h is free until the blocks
-	add(k.bias(s.h, c.timeB1, L*D, D, true))
-	add(k.matmul(s.h, c.timeW2, c.cond, L, false))
-	add(k.bias(c.cond, c.timeB2, L*D, D, false))
-	blocks, e := s.steps(k, L, c.cond)
-	if err == nil {
-		err = e
-	}
-	steps = append(steps, blocks...)
-	add(k.matmul(s.h, c.outProj, c.raw, L, false))
-	add(k.bias(c.raw, c.outBias, L*Z, Z, false))
-	add(k.gaussianUpdate(k.updateParams(L*Z, Z, 1, 0, 0), c.est, c.raw, c.noise, c.clean, c.known, L*Z))
-	if err != nil {
-		return nil, err
-	}
-	p := &latentPlan{denoise: steps, params: c.updateBuf(L*Z, Z)}
-	if p.update, err = k.gaussianUpdate(p.params, c.z, c.est, c.noise, c.clean, c.known, L*Z); err != nil {
-		return nil, err
-	}
+	den.add(k.timeEmbed(c.t, c.freqs, c.temb, L, D))
+	den.add(k.matmul(c.temb, c.timeW1, s.h, L, false)) // h is free until the blocks
+	den.add(k.bias(s.h, c.timeB1, L*D, D, true))
+	den.add(k.matmul(s.h, c.timeW2, c.cond, L, false))
+	den.add(k.bias(c.cond, c.timeB2, L*D, D, false))
+	den.addAll(s.steps(k, L, c.cond))
+	den.add(k.matmul(s.h, c.outProj, c.raw, L, false))
+	den.add(k.bias(c.raw, c.outBias, L*Z, Z, false))
+	den.add(k.gaussianUpdate(k.updateParams(L*Z, Z, 1, 0, 0), c.est, c.raw, c.noise, c.clean, c.known, L*Z))
+	p := &latentPlan{denoise: den.steps, params: c.updateBuf(L*Z, Z)}
+	var err error
+	p.update, err = k.gaussianUpdate(p.params, c.z, c.est, c.noise, c.clean, c.known, L*Z)
 	// The decoder: in_proj on the estimate, its blocks, the head (model.Decode).
 	ds := c.decStack
-	steps, err = nil, nil
-	add(k.matmul(c.est, c.decIn, ds.x, L, false))
-	blocks, e = ds.steps(k, L, nil)
-	if err == nil {
-		err = e
-	}
-	steps = append(steps, blocks...)
-	add(k.matmul(ds.h, c.head, c.logits, L, false))
-	if err != nil {
+	var dec recorder
+	dec.add(k.matmul(c.est, c.decIn, ds.x, L, false))
+	dec.addAll(ds.steps(k, L, nil))
+	dec.add(k.matmul(ds.h, c.head, c.logits, L, false))
+	p.decode = dec.steps
+	cand, cerr := k.argmaxConf(c.logits, c.cand, L, V, int(c.dec.MaskID()))
+	if err := errors.Join(den.err, err, dec.err, cerr); err != nil {
 		return nil, err
 	}
-	p.decode = steps
-	if p.cand, err = k.argmaxConf(c.logits, c.cand, L, V, int(c.dec.MaskID())); err != nil {
-		return nil, err
-	}
+	p.cand = cand
 	c.plans[L] = p
 	return p, nil
 }
@@ -254,37 +229,10 @@ func (c *Continuous) updateBuf(count, D int) *webgpu.Buffer {
 	return b
 }
 
-// AdapterName is a short name of the GPU, with "(fallback)" for a software adapter.
-func (c *Continuous) AdapterName() string { return c.info.Name() }
-
-// Close frees the GPU memory (and the device OpenContinuous opened).
-func (c *Continuous) Close() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.destroyBuffers()
-	if c.ownDevice {
-		c.k.dev.Destroy()
-	}
-	c.plans = nil
-}
-
-// LoseDevice destroys the device, as the browser does when it reclaims the GPU (tests).
-func (c *Continuous) LoseDevice() { c.k.dev.Destroy() }
-
-func (c *Continuous) destroyBuffers() {
-	for _, b := range c.bufs {
-		b.Destroy()
-	}
-	c.bufs = nil
-}
-
 // ready checks that the GPU can take a call on the current sample.
 func (c *Continuous) ready() (*latentPlan, error) {
-	if c.plans == nil {
-		return nil, errors.New("gpu: Continuous used after Close")
-	}
-	if err := c.k.dev.Lost(); err != nil {
-		return nil, fmt.Errorf("gpu: %w", err)
+	if err := c.usable(); err != nil {
+		return nil, err
 	}
 	if c.L == 0 {
 		return nil, errors.New("gpu: no sample begun")
@@ -300,8 +248,8 @@ func (c *Continuous) Begin(z, clean []float32, known []bool) error {
 	if L == 0 || L > c.den.SeqLen || len(z) != L*Z || len(clean) != L*Z {
 		return fmt.Errorf("gpu: Begin with %d latents and %d clean for %d rows of %d (window %d)", len(z), len(clean), L, Z, c.den.SeqLen)
 	}
-	if c.plans == nil {
-		return errors.New("gpu: Continuous used after Close")
+	if err := c.usable(); err != nil {
+		return err
 	}
 	if _, err := c.plan(L); err != nil {
 		return err
@@ -367,15 +315,7 @@ func (c *Continuous) Estimate() ([]float32, error) {
 	if _, err := c.ready(); err != nil {
 		return nil, err
 	}
-	n := c.L * c.den.Latent
-	if err := c.submit(nil, copyOp{c.est, c.estRead, 4 * n}); err != nil {
-		return nil, err
-	}
-	out := make([]float32, n)
-	if err := c.k.dev.ReadBuffer(c.estRead, f32Bytes(out)); err != nil {
-		return nil, fmt.Errorf("gpu: reading the estimate: %w", err)
-	}
-	return out, nil
+	return c.read("the estimate", nil, c.est, c.estRead, c.L*c.den.Latent)
 }
 
 // Tokens decodes the estimate on the GPU and reads back each row's most likely token
@@ -411,25 +351,7 @@ func (c *Continuous) Logits() ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := c.L * c.dec.Vocab
-	if err := c.submit(p.decode, copyOp{c.logits, c.logitsRead, 4 * n}); err != nil {
-		return nil, err
-	}
-	out := make([]float32, n)
-	if err := c.k.dev.ReadBuffer(c.logitsRead, f32Bytes(out)); err != nil {
-		return nil, fmt.Errorf("gpu: reading logits: %w", err)
-	}
-	return out, nil
-}
-
-// submit runs steps and copies under an error scope and returns the first validation error.
-func (c *Continuous) submit(steps []step, copies ...copyOp) error {
-	c.k.dev.PushErrorScope("validation")
-	c.k.run(steps, copies...)
-	if err := c.k.dev.PopErrorScope(); err != nil {
-		return fmt.Errorf("gpu: %w", err)
-	}
-	return nil
+	return c.read("logits", p.decode, c.logits, c.logitsRead, c.L*c.dec.Vocab)
 }
 
 var _ continuous.Backend = (*Continuous)(nil)

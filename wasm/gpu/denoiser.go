@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
@@ -19,10 +18,8 @@ import (
 // while the GPU works, so never call them from inside a js.FuncOf callback (the promise
 // they wait for could then never resolve): call them from a goroutine.
 type Denoiser struct {
-	mu   sync.Mutex
-	cfg  model.Config
-	info webgpu.AdapterInfo
-	k    *kernels
+	holder
+	cfg model.Config
 
 	tokEmb weight // (V, D)
 	*stack
@@ -35,9 +32,6 @@ type Denoiser struct {
 	logitsRead, candRead *webgpu.Buffer // staging for readback
 	plans                map[int]*plan
 	idsWords             []uint32
-
-	bufs      []*webgpu.Buffer // every buffer above, destroyed by Close
-	ownDevice bool             // whether Close destroys the device too
 }
 
 // plan is the recorded forward pass for one sequence length.
@@ -86,7 +80,7 @@ func New(cfg model.Config, tensors ...checkpoint.Tensor) (*Denoiser, error) {
 // newOn builds a Denoiser on an open device, sharing its compiled pipelines (the tests
 // use one device for every model: SwiftShader takes seconds to compile the set).
 func newOn(k *kernels, info webgpu.AdapterInfo, cfg model.Config, byName map[string]*checkpoint.Tensor) (*Denoiser, error) {
-	d := &Denoiser{cfg: cfg, info: info, k: k, plans: map[int]*plan{}}
+	d := &Denoiser{holder: holder{k: k, info: info}, cfg: cfg, plans: map[int]*plan{}}
 	if err := d.upload(byName); err != nil {
 		d.destroyBuffers()
 		return nil, err
@@ -137,34 +131,21 @@ func (d *Denoiser) plan(L int) (*plan, error) {
 	}
 	c, k := d.cfg, d.k
 	D, V := c.Dim, c.Vocab
-	emb, err := k.embed(d.ids, d.tokEmb.buf, d.tokEmb.dt, d.x, L, D)
-	if err != nil {
-		return nil, err
-	}
-	blocks, err := d.stack.steps(k, L, nil)
-	if err != nil {
-		return nil, err
-	}
-	steps := append([]step{emb}, blocks...)
+	var r recorder
+	r.add(k.embed(d.ids, d.tokEmb.buf, d.tokEmb.dt, d.x, L, D))
+	r.addAll(d.stack.steps(k, L, nil))
 	headIn := d.h
 	if c.Shift {
 		// Position i reads the hidden state at i-1 (model.ShiftRows); att is free by now.
-		s, err := k.shiftRows(d.h, d.att, L, D)
-		if err != nil {
-			return nil, err
-		}
-		steps = append(steps, s)
+		r.add(k.shiftRows(d.h, d.att, L, D))
 		headIn = d.att
 	}
-	head, err := k.matmul(headIn, d.head, d.logits, L, false)
-	if err != nil {
-		return nil, err
-	}
-	steps = append(steps, head)
+	r.add(k.matmul(headIn, d.head, d.logits, L, false))
 	cand, err := k.argmaxConf(d.logits, d.cand, L, V, int(c.MaskID()))
-	if err != nil {
-		return nil, err
+	if r.err != nil || err != nil {
+		return nil, errors.Join(r.err, err)
 	}
+	steps := r.steps
 	p := &plan{forward: steps, cand: cand}
 	d.plans[L] = p
 	return p, nil
@@ -176,46 +157,14 @@ func (d *Denoiser) Vocab() int { return d.cfg.Vocab }
 // Config is the model's configuration.
 func (d *Denoiser) Config() model.Config { return d.cfg }
 
-// AdapterInfo describes the GPU (for the UI: software adapters are slow).
-func (d *Denoiser) AdapterInfo() webgpu.AdapterInfo { return d.info }
-
-// AdapterName is a short name of the GPU, with "(fallback)" for a software adapter.
-func (d *Denoiser) AdapterName() string { return d.info.Name() }
-
 // Name is AdapterName (the UI's name for the backend).
 func (d *Denoiser) Name() string { return d.info.Name() }
-
-// Close frees the GPU memory (and the device New opened); the Denoiser is unusable afterwards.
-func (d *Denoiser) Close() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.destroyBuffers()
-	if d.ownDevice {
-		d.k.dev.Destroy()
-	}
-	d.plans = nil
-}
-
-// LoseDevice destroys the device under the Denoiser, as the browser does when it
-// reclaims the GPU; every later call fails with webgpu.ErrDeviceLost. For tests of what
-// survives that.
-func (d *Denoiser) LoseDevice() { d.k.dev.Destroy() }
-
-func (d *Denoiser) destroyBuffers() {
-	for _, b := range d.bufs {
-		b.Destroy()
-	}
-	d.bufs = nil
-}
 
 // start validates ids, uploads them and returns the plan for their length.
 func (d *Denoiser) start(ids []int32) (*plan, error) {
 	L := len(ids)
-	if d.plans == nil {
-		return nil, errors.New("gpu: Denoiser used after Close")
-	}
-	if err := d.k.dev.Lost(); err != nil {
-		return nil, fmt.Errorf("gpu: %w", err)
+	if err := d.usable(); err != nil {
+		return nil, err
 	}
 	if L == 0 || L > d.cfg.SeqLen {
 		return nil, fmt.Errorf("gpu: sequence of %d tokens, want 1..%d", L, d.cfg.SeqLen)
@@ -234,16 +183,6 @@ func (d *Denoiser) start(ids []int32) (*plan, error) {
 	return p, nil
 }
 
-// submit runs steps and copies under an error scope and returns the first validation error.
-func (d *Denoiser) submit(steps []step, copies ...copyOp) error {
-	d.k.dev.PushErrorScope("validation")
-	d.k.run(steps, copies...)
-	if err := d.k.dev.PopErrorScope(); err != nil {
-		return fmt.Errorf("gpu: forward pass: %w", err)
-	}
-	return nil
-}
-
 // Logits returns the (len(ids), Vocab()) logits, row-major, in a fresh slice.
 func (d *Denoiser) Logits(ids []int32) ([]float32, error) {
 	d.mu.Lock()
@@ -252,15 +191,7 @@ func (d *Denoiser) Logits(ids []int32) ([]float32, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := len(ids) * d.cfg.Vocab
-	if err := d.submit(p.forward, copyOp{d.logits, d.logitsRead, 4 * n}); err != nil {
-		return nil, err
-	}
-	out := make([]float32, n)
-	if err := d.k.dev.ReadBuffer(d.logitsRead, f32Bytes(out)); err != nil {
-		return nil, fmt.Errorf("gpu: reading logits: %w", err)
-	}
-	return out, nil
+	return d.read("logits", p.forward, d.logits, d.logitsRead, len(ids)*d.cfg.Vocab)
 }
 
 // Candidates returns, per position, the most likely token other than MASK and its

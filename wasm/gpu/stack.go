@@ -119,14 +119,8 @@ func (s *stack) steps(k *kernels, L int, cond *webgpu.Buffer) ([]step, error) {
 	c := s.cfg
 	D, F, H := c.Dim, c.Hidden, c.Heads
 	hd := D / H
-	var steps []step
-	var err error
-	add := func(st step, e error) {
-		if err == nil && e != nil {
-			err = e
-		}
-		steps = append(steps, st)
-	}
+	var r recorder
+	add := r.add
 	for _, ly := range s.layers {
 		if cond != nil {
 			add(k.bias(s.x, cond, L*D, L*D, false))
@@ -136,11 +130,7 @@ func (s *stack) steps(k *kernels, L int, cond *webgpu.Buffer) ([]step, error) {
 		add(k.matmul(s.h, ly.wk, s.kk, L, false))
 		add(k.matmul(s.h, ly.wv, s.v, L, false))
 		add(k.rope(s.rope, s.q, s.kk, L, H, hd))
-		att, e := k.attention(s.q, s.kk, s.v, s.scores, s.att, L, H, hd, c.Causal)
-		if err == nil && e != nil {
-			err = e
-		}
-		steps = append(steps, att...)
+		r.addAll(k.attention(s.q, s.kk, s.v, s.scores, s.att, L, H, hd, c.Causal))
 		add(k.matmul(s.att, ly.wo, s.x, L, true)) // x += attn Wo^T
 		add(k.rmsnorm(s.x, ly.mlpNorm, s.h, L, D, c.NormEps))
 		add(k.matmul(s.h, ly.w1, s.gate, L, false))
@@ -149,5 +139,5 @@ func (s *stack) steps(k *kernels, L int, cond *webgpu.Buffer) ([]step, error) {
 		add(k.matmul(s.gate, ly.w2, s.x, L, true)) // x += swiglu W2^T
 	}
 	add(k.rmsnorm(s.x, s.norm, s.h, L, D, c.NormEps))
-	return steps, err
+	return r.steps, r.err
 }
