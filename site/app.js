@@ -219,7 +219,9 @@ function showInfo(info, timings) {
 // gpuLost tells the reader that the sample moved to the CPU (the engine has dropped the
 // GPU: later samples run on the CPU too) and sets the backend control to match.
 function gpuLost(why) {
-  const text = `The GPU stopped working during the sample (${why}); it goes on on the CPU, keeping the text written so far.`;
+  // The continuous model's latents are lost with the GPU: its sample starts again on the CPU.
+  const text = model === "continuous" ? `The GPU stopped working during the sample (${why}); it runs again on the CPU with the same seed.` :
+    `The GPU stopped working during the sample (${why}); it goes on on the CPU, keeping the text written so far.`;
   demo.notices.push(text);
   status(text);
   const choice = $("backend-choice");
