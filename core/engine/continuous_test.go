@@ -137,6 +137,11 @@ func TestContinuousCPU(t *testing.T) {
 	if o, err := e.Sample(context.Background(), req, nil); err != nil || o.NFE != ContinuousSteps {
 		t.Errorf("default steps: %d calls, %v", o.NFE, err)
 	}
+	ode := req
+	ode.Solver, ode.Steps = "ode", 6
+	if o, err := e.Sample(context.Background(), ode, nil); err != nil || o.NFE != 6 {
+		t.Errorf("ode: %+v, %v", o, err)
+	}
 	fill, err := e.Sample(context.Background(), Request{Mode: "infill", Prompt: "It is a ___ universally", Length: 3, Steps: 4}, nil)
 	if err != nil || fill.Tokens != 3 {
 		t.Errorf("infill: %+v, %v", fill, err)
