@@ -234,15 +234,7 @@ func SelfTest(g sample.Denoiser, cpu *model.Model) (SelfTestResult, error) {
 		r.MaxDiff = math.Inf(1)
 		return r, fmt.Errorf("GPU returned %d logits, want %d", len(got), len(want))
 	}
-	r.MaxDiff = 0
-	for i := range got {
-		d := math.Abs(float64(got[i]) - float64(want[i]))
-		if math.IsNaN(d) {
-			r.MaxDiff = math.Inf(1)
-			break
-		}
-		r.MaxDiff = max(r.MaxDiff, d)
-	}
+	r.MaxDiff = maxDiff(got, want)
 	return r, nil
 }
 
