@@ -52,7 +52,7 @@ type Info struct {
 	Fallback     string       `json:"fallback"`     // why the CPU is the default, "" on the GPU
 	GPUName      string       `json:"gpuName"`      // the GPU that passed the self-test, or ""
 	CPUName      string       `json:"cpuName"`      // the CPU backend's name
-	SelfTestDiff float64      `json:"selfTestDiff"` // max |gpu-cpu| logit, -1 when not run
+	SelfTestDiff float64      `json:"selfTestDiff"` // max |gpu-cpu| logit (continuous: relative, see ContinuousSelfTest), -1 when not run
 	GPUSeconds   float64      `json:"gpuSeconds"`   // the self-test's forward pass on the GPU
 	CPUSeconds   float64      `json:"cpuSeconds"`   // and on the CPU
 	Config       model.Config `json:"config"`
