@@ -24,13 +24,14 @@ import (
 const ContinuousSteps = 50
 
 // LiveEvery is how often a continuous sample's live view decodes the estimate: every
-// step. The decoder (2 blocks and the 4,096-word head of the release) costs about 0.55 of a
-// denoiser call (6 blocks) on the page's CPU path: 17 against 30 ms at 48 positions, best
-// of runs (BenchmarkContinuousStepSIMD in wasm/simd, under Node on a shared 2-core
-// machine), so decoding every step makes a sample about 1.5x as long as decoding only
-// the last estimate; on the GPU it runs beside the denoiser and reads back 16 bytes a
-// position. The view is what the reader came for, text condensing out of noise, and 50
-// steps take a few seconds either way.
+// step. The decoder (2 blocks and the 4,096-word head of the release) costs about half a
+// denoiser call (6 blocks) on the page's CPU path: 7.3 against 16.7 ms at 48 positions,
+// best of 5 runs with the provisional release (17 against 30 ms in a busier run;
+// BenchmarkContinuousStepSIMD in wasm/simd, under Node on a shared 2-core machine), so
+// decoding every step makes a sample about 1.5x as long as decoding only the last
+// estimate; on the GPU it runs beside the denoiser and reads back 16 bytes a position.
+// The view is what the reader came for, text condensing out of noise, and 50 steps take
+// a few seconds either way.
 const LiveEvery = 1
 
 // loadContinuous builds the engine of a continuous model's release file.
