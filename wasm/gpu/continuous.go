@@ -66,21 +66,9 @@ func OpenContinuous(f *checkpoint.File) (*Continuous, error) {
 	if err != nil {
 		return nil, err
 	}
-	ad, err := webgpu.RequestAdapter()
-	if err != nil {
-		return nil, fmt.Errorf("gpu: %w", err)
-	}
-	dev, err := ad.RequestDevice(deviceLimits(ad))
-	if err != nil {
-		return nil, fmt.Errorf("gpu: %w", err)
-	}
-	c, err := newContinuousOn(newKernels(dev), ad.Info(), den, dec, byName)
-	if err != nil {
-		dev.Destroy()
-		return nil, err
-	}
-	c.ownDevice = true
-	return c, nil
+	return withDevice(func(k *kernels, info webgpu.AdapterInfo) (*Continuous, error) {
+		return newContinuousOn(k, info, den, dec, byName)
+	})
 }
 
 // continuousTensors reads the two networks' configs from f and checks their tensors;

@@ -248,6 +248,21 @@ func TestContinuousErrors(t *testing.T) {
 	if err := g.Begin(make([]float32, 32), make([]float32, 32), []bool{false}); err == nil {
 		t.Error("Begin after Close gave no error")
 	}
+	// Its own device, as the page opens it: usable, then gone with Close.
+	own, err := OpenContinuous(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := own.Begin(make([]float32, 32), make([]float32, 32), []bool{false}); err != nil {
+		t.Fatal(err)
+	}
+	if err := own.Denoise([]float32{0.5}); err != nil {
+		t.Fatal(err)
+	}
+	own.Close()
+	if err := own.Denoise([]float32{0.5}); err == nil {
+		t.Error("Denoise after Close gave no error")
+	}
 	f.Notes["kind"] = ""
 	if _, _, _, err := continuousTensors(f); err == nil {
 		t.Error("a file without kind=continuous was read")

@@ -60,21 +60,9 @@ func New(cfg model.Config, tensors ...checkpoint.Tensor) (*Denoiser, error) {
 	if err != nil {
 		return nil, err
 	}
-	ad, err := webgpu.RequestAdapter()
-	if err != nil {
-		return nil, fmt.Errorf("gpu: %w", err)
-	}
-	dev, err := ad.RequestDevice(deviceLimits(ad))
-	if err != nil {
-		return nil, fmt.Errorf("gpu: %w", err)
-	}
-	d, err := newOn(newKernels(dev), ad.Info(), cfg, byName)
-	if err != nil {
-		dev.Destroy()
-		return nil, err
-	}
-	d.ownDevice = true
-	return d, nil
+	return withDevice(func(k *kernels, info webgpu.AdapterInfo) (*Denoiser, error) {
+		return newOn(k, info, cfg, byName)
+	})
 }
 
 // newOn builds a Denoiser on an open device, sharing its compiled pipelines (the tests

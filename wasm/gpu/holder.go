@@ -22,6 +22,30 @@ type holder struct {
 	closed    bool
 }
 
+// withDevice opens a device on the browser's adapter and builds a model on it; the model
+// owns the device (its Close destroys it), or the device goes when build fails. It returns
+// webgpu.ErrNoWebGPU (wrapped) when the browser offers no adapter.
+func withDevice[M interface{ own() }](build func(*kernels, webgpu.AdapterInfo) (M, error)) (M, error) {
+	var none M
+	ad, err := webgpu.RequestAdapter()
+	if err != nil {
+		return none, fmt.Errorf("gpu: %w", err)
+	}
+	dev, err := ad.RequestDevice(deviceLimits(ad))
+	if err != nil {
+		return none, fmt.Errorf("gpu: %w", err)
+	}
+	m, err := build(newKernels(dev), ad.Info())
+	if err != nil {
+		dev.Destroy()
+		return none, err
+	}
+	m.own()
+	return m, nil
+}
+
+func (h *holder) own() { h.ownDevice = true }
+
 // AdapterInfo describes the GPU (for the UI: software adapters are slow).
 func (h *holder) AdapterInfo() webgpu.AdapterInfo { return h.info }
 
