@@ -3,6 +3,8 @@
 #
 #   build/site.sh [model.ckpt]      # default weights/austen-mdm.q8_0.ckpt (or $MODEL)
 #   OUT=/tmp/site build/site.sh /tmp/tiny-mdm/model.ckpt
+#   CONTINUOUS=/tmp/tencdm.ckpt build/site.sh   # the continuous model of the page's selector
+#                                              # (default weights/austen-tencdm.q8_0.ckpt, if present)
 #
 # Layout: index.html at the top, everything else under site/: the page's modules, the
 # widget and its example page, Go's wasm_exec.js, the engine tdiff.<hash>.wasm (plus a
@@ -36,6 +38,21 @@ sha=$(sha256sum "$model" | cut -d' ' -f1)
 weights="$name.$(echo "$sha" | cut -c1-16).ckpt"
 cp "$model" "$tmp/site/$weights"
 
+# The continuous diffusion model, offered by the page's model selector when present.
+cont=${CONTINUOUS:-weights/austen-tencdm.q8_0.ckpt}
+cont_json=""
+cfile=""
+if [ -f "$cont" ]; then
+	cname=$(basename "$cont" .ckpt)
+	csha=$(sha256sum "$cont" | cut -d' ' -f1)
+	cfile="$cname.$(echo "$csha" | cut -c1-16).ckpt"
+	cp "$cont" "$tmp/site/$cfile"
+	cont_json=$(printf ',\n  "continuous": {\n    "name": "%s",\n    "file": "%s",\n    "bytes": %s,\n    "sha256": "%s"\n  }' "$cname" "$cfile" "$(size "$cont")" "$csha")
+elif [ -n "${CONTINUOUS:-}" ]; then
+	echo "site.sh: no continuous model at $cont" >&2
+	exit 1
+fi
+
 cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$tmp/site/"
 cp site/*.js site/*.css site/*.html "$tmp/site/"
 cp index.html "$tmp/"
@@ -50,7 +67,7 @@ cat > "$tmp/site/assets.json" <<JSON
     "file": "$weights",
     "bytes": $(size "$model"),
     "sha256": "$sha"
-  }
+  }$(printf "$cont_json")
 }
 JSON
 
@@ -58,4 +75,4 @@ rm -rf "$out"
 mkdir -p "$(dirname "$out")"
 mv "$tmp" "$out"
 trap - EXIT
-echo "site.sh: $out (engine $wasm $(size "$out/site/$wasm") bytes, $(size "$out/site/$wasm.gz") gzipped; weights $weights $(size "$out/site/$weights") bytes)"
+echo "site.sh: $out (engine $wasm $(size "$out/site/$wasm") bytes, $(size "$out/site/$wasm.gz") gzipped; weights $weights $(size "$out/site/$weights") bytes${cfile:+; continuous $cfile $(size "$out/site/$cfile") bytes})"

@@ -2,8 +2,11 @@
 import { sharedClient, renderPieces, formatBytes, formatRate, Player, MASKED, COMMITTED, ACCEPTED, CORRECTED } from "./client.js";
 
 const $ = (id) => document.getElementById(id);
-const client = sharedClient();
 const params = new URLSearchParams(location.search);
+// model is which of the site's models the page runs: "" the masked model, "continuous" the
+// continuous one (TEncDM), chosen by the Model control, which reloads the page with ?model=.
+const model = params.get("model") === "continuous" ? "continuous" : "";
+const client = sharedClient(model);
 
 const EXAMPLES = {
   continue: "It is a truth universally acknowledged, that",
@@ -57,7 +60,9 @@ function windowTokens() { return demo.info ? demo.info.config.seq_len : 0; }
 // the window (the engine writes it in chunks), a blank must fit inside it.
 function syncLimits() {
   const L = windowTokens();
-  if (mode === "infill") {
+  if (model === "continuous") {
+    if (L) $("length").max = String(mode === "infill" ? L - 1 : L); // within the window: no chunks
+  } else if (mode === "infill") {
     if (L) $("length").max = String(L - 1);
   } else if (choices) {
     $("length").max = String(choices.maxLength);
@@ -69,13 +74,14 @@ function syncLimits() {
 // sample speculatively: a masked model, within its window.
 function syncSpec() {
   const L = windowTokens(), n = Number($("length").value);
-  const long = mode === "continue" && L && n > L;
+  const long = mode === "continue" && L && n > L && model !== "continuous";
   $("length-hint").textContent = mode === "infill" ? "tokens in each blank" :
     long ? `past the ${L}-token window: written in chunks of ${L / 2}, each its own run of steps, so network calls grow with length` :
     "tokens to write";
   const draft = $("draft");
   let why = "";
-  if (demo.info && demo.info.config.causal) why = "Speculative sampling needs a masked diffusion model; this one writes left to right.";
+  if (model === "continuous") why = "Speculative sampling needs a masked diffusion model; this one is continuous.";
+  else if (demo.info && demo.info.config.causal) why = "Speculative sampling needs a masked diffusion model; this one writes left to right.";
   else if (long) why = `Speculative sampling works within the model's window (${L} tokens); shorten the text to use it.`;
   draft.disabled = !choices || !!why;
   draft.title = why;
@@ -109,7 +115,21 @@ function applyChoices(c) {
     $(id).value = params.has(id) ? params.get(id) : String(c.defaults[id]);
     $(id).disabled = false;
   }
+  if (model === "continuous") useContinuous(c);
   setMode(mode);
+}
+
+// useContinuous sets the controls for the continuous model: its own default steps (each a
+// denoiser call), and the masked samplers' settings off, saying why.
+function useContinuous(c) {
+  if (!params.has("steps")) $("steps").value = String(c.continuous.steps);
+  $("steps-hint").textContent = "denoising steps: one denoiser call each, the text decoded after every step";
+  for (const id of ["strategy", "temperature"]) {
+    $(id).disabled = true;
+    $(id).title = "The continuous model does not use this setting.";
+  }
+  $("temperature-hint").textContent = "not used: the continuous model draws Gaussian noise, then decodes the likeliest word";
+  $("legend").innerHTML = '<span class="tok committed">changed this step</span> <span class="tok given">your text</span>';
 }
 
 function setState(s) {
@@ -178,21 +198,31 @@ function showInfo(info, timings) {
   syncSpec();
   const dl = $("model-facts");
   dl.textContent = "";
+  if (info.kind === "continuous") {
+    const d = info.decoder;
+    fact(dl, "Model", `continuous diffusion (TEncDM) on ${c.latent}-wide encodings: a ${c.layers}-layer denoiser${c.self_cond ? " with self-conditioning" : ""} and a ${d.layers}-layer decoder`);
+  } else {
+    fact(dl, "Model", info.kind === "autoregressive" ? "autoregressive (left to right)" : "masked diffusion");
+  }
   fact(dl, "Backend", info.gpu ? `${info.backend} (WebGPU)` : `${info.backend} — ${info.fallback}`);
   if (info.gpuSeconds > 0) fact(dl, "Self-test pass", `GPU ${(info.gpuSeconds * 1000).toFixed(0)} ms, CPU ${(info.cpuSeconds * 1000).toFixed(0)} ms (32 positions)`);
   if (!info.gpu) fact(dl, "CPU products", info.cpuKernel === "wasm-simd" ? "WebAssembly SIMD kernel" : `${info.cpuKernel} (pure Go)`);
-  if (info.selfTestDiff >= 0) fact(dl, "GPU self-test", `max |GPU − CPU| logit ${info.selfTestDiff.toExponential(2)}`);
+  if (info.selfTestDiff >= 0) fact(dl, "GPU self-test", info.kind === "continuous" ? `max |GPU − CPU| latent or logit, relative to the largest, ${info.selfTestDiff.toExponential(2)}` :
+    `max |GPU − CPU| logit ${info.selfTestDiff.toExponential(2)}`);
   fact(dl, "Network", `${(info.params / 1e6).toFixed(1)} M parameters, ${c.layers} layers, width ${c.dim}, window ${c.seq_len} tokens, vocabulary ${c.vocab}`);
   fact(dl, "Weights", `${info.weights.name}: ${formatBytes(info.weights.bytes)} ${info.dtype}, ${info.weights.source === "cache" ? "from Cache Storage" : "downloaded"}`);
   if (info.wasm.bytes) fact(dl, "Engine", `${formatBytes(info.wasm.bytes)} WebAssembly (${formatBytes(info.wasm.gzipBytes)} gzipped)`);
-  fact(dl, "Length", `up to ${choices ? choices.maxLength : "?"} tokens; past the ${c.seq_len}-token window in chunks of ${c.seq_len / 2}, each seeing the latest ${c.seq_len / 2} tokens before it: network calls grow linearly with length`);
+  if (info.kind === "continuous") fact(dl, "Length", `within the ${c.seq_len}-token window, prompt included`);
+  else fact(dl, "Length", `up to ${choices ? choices.maxLength : "?"} tokens; past the ${c.seq_len}-token window in chunks of ${c.seq_len / 2}, each seeing the latest ${c.seq_len / 2} tokens before it: network calls grow linearly with length`);
   fact(dl, "Start-up", `fetch ${fmtSecs(timings.fetchSeconds)}, load ${fmtSecs(timings.initSeconds)}`);
 }
 
 // gpuLost tells the reader that the sample moved to the CPU (the engine has dropped the
 // GPU: later samples run on the CPU too) and sets the backend control to match.
 function gpuLost(why) {
-  const text = `The GPU stopped working during the sample (${why}); it goes on on the CPU, keeping the text written so far.`;
+  // The continuous model's latents are lost with the GPU: its sample starts again on the CPU.
+  const text = model === "continuous" ? `The GPU stopped working during the sample (${why}); it runs again on the CPU with the same seed.` :
+    `The GPU stopped working during the sample (${why}); it goes on on the CPU, keeping the text written so far.`;
   demo.notices.push(text);
   status(text);
   const choice = $("backend-choice");
@@ -206,6 +236,13 @@ function request() {
   const seedBox = $("seed");
   if ($("reseed").checked && demo.output) seedBox.value = String(Math.floor(Math.random() * 1e9));
   const steps = Number($("steps").value);
+  if (model === "continuous") {
+    return {
+      mode, prompt: prompt.value, length: Number($("length").value), steps,
+      seed: Number(seedBox.value) || 0, backend: $("backend-choice").value, stopAtEOT: $("stop-eot").checked,
+      ...(params.has("solver") ? { solver: params.get("solver") } : {}), // else the engine's (sde)
+    };
+  }
   return {
     mode, prompt: prompt.value,
     length: Number($("length").value), steps,
@@ -241,7 +278,7 @@ async function generate() {
       if (!tokens) tokens = s.masked + s.states.filter((x) => x === COMMITTED || x === ACCEPTED || x === CORRECTED).length;
       demo.steps++;
       s.tokens = tokens;
-      s.total = Math.min(req.steps, tokens);
+      s.total = model === "continuous" ? req.steps : Math.min(req.steps, tokens);
       player.push(s);
     });
     await player.done();
@@ -257,7 +294,7 @@ async function generate() {
     if (demo.metrics.firstSampleSeconds == null) demo.metrics.firstSampleSeconds = performance.now() / 1000;
     setState("done");
     const trimmed = out.trimmed ? ` The prompt's first ${out.trimmed} tokens did not fit the window and were left out.` : "";
-    const calls = out.targetRows ? `${out.nfe} target calls over ${out.targetRows} sequences (${out.accepted} drafted tokens kept, ${out.corrected} corrected)` :
+    const calls = model === "continuous" ? `${out.nfe} denoiser calls, each step's estimate decoded` : out.targetRows ? `${out.nfe} target calls over ${out.targetRows} sequences (${out.accepted} drafted tokens kept, ${out.corrected} corrected)` :
       `${out.nfe} network calls${out.chunks > 1 ? ` in ${out.chunks} chunks` : ""}`;
     const moved = out.fallback ? ` The GPU was lost midway; the text written before it was kept and the rest written on the CPU.` : "";
     status(`${out.tokens} tokens in ${out.steps} steps, ${calls}, ${formatRate(out.tokensPerSec)} tokens/s on ${out.backend}.${trimmed}${moved}`);
@@ -279,6 +316,15 @@ async function generate() {
 
 function boot() {
   for (const id of sampler) $(id).disabled = true;
+  const modelChoice = $("model-choice");
+  modelChoice.value = model;
+  modelChoice.addEventListener("change", () => {
+    const u = new URL(location.href);
+    if (modelChoice.value) u.searchParams.set("model", modelChoice.value);
+    else u.searchParams.delete("model");
+    for (const p of ["steps", "strategy", "draft"]) u.searchParams.delete(p); // the other model's settings
+    location.href = u.href;
+  });
   applyParams();
   if (client.gpuSkipped && !wantBackend) wantBackend = "cpu";
   // With the GPU left off after a crash, asking for it loads the page again with it on.

@@ -28,7 +28,9 @@ function storage() {
 }
 
 export class DiffusionClient {
-  constructor() {
+  /** model: "" for the site's masked model, "continuous" for its continuous one. */
+  constructor(model = "") {
+    this.model = model;
     const store = storage();
     this.gpuCrashed = !!(store && store.getItem(RUN_MARK)); // the last visit died on the GPU
     this.gpuSkipped = this.gpuCrashed && new URLSearchParams(self.location.search).get("backend") !== "gpu";
@@ -102,7 +104,7 @@ export class DiffusionClient {
       };
       const testHooks = new URLSearchParams(self.location.search).get("testhooks") === "1";
       const noGPU = this.gpuSkipped ? "left off: the last visit stopped while sampling on the GPU" : "";
-      this.worker.postMessage({ type: "init", base: BASE.href, noGPU, testHooks });
+      this.worker.postMessage({ type: "init", base: BASE.href, noGPU, testHooks, model: this.model });
     });
     return this.ready;
   }
@@ -158,11 +160,14 @@ export class DiffusionClient {
   cancel() { if (this.worker) this.worker.postMessage({ type: "cancel" }); }
 }
 
-let shared = null;
-/** sharedClient is the page's one client. */
-export function sharedClient() {
-  if (!shared) shared = new DiffusionClient();
-  return shared;
+const shared = new Map();
+/**
+ * sharedClient is the page's one client of a model ("" the masked model, "continuous" the
+ * continuous one): one worker and one copy of the weights per model in use.
+ */
+export function sharedClient(model = "") {
+  if (!shared.has(model)) shared.set(model, new DiffusionClient(model));
+  return shared.get(model);
 }
 
 /** State codes of a snapshot's positions (core/engine). */

@@ -9,9 +9,11 @@
 // blanks are written as core/infill reads them), backend (gpu or cpu; default the
 // faster), draft (speculative sampling with one of the engine's drafts, within the window),
 // stop-at-eot ("0" writes on past the end of a text), autorun (generate once loaded), pace
-// (ms per shown step). A sampling setting
+// (ms per shown step), model ("continuous" for the site's continuous diffusion model, whose
+// live view shows the decoded estimate at every step; it reads prompt, length, steps,
+// seed, mode, backend, stop-at-eot and solver: sde or ode). A sampling setting
 // left out takes the engine's default, the command line's too.
-// Every widget on a page shares one engine worker and one copy of the model.
+// Every widget of a model on a page shares one engine worker and one copy of that model.
 import { sharedClient, renderPieces, formatBytes, formatRate, Player } from "./client.js";
 
 const CSS = `
@@ -76,8 +78,11 @@ class DiffusionDemo extends HTMLElement {
     this.running = false;
     this.output = null;
     this.$("form").addEventListener("submit", (ev) => { ev.preventDefault(); this.generate().catch(() => {}); });
-    this.$(".stop").addEventListener("click", () => sharedClient().cancel());
+    this.$(".stop").addEventListener("click", () => this.client().cancel());
   }
+
+  /** client is the engine client of the element's model (see the model attribute). */
+  client() { return sharedClient(this.getAttribute("model") === "continuous" ? "continuous" : ""); }
 
   attributeChangedCallback(name, _, value) {
     if (name === "prompt") this.$("input").value = value ?? "";
@@ -87,7 +92,7 @@ class DiffusionDemo extends HTMLElement {
     if (this.started) return;
     this.started = true;
     if (!this.hasAttribute("prompt")) this.$("input").value = "It is a truth universally acknowledged, that";
-    const client = sharedClient();
+    const client = this.client();
     const bar = this.$("progress");
     const off = client.on((m) => {
       if (m.type === "progress" && m.phase === "download" && m.total) bar.value = m.loaded / m.total;
@@ -114,13 +119,18 @@ class DiffusionDemo extends HTMLElement {
   }
 
   /** request is the element's attributes as an engine request; the engine fills in the rest. */
-  request() {
+  request(choices) {
     const req = { prompt: this.$("input").value, seed: this.num("seed", Math.floor(Math.random() * 1e9)) };
     if (this.hasAttribute("stop-at-eot")) req.stopAtEOT = this.getAttribute("stop-at-eot") !== "0";
-    for (const name of ["mode", "strategy", "backend", "draft"]) {
+    const continuous = this.getAttribute("model") === "continuous";
+    if (continuous) req.steps = choices.continuous.steps; // its own default, unless steps says
+    // The continuous model has no reveal order, temperature or draft.
+    const texts = continuous ? ["mode", "backend", "solver"] : ["mode", "strategy", "backend", "draft"];
+    const nums = continuous ? ["length", "steps"] : ["length", "steps", "temperature"];
+    for (const name of texts) {
       if (this.hasAttribute(name)) req[name] = this.getAttribute(name);
     }
-    for (const name of ["length", "steps", "temperature"]) {
+    for (const name of nums) {
       if (this.num(name, null) !== null) req[name] = this.num(name, null);
     }
     return req;
@@ -138,10 +148,10 @@ class DiffusionDemo extends HTMLElement {
       stats.textContent = `step ${s.step} · ${s.nfe} ${s.rows ? "target " : ""}calls · ${s.seconds.toFixed(1)} s`;
     }, this.num("pace", 60));
     try {
-      const client = sharedClient();
+      const client = this.client();
       await client.load();
       view.dataset.state = "sampling";
-      const out = await client.sample(this.request(), (s) => player.push(s));
+      const out = await client.sample(this.request(await client.choices()), (s) => player.push(s));
       await player.done();
       renderPieces(view, out);
       stats.textContent = `${out.tokens} tokens · ${out.steps} steps · ${out.nfe} ${out.targetRows ? `target calls (${out.targetRows} rows)` : "calls"} · ${formatRate(out.tokensPerSec)} tokens/s`;

@@ -2,8 +2,10 @@
 // weights with byte progress, keeps them in Cache Storage (checked on every load, dropped
 // and fetched again when damaged) and answers the page's messages:
 //
-//   page -> worker  {type: "init", base, noGPU?, testHooks?}  base: URL of the site/ folder;
-//                                                     noGPU: why to leave the GPU off
+//   page -> worker  {type: "init", base, noGPU?, testHooks?, model?}  base: URL of the site/ folder;
+//                                                     noGPU: why to leave the GPU off;
+//                                                     model: "continuous" for assets.json's
+//                                                     continuous model, else its masked one
 //                   {type: "sample", id, request}     request: engine.Request
 //                   {type: "cancel"}
 //                   {type: "lose-gpu"}                tests: destroy the GPU device (init's testHooks)
@@ -20,6 +22,7 @@ let base = null;
 let booted = null; // Promise of the ready info
 let noGPU = "";         // why the page wants the GPU left off, or ""
 let testHooks = false; // whether the page may destroy the GPU device (?testhooks=1)
+let model = "";        // which of assets.json's models: "" (weights) or "continuous"
 
 self.onmessage = (ev) => {
   const m = ev.data;
@@ -28,6 +31,7 @@ self.onmessage = (ev) => {
       base = m.base;
       testHooks = !!m.testHooks;
       noGPU = m.noGPU || "";
+      model = m.model || "";
       booted = boot().catch((err) => {
         self.postMessage({ type: "error", message: String(err && err.message || err) });
         throw err;
@@ -61,15 +65,19 @@ async function boot() {
   const t0 = performance.now();
   const assets = await (await fetch(new URL("assets.json", base), { cache: "no-cache" })).json();
   const engine = startEngine(new URL(assets.wasm, base));
-  const weightsURL = new URL(assets.weights.file, base).href;
+  const want = model === "continuous" ? assets.continuous : assets.weights;
+  if (!want) throw new Error(`this site has no ${model} model (build/site.sh adds weights/austen-tencdm.q8_0.ckpt when present)`);
+  const weightsURL = new URL(want.file, base).href;
+  // Every model the site names keeps its copy in the cache; older releases go.
+  const current = [assets.weights, assets.continuous].filter(Boolean).map((w) => new URL(w.file, base).href);
   // The download runs while the engine compiles; checking needs both.
-  const fetched = getWeights(weightsURL, assets.weights, engine);
+  const fetched = getWeights(weightsURL, want, engine, current);
   const got = await fetched;
   const t1 = performance.now();
   post({ type: "progress", phase: "starting" });
   const infoJSON = await self.tdiff.load(got.bytes, (phase) => post({ type: "progress", phase }), noGPU);
   const info = JSON.parse(infoJSON);
-  info.weights = { name: assets.weights.name, file: assets.weights.file, bytes: assets.weights.bytes, source: got.source };
+  info.weights = { name: want.name, file: want.file, bytes: want.bytes, source: got.source };
   info.wasm = { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes };
   const timings = { fetchSeconds: (t1 - t0) / 1000, initSeconds: (performance.now() - t1) / 1000 };
   post({ type: "ready", info, timings });
@@ -109,7 +117,7 @@ async function check(bytes, want, engine) {
   return self.tdiff.verify(bytes); // header, manifest and payload SHA-256 (checkpoint.Verify)
 }
 
-async function getWeights(url, want, engine) {
+async function getWeights(url, want, engine, current) {
   let cache = null;
   try { cache = await caches.open(CACHE); } catch (_) { /* no Cache Storage (insecure origin): download each time */ }
   if (cache) {
@@ -142,7 +150,7 @@ async function getWeights(url, want, engine) {
     try {
       await cache.put(url, new Response(bytes, { headers: { "Content-Type": "application/octet-stream", "Content-Length": String(bytes.byteLength) } }));
       for (const req of await cache.keys()) {
-        if (req.url !== url) await cache.delete(req); // older releases
+        if (!current.includes(req.url)) await cache.delete(req); // older releases
       }
     } catch (_) { /* quota: the next visit downloads again */ }
   }

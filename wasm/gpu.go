@@ -7,6 +7,7 @@ import (
 	"syscall/js"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/engine"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/wasm/gpu"
@@ -18,29 +19,42 @@ type gpuDenoiser struct{ *gpu.Denoiser }
 
 func (g gpuDenoiser) Name() string { return g.AdapterName() }
 
+// gpuContinuous adapts gpu.Continuous to engine.ContinuousGPU.
+type gpuContinuous struct{ *gpu.Continuous }
+
+func (g gpuContinuous) Name() string { return g.AdapterName() }
+
 // openGPU uploads the model's tensors as stored (quantised matrices stay quantised) to a
-// WebGPU device.
+// WebGPU device: a continuous model's denoiser and decoder, or the masked (or AR) model.
 func openGPU(f *checkpoint.File, cfg model.Config) (engine.GPU, error) {
-	d, err := gpu.Open(f, cfg)
+	var g engine.GPU
+	var err error
+	if f.Notes["kind"] == continuous.Kind {
+		var c *gpu.Continuous
+		if c, err = gpu.OpenContinuous(f); err == nil {
+			g, lose = gpuContinuous{c}, c.LoseDevice
+		}
+	} else {
+		var d *gpu.Denoiser
+		if d, err = gpu.Open(f, cfg); err == nil {
+			g, lose = gpuDenoiser{d}, d.LoseDevice
+		}
+	}
 	if errors.Is(err, webgpu.ErrNoWebGPU) {
 		return nil, errors.New("no WebGPU adapter")
 	}
-	if err != nil {
-		return nil, err
-	}
-	opened = d
-	return gpuDenoiser{d}, nil
+	return g, err
 }
 
-// opened is the last GPU denoiser opened, for loseGPU.
-var opened *gpu.Denoiser
+// lose destroys the device of the last GPU model opened, for loseGPU.
+var lose func()
 
 // loseGPU destroys the GPU device, as a browser does when it reclaims the GPU, so that
 // the page tests can check what survives it (site/worker.js calls it only when the page
 // was opened with ?testhooks=1).
 func loseGPU(js.Value, []js.Value) any {
-	if opened != nil {
-		opened.LoseDevice()
+	if lose != nil {
+		lose()
 	}
 	return nil
 }

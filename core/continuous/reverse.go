@@ -39,6 +39,11 @@ type Options struct {
 	// step k of Steps at time t; the estimate's rows for known tokens are their clean
 	// latents. It may decode them (Model.Tokens) for a live view.
 	OnStep func(k int, t float64, z0 []float32)
+	// OnTokens, if not nil, sees the estimate decoded by the backend (its Tokens, the known
+	// positions holding their template ids) after every TokensEvery-th step (0: every
+	// step) and the last: a live view that costs one decoder call each, on the backend.
+	OnTokens    func(k int, t float64, ids []int32)
+	TokensEvery int
 }
 
 // Defaults fills the zero fields.
@@ -52,6 +57,9 @@ func (o Options) withDefaults() Options {
 	if o.Solver == "" {
 		o.Solver = "sde"
 	}
+	if o.TokensEvery == 0 {
+		o.TokensEvery = 1
+	}
 	return o
 }
 
@@ -63,19 +71,26 @@ type Result struct {
 	FinalEstimate []float32 // (L, D): the decoded latents
 }
 
-// Sample fills the positions of template (L ids) that hold mask, keeping the others: their
-// latents are encoded once (the encoder reads the template, mask included, as the masked
-// model it is) and held at their clean values at every step, with time 0 in the
-// denoiser's time input (the denoiser was trained with such clean rows), so a prompt, a
-// suffix or any known tokens condition the sample: inpainting in latent space.
+// Sample is SampleOn the CPU backend.
 func (m *Model) Sample(template []int32, mask int32, opt Options) (*Result, error) {
+	return m.SampleOn(m.CPU(), template, mask, opt)
+}
+
+// SampleOn fills the positions of template (L ids) that hold mask, keeping the others, with
+// the latents and networks on b: the known positions' latents are encoded once (on the
+// CPU: the encoder reads the template, mask included, as the masked model it is) and held
+// at their clean values at every step, with time 0 in the denoiser's time input (the
+// denoiser was trained with such clean rows), so a prompt, a suffix or any known tokens
+// condition the sample: inpainting in latent space. The noise is drawn here, so that every
+// backend consumes the same random numbers for a seed.
+func (m *Model) SampleOn(b Backend, template []int32, mask int32, opt Options) (*Result, error) {
 	opt = opt.withDefaults()
 	L, D := len(template), m.Space.D()
 	if L == 0 || L > m.Denoiser.Cfg.SeqLen {
 		return nil, fmt.Errorf("continuous: %d positions, the model's window is 1..%d", L, m.Denoiser.Cfg.SeqLen)
 	}
-	if opt.Steps < 1 || !(opt.TMin > 0 && opt.TMin < 1) {
-		return nil, fmt.Errorf("continuous: need steps >= 1 and 0 < tmin < 1 (have %d, %g)", opt.Steps, opt.TMin)
+	if opt.Steps < 1 || !(opt.TMin > 0 && opt.TMin < 1) || opt.TokensEvery < 1 {
+		return nil, fmt.Errorf("continuous: need steps >= 1, 0 < tmin < 1 and tokens-every >= 1 (have %d, %g, %d)", opt.Steps, opt.TMin, opt.TokensEvery)
 	}
 	if opt.Solver != "sde" && opt.Solver != "ode" {
 		return nil, fmt.Errorf("continuous: solver %q: want sde or ode", opt.Solver)
@@ -101,14 +116,26 @@ func (m *Model) Sample(template []int32, mask int32, opt Options) (*Result, erro
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0xc0417))
 	z := make([]float32, L*D)
-	for i := range z {
-		z[i] = float32(rng.NormFloat64())
+	normals(z, rng)
+	if err := b.Begin(z, clean, known); err != nil {
+		return nil, err
 	}
-	hold(z, clean, known, D)
+	noise := z // reused: the backend keeps its own copy of z
 	rowT := make([]float32, L)
-	var sc []float32 // the previous estimate (self-conditioning); nil at the first step
-	est := make([]float32, L*D)
 	res := &Result{}
+	decoded := func() ([]int32, error) {
+		ids, err := b.Tokens()
+		if err != nil {
+			return nil, err
+		}
+		res.DecoderCalls++
+		for i, k := range known {
+			if k {
+				ids[i] = template[i]
+			}
+		}
+		return ids, nil
+	}
 	h := 0.0 // the grid's spacing: Steps calls at 1, ..., TMin
 	if opt.Steps > 1 {
 		h = (1 - opt.TMin) / float64(opt.Steps-1)
@@ -122,52 +149,76 @@ func (m *Model) Sample(template []int32, mask int32, opt Options) (*Result, erro
 				rowT[i] = 0
 			}
 		}
-		copy(est, m.Denoiser.Denoise(z, sc, rowT, 1))
+		if err := b.Denoise(rowT); err != nil {
+			return nil, err
+		}
 		res.DenoiserCalls++
-		hold(est, clean, known, D)
+		last := k == opt.Steps-1
 		if opt.OnStep != nil {
+			est, err := b.Estimate()
+			if err != nil {
+				return nil, err
+			}
 			opt.OnStep(k+1, t, est)
 		}
-		if k == opt.Steps-1 {
+		if opt.OnTokens != nil && (last || (k+1)%opt.TokensEvery == 0) {
+			ids, err := decoded()
+			if err != nil {
+				return nil, err
+			}
+			opt.OnTokens(k+1, t, ids)
+			if last {
+				res.Tokens = ids
+			}
+		}
+		if last {
 			break // the last estimate is the sample
 		}
-		m.step(z, est, t, s, opt.Solver, rng)
-		hold(z, clean, known, D)
-		if m.Denoiser.Cfg.SelfCond {
-			sc = append(sc[:0], est...)
+		c0, ct, sd := m.coefficients(t, s, opt.Solver)
+		var eps []float32
+		if sd != 0 {
+			normals(noise, rng)
+			eps = noise
+		}
+		if err := b.Update(c0, ct, sd, eps); err != nil {
+			return nil, err
 		}
 	}
-	res.Tokens = m.Tokens(est)
-	res.DecoderCalls++
-	for i, k := range known {
-		if k {
-			res.Tokens[i] = template[i]
+	if res.Tokens == nil {
+		ids, err := decoded()
+		if err != nil {
+			return nil, err
 		}
+		res.Tokens = append([]int32(nil), ids...)
+	}
+	est, err := b.Estimate()
+	if err != nil {
+		return nil, err
 	}
 	res.FinalEstimate = est
 	return res, nil
 }
 
-// step moves z from time t to s in place with the solver's rule (see the top of the file).
-func (m *Model) step(z, est []float32, t, s float64, solver string, rng *rand.Rand) {
+// coefficients are the step from t to s of the solver's rule (see the top of the file) as
+// z_s = c0 z0_hat + ct z_t + sd eps, eps ~ N(0, I): the ODE's DDIM step is
+// sqrt(a_s) z0_hat + sqrt(1-a_s)/sqrt(1-a_t) (z_t - sqrt(a_t) z0_hat), so its c0 is
+// sqrt(a_s) - sqrt(a_t) sqrt(1-a_s)/sqrt(1-a_t), its ct the ratio and its sd 0.
+func (m *Model) coefficients(t, s float64, solver string) (c0, ct, sd float32) {
 	at, as := m.Schedule.Alpha(t), m.Schedule.Alpha(s)
 	if solver == "ode" {
-		ca := math.Sqrt(as)
 		ce := math.Sqrt(1-as) / math.Sqrt(max(1-at, 1e-12))
-		sat := math.Sqrt(at)
-		for i := range z {
-			eps := float64(z[i]) - sat*float64(est[i])
-			z[i] = float32(ca*float64(est[i]) + ce*eps)
-		}
-		return
+		return float32(math.Sqrt(as) - ce*math.Sqrt(at)), float32(ce), 0
 	}
 	r := at / as // a_{t|s}
 	den := max(1-at, 1e-12)
-	c0 := math.Sqrt(as) * (1 - r) / den
-	ct := math.Sqrt(r) * (1 - as) / den
-	sd := math.Sqrt(max(0, (1-r)*(1-as)/den))
+	return float32(math.Sqrt(as) * (1 - r) / den), float32(math.Sqrt(r) * (1 - as) / den),
+		float32(math.Sqrt(max(0, (1-r)*(1-as)/den)))
+}
+
+// normals fills z with independent standard normal draws from rng.
+func normals(z []float32, rng *rand.Rand) {
 	for i := range z {
-		z[i] = float32(c0*float64(est[i]) + ct*float64(z[i]) + sd*rng.NormFloat64())
+		z[i] = float32(rng.NormFloat64())
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/infill"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
 )
@@ -13,15 +14,16 @@ import (
 // is written in its JS or HTML: the sampler's names (core/sample), how a blank is
 // written in infill text (core/infill) and the defaults of a request.
 type Choices struct {
-	Strategies  []sample.Choice `json:"strategies"`
-	Grids       []sample.Choice `json:"grids"`
-	Confidences []sample.Choice `json:"confidences"`
-	Blank       string          `json:"blank"`       // the spellings of a blank, e.g. "___ or [MASK]"
-	BlankLength int             `json:"blankLength"` // tokens per blank by default (Length in infill mode)
-	Defaults    Request         `json:"defaults"`    // DefaultRequest
-	MaxLength   int             `json:"maxLength"`   // the longest continuation (MaxLength)
-	Drafts      []sample.Choice `json:"drafts"`      // Request.Draft's values, "" (plain) first
-	DefaultK    int             `json:"defaultK"`    // drafted steps per target call (sample.DefaultK)
+	Strategies  []sample.Choice  `json:"strategies"`
+	Grids       []sample.Choice  `json:"grids"`
+	Confidences []sample.Choice  `json:"confidences"`
+	Blank       string           `json:"blank"`       // the spellings of a blank, e.g. "___ or [MASK]"
+	BlankLength int              `json:"blankLength"` // tokens per blank by default (Length in infill mode)
+	Defaults    Request          `json:"defaults"`    // DefaultRequest
+	MaxLength   int              `json:"maxLength"`   // the longest continuation (MaxLength)
+	Drafts      []sample.Choice  `json:"drafts"`      // Request.Draft's values, "" (plain) first
+	DefaultK    int              `json:"defaultK"`    // drafted steps per target call (sample.DefaultK)
+	Continuous  ContinuousChoice `json:"continuous"`  // a continuous model's default steps and its solvers
 }
 
 // Drafts are the values of Request.Draft, for the page's speculative switch.
@@ -34,7 +36,8 @@ var Drafts = []sample.Choice{
 func PageChoices() Choices {
 	return Choices{Strategies: sample.Strategies, Grids: sample.Grids, Confidences: sample.Confidences,
 		Blank: infill.Spellings, BlankLength: infill.DefaultTokens, Defaults: DefaultRequest(),
-		MaxLength: MaxLength, Drafts: Drafts, DefaultK: sample.DefaultK}
+		MaxLength: MaxLength, Drafts: Drafts, DefaultK: sample.DefaultK,
+		Continuous: ContinuousChoice{Steps: ContinuousSteps, Solvers: continuous.Solvers}}
 }
 
 // ChoicesJSON is PageChoices as JSON, for the JS side.

@@ -11,21 +11,32 @@ import (
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
-// GPU is a denoiser on a graphics card; the engine closes it when the self-test fails.
+// GPU is a model on a graphics card: for a masked or autoregressive model's file a
+// sample.Denoiser, for a continuous model's a ContinuousGPU. The engine closes it when the
+// self-test fails.
 type GPU interface {
-	sample.Denoiser
 	// Name says which adapter runs it, for the UI.
 	Name() string
 	Close()
 }
 
-// OpenGPU builds a GPU denoiser from a decoded release file. It returns an error when the
-// browser has no usable adapter; the engine then runs on the CPU.
+// ContinuousGPU is a continuous model's denoiser and decoder on a graphics card.
+type ContinuousGPU interface {
+	GPU
+	continuous.Backend
+	// Logits is the decoder's logits (L, V) of the current estimate, for the self-test.
+	Logits() ([]float32, error)
+}
+
+// OpenGPU builds a GPU model from a decoded release file; cfg is the file's own network's
+// (a continuous model's denoiser). It returns an error when the browser has no usable
+// adapter; the engine then runs on the CPU.
 type OpenGPU func(f *checkpoint.File, cfg model.Config) (GPU, error)
 
 // SelfTestTol bounds max |gpu - cpu| over the self-test's logits. Both paths dequantise
@@ -41,7 +52,7 @@ type Info struct {
 	Fallback     string       `json:"fallback"`     // why the CPU is the default, "" on the GPU
 	GPUName      string       `json:"gpuName"`      // the GPU that passed the self-test, or ""
 	CPUName      string       `json:"cpuName"`      // the CPU backend's name
-	SelfTestDiff float64      `json:"selfTestDiff"` // max |gpu-cpu| logit, -1 when not run
+	SelfTestDiff float64      `json:"selfTestDiff"` // max |gpu-cpu| logit (continuous: relative, see ContinuousSelfTest), -1 when not run
 	GPUSeconds   float64      `json:"gpuSeconds"`   // the self-test's forward pass on the GPU
 	CPUSeconds   float64      `json:"cpuSeconds"`   // and on the CPU
 	Config       model.Config `json:"config"`
@@ -49,15 +60,20 @@ type Info struct {
 	DType        string       `json:"dtype"`     // the dtype of most matrix bytes, e.g. "q8_0"
 	Params       int          `json:"params"`    // parameter count
 	Bytes        int          `json:"bytes"`     // size of the release file
+	// Kind is the paradigm: "masked", "autoregressive" or "continuous" (Config is then the
+	// denoiser's, Decoder the decoder's).
+	Kind    string        `json:"kind"`
+	Decoder *model.Config `json:"decoder,omitempty"`
 }
 
 // Engine is a loaded model ready to sample. Sample may not run twice at once.
 type Engine struct {
 	cfg    model.Config
 	tok    *tokenizer.Tokenizer
-	cpu    *model.Model
-	gpu    GPU  // nil unless it passed the self-test
-	useGPU bool // the default backend
+	cpu    *model.Model      // nil for a continuous model
+	cont   *continuous.Model // a continuous model's networks, else nil
+	gpu    GPU               // nil unless it passed the self-test
+	useGPU bool              // the default backend
 	info   Info
 }
 
@@ -89,6 +105,9 @@ func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, erro
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
+	if f.Notes["kind"] == continuous.Kind {
+		return loadContinuous(f, tok, len(data), open, say)
+	}
 	m, err := model.FromFileInference(f)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
@@ -98,39 +117,55 @@ func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, erro
 	}
 	e := &Engine{cfg: m.Cfg, tok: tok, cpu: m}
 	e.info = Info{Backend: cpuName(), CPUName: cpuName(), SelfTestDiff: -1, Config: m.Cfg, DType: mainDType(f), CPUKernel: blas.Name(),
-		Params: m.Cfg.NumParams(), Bytes: len(data)}
+		Params: m.Cfg.NumParams(), Bytes: len(data), Kind: "masked"}
+	if m.Cfg.Causal {
+		e.info.Kind = "autoregressive"
+	}
+	e.pickGPU(f, open, say, func(g GPU) (SelfTestResult, error) {
+		d, ok := g.(sample.Denoiser)
+		if !ok {
+			return SelfTestResult{MaxDiff: -1}, errors.New("the GPU backend does not run this model")
+		}
+		return SelfTest(d, m)
+	})
+	return e, nil
+}
+
+// pickGPU opens the GPU (when open is not nil) and keeps it when test, one forward pass on
+// both backends, finds them within SelfTestTol; the GPU becomes the default unless its pass
+// took over SlowGPU times the CPU's. e.info says what happened.
+func (e *Engine) pickGPU(f *checkpoint.File, open OpenGPU, say func(string), test func(GPU) (SelfTestResult, error)) {
 	if open == nil {
 		e.info.Fallback = "no GPU support in this build"
-		return e, nil
+		return
 	}
 	say("starting GPU")
-	g, err := open(f, m.Cfg)
+	g, err := open(f, e.info.Config)
 	if err != nil {
 		e.info.Fallback = err.Error()
-		return e, nil
+		return
 	}
 	say("GPU self-test")
-	r, err := SelfTest(g, m)
+	r, err := test(g)
 	e.info.SelfTestDiff, e.info.GPUSeconds, e.info.CPUSeconds = r.MaxDiff, r.GPU.Seconds(), r.CPU.Seconds()
 	switch {
 	case err != nil:
 		e.info.Fallback = "GPU self-test: " + err.Error()
 	case !(r.MaxDiff <= SelfTestTol):
-		e.info.Fallback = fmt.Sprintf("GPU self-test: max logit difference %.3g exceeds %.0e", r.MaxDiff, SelfTestTol)
+		e.info.Fallback = fmt.Sprintf("GPU self-test: max difference %.3g exceeds %.0e", r.MaxDiff, SelfTestTol)
 	default:
 		e.gpu = g
 		e.info.GPUName = g.Name()
 		if r.GPU > SlowGPU*r.CPU {
 			e.info.Fallback = fmt.Sprintf("%s took %.0f ms for the self-test's forward pass, the CPU %.0f ms",
 				g.Name(), 1000*r.GPU.Seconds(), 1000*r.CPU.Seconds())
-			return e, nil
+			return
 		}
 		e.useGPU = true
 		e.info.Backend, e.info.GPU = g.Name(), true
-		return e, nil
+		return
 	}
 	g.Close()
-	return e, nil
 }
 
 func cpuName() string {
@@ -199,15 +234,7 @@ func SelfTest(g sample.Denoiser, cpu *model.Model) (SelfTestResult, error) {
 		r.MaxDiff = math.Inf(1)
 		return r, fmt.Errorf("GPU returned %d logits, want %d", len(got), len(want))
 	}
-	r.MaxDiff = 0
-	for i := range got {
-		d := math.Abs(float64(got[i]) - float64(want[i]))
-		if math.IsNaN(d) {
-			r.MaxDiff = math.Inf(1)
-			break
-		}
-		r.MaxDiff = max(r.MaxDiff, d)
-	}
+	r.MaxDiff = maxDiff(got, want)
 	return r, nil
 }
 
@@ -234,20 +261,33 @@ func (e *Engine) Close() {
 // denoiser picks the backend a request asks for: "gpu", "cpu" or "" for the default, and
 // says whether it is the GPU.
 func (e *Engine) denoiser(backend string) (d sample.Denoiser, name string, gpu bool, err error) {
+	onGPU, err := e.onGPU(backend)
+	if err != nil {
+		return nil, "", false, err
+	}
+	if onGPU {
+		return e.gpu.(sample.Denoiser), e.info.GPUName, true, nil
+	}
+	return e.cpu, e.info.CPUName, false, nil
+}
+
+// onGPU says whether a request for backend ("gpu", "cpu" or "" for the default) runs on
+// the GPU.
+func (e *Engine) onGPU(backend string) (bool, error) {
 	switch {
 	case backend == "gpu" && e.gpu == nil:
-		return nil, "", false, errors.New("no GPU backend: " + e.info.Fallback)
+		return false, errors.New("no GPU backend: " + e.info.Fallback)
 	case backend == "gpu" || backend == "" && e.useGPU:
-		return e.gpu, e.info.GPUName, true, nil
+		return true, nil
 	case backend == "cpu" || backend == "":
-		return e.cpu, e.info.CPUName, false, nil
+		return false, nil
 	}
-	return nil, "", false, fmt.Errorf("backend %q: want gpu, cpu or empty", backend)
+	return false, fmt.Errorf("backend %q: want gpu, cpu or empty", backend)
 }
 
 // dropGPU closes a GPU that failed in the middle of a sample (most often a lost device:
 // the browser reclaimed its memory, or the driver reset) and leaves the CPU as the only
-// backend for this and later samples. It returns the CPU model.
+// backend for this and later samples. It returns the CPU model (nil for a continuous one).
 func (e *Engine) dropGPU(err error) sample.Denoiser {
 	if e.gpu != nil {
 		e.gpu.Close()

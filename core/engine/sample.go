@@ -39,6 +39,10 @@ type Request struct {
 	// the window only.
 	Draft string `json:"draft"`
 	K     int    `json:"k"` // drafted steps per target call; 0 is sample.DefaultK
+	// Solver is a continuous model's reverse-step rule (continuous.Solvers; "" is "sde").
+	// A continuous model reads Mode, Prompt, Length, Steps (0: ContinuousSteps), Seed,
+	// Backend and StopAtEOT, and ignores the masked samplers' settings.
+	Solver string `json:"solver,omitempty"`
 }
 
 // MaxLength bounds Request.Length in continue mode: past the model's window the text is
@@ -53,6 +57,7 @@ type Step struct {
 	Masked  int     `json:"masked"`         // positions still masked
 	Seconds float64 `json:"seconds"`        // since sampling started
 	Rows    int     `json:"rows,omitempty"` // speculative: sequences the target evaluated so far
+	T       float64 `json:"t,omitempty"`    // continuous: the diffusion time of the step's estimate
 	// Fallback says why the sample moved from the GPU to the CPU midway; "" if it has not.
 	Fallback string `json:"fallback,omitempty"`
 	Pieces
@@ -132,7 +137,7 @@ func (e *Engine) check(r Request) error {
 }
 
 // Sample runs one request, calling onStep (if not nil) after every step that committed
-// tokens. A causal (autoregressive) model writes left to right, one token per step, and
+// tokens (a continuous model: after every step, see sampleContinuous). A causal (autoregressive) model writes left to right, one token per step, and
 // ignores the masked samplers' settings (steps, strategy, grid, block). A masked model
 // writes a continuation longer than its window in chunks of half the window (sample.Long:
 // each chunk sees the latest text that fits beside it, Steps are shared out so that steps
@@ -141,6 +146,15 @@ func (e *Engine) check(r Request) error {
 // corrected drafted tokens. It returns ErrCanceled when ctx is canceled, checked before
 // each network call.
 func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Output, error) {
+	if e.cont != nil {
+		start := time.Now()
+		o, err := e.sampleContinuous(ctx, r, onStep)
+		if err != nil {
+			return Output{}, err
+		}
+		o.finish(time.Since(start))
+		return o, nil
+	}
 	if err := e.check(r); err != nil {
 		return Output{}, err
 	}
@@ -169,15 +183,21 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 		}
 		return Output{}, err
 	}
-	o.Seconds, o.Backend, o.Fallback = time.Since(start).Seconds(), backend, g.fallback
+	o.Backend, o.Fallback = backend, g.fallback
 	if g.fallback != "" {
 		o.Backend = e.info.CPUName
 	}
+	o.finish(time.Since(start))
+	return o, nil
+}
+
+// finish sets the text and the times of a sample that took took.
+func (o *Output) finish(took time.Duration) {
+	o.Seconds = took.Seconds()
 	o.Text = strings.Join(o.Texts, "")
 	if o.Seconds > 0 {
 		o.TokensPerSec = float64(o.Tokens) / o.Seconds
 	}
-	return o, nil
 }
 
 // sampleWindow samples a request that fits the window: one reverse process, plain or
@@ -187,15 +207,7 @@ func (e *Engine) sampleWindow(g *guarded, r Request, onStep func(Step), start ti
 	if err != nil {
 		return Output{}, err
 	}
-	mask := e.cfg.MaskID()
-	given := make([]bool, len(ids))
-	holes := 0
-	for i, t := range ids {
-		given[i] = t != mask
-		if !given[i] {
-			holes++
-		}
-	}
+	given, holes := e.given(ids)
 	opt := r.options()
 	left := holes
 	var origin []sample.Origin // speculative: how each position got its token, so far
@@ -259,6 +271,18 @@ func (e *Engine) sampleWindow(g *guarded, r Request, onStep func(Step), start ti
 	o.Pieces = e.Pieces(out, given[:len(out)], nil)
 	o.Pieces.mark(origin)
 	return o, nil
+}
+
+// given marks the positions of ids that are input, not MASK, and counts the others.
+func (e *Engine) given(ids []int32) (given []bool, holes int) {
+	given = make([]bool, len(ids))
+	for i, t := range ids {
+		given[i] = t != e.cfg.MaskID()
+		if !given[i] {
+			holes++
+		}
+	}
+	return given, holes
 }
 
 // cutAtEOT cuts ids at the first EOT the model wrote: what follows it is a new, unrelated

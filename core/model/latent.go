@@ -45,14 +45,25 @@ func (m *Model) latent(N int) *latentActs {
 // Transformer's position code read at 1000 t (DDPM's time embedding, with t in [0,1]).
 func TimeFeatures(dst []float32, t []float32, D int) {
 	h := D / 2
+	f := TimeFrequencies(D)
 	for r, tv := range t {
 		row := dst[r*D : (r+1)*D]
 		for i := 0; i < h; i++ {
-			w := math.Exp(-math.Log(10000) * float64(i) / float64(h))
-			s, c := math.Sincos(1000 * float64(tv) * w)
+			s, c := math.Sincos(float64(tv) * f[i])
 			row[i], row[h+i] = float32(s), float32(c)
 		}
 	}
+}
+
+// TimeFrequencies are TimeFeatures' angular frequencies 1000 w_i, i < D/2 (radians per
+// unit time), for the backends that compute the features themselves.
+func TimeFrequencies(D int) []float64 {
+	h := D / 2
+	f := make([]float64, h)
+	for i := range f {
+		f[i] = 1000 * math.Exp(-math.Log(10000)*float64(i)/float64(h))
+	}
+	return f
 }
 
 // Denoise runs the denoiser on B sequences: z (B*L, Latent) the noisy latents, sc

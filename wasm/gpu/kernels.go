@@ -240,6 +240,63 @@ func (k *kernels) argmaxConf(logits, out *webgpu.Buffer, L, V int, exclude int) 
 	return step{p, k.bind(p, k.uniform(L, V, exclude), logits, out), ceilDiv(L, 64), 1, 1}, nil
 }
 
+// timeEmbed: out (L, D) = the sinusoidal features of the rows' times t (L), f (D/2) the
+// frequencies in turns per unit time.
+func (k *kernels) timeEmbed(t, f, out *webgpu.Buffer, L, D int) (step, error) {
+	p, err := k.pipeline([]string{"time_embed"}, nil)
+	if err != nil {
+		return step{}, err
+	}
+	return step{p, k.bind(p, k.uniform(L, D), t, f, out), ceilDiv(D/2, 64), L, 1}, nil
+}
+
+// bias: x = act(x + b) over count values, b repeating every n (a row's bias: n = width;
+// an array of x's shape: n = count); act is SiLU with silu, else the identity.
+func (k *kernels) bias(x, b *webgpu.Buffer, count, n int, silu bool) (step, error) {
+	act := 0.0
+	if silu {
+		act = 1
+	}
+	p, err := k.pipeline([]string{"bias"}, map[string]float64{"SILU": act})
+	if err != nil {
+		return step{}, err
+	}
+	gx, gy := grid(count, 256)
+	return step{p, k.bind(p, k.uniform(count, n), x, b), gx, gy, 1}, nil
+}
+
+// updateParams is gaussianUpdate's uniform buffer: count, D, then c0, ct, sd as written by
+// setUpdate.
+func (k *kernels) updateParams(count, D int, c0, ct, sd float32) *webgpu.Buffer {
+	return k.uniform(count, D, c0, ct, sd)
+}
+
+// setUpdate rewrites the coefficients of an updateParams buffer.
+func (k *kernels) setUpdate(u *webgpu.Buffer, c0, ct, sd float32) {
+	k.dev.WriteBuffer(u, 8, f32Bytes([]float32{c0, ct, sd}))
+}
+
+// gaussianUpdate: z = c0 est + ct z + sd noise over (L, D), the rows known marks set to
+// clean; params from updateParams.
+func (k *kernels) gaussianUpdate(params, z, est, noise, clean, known *webgpu.Buffer, count int) (step, error) {
+	p, err := k.pipeline([]string{"gaussian_update"}, nil)
+	if err != nil {
+		return step{}, err
+	}
+	gx, gy := grid(count, 256)
+	return step{p, k.bind(p, params, z, est, noise, clean, known), gx, gy, 1}, nil
+}
+
+// concatRows: out (L, A+B) = [a row, b row].
+func (k *kernels) concatRows(a, b, out *webgpu.Buffer, L, A, B int) (step, error) {
+	p, err := k.pipeline([]string{"concat_rows"}, nil)
+	if err != nil {
+		return step{}, err
+	}
+	gx, gy := grid(L*(A+B), 256)
+	return step{p, k.bind(p, k.uniform(L*(A+B), A, B), a, b, out), gx, gy, 1}, nil
+}
+
 // run records steps into one compute pass, then the copies, and submits.
 func (k *kernels) run(steps []step, copies ...copyOp) {
 	enc := k.dev.CreateCommandEncoder()

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
+	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
+	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/engine"
 	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -41,4 +43,57 @@ func BenchmarkSampleSIMD(b *testing.B) {
 		tokens += out.Tokens
 	}
 	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
+}
+
+// BenchmarkContinuousStepSIMD times a continuous model's two calls per live-view step on
+// this kernel (the browser's CPU path), 48 positions with 16 of them a prompt: the
+// denoiser's and the decoder's (which the page runs after every step to show the text):
+//
+//	GOOS=js GOARCH=wasm go test -exec "$PWD/wasm/simd/testdata/node_exec.sh" -run '^$' -bench ContinuousStep -benchtime 10x ./wasm/simd
+func BenchmarkContinuousStepSIMD(b *testing.B) {
+	f, err := checkpoint.Load("../../weights/austen-tencdm.q8_0.ckpt")
+	if err != nil {
+		b.Skipf("no continuous release weights: %v", err)
+	}
+	cm, err := continuous.Open(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	k := load(b)
+	blas.Use(k, "wasm-simd")
+	nn.UseKernels(k.Kernels())
+	defer blas.Use(gonum.Implementation{}, "gonum")
+	defer nn.UseKernels(nn.Kernels{})
+	const L, prompt = 48, 16
+	D := cm.Space.D()
+	known := make([]bool, L)
+	t := make([]float32, L)
+	for i := range known {
+		known[i] = i < prompt
+		if !known[i] {
+			t[i] = 0.5
+		}
+	}
+	z := make([]float32, L*D)
+	for i := range z {
+		z[i] = float32(i%7) - 3
+	}
+	cpu := cm.CPU()
+	if err := cpu.Begin(z, make([]float32, L*D), known); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("denoise", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if err := cpu.Denoise(t); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if _, err := cpu.Tokens(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
