@@ -72,10 +72,14 @@ async function boot() {
   const current = [assets.weights, assets.continuous].filter(Boolean).map((w) => new URL(w.file, base).href);
   // The download runs while the engine compiles; checking needs both.
   const fetched = getWeights(weightsURL, want, engine, current);
+  // A continuous model's encoder is the masked model, whose release file it refers to
+  // rather than holds: the page fetches (or finds cached) that file too.
+  const encoder = model === "continuous" ? getWeights(new URL(assets.weights.file, base).href, assets.weights, engine, current) : null;
   const got = await fetched;
+  const enc = encoder ? await encoder : null;
   const t1 = performance.now();
   post({ type: "progress", phase: "starting" });
-  const infoJSON = await self.tdiff.load(got.bytes, (phase) => post({ type: "progress", phase }), noGPU);
+  const infoJSON = await self.tdiff.load(got.bytes, (phase) => post({ type: "progress", phase }), noGPU, enc ? enc.bytes : null);
   const info = JSON.parse(infoJSON);
   info.weights = { name: want.name, file: want.file, bytes: want.bytes, source: got.source };
   info.wasm = { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes };

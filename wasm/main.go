@@ -5,7 +5,7 @@
 //
 //	tdiff.choices() string                               // engine.Choices as JSON: menus and defaults
 //	tdiff.verify(bytes Uint8Array) string                // "" or why the release file is bad
-//	tdiff.load(bytes, onPhase(string), noGPU?) Promise<string> // Info as JSON; noGPU: why to leave the GPU off
+//	tdiff.load(bytes, onPhase(string), noGPU?, encoder?) Promise<string> // Info as JSON; noGPU: why to leave the GPU off; encoder: the masked model file a continuous model refers to
 //	tdiff.sample(requestJSON, onStep(stepJSON)) Promise<string> // Output as JSON
 //	tdiff.cancel()                                       // stop the running sample
 //	tdiff.loseGPU()                                      // tests: destroy the GPU device
@@ -19,6 +19,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"syscall/js"
 	"time"
@@ -106,6 +107,15 @@ func load(this js.Value, args []js.Value) any {
 	if len(args) > 1 && args[1].Type() == js.TypeFunction {
 		onPhase = args[1]
 	}
+	// The fourth argument, when given, is the encoder file a continuous model refers to
+	// (the masked model's release file).
+	var encoder []byte
+	if len(args) > 3 && args[3].Truthy() && err == nil {
+		var encErr error
+		if encoder, encErr = bytesArg(args[3:]); encErr != nil {
+			err = fmt.Errorf("encoder: %w", encErr)
+		}
+	}
 	open := openGPU
 	if len(args) > 2 && args[2].Type() == js.TypeString && args[2].String() != "" {
 		why := args[2].String() // the page's reason, which the engine reports as its fallback
@@ -115,7 +125,7 @@ func load(this js.Value, args []js.Value) any {
 		if err != nil {
 			return "", err
 		}
-		e, err := engine.Load(data, open, func(p string) {
+		e, err := engine.LoadWithEncoder(data, encoder, open, func(p string) {
 			if onPhase.Truthy() {
 				onPhase.Invoke(p)
 			}

@@ -233,7 +233,7 @@ func Load(path string) (*Model, *checkpoint.File, error) {
 // LoadEncoder reads the encoder file a reference names ("name sha256:hex") from dir and
 // checks its SHA-256.
 func LoadEncoder(dir, ref string) (*checkpoint.File, error) {
-	name, sum, ok := strings.Cut(ref, " sha256:")
+	name, _, ok := strings.Cut(ref, " sha256:")
 	if !ok || name != filepath.Base(name) {
 		return nil, fmt.Errorf("continuous: encoder reference %q is not \"name sha256:hex\"", ref)
 	}
@@ -241,8 +241,18 @@ func LoadEncoder(dir, ref string) (*checkpoint.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("continuous: the model's encoder, the masked model %s, should sit beside it: %v", name, err)
 	}
+	return CheckEncoder(ref, raw, filepath.Join(dir, name))
+}
+
+// CheckEncoder decodes raw, the bytes of the encoder file the reference ref names, after
+// checking their SHA-256 against it; where names the bytes in errors.
+func CheckEncoder(ref string, raw []byte, where string) (*checkpoint.File, error) {
+	_, sum, ok := strings.Cut(ref, " sha256:")
+	if !ok {
+		return nil, fmt.Errorf("continuous: encoder reference %q is not \"name sha256:hex\"", ref)
+	}
 	if got := fmt.Sprintf("%x", sha256.Sum256(raw)); got != sum {
-		return nil, fmt.Errorf("continuous: %s has SHA-256 %s, the model was made with %s", filepath.Join(dir, name), got, sum)
+		return nil, fmt.Errorf("continuous: %s has SHA-256 %s, the model was made with %s", where, got, sum)
 	}
 	return checkpoint.Decode(raw)
 }

@@ -35,8 +35,19 @@ const ContinuousSteps = 50
 const LiveEvery = 1
 
 // loadContinuous builds the engine of a continuous model's release file.
-func loadContinuous(f *checkpoint.File, tok *tokenizer.Tokenizer, size int, open OpenGPU, say func(string)) (*Engine, error) {
-	cm, err := continuous.Open(f)
+func loadContinuous(f *checkpoint.File, encoder []byte, tok *tokenizer.Tokenizer, size int, open OpenGPU, say func(string)) (*Engine, error) {
+	var enc *checkpoint.File
+	if ref, ok := f.Notes[continuous.EncoderFileNote]; ok {
+		if encoder == nil {
+			return nil, fmt.Errorf("weights: the continuous model's encoder is the masked model %s, which was not given", ref)
+		}
+		var err error
+		if enc, err = continuous.CheckEncoder(ref, encoder, "the encoder file"); err != nil {
+			return nil, fmt.Errorf("weights: %w", err)
+		}
+		size += len(encoder)
+	}
+	cm, err := continuous.OpenWith(f, enc)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}

@@ -197,3 +197,48 @@ func TestContinuousGPU(t *testing.T) {
 		t.Errorf("disagreeing GPU: info %+v, closed %v", info, bad.closed)
 	}
 }
+
+// A release file that refers to its encoder's file (the masked model's) loads only with
+// that file's bytes: without them, or with other bytes, the error says which file.
+func TestContinuousDetachedEncoder(t *testing.T) {
+	data, cm := continuousRelease(t)
+	f, err := checkpoint.Decode(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enc bytes.Buffer
+	if err := checkpoint.Encode(&enc, cm.Space.Net.ToFile(f.Tokenizer)); err != nil {
+		t.Fatal(err)
+	}
+	if err := continuous.Detach(f, "austen-mdm.q8_0.ckpt", enc.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	var rel bytes.Buffer
+	if err := checkpoint.Encode(&rel, f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(rel.Bytes(), nil, nil); err == nil || !strings.Contains(err.Error(), "austen-mdm.q8_0.ckpt") {
+		t.Fatalf("without the encoder: %v", err)
+	}
+	if _, err := LoadWithEncoder(rel.Bytes(), data, nil, nil); err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("with other bytes: %v", err)
+	}
+	e, err := LoadWithEncoder(rel.Bytes(), enc.Bytes(), nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := loadCont(t, nil)
+	req := DefaultRequest()
+	req.Prompt, req.Length, req.Steps, req.Seed = "It is", 8, 4, 3
+	a, err := e.Sample(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ref.Sample(context.Background(), req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Text != b.Text {
+		t.Fatalf("detached %q, bundled %q", a.Text, b.Text)
+	}
+}

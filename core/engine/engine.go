@@ -88,6 +88,14 @@ const SlowGPU = 2
 // default backend unless that pass took over SlowGPU times the CPU's; either way a
 // request may ask for the other. progress, if not nil, is told each phase as it starts.
 func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, error) {
+	return LoadWithEncoder(data, nil, open, progress)
+}
+
+// LoadWithEncoder is Load for a continuous model whose file refers to its encoder's file
+// (continuous.EncoderFileNote: the released masked model) instead of holding it: encoder
+// is that file's bytes, checked against the reference's SHA-256. It is ignored for a file
+// that needs none.
+func LoadWithEncoder(data, encoder []byte, open OpenGPU, progress func(phase string)) (*Engine, error) {
 	say := func(p string) {
 		if progress != nil {
 			progress(p)
@@ -106,7 +114,7 @@ func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, erro
 		return nil, fmt.Errorf("weights: %w", err)
 	}
 	if f.Notes["kind"] == continuous.Kind {
-		return loadContinuous(f, tok, len(data), open, say)
+		return loadContinuous(f, encoder, tok, len(data), open, say)
 	}
 	m, err := model.FromFileInference(f)
 	if err != nil {
