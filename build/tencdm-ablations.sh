@@ -12,13 +12,13 @@
 #               against one trained on clean latents, at the same budget
 #   masked      a masked diffusion model of the denoiser's size and budget (equal compute)
 # Every run resumes after a kill. Writes weights/tencdm-ablations.{md,png} and the
-# decoders' accuracies to runs/tencdm-ablations/*.eval.json. STEPS and DSTEPS (default 300)
+# decoders' accuracies to runs/tencdm-ablations/*.eval.json. STEPS (default 200) and DSTEPS (300)
 # set the denoisers' and decoders' budgets; ENCODER the encoder file. The runs go in order
 # of the questions' weight (the seed's two claims first), so a cut-short session still
 # answers those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STEPS=${STEPS:-300}
+STEPS=${STEPS:-200}
 DSTEPS=${DSTEPS:-300}
 OUT=${OUT:-runs/tencdm-ablations}
 ENCODER=${ENCODER:-weights/austen-mdm.q8_0.ckpt}
