@@ -38,7 +38,9 @@ export class DiffusionClient {
     this.jobs = new Map();      // id -> {resolve, reject, onStep}
     this.nextID = 1;
     this.info = null;
-    this.timings = null;
+    // spans is the timeline of the start-up and the samples: {name, start, end} in seconds
+    // after the page's navigation, from the worker's "timing" messages and mark().
+    this.spans = [];
     this.loadError = null;
     this.worker = null;
     this.ready = null;
@@ -69,9 +71,10 @@ export class DiffusionClient {
         if ((m.type === "ready" || m.type === "error" && !m.id) && this.gpuRuns) this.markGPURun(false);
         if (m.type === "choices") {
           this.resolveChoices(m.choices);
+        } else if (m.type === "timing") {
+          this.mark(m.name, m.start, m.end);
         } else if (m.type === "ready") {
           this.info = m.info;
-          this.timings = m.timings;
           resolve(m.info);
         } else if (m.type === "error" && !m.id) {
           this.loadError = m.message;
@@ -105,6 +108,15 @@ export class DiffusionClient {
       this.worker.postMessage({ type: "init", base: BASE.href, noGPU, testHooks });
     });
     return this.ready;
+  }
+
+  /**
+   * mark adds a span to the timeline; start and end are ms since the epoch
+   * (performance.timeOrigin + performance.now(), the clock workers and pages share).
+   */
+  mark(name, start, end = performance.timeOrigin + performance.now()) {
+    const s = (ms) => (ms - performance.timeOrigin) / 1000;
+    this.spans.push({ name, start: s(start), end: s(end) });
   }
 
   /** on registers a listener for worker messages (progress, notice, ready, error). */

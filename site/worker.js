@@ -10,7 +10,9 @@
 //   worker -> page  {type: "choices", choices}        engine.Choices: menus and defaults
 //                   {type: "progress", phase, loaded?, total?, source?}
 //                   {type: "notice", text}
-//                   {type: "ready", info, timings}
+//                   {type: "ready", info}
+//                   {type: "timing", name, start, end} a span of the start-up or of a sample, in
+//                                                     ms since the epoch (now()), for the page's timeline
 //                   {type: "step", id, step}  {type: "done", id, output}
 //                   {type: "error", id?, message, canceled?}
 "use strict";
@@ -44,12 +46,23 @@ self.onmessage = (ev) => {
 
 function post(m) { self.postMessage(m); }
 
+// now is the time in ms since the epoch at performance.now()'s precision: the worker's
+// clock starts later than the page's, so spans travel on the shared one.
+function now() { return performance.timeOrigin + performance.now(); }
+
+// span tells the page that name ran from start to end (now() times).
+function span(name, start, end = now()) { post({ type: "timing", name, start, end }); }
+
 async function runSample(id, request) {
   try {
     await booted;
+    const t0 = now();
+    let first = true;
     const out = await self.tdiff.sample(JSON.stringify(request), (s) => {
+      if (first) { first = false; span("first step", t0); }
       post({ type: "step", id, step: JSON.parse(s) });
     });
+    span("sample", t0);
     post({ type: "done", id, output: JSON.parse(out) });
   } catch (err) {
     const message = String(err && err.message || err);
@@ -58,22 +71,35 @@ async function runSample(id, request) {
 }
 
 async function boot() {
-  const t0 = performance.now();
+  span("worker start", performance.timeOrigin, now());
+  const t0 = now();
   const assets = await (await fetch(new URL("assets.json", base), { cache: "no-cache" })).json();
+  span("assets.json", t0);
   const engine = startEngine(new URL(assets.wasm, base));
   const weightsURL = new URL(assets.weights.file, base).href;
   // The download runs while the engine compiles; checking needs both.
-  const fetched = getWeights(weightsURL, assets.weights, engine);
-  const got = await fetched;
-  const t1 = performance.now();
+  const got = await getWeights(weightsURL, assets.weights, engine);
   post({ type: "progress", phase: "starting" });
-  const infoJSON = await self.tdiff.load(got.bytes, (phase) => post({ type: "progress", phase }), noGPU);
+  const phases = timePhases();
+  const infoJSON = await self.tdiff.load(got.bytes, (phase) => { phases(phase); post({ type: "progress", phase }); }, noGPU);
+  phases("");
   const info = JSON.parse(infoJSON);
   info.weights = { name: assets.weights.name, file: assets.weights.file, bytes: assets.weights.bytes, source: got.source };
   info.wasm = { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes };
-  const timings = { fetchSeconds: (t1 - t0) / 1000, initSeconds: (performance.now() - t1) / 1000 };
-  post({ type: "ready", info, timings });
+  post({ type: "ready", info });
   return info;
+}
+
+// timePhases returns next(phase), which ends the engine's current phase (a span) and
+// starts the next; next("") only ends it.
+function timePhases() {
+  let name = "", start = 0;
+  return (phase) => {
+    const t = now();
+    if (name) span(name, start, t);
+    name = phase;
+    start = t;
+  };
 }
 
 async function startEngine(url) {
@@ -81,6 +107,7 @@ async function startEngine(url) {
   const go = new Go();
   const ready = new Promise((resolve) => { self.tdiffReady = resolve; });
   let inst;
+  const t0 = now();
   try {
     inst = await WebAssembly.instantiateStreaming(fetch(url), go.importObject);
   } catch (err) {
@@ -90,8 +117,11 @@ async function startEngine(url) {
   }
   // The SIMD kernel (wasm/simd) works on Go's memory in place; Go cannot reach it itself.
   self.tdiffMemory = inst.instance.exports.mem;
+  const t1 = now();
+  span("wasm fetch and compile", t0, t1);
   go.run(inst.instance).then(() => post({ type: "error", message: "the engine stopped" }));
   await ready;
+  span("engine start", t1);
   post({ type: "choices", choices: JSON.parse(self.tdiff.choices()) });
 }
 
@@ -101,12 +131,17 @@ async function check(bytes, want, engine) {
     return `size ${bytes.byteLength} bytes, want ${want.bytes}`;
   }
   if (want.sha256 && self.crypto && crypto.subtle) {
+    const t0 = now();
     const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    span("SHA-256 (browser)", t0);
     const hex = Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
     if (hex !== want.sha256) return "SHA-256 of the file differs from assets.json";
   }
   await engine;
-  return self.tdiff.verify(bytes); // header, manifest and payload SHA-256 (checkpoint.Verify)
+  const t0 = now();
+  const why = self.tdiff.verify(bytes); // header, manifest and payload SHA-256 (checkpoint.Verify)
+  span("verify (engine)", t0);
+  return why;
 }
 
 async function getWeights(url, want, engine) {
@@ -119,8 +154,10 @@ async function getWeights(url, want, engine) {
       try {
         const got = { buf: new Uint8Array(want.bytes || 0), n: 0 };
         const report = reporter("cache", want.bytes);
+        const t0 = now();
         await readInto(hit, got, report);
         report(got.n, true);
+        span("weights from the cache", t0);
         bytes = got.n === got.buf.byteLength ? got.buf : got.buf.slice(0, got.n);
         post({ type: "progress", phase: "checking cached weights" });
         why = await check(bytes, want, engine);
@@ -135,7 +172,9 @@ async function getWeights(url, want, engine) {
       await cache.delete(url);
     }
   }
+  const t0 = now();
   const bytes = await download(url, want.bytes);
+  span("weights download", t0);
   const why = await check(bytes, want, engine);
   if (why) throw new Error(`downloaded weights are damaged: ${why}`);
   if (cache) {
