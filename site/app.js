@@ -168,9 +168,13 @@ function showInfo(info) {
   const choice = $("backend-choice");
   const [fastest, gpuOpt] = choice.options;
   fastest.textContent = `Fastest: ${info.gpu ? "WebGPU" : "CPU"}`;
-  gpuOpt.disabled = !info.gpuName && !client.gpuSkipped;
-  gpuOpt.textContent = info.gpuName ? `WebGPU: ${info.gpuName}` : client.gpuSkipped ? "WebGPU (reloads the page)" : "WebGPU (unavailable)";
-  if (wantBackend === "gpu" && info.gpuName || wantBackend === "cpu") choice.value = wantBackend;
+  // While the GPU starts (beside the first samples on the CPU) it may be asked for: the
+  // sample waits for it.
+  gpuOpt.disabled = !info.gpuName && !client.gpuSkipped && !info.gpuPending;
+  gpuOpt.textContent = info.gpuName ? `WebGPU: ${info.gpuName}` : client.gpuSkipped ? "WebGPU (reloads the page)" :
+    info.gpuPending ? "WebGPU (starting…)" : "WebGPU (unavailable)";
+  if (wantBackend === "gpu" && (info.gpuName || info.gpuPending) || wantBackend === "cpu") choice.value = wantBackend;
+  if (choice.value === "gpu" && gpuOpt.disabled) choice.value = "";
   if (client.gpuSkipped) {
     $("backend-hint").textContent = demo.notices[demo.notices.length - 1]; // the crash notice
   } else if (info.gpuSeconds > 0) {
@@ -339,6 +343,9 @@ function boot() {
       }
     } else if (m.type === "timing") {
       showTimings();
+    } else if (m.type === "gpu") {
+      demo.info = m.info; // the GPU passed or failed its self-test
+      showInfo(m.info);
     } else if (m.type === "notice") {
       // After a crash on the GPU the notice says how to go back to it, and stays by the
       // backend control.

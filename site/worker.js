@@ -6,11 +6,13 @@
 //                                                     noGPU: why to leave the GPU off
 //                   {type: "sample", id, request}     request: engine.Request
 //                   {type: "cancel"}
+//                   {type: "start-gpu"}               start the GPU (the page asks when no sample runs)
 //                   {type: "lose-gpu"}                tests: destroy the GPU device (init's testHooks)
 //   worker -> page  {type: "choices", choices}        engine.Choices: menus and defaults
 //                   {type: "progress", phase, loaded?, total?, source?}
 //                   {type: "notice", text}
-//                   {type: "ready", info}
+//                   {type: "ready", info}             the CPU model is ready; the GPU starts after it
+//                   {type: "gpu", info}               the GPU passed or failed its self-test (info.gpuPending false)
 //                   {type: "timing", name, start, end} a span of the start-up or of a sample, in
 //                                                     ms since the epoch (now()), for the page's timeline
 //                   {type: "step", id, step}  {type: "done", id, output}
@@ -39,6 +41,8 @@ self.onmessage = (ev) => {
     runSample(m.id, m.request);
   } else if (m.type === "cancel") {
     if (self.tdiff) self.tdiff.cancel();
+  } else if (m.type === "start-gpu") {
+    booted.then(() => startGPU(), () => {});
   } else if (m.type === "lose-gpu" && testHooks) {
     if (self.tdiff) self.tdiff.loseGPU();
   }
@@ -53,9 +57,15 @@ function now() { return performance.timeOrigin + performance.now(); }
 // span tells the page that name ran from start to end (now() times).
 function span(name, start, end = now()) { post({ type: "timing", name, start, end }); }
 
+// startGPU starts the GPU (once): it uploads the weights, compiles its kernels and
+// self-tests. It is set when the CPU model is ready; the page asks for it when no sample
+// is running ("start-gpu"), and a sample that asks for the GPU starts it at once.
+let startGPU = () => {};
+
 async function runSample(id, request) {
   try {
     await booted;
+    if (request.backend === "gpu") startGPU();
     const t0 = now();
     let first = true;
     const out = await self.tdiff.sample(JSON.stringify(request), (s) => {
@@ -75,34 +85,58 @@ async function boot() {
   const t0 = now();
   const assets = await (await fetch(new URL("assets.json", base), { cache: "no-cache" })).json();
   span("assets.json", t0);
-  const engine = startEngine(new URL(assets.wasm, base));
-  const weightsURL = new URL(assets.weights.file, base).href;
-  // The download runs while the engine compiles; checking needs both.
-  const got = await getWeights(weightsURL, assets.weights, engine);
+  // The weights' download and check run while the engine compiles and starts. The engine
+  // (Go's runtime) starts once the weights are on their way, as it holds this thread for a
+  // while; its compilation runs on other threads from the start.
+  let requested;
+  const weightsRequested = new Promise((resolve) => { requested = resolve; });
+  const engine = startEngine(new URL(assets.wasm, base), weightsRequested);
+  const got = getWeights(new URL(assets.weights.file, base).href, assets.weights, engine, requested);
+  await engine;
   post({ type: "progress", phase: "starting" });
-  const phases = timePhases();
-  const infoJSON = await self.tdiff.load(got.bytes, (phase) => { phases(phase); post({ type: "progress", phase }); }, noGPU);
-  phases("");
-  const info = JSON.parse(infoJSON);
-  info.weights = { name: assets.weights.name, file: assets.weights.file, bytes: assets.weights.bytes, source: got.source };
-  info.wasm = { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes };
+  const files = {
+    weights: { name: assets.weights.name, file: assets.weights.file, bytes: assets.weights.bytes },
+    wasm: { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes },
+  };
+  // The bytes are checked (check): the engine skips its own hash of them.
+  const weights = await got;
+  files.weights.source = weights.source;
+  const loading = timedPhases();
+  const info = { ...JSON.parse(await self.tdiff.load(weights.bytes, loading, true)), ...files };
+  loading("");
+  info.gpuPending = true; // startGPU below, when the page asks
   post({ type: "ready", info });
+  // The GPU takes over from the CPU if it passes its self-test and is faster.
+  let started = false;
+  startGPU = () => {
+    if (started) return;
+    started = true;
+    const phases = timedPhases();
+    self.tdiff.startGPU(phases, noGPU).then((json) => {
+      phases("");
+      post({ type: "gpu", info: { ...JSON.parse(json), ...files } });
+    }, (err) => {
+      phases("");
+      post({ type: "gpu", info: { ...info, gpuPending: false, fallback: `the GPU did not start: ${err && err.message || err}` } });
+    });
+  };
   return info;
 }
 
-// timePhases returns next(phase), which ends the engine's current phase (a span) and
-// starts the next; next("") only ends it.
-function timePhases() {
+// timedPhases returns the engine's onPhase(phase): it reports the phase to the page and
+// ends the current phase's span; onPhase("") only ends it.
+function timedPhases() {
   let name = "", start = 0;
   return (phase) => {
     const t = now();
     if (name) span(name, start, t);
     name = phase;
     start = t;
+    if (phase) post({ type: "progress", phase });
   };
 }
 
-async function startEngine(url) {
+async function startEngine(url, weightsRequested) {
   importScripts(new URL("wasm_exec.js", base).href);
   const go = new Go();
   const ready = new Promise((resolve) => { self.tdiffReady = resolve; });
@@ -117,15 +151,18 @@ async function startEngine(url) {
   }
   // The SIMD kernel (wasm/simd) works on Go's memory in place; Go cannot reach it itself.
   self.tdiffMemory = inst.instance.exports.mem;
+  span("wasm fetch and compile", t0);
+  await weightsRequested;
   const t1 = now();
-  span("wasm fetch and compile", t0, t1);
   go.run(inst.instance).then(() => post({ type: "error", message: "the engine stopped" }));
   await ready;
   span("engine start", t1);
   post({ type: "choices", choices: JSON.parse(self.tdiff.choices()) });
 }
 
-// check returns "" when bytes are the release file the site names, or what is wrong.
+// check returns "" when bytes are the release file the site names, or what is wrong: the
+// file's SHA-256 from assets.json in the browser's own SHA-256 when it has one (native,
+// and free of the engine, which may still be compiling), else the engine's checks.
 async function check(bytes, want, engine) {
   if (want.bytes && bytes.byteLength !== want.bytes) {
     return `size ${bytes.byteLength} bytes, want ${want.bytes}`;
@@ -136,6 +173,7 @@ async function check(bytes, want, engine) {
     span("SHA-256 (browser)", t0);
     const hex = Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
     if (hex !== want.sha256) return "SHA-256 of the file differs from assets.json";
+    return "";
   }
   await engine;
   const t0 = now();
@@ -144,11 +182,14 @@ async function check(bytes, want, engine) {
   return why;
 }
 
-async function getWeights(url, want, engine) {
+// getWeights returns {bytes, source} of the checked release file, from Cache Storage or
+// else the network; requested() is called once the bytes are on their way.
+async function getWeights(url, want, engine, requested) {
   let cache = null;
   try { cache = await caches.open(CACHE); } catch (_) { /* no Cache Storage (insecure origin): download each time */ }
   if (cache) {
     const hit = await cache.match(url);
+    requested(); // the engine starts once this turn has asked for the body (reading it, or the network)
     if (hit) {
       let bytes = null, why;
       try {
@@ -172,20 +213,24 @@ async function getWeights(url, want, engine) {
       await cache.delete(url);
     }
   }
+  requested();
   const t0 = now();
   const bytes = await download(url, want.bytes);
   span("weights download", t0);
   const why = await check(bytes, want, engine);
   if (why) throw new Error(`downloaded weights are damaged: ${why}`);
-  if (cache) {
-    try {
-      await cache.put(url, new Response(bytes, { headers: { "Content-Type": "application/octet-stream", "Content-Length": String(bytes.byteLength) } }));
-      for (const req of await cache.keys()) {
-        if (req.url !== url) await cache.delete(req); // older releases
-      }
-    } catch (_) { /* quota: the next visit downloads again */ }
-  }
+  if (cache) keep(cache, url, bytes); // in the background: the engine need not wait for the disk
   return { bytes, source: "network" };
+}
+
+// keep stores the release file in Cache Storage and drops older releases' files.
+async function keep(cache, url, bytes) {
+  try {
+    await cache.put(url, new Response(bytes, { headers: { "Content-Type": "application/octet-stream", "Content-Length": String(bytes.byteLength) } }));
+    for (const req of await cache.keys()) {
+      if (req.url !== url) await cache.delete(req); // older releases
+    }
+  } catch (_) { /* quota: the next visit downloads again */ }
 }
 
 // RESUMES is how many times a download that breaks off is taken up again.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
@@ -40,6 +41,7 @@ type Info struct {
 	GPU          bool         `json:"gpu"`          // whether Backend is a GPU
 	Fallback     string       `json:"fallback"`     // why the CPU is the default, "" on the GPU
 	GPUName      string       `json:"gpuName"`      // the GPU that passed the self-test, or ""
+	GPUPending   bool         `json:"gpuPending"`   // the GPU is starting (StartGPU): samples run on the CPU meanwhile
 	CPUName      string       `json:"cpuName"`      // the CPU backend's name
 	SelfTestDiff float64      `json:"selfTestDiff"` // max |gpu-cpu| logit, -1 when not run
 	GPUSeconds   float64      `json:"gpuSeconds"`   // the self-test's forward pass on the GPU
@@ -51,14 +53,22 @@ type Info struct {
 	Bytes        int          `json:"bytes"`     // size of the release file
 }
 
-// Engine is a loaded model ready to sample. Sample may not run twice at once.
+// Engine is a loaded model ready to sample. Sample may not run twice at once, but may run
+// while StartGPU's goroutine starts the GPU.
 type Engine struct {
-	cfg    model.Config
-	tok    *tokenizer.Tokenizer
-	cpu    *model.Model
-	gpu    GPU  // nil unless it passed the self-test
-	useGPU bool // the default backend
-	info   Info
+	cfg model.Config
+	tok *tokenizer.Tokenizer
+	cpu *model.Model
+	// cpuBusy is held by whoever runs the CPU model, whose forward pass works in the
+	// model's own buffers: a sample, or the self-test's reference pass.
+	cpuBusy sync.Mutex
+
+	mu       sync.Mutex       // guards what follows: StartGPU's goroutine sets it
+	gpu      GPU              // nil unless it passed the self-test
+	useGPU   bool             // the default backend
+	info     Info             //
+	file     *checkpoint.File // the decoded release file, until StartGPU has uploaded it
+	gpuReady chan struct{}    // closed when StartGPU has settled; nil before it starts
 }
 
 // SlowGPU is how many times slower than the CPU the GPU's self-test forward pass may be
@@ -71,14 +81,41 @@ const SlowGPU = 2
 // one forward pass on a fixed input matches the CPU within SelfTestTol. The GPU is the
 // default backend unless that pass took over SlowGPU times the CPU's; either way a
 // request may ask for the other. progress, if not nil, is told each phase as it starts.
+// It is LoadCPU, then StartGPU waited for.
 func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, error) {
-	say := func(p string) {
-		if progress != nil {
-			progress(p)
-		}
+	e, err := LoadCPU(data, false, progress)
+	if err != nil {
+		return nil, err
 	}
-	say("verifying and decoding")
-	f, err := checkpoint.Decode(data) // hashes the payload once, then decompresses it
+	if open == nil {
+		e.info.Fallback = "no GPU support in this build"
+		return e, nil
+	}
+	<-e.StartGPU(open, progress)
+	return e, nil
+}
+
+// say tells progress, if not nil, that phase starts.
+func say(progress func(phase string), phase string) {
+	if progress != nil {
+		progress(phase)
+	}
+}
+
+// LoadCPU decodes a release file and builds the CPU model, ready to sample; the GPU, if
+// any, comes later (StartGPU), so that the first sample need not wait for it. It checks
+// the header, the manifest and the sizes, and the payload's SHA-256 unless checked is
+// set: the caller has checked data against a hash of the whole file that it trusts (the
+// page, against the site's asset list, in the browser's native SHA-256).
+func LoadCPU(data []byte, checked bool, progress func(phase string)) (*Engine, error) {
+	decode := checkpoint.Decode // hashes the payload once, then decompresses it
+	if checked {
+		decode = checkpoint.DecodeChecked
+		say(progress, "decoding")
+	} else {
+		say(progress, "verifying and decoding")
+	}
+	f, err := decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
@@ -96,41 +133,78 @@ func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, erro
 	if tok.Vocab() != m.Cfg.Vocab {
 		return nil, fmt.Errorf("weights: tokenizer has %d ids, model %d", tok.Vocab(), m.Cfg.Vocab)
 	}
-	e := &Engine{cfg: m.Cfg, tok: tok, cpu: m}
+	e := &Engine{cfg: m.Cfg, tok: tok, cpu: m, file: f}
 	e.info = Info{Backend: cpuName(), CPUName: cpuName(), SelfTestDiff: -1, Config: m.Cfg, DType: mainDType(f), CPUKernel: blas.Name(),
-		Params: m.Cfg.NumParams(), Bytes: len(data)}
-	if open == nil {
-		e.info.Fallback = "no GPU support in this build"
-		return e, nil
+		Params: m.Cfg.NumParams(), Bytes: len(data), Fallback: "the GPU has not been started"}
+	return e, nil
+}
+
+// StartGPU opens the GPU on a goroutine of its own and keeps it when one forward pass on
+// a fixed input matches the CPU model's within SelfTestTol; it makes the GPU the default
+// backend unless that pass took over SlowGPU times the CPU's. Meanwhile samples run on
+// the CPU, and one that asks for the GPU waits for the outcome. The returned channel is
+// closed once Info says it. progress, if not nil, is told each phase as it starts. Call
+// it once.
+func (e *Engine) StartGPU(open OpenGPU, progress func(phase string)) <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.gpuReady != nil {
+		return e.gpuReady
 	}
-	say("starting GPU")
-	g, err := open(f, m.Cfg)
+	done := make(chan struct{})
+	e.gpuReady = done
+	e.info.GPUPending, e.info.Fallback = true, "the GPU is starting"
+	f := e.file
+	go func() {
+		defer close(done)
+		fallback := e.startGPU(open, f, progress)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.info.GPUPending, e.info.Fallback, e.file = false, fallback, nil
+		if e.useGPU {
+			e.info.Backend, e.info.GPU = e.info.GPUName, true
+		}
+	}()
+	return done
+}
+
+// startGPU is StartGPU's work: it opens and checks the GPU, keeps it (e.gpu, and
+// e.useGPU when it is the default) and returns why the CPU stays the default, or "".
+func (e *Engine) startGPU(open OpenGPU, f *checkpoint.File, progress func(phase string)) (fallback string) {
+	say(progress, "starting GPU")
+	g, err := open(f, e.cfg)
 	if err != nil {
-		e.info.Fallback = err.Error()
-		return e, nil
+		return err.Error()
 	}
-	say("GPU self-test")
-	r, err := SelfTest(g, m)
+	say(progress, "GPU self-test")
+	r, err := SelfTest(g, e.cfg, e.cpuLogits)
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.info.SelfTestDiff, e.info.GPUSeconds, e.info.CPUSeconds = r.MaxDiff, r.GPU.Seconds(), r.CPU.Seconds()
 	switch {
 	case err != nil:
-		e.info.Fallback = "GPU self-test: " + err.Error()
+		fallback = "GPU self-test: " + err.Error()
 	case !(r.MaxDiff <= SelfTestTol):
-		e.info.Fallback = fmt.Sprintf("GPU self-test: max logit difference %.3g exceeds %.0e", r.MaxDiff, SelfTestTol)
+		fallback = fmt.Sprintf("GPU self-test: max logit difference %.3g exceeds %.0e", r.MaxDiff, SelfTestTol)
 	default:
 		e.gpu = g
 		e.info.GPUName = g.Name()
 		if r.GPU > SlowGPU*r.CPU {
-			e.info.Fallback = fmt.Sprintf("%s took %.0f ms for the self-test's forward pass, the CPU %.0f ms",
+			return fmt.Sprintf("%s took %.0f ms for the self-test's forward pass, the CPU %.0f ms",
 				g.Name(), 1000*r.GPU.Seconds(), 1000*r.CPU.Seconds())
-			return e, nil
 		}
 		e.useGPU = true
-		e.info.Backend, e.info.GPU = g.Name(), true
-		return e, nil
+		return ""
 	}
 	g.Close()
-	return e, nil
+	return fallback
+}
+
+// cpuLogits runs the CPU model once, waiting for a sample that holds it to end.
+func (e *Engine) cpuLogits(ids []int32) ([]float32, error) {
+	e.cpuBusy.Lock()
+	defer e.cpuBusy.Unlock()
+	return e.cpu.Logits(ids)
 }
 
 func cpuName() string {
@@ -179,12 +253,13 @@ type SelfTestResult struct {
 	GPU, CPU time.Duration // each one's forward pass
 }
 
-// SelfTest runs both denoisers on SelfTestIDs and compares their logits.
-func SelfTest(g sample.Denoiser, cpu *model.Model) (SelfTestResult, error) {
+// SelfTest runs the GPU and the CPU model of cfg (cpu: its Logits) on SelfTestIDs and
+// compares their logits.
+func SelfTest(g sample.Denoiser, cfg model.Config, cpu func(ids []int32) ([]float32, error)) (SelfTestResult, error) {
 	r := SelfTestResult{MaxDiff: -1}
-	ids := SelfTestIDs(cpu.Cfg)
+	ids := SelfTestIDs(cfg)
 	t0 := time.Now()
-	want, err := cpu.Logits(ids)
+	want, err := cpu(ids)
 	r.CPU = time.Since(t0)
 	if err != nil {
 		return r, err
@@ -212,11 +287,15 @@ func SelfTest(g sample.Denoiser, cpu *model.Model) (SelfTestResult, error) {
 }
 
 // Info describes the model and backend.
-func (e *Engine) Info() Info { return e.info }
+func (e *Engine) Info() Info {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.info
+}
 
 // InfoJSON is Info as JSON, for the JS side.
 func (e *Engine) InfoJSON() string {
-	b, _ := json.Marshal(e.info)
+	b, _ := json.Marshal(e.Info())
 	return string(b)
 }
 
@@ -225,6 +304,8 @@ func (e *Engine) Tokenizer() *tokenizer.Tokenizer { return e.tok }
 
 // Close frees the GPU, if any.
 func (e *Engine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.gpu != nil {
 		e.gpu.Close()
 		e.gpu = nil
@@ -232,8 +313,21 @@ func (e *Engine) Close() {
 }
 
 // denoiser picks the backend a request asks for: "gpu", "cpu" or "" for the default, and
-// says whether it is the GPU.
-func (e *Engine) denoiser(backend string) (d sample.Denoiser, name string, gpu bool, err error) {
+// says whether it is the GPU. A request for the GPU waits while it starts (StartGPU); one
+// for the default takes the CPU meanwhile.
+func (e *Engine) denoiser(ctx context.Context, backend string) (d sample.Denoiser, name string, gpu bool, err error) {
+	e.mu.Lock()
+	starting := e.gpuReady
+	e.mu.Unlock()
+	if backend == "gpu" && starting != nil {
+		select {
+		case <-starting:
+		case <-ctx.Done():
+			return nil, "", false, ErrCanceled
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	switch {
 	case backend == "gpu" && e.gpu == nil:
 		return nil, "", false, errors.New("no GPU backend: " + e.info.Fallback)
@@ -249,6 +343,8 @@ func (e *Engine) denoiser(backend string) (d sample.Denoiser, name string, gpu b
 // the browser reclaimed its memory, or the driver reset) and leaves the CPU as the only
 // backend for this and later samples. It returns the CPU model.
 func (e *Engine) dropGPU(err error) sample.Denoiser {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.gpu != nil {
 		e.gpu.Close()
 		e.gpu = nil

@@ -144,10 +144,13 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 	if err := e.check(r); err != nil {
 		return Output{}, err
 	}
-	d, backend, onGPU, err := e.denoiser(r.Backend)
+	d, backend, onGPU, err := e.denoiser(ctx, r.Backend)
 	if err != nil {
 		return Output{}, err
 	}
+	// The CPU model is this sample's, also on the GPU, which may fall back to it.
+	e.cpuBusy.Lock()
+	defer e.cpuBusy.Unlock()
 	g := guard(ctx, d)
 	if onGPU {
 		g.onGPUFailure = e.dropGPU
@@ -171,7 +174,7 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 	}
 	o.Seconds, o.Backend, o.Fallback = time.Since(start).Seconds(), backend, g.fallback
 	if g.fallback != "" {
-		o.Backend = e.info.CPUName
+		o.Backend = cpuName()
 	}
 	o.Text = strings.Join(o.Texts, "")
 	if o.Seconds > 0 {
