@@ -104,6 +104,7 @@ async function boot() {
   const loading = timedPhases();
   const info = { ...JSON.parse(await self.tdiff.load(weights.bytes, loading, true)), ...files };
   loading("");
+  await weights.stored;
   info.gpuPending = true; // startGPU below, when the page asks
   post({ type: "ready", info });
   // The GPU takes over from the CPU if it passes its self-test and is faster.
@@ -219,18 +220,20 @@ async function getWeights(url, want, engine, requested) {
   span("weights download", t0);
   const why = await check(bytes, want, engine);
   if (why) throw new Error(`downloaded weights are damaged: ${why}`);
-  if (cache) keep(cache, url, bytes); // in the background: the engine need not wait for the disk
-  return { bytes, source: "network" };
+  // Stored while the engine decodes them: the page is ready once both are done.
+  return { bytes, source: "network", stored: cache ? keep(cache, url, bytes) : null };
 }
 
 // keep stores the release file in Cache Storage and drops older releases' files.
 async function keep(cache, url, bytes) {
+  const t0 = now();
   try {
     await cache.put(url, new Response(bytes, { headers: { "Content-Type": "application/octet-stream", "Content-Length": String(bytes.byteLength) } }));
     for (const req of await cache.keys()) {
       if (req.url !== url) await cache.delete(req); // older releases
     }
   } catch (_) { /* quota: the next visit downloads again */ }
+  span("weights to the cache", t0);
 }
 
 // RESUMES is how many times a download that breaks off is taken up again.

@@ -91,7 +91,7 @@ func (e *env) crashAndReturn(t *testing.T, ctx context.Context, name, query, whe
 			t.Fatalf("picking WebGPU under Run on left the page at %q (%v)", q, err)
 		}
 	}
-	e.waitFor(t, tab, "the page again with the GPU on", readyPred, e.timeout)
+	e.waitFor(t, tab, "the page again with the GPU on", "("+readyPred+") && "+gpuSettled, e.timeout)
 	if s := e.state(t, tab); s.GPUName == "" {
 		t.Errorf("after picking WebGPU: no GPU (fallback %q)", s.Fallback)
 	}

@@ -175,6 +175,8 @@ const (
 	sampling  = `(() => { const v = document.getElementById("view"); return v.dataset.state === "sampling" && +v.dataset.step >= 2 && +v.dataset.masked > 0; })()`
 	finished  = `["done", "error", "canceled"].includes(document.getElementById("view").dataset.state)`
 	readyPred = `window.tdiffDemo && (window.tdiffDemo.info !== null || window.tdiffDemo.state === "error")`
+	// gpuSettled holds once the GPU passed or failed its self-test (or was never tried).
+	gpuSettled = `(!window.tdiffDemo || !window.tdiffDemo.info || !window.tdiffDemo.info.gpuPending)`
 )
 
 // sample opens the demo with autorun, screenshots it mid-denoising and at the end, and
@@ -193,6 +195,8 @@ func (e *env) sample(t *testing.T, ctx context.Context, name string, steps int, 
 		t.Errorf("never saw the view mid-denoising (state %q, status %q)", st.State, st.Status)
 	}
 	e.waitFor(t, ctx, "the sample to finish", finished, e.timeout)
+	// The GPU starts once no sample runs: wait for its outcome, which the checks read.
+	e.waitFor(t, ctx, "the GPU's outcome", gpuSettled, e.timeout)
 	e.screenshot(t, ctx, name+"-final.png")
 	s := e.state(t, ctx)
 	if s.State != "done" {

@@ -122,10 +122,12 @@ func LoadCPU(data []byte, checked bool, progress func(phase string)) (*Engine, e
 	if len(f.Tokenizer) == 0 {
 		return nil, errors.New("weights: the file carries no tokenizer")
 	}
+	say(progress, "reading the tokenizer")
 	tok, err := tokenizer.Parse(f.Tokenizer)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
+	say(progress, "building the CPU model")
 	m, err := model.FromFileInference(f)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
