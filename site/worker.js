@@ -171,7 +171,7 @@ async function check(bytes, want, engine) {
   if (want.sha256 && self.crypto && crypto.subtle) {
     const t0 = now();
     const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-    span("SHA-256 (browser)", t0);
+    span("verify (browser SHA-256)", t0);
     const hex = Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
     if (hex !== want.sha256) return "SHA-256 of the file differs from assets.json";
     return "";

@@ -73,6 +73,13 @@ func TestFirstSample(t *testing.T) {
 				t.Logf("%s, %s visit, %d tokens in %d steps on %s: ready at %.2f s, first step shown at %.2f s, "+
 					"first sample at %.2f s after navigation; timeline:%s",
 					name, visit, s.Tokens, s.Steps, s.RanOn, s.Ready, s.FirstStep, s.First, timeline(s.Spans))
+				// The "Model and timings" panel lists the same timeline.
+				rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(() => { const d = document.getElementById("about-model");
+					d.open = true; d.scrollIntoView(); return document.querySelectorAll("#timings > div").length; })()`))
+				if err != nil || rows < len(s.Spans) { // more may have come since
+					t.Errorf("%s visit: the panel lists %d spans (%v), the timeline holds %d", visit, rows, err, len(s.Spans))
+				}
+				e.screenshot(t, ctx, "e2e-timeline-"+name+"-"+visit+".png")
 			}
 		})
 	}
