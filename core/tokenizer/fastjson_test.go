@@ -85,3 +85,25 @@ func TestScanMatchesDecode(t *testing.T) {
 		}
 	}
 }
+
+// FuzzScan: whatever the direct readers accept, encoding/json reads the same way.
+func FuzzScan(f *testing.F) {
+	f.Add([]byte(`{"a": 0, "b\"": 1, "\u00e9": 2}`))
+	f.Add([]byte(`["a b", ["ab", "b"]]`))
+	f.Add([]byte(`{"a": 0, "a": 1}`))
+	ids := map[string]int32{"a": 0, "b": 1, "ab": 2, "\"": 3, "é": 4}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		if got, ok := scanVocab(raw); ok {
+			want, err := decodeVocab(raw)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("vocab %q: scanVocab %v, encoding/json %v (%v)", raw, got, want, err)
+			}
+		}
+		if got, ok := scanMerges(raw, ids); ok {
+			want, err := decodeMerges(raw, ids)
+			if err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("merges %q: scanMerges %v, encoding/json %v (%v)", raw, got, want, err)
+			}
+		}
+	})
+}
