@@ -92,15 +92,13 @@ async function boot() {
   const weightsRequested = new Promise((resolve) => { requested = resolve; });
   const engine = startEngine(new URL(assets.wasm, base), weightsRequested);
   const got = getWeights(new URL(assets.weights.file, base).href, assets.weights, engine, requested);
-  await engine;
+  const [weights] = await Promise.all([got, engine]);
   post({ type: "progress", phase: "starting" });
   const files = {
-    weights: { name: assets.weights.name, file: assets.weights.file, bytes: assets.weights.bytes },
+    weights: { name: assets.weights.name, file: assets.weights.file, bytes: assets.weights.bytes, source: weights.source },
     wasm: { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes },
   };
-  // The bytes are checked (check): the engine skips its own hash of them.
-  const weights = await got;
-  files.weights.source = weights.source;
+  // getWeights checked the bytes: the engine skips its own hash of them.
   const loading = timedPhases();
   const info = { ...JSON.parse(await self.tdiff.load(weights.bytes, loading, true)), ...files };
   loading("");

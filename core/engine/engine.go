@@ -66,7 +66,7 @@ type Engine struct {
 	mu       sync.Mutex       // guards what follows: StartGPU's goroutine sets it
 	gpu      GPU              // nil unless it passed the self-test
 	useGPU   bool             // the default backend
-	info     Info             //
+	info     Info             // what Info returns
 	file     *checkpoint.File // the decoded release file, until StartGPU has uploaded it
 	gpuReady chan struct{}    // closed when StartGPU has settled; nil before it starts
 }
@@ -88,7 +88,7 @@ func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, erro
 		return nil, err
 	}
 	if open == nil {
-		e.info.Fallback = "no GPU support in this build"
+		e.info.Fallback, e.file = "no GPU support in this build", nil // no GPU will want the file
 		return e, nil
 	}
 	<-e.StartGPU(open, progress)
