@@ -83,7 +83,9 @@ async function runSample(id, request) {
 async function boot() {
   span("worker start", performance.timeOrigin, now());
   const t0 = now();
-  const assets = await (await fetch(new URL("assets.json", base), { cache: "no-cache" })).json();
+  const asked = fetch(new URL("assets.json", base), { cache: "no-cache" });
+  importScripts(new URL("wasm_exec.js", base).href); // Go's glue, while assets.json is on its way
+  const assets = await (await asked).json();
   span("assets.json", t0);
   // The weights' download and check run while the engine compiles and starts. The engine
   // (Go's runtime) starts once the weights are on their way, as it holds this thread for a
@@ -136,7 +138,6 @@ function timedPhases() {
 }
 
 async function startEngine(url, weightsRequested) {
-  importScripts(new URL("wasm_exec.js", base).href);
   const go = new Go();
   const ready = new Promise((resolve) => { self.tdiffReady = resolve; });
   let inst;
