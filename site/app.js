@@ -22,7 +22,7 @@ const HINTS = {
 const KEYS = " <kbd>Ctrl</kbd>+<kbd>Enter</kbd> generates.";
 
 // demo is what tests and curious readers can inspect from the console.
-const demo = (window.tdiffDemo = { state: "loading", info: null, output: null, steps: 0, metrics: {}, notices: [], progress: [] });
+const demo = (window.tdiffDemo = { state: "loading", info: null, output: null, steps: 0, metrics: { spans: client.spans }, notices: [], progress: [] });
 
 const form = $("form"), view = $("view"), prompt = $("prompt");
 const controls = ["length", "steps", "temperature"];
@@ -144,6 +144,11 @@ function fmtSecs(s) { return s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`;
 
 function showStep(s) {
   renderPieces(view, s);
+  if (firstRun && demo.metrics.firstStepSeconds == null) {
+    demo.metrics.firstStepSeconds = performance.now() / 1000;
+    client.mark("first step shown", firstRun);
+    showTimings();
+  }
   let masked = 0;
   for (const st of s.states) if (st === MASKED) masked++;
   view.dataset.step = String(s.step);
@@ -178,14 +183,18 @@ function showBackend(name) {
     `The CPU runs the model${info.fallback ? ": " + info.fallback : ""}`;
 }
 
-function showInfo(info, timings) {
+function showInfo(info) {
   showBackend(info.backend);
   const choice = $("backend-choice");
   const [fastest, gpuOpt] = choice.options;
   fastest.textContent = `Fastest: ${info.gpu ? "WebGPU" : "CPU"}`;
-  gpuOpt.disabled = !info.gpuName && !client.gpuSkipped;
-  gpuOpt.textContent = info.gpuName ? `WebGPU: ${info.gpuName}` : client.gpuSkipped ? "WebGPU (reloads the page)" : "WebGPU (unavailable)";
-  if (wantBackend === "gpu" && info.gpuName || wantBackend === "cpu") choice.value = wantBackend;
+  // While the GPU starts (beside the first samples on the CPU) it may be asked for: the
+  // sample waits for it.
+  gpuOpt.disabled = !info.gpuName && !client.gpuSkipped && !info.gpuPending;
+  gpuOpt.textContent = info.gpuName ? `WebGPU: ${info.gpuName}` : client.gpuSkipped ? "WebGPU (reloads the page)" :
+    info.gpuPending ? "WebGPU (starting…)" : "WebGPU (unavailable)";
+  if (wantBackend === "gpu" && (info.gpuName || info.gpuPending) || wantBackend === "cpu") choice.value = wantBackend;
+  if (choice.value === "gpu" && gpuOpt.disabled) choice.value = "";
   if (client.gpuSkipped) {
     $("backend-hint").textContent = demo.notices[demo.notices.length - 1]; // the crash notice
   } else if (info.gpuSeconds > 0) {
@@ -214,8 +223,22 @@ function showInfo(info, timings) {
   if (info.wasm.bytes) fact(dl, "Engine", `${formatBytes(info.wasm.bytes)} WebAssembly (${formatBytes(info.wasm.gzipBytes)} gzipped)`);
   if (info.kind === "continuous") fact(dl, "Length", `within the ${c.seq_len}-token window, prompt included`);
   else fact(dl, "Length", `up to ${choices ? choices.maxLength : "?"} tokens; past the ${c.seq_len}-token window in chunks of ${c.seq_len / 2}, each seeing the latest ${c.seq_len / 2} tokens before it: network calls grow linearly with length`);
-  fact(dl, "Start-up", `fetch ${fmtSecs(timings.fetchSeconds)}, load ${fmtSecs(timings.initSeconds)}`);
 }
+
+// showTimings lists the timeline of the start-up and the first sample (client.spans):
+// what ran when, in seconds after the page's navigation; spans overlap where work ran at once.
+function showTimings() {
+  const dl = $("timings");
+  dl.textContent = "";
+  for (const s of [...client.spans].sort((a, b) => a.start - b.start)) {
+    fact(dl, s.name, `${fmtSecs(s.end - s.start)} (${s.start.toFixed(2)}–${s.end.toFixed(2)} s)`);
+  }
+}
+
+// firstRun is when the page's first sample was asked for (ms since the epoch, the
+// timeline's clock), so that its first step and its end go on the timeline.
+let firstRun = 0;
+function epochNow() { return performance.timeOrigin + performance.now(); }
 
 // gpuLost tells the reader that the sample moved to the CPU (the engine has dropped the
 // GPU: later samples run on the CPU too) and sets the backend control to match.
@@ -265,6 +288,7 @@ async function generate() {
   $("stop").disabled = false;
   let tokens = 0;
   status("Writing…");
+  if (!firstRun && !demo.output) firstRun = epochNow();
   try {
     const info = await client.load();
     const req = request(); // after loading: the backend choice depends on what loaded
@@ -291,7 +315,11 @@ async function generate() {
     showBackend(out.backend);
     $("s-time").textContent = fmtSecs(out.seconds);
     demo.output = out;
-    if (demo.metrics.firstSampleSeconds == null) demo.metrics.firstSampleSeconds = performance.now() / 1000;
+    if (demo.metrics.firstSampleSeconds == null) {
+      demo.metrics.firstSampleSeconds = performance.now() / 1000;
+      client.mark("first sample shown", firstRun);
+      showTimings();
+    }
     setState("done");
     const trimmed = out.trimmed ? ` The prompt's first ${out.trimmed} tokens did not fit the window and were left out.` : "";
     const calls = model === "continuous" ? `${out.nfe} denoiser calls, each step's estimate decoded` : out.targetRows ? `${out.nfe} target calls over ${out.targetRows} sequences (${out.accepted} drafted tokens kept, ${out.corrected} corrected)` :
@@ -359,6 +387,11 @@ function boot() {
         bar.removeAttribute("value");
         text.textContent = m.phase[0].toUpperCase() + m.phase.slice(1) + "…";
       }
+    } else if (m.type === "timing") {
+      showTimings();
+    } else if (m.type === "gpu") {
+      demo.info = m.info; // the GPU passed or failed its self-test
+      showInfo(m.info);
     } else if (m.type === "notice") {
       // After a crash on the GPU the notice says how to go back to it, and stays by the
       // backend control.
@@ -371,9 +404,8 @@ function boot() {
   client.load().then((info) => {
     demo.info = info;
     demo.metrics.readySeconds = performance.now() / 1000;
-    demo.metrics.timings = client.timings;
     $("load").hidden = true;
-    showInfo(info, client.timings);
+    showInfo(info);
     if (demo.state === "loading") setState("ready");
     if (!view.childElementCount) view.textContent = "";
     if (!running) status(client.gpuSkipped ? demo.notices[demo.notices.length - 1] : `Ready: ${info.backend}.`);

@@ -13,9 +13,9 @@ function makeWorker() {
   return new Worker(URL.createObjectURL(new Blob([src], { type: "text/javascript" })));
 }
 
-// A sample on the GPU (and the engine's GPU start-up) marks itself in localStorage before
-// its first dispatch and clears the mark when it ends (done, error or cancel) or the page
-// goes away. A mark found at
+// A sample on the GPU and the engine's GPU start-up (which runs beside the first samples
+// on the CPU) mark themselves in localStorage before their first dispatch; the mark goes
+// when both have ended (done, error or cancel) or the page goes away. A mark found at
 // start-up means the tab died mid-run, as mobile browsers do to tabs that exhaust GPU
 // memory (and then reload them silently): that visit leaves the GPU off (its weights
 // alone may be what used the memory up) and samples on the CPU, unless the page was opened
@@ -34,13 +34,16 @@ export class DiffusionClient {
     const store = storage();
     this.gpuCrashed = !!(store && store.getItem(RUN_MARK)); // the last visit died on the GPU
     this.gpuSkipped = this.gpuCrashed && new URLSearchParams(self.location.search).get("backend") !== "gpu";
-    this.gpuRuns = 0; // GPU start-ups or samples in flight (0 or 1: one at a time)
-    addEventListener("pagehide", () => { if (this.gpuRuns) this.markGPURun(false); });
+    this.gpuAsked = false; // whether the worker was told to start the GPU (idle)
+    this.gpuBusy = new Set(); // what uses the GPU now: "start" (upload, self-test), "sample"
+    addEventListener("pagehide", () => { if (this.gpuBusy.size) { this.gpuBusy.clear(); this.markGPURun("", false); } });
     this.listeners = new Set(); // (message) => void, for load progress and notices
     this.jobs = new Map();      // id -> {resolve, reject, onStep}
     this.nextID = 1;
     this.info = null;
-    this.timings = null;
+    // spans is the timeline of the start-up and the samples: {name, start, end} in seconds
+    // after the page's navigation, from the worker's "timing" messages and mark().
+    this.spans = [];
     this.loadError = null;
     this.worker = null;
     this.ready = null;
@@ -66,15 +69,19 @@ export class DiffusionClient {
       this.worker.onmessage = (ev) => {
         const m = ev.data;
         // The weights' upload and the self-test use the GPU too: they carry the mark from
-        // core/engine's "starting GPU" phase until the engine is ready or gives up.
-        if (m.type === "progress" && m.phase === "starting GPU" && !this.gpuSkipped) this.markGPURun(true);
-        if ((m.type === "ready" || m.type === "error" && !m.id) && this.gpuRuns) this.markGPURun(false);
+        // core/engine's "starting GPU" phase until the GPU passed or failed (or the engine died).
+        if (m.type === "progress" && m.phase === "starting GPU" && !this.gpuSkipped) this.markGPURun("start", true);
+        if (m.type === "gpu" || m.type === "error" && !m.id) this.markGPURun("start", false);
         if (m.type === "choices") {
           this.resolveChoices(m.choices);
+        } else if (m.type === "timing") {
+          this.mark(m.name, m.start, m.end);
         } else if (m.type === "ready") {
           this.info = m.info;
-          this.timings = m.timings;
           resolve(m.info);
+          this.idle();
+        } else if (m.type === "gpu") {
+          this.info = m.info; // the GPU's outcome: later samples' default backend
         } else if (m.type === "error" && !m.id) {
           this.loadError = m.message;
           reject(new Error(m.message));
@@ -82,9 +89,10 @@ export class DiffusionClient {
         } else if (m.id && this.jobs.has(m.id)) {
           const job = this.jobs.get(m.id);
           if (m.type === "step") job.onStep && job.onStep(m.step);
-          else if (m.type === "done") { this.jobs.delete(m.id); job.resolve(m.output); }
+          else if (m.type === "done") { this.jobs.delete(m.id); job.resolve(m.output); this.idle(); }
           else if (m.type === "error") {
             this.jobs.delete(m.id);
+            this.idle();
             const err = new Error(m.message);
             err.canceled = !!m.canceled;
             job.reject(err);
@@ -109,6 +117,31 @@ export class DiffusionClient {
     return this.ready;
   }
 
+  /**
+   * mark adds a span to the timeline; start and end are ms since the epoch
+   * (performance.timeOrigin + performance.now(), the clock workers and pages share).
+   */
+  mark(name, start, end = performance.timeOrigin + performance.now()) {
+    const s = (ms) => (ms - performance.timeOrigin) / 1000;
+    this.spans.push({ name, start: s(start), end: s(end) });
+  }
+
+  /**
+   * idle asks the worker to start the GPU once no sample runs: after the samples asked for
+   * while loading (autorun, a click), which run on the CPU meanwhile. Started beside a
+   * sample on the CPU, the GPU's start slowed that sample by half on a 2-core machine with
+   * a software GPU (build/e2e TestFirstSample). A sample that asks for the GPU starts it
+   * at once. The check waits a task, for a sample requested in the microtasks after ready.
+   */
+  idle() {
+    if (this.gpuAsked) return;
+    setTimeout(() => {
+      if (this.gpuAsked || this.jobs.size) return;
+      this.gpuAsked = true;
+      this.worker.postMessage({ type: "start-gpu" });
+    });
+  }
+
   /** on registers a listener for worker messages (progress, notice, ready, error). */
   on(f) { this.listeners.add(f); return () => this.listeners.delete(f); }
 
@@ -119,19 +152,19 @@ export class DiffusionClient {
    */
   sample(request, onStep) {
     const run = async () => {
-      const info = await this.load();
+      await this.load();
       const req = { ...request };
       if (!req.backend && this.gpuCrashed) req.backend = "cpu";
-      const gpu = req.backend === "gpu" || !req.backend && info.gpu;
+      const gpu = req.backend === "gpu" || !req.backend && this.info.gpu;
       const id = this.nextID++;
-      if (gpu) this.markGPURun(true);
+      if (gpu) this.markGPURun("sample", true);
       try {
         return await new Promise((resolve, reject) => {
           this.jobs.set(id, { resolve, reject, onStep });
           this.worker.postMessage({ type: "sample", id, request: req });
         });
       } finally {
-        if (gpu) this.markGPURun(false);
+        if (gpu) this.markGPURun("sample", false);
       }
     };
     const p = this.queue.then(run, run);
@@ -139,13 +172,17 @@ export class DiffusionClient {
     return p;
   }
 
-  /** markGPURun sets or clears the run-in-progress mark (see RUN_MARK). */
-  markGPURun(on) {
-    this.gpuRuns = on ? 1 : 0;
+  /**
+   * markGPURun notes that what ("start" or "sample") began or stopped using the GPU, and
+   * sets the run-in-progress mark (see RUN_MARK) while anything does.
+   */
+  markGPURun(what, on) {
+    if (on) this.gpuBusy.add(what);
+    else this.gpuBusy.delete(what);
     const store = storage();
     if (!store) return;
     try {
-      if (on) store.setItem(RUN_MARK, new Date().toISOString());
+      if (this.gpuBusy.size) store.setItem(RUN_MARK, new Date().toISOString());
       else store.removeItem(RUN_MARK);
     } catch (_) { /* quota or private mode: no crash detection this visit */ }
   }
@@ -208,6 +245,10 @@ export function formatBytes(n) {
   return `${(n / 1024 / 1024).toFixed(1)} MiB`;
 }
 
+// LAG is how many snapshots the Player keeps waiting: at its pace of one every 60 ms, the
+// view lags the engine by at most 0.12 s (8 made the first sample end 0.4 s after it).
+const LAG = 2;
+
 /**
  * Player shows snapshots at a pace people can follow: at most one every minMs, the last
  * one always. done() resolves once the queue has drained.
@@ -234,8 +275,9 @@ export class Player {
     this.timer = setTimeout(() => {
       this.timer = null;
       this.last = performance.now();
-      // Drop stale frames when the engine is far ahead, but never the newest.
-      if (this.queue.length > 8) this.queue.splice(0, this.queue.length - 8);
+      // Drop stale frames when the engine is ahead, but never the newest: the view stays
+      // within a frame or two of the engine rather than finish long after it.
+      if (this.queue.length > LAG) this.queue.splice(0, this.queue.length - LAG);
       this.show(this.queue.shift());
       this.pump();
     }, wait);

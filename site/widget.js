@@ -98,6 +98,8 @@ class DiffusionDemo extends HTMLElement {
       if (m.type === "progress" && m.phase === "download" && m.total) bar.value = m.loaded / m.total;
       else if (m.type === "progress") bar.removeAttribute("value");
     });
+    // The GPU starts after the CPU is ready: show the backend the next sample will use.
+    client.on((m) => { if (m.type === "gpu" && !this.running) this.$(".backend").textContent = m.info.backend; });
     client.load().then((info) => {
       off();
       bar.hidden = true;

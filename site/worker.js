@@ -8,11 +8,15 @@
 //                                                     continuous model, else its masked one
 //                   {type: "sample", id, request}     request: engine.Request
 //                   {type: "cancel"}
+//                   {type: "start-gpu"}               start the GPU (the page asks when no sample runs)
 //                   {type: "lose-gpu"}                tests: destroy the GPU device (init's testHooks)
 //   worker -> page  {type: "choices", choices}        engine.Choices: menus and defaults
 //                   {type: "progress", phase, loaded?, total?, source?}
 //                   {type: "notice", text}
-//                   {type: "ready", info, timings}
+//                   {type: "ready", info}             the CPU model is ready; the GPU starts after it
+//                   {type: "gpu", info}               the GPU passed or failed its self-test (info.gpuPending false)
+//                   {type: "timing", name, start, end} a span of the start-up or of a sample, in
+//                                                     ms since the epoch (now()), for the page's timeline
 //                   {type: "step", id, step}  {type: "done", id, output}
 //                   {type: "error", id?, message, canceled?}
 "use strict";
@@ -41,6 +45,8 @@ self.onmessage = (ev) => {
     runSample(m.id, m.request);
   } else if (m.type === "cancel") {
     if (self.tdiff) self.tdiff.cancel();
+  } else if (m.type === "start-gpu") {
+    booted.then(() => startGPU(), () => {});
   } else if (m.type === "lose-gpu" && testHooks) {
     if (self.tdiff) self.tdiff.loseGPU();
   }
@@ -48,12 +54,29 @@ self.onmessage = (ev) => {
 
 function post(m) { self.postMessage(m); }
 
+// now is the time in ms since the epoch at performance.now()'s precision: the worker's
+// clock starts later than the page's, so spans travel on the shared one.
+function now() { return performance.timeOrigin + performance.now(); }
+
+// span tells the page that name ran from start to end (now() times).
+function span(name, start, end = now()) { post({ type: "timing", name, start, end }); }
+
+// startGPU starts the GPU (once): it uploads the weights, compiles its kernels and
+// self-tests. It is set when the CPU model is ready; the page asks for it when no sample
+// is running ("start-gpu"), and a sample that asks for the GPU starts it at once.
+let startGPU = () => {};
+
 async function runSample(id, request) {
   try {
     await booted;
+    if (request.backend === "gpu") startGPU();
+    const t0 = now();
+    let first = true;
     const out = await self.tdiff.sample(JSON.stringify(request), (s) => {
+      if (first) { first = false; span("first step", t0); }
       post({ type: "step", id, step: JSON.parse(s) });
     });
+    span("sample", t0);
     post({ type: "done", id, output: JSON.parse(out) });
   } catch (err) {
     const message = String(err && err.message || err);
@@ -62,37 +85,74 @@ async function runSample(id, request) {
 }
 
 async function boot() {
-  const t0 = performance.now();
-  const assets = await (await fetch(new URL("assets.json", base), { cache: "no-cache" })).json();
-  const engine = startEngine(new URL(assets.wasm, base));
+  span("worker start", performance.timeOrigin, now());
+  const t0 = now();
+  const asked = fetch(new URL("assets.json", base), { cache: "no-cache" });
+  importScripts(new URL("wasm_exec.js", base).href); // Go's glue, while assets.json is on its way
+  const assets = await (await asked).json();
+  span("assets.json", t0);
+  // The weights' download and check run while the engine compiles and starts. The engine
+  // (Go's runtime) starts once the weights are on their way, as it holds this thread for a
+  // while; its compilation runs on other threads from the start.
+  let requested;
+  const weightsRequested = new Promise((resolve) => { requested = resolve; });
+  const engine = startEngine(new URL(assets.wasm, base), weightsRequested);
   const want = model === "continuous" ? assets.continuous : assets.weights;
   if (!want) throw new Error(`this site has no ${model} model (build/site.sh adds weights/austen-tencdm.q8_0.ckpt when present)`);
-  const weightsURL = new URL(want.file, base).href;
   // Every model the site names keeps its copy in the cache; older releases go.
   const current = [assets.weights, assets.continuous].filter(Boolean).map((w) => new URL(w.file, base).href);
-  // The download runs while the engine compiles; checking needs both.
-  const fetched = getWeights(weightsURL, want, engine, current);
+  const got = getWeights(new URL(want.file, base).href, want, engine, requested, current);
   // A continuous model's encoder is the masked model, whose release file it refers to
   // rather than holds: the page fetches (or finds cached) that file too.
-  const encoder = model === "continuous" ? getWeights(new URL(assets.weights.file, base).href, assets.weights, engine, current) : null;
-  const got = await fetched;
-  const enc = encoder ? await encoder : null;
-  const t1 = performance.now();
+  const encoder = model === "continuous" ? getWeights(new URL(assets.weights.file, base).href, assets.weights, engine, () => {}, current) : null;
+  const [weights, enc] = await Promise.all([got, encoder, engine]);
   post({ type: "progress", phase: "starting" });
-  const infoJSON = await self.tdiff.load(got.bytes, (phase) => post({ type: "progress", phase }), noGPU, enc ? enc.bytes : null);
-  const info = JSON.parse(infoJSON);
-  info.weights = { name: want.name, file: want.file, bytes: want.bytes, source: got.source };
-  info.wasm = { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes };
-  const timings = { fetchSeconds: (t1 - t0) / 1000, initSeconds: (performance.now() - t1) / 1000 };
-  post({ type: "ready", info, timings });
+  const files = {
+    weights: { name: want.name, file: want.file, bytes: want.bytes, source: weights.source },
+    wasm: { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes },
+  };
+  // getWeights checked the bytes: the engine skips its own hash of them.
+  const loading = timedPhases();
+  const info = { ...JSON.parse(await self.tdiff.load(weights.bytes, loading, true, enc ? enc.bytes : null)), ...files };
+  loading("");
+  await Promise.all([weights.stored, enc && enc.stored]);
+  info.gpuPending = true; // startGPU below, when the page asks
+  post({ type: "ready", info });
+  // The GPU takes over from the CPU if it passes its self-test and is faster.
+  let started = false;
+  startGPU = () => {
+    if (started) return;
+    started = true;
+    const phases = timedPhases();
+    self.tdiff.startGPU(phases, noGPU).then((json) => {
+      phases("");
+      post({ type: "gpu", info: { ...JSON.parse(json), ...files } });
+    }, (err) => {
+      phases("");
+      post({ type: "gpu", info: { ...info, gpuPending: false, fallback: `the GPU did not start: ${err && err.message || err}` } });
+    });
+  };
   return info;
 }
 
-async function startEngine(url) {
-  importScripts(new URL("wasm_exec.js", base).href);
+// timedPhases returns the engine's onPhase(phase): it reports the phase to the page and
+// ends the current phase's span; onPhase("") only ends it.
+function timedPhases() {
+  let name = "", start = 0;
+  return (phase) => {
+    const t = now();
+    if (name) span(name, start, t);
+    name = phase;
+    start = t;
+    if (phase) post({ type: "progress", phase });
+  };
+}
+
+async function startEngine(url, weightsRequested) {
   const go = new Go();
   const ready = new Promise((resolve) => { self.tdiffReady = resolve; });
   let inst;
+  const t0 = now();
   try {
     inst = await WebAssembly.instantiateStreaming(fetch(url), go.importObject);
   } catch (err) {
@@ -102,37 +162,55 @@ async function startEngine(url) {
   }
   // The SIMD kernel (wasm/simd) works on Go's memory in place; Go cannot reach it itself.
   self.tdiffMemory = inst.instance.exports.mem;
+  span("wasm fetch and compile", t0);
+  await weightsRequested;
+  const t1 = now();
   go.run(inst.instance).then(() => post({ type: "error", message: "the engine stopped" }));
   await ready;
+  span("engine start", t1);
   post({ type: "choices", choices: JSON.parse(self.tdiff.choices()) });
 }
 
-// check returns "" when bytes are the release file the site names, or what is wrong.
+// check returns "" when bytes are the release file the site names, or what is wrong: the
+// file's SHA-256 from assets.json in the browser's own SHA-256 when it has one (native,
+// and free of the engine, which may still be compiling), else the engine's checks.
 async function check(bytes, want, engine) {
   if (want.bytes && bytes.byteLength !== want.bytes) {
     return `size ${bytes.byteLength} bytes, want ${want.bytes}`;
   }
   if (want.sha256 && self.crypto && crypto.subtle) {
+    const t0 = now();
     const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    span("verify (browser SHA-256)", t0);
     const hex = Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
     if (hex !== want.sha256) return "SHA-256 of the file differs from assets.json";
+    return "";
   }
   await engine;
-  return self.tdiff.verify(bytes); // header, manifest and payload SHA-256 (checkpoint.Verify)
+  const t0 = now();
+  const why = self.tdiff.verify(bytes); // header, manifest and payload SHA-256 (checkpoint.Verify)
+  span("verify (engine)", t0);
+  return why;
 }
 
-async function getWeights(url, want, engine, current) {
+// getWeights returns {bytes, source} of the checked release file, from Cache Storage or
+// else the network; requested() is called once the bytes are on their way. current: the
+// URLs of the release files the site names, whose copies the cache keeps.
+async function getWeights(url, want, engine, requested, current) {
   let cache = null;
   try { cache = await caches.open(CACHE); } catch (_) { /* no Cache Storage (insecure origin): download each time */ }
   if (cache) {
     const hit = await cache.match(url);
+    requested(); // the engine starts once this turn has asked for the body (reading it, or the network)
     if (hit) {
       let bytes = null, why;
       try {
         const got = { buf: new Uint8Array(want.bytes || 0), n: 0 };
         const report = reporter("cache", want.bytes);
+        const t0 = now();
         await readInto(hit, got, report);
         report(got.n, true);
+        span("weights from the cache", t0);
         bytes = got.n === got.buf.byteLength ? got.buf : got.buf.slice(0, got.n);
         post({ type: "progress", phase: "checking cached weights" });
         why = await check(bytes, want, engine);
@@ -147,18 +225,26 @@ async function getWeights(url, want, engine, current) {
       await cache.delete(url);
     }
   }
+  requested();
+  const t0 = now();
   const bytes = await download(url, want.bytes);
+  span("weights download", t0);
   const why = await check(bytes, want, engine);
   if (why) throw new Error(`downloaded weights are damaged: ${why}`);
-  if (cache) {
-    try {
-      await cache.put(url, new Response(bytes, { headers: { "Content-Type": "application/octet-stream", "Content-Length": String(bytes.byteLength) } }));
-      for (const req of await cache.keys()) {
-        if (!current.includes(req.url)) await cache.delete(req); // older releases
-      }
-    } catch (_) { /* quota: the next visit downloads again */ }
-  }
-  return { bytes, source: "network" };
+  // Stored while the engine decodes them: the page is ready once both are done.
+  return { bytes, source: "network", stored: cache ? keep(cache, url, bytes, current) : null };
+}
+
+// keep stores the release file in Cache Storage and drops older releases' files.
+async function keep(cache, url, bytes, current) {
+  const t0 = now();
+  try {
+    await cache.put(url, new Response(bytes, { headers: { "Content-Type": "application/octet-stream", "Content-Length": String(bytes.byteLength) } }));
+    for (const req of await cache.keys()) {
+      if (!current.includes(req.url)) await cache.delete(req); // older releases
+    }
+  } catch (_) { /* quota: the next visit downloads again */ }
+  span("weights to the cache", t0);
 }
 
 // RESUMES is how many times a download that breaks off is taken up again.

@@ -5,7 +5,11 @@
 //
 //	tdiff.choices() string                               // engine.Choices as JSON: menus and defaults
 //	tdiff.verify(bytes Uint8Array) string                // "" or why the release file is bad
-//	tdiff.load(bytes, onPhase(string), noGPU?, encoder?) Promise<string> // Info as JSON; noGPU: why to leave the GPU off; encoder: the masked model file a continuous model refers to
+//	tdiff.load(bytes, onPhase(string), checked?, encoder?) Promise<string> // Info as JSON, the CPU ready; checked: the page has
+//	                                                     // checked the file's SHA-256, so the engine skips its payload hash;
+//	                                                     // encoder: the masked model's file, which a continuous model refers to
+//	tdiff.startGPU(onPhase(string), noGPU?) Promise<string> // Info as JSON once the GPU passed or failed its self-test;
+//	                                                     // samples meanwhile run on the CPU; noGPU: why to leave it off
 //	tdiff.sample(requestJSON, onStep(stepJSON)) Promise<string> // Output as JSON
 //	tdiff.cancel()                                       // stop the running sample
 //	tdiff.loseGPU()                                      // tests: destroy the GPU device
@@ -52,6 +56,7 @@ func main() {
 	api.Set("choices", js.FuncOf(func(js.Value, []js.Value) any { return engine.ChoicesJSON() }))
 	api.Set("verify", js.FuncOf(verify))
 	api.Set("load", js.FuncOf(load))
+	api.Set("startGPU", js.FuncOf(startGPU))
 	api.Set("sample", js.FuncOf(sampleJS))
 	api.Set("cancel", js.FuncOf(cancelJS))
 	api.Set("loseGPU", js.FuncOf(loseGPU))
@@ -101,36 +106,40 @@ func promise(work func() (string, error)) js.Value {
 	return js.Global().Get("Promise").New(run)
 }
 
+// phases returns the engine's progress callback for a JS onPhase argument (or none).
+func phases(onPhase js.Value) func(string) {
+	return func(p string) {
+		if onPhase.Type() == js.TypeFunction {
+			onPhase.Invoke(p)
+		}
+		yield()
+	}
+}
+
+func arg(args []js.Value, i int) js.Value {
+	if i < len(args) {
+		return args[i]
+	}
+	return js.Undefined()
+}
+
 func load(this js.Value, args []js.Value) any {
 	data, err := bytesArg(args)
-	var onPhase js.Value
-	if len(args) > 1 && args[1].Type() == js.TypeFunction {
-		onPhase = args[1]
-	}
+	progress, checked := phases(arg(args, 1)), arg(args, 2).Truthy()
 	// The fourth argument, when given, is the encoder file a continuous model refers to
 	// (the masked model's release file).
 	var encoder []byte
-	if len(args) > 3 && args[3].Truthy() && err == nil {
+	if enc := arg(args, 3); enc.Truthy() && err == nil {
 		var encErr error
-		if encoder, encErr = bytesArg(args[3:]); encErr != nil {
+		if encoder, encErr = bytesArg([]js.Value{enc}); encErr != nil {
 			err = fmt.Errorf("encoder: %w", encErr)
 		}
-	}
-	open := openGPU
-	if len(args) > 2 && args[2].Type() == js.TypeString && args[2].String() != "" {
-		why := args[2].String() // the page's reason, which the engine reports as its fallback
-		open = func(*checkpoint.File, model.Config) (engine.GPU, error) { return nil, errors.New(why) }
 	}
 	return promise(func() (string, error) {
 		if err != nil {
 			return "", err
 		}
-		e, err := engine.LoadWithEncoder(data, encoder, open, func(p string) {
-			if onPhase.Truthy() {
-				onPhase.Invoke(p)
-			}
-			yield()
-		})
+		e, err := engine.LoadCPUWithEncoder(data, encoder, checked, progress)
 		if err != nil {
 			return "", err
 		}
@@ -140,6 +149,26 @@ func load(this js.Value, args []js.Value) any {
 		}
 		eng = e
 		mu.Unlock()
+		return e.InfoJSON(), nil
+	})
+}
+
+func startGPU(this js.Value, args []js.Value) any {
+	progress := phases(arg(args, 0))
+	open := openGPU
+	if why := arg(args, 1); why.Type() == js.TypeString && why.String() != "" {
+		// The page's reason, which the engine reports as its fallback.
+		open = func(*checkpoint.File, model.Config) (engine.GPU, error) { return nil, errors.New(why.String()) }
+	}
+	mu.Lock()
+	e := eng
+	mu.Unlock()
+	if e == nil {
+		return promise(func() (string, error) { return "", errors.New("startGPU: no model loaded") })
+	}
+	done := e.StartGPU(open, progress)
+	return promise(func() (string, error) {
+		<-done
 		return e.InfoJSON(), nil
 	})
 }
@@ -198,6 +227,35 @@ func cancelJS(this js.Value, args []js.Value) any {
 	return nil
 }
 
-// yield returns control to the JS event loop for a moment: with every goroutine asleep,
-// Go's wasm scheduler hands the thread back until the timer fires.
-func yield() { time.Sleep(time.Millisecond) }
+// yield returns control to the JS event loop for a moment, so that what waits there (a
+// cancel message, for one) runs: with every goroutine asleep, Go's wasm scheduler hands
+// the thread back until a callback wakes one. The wake-up is a message to ourselves on a
+// MessageChannel rather than a timer, which browsers delay by at least 4 ms once timers
+// nest (each step of a sample would pay it).
+func yield() {
+	wakeOnce.Do(func() {
+		mc := js.Global().Get("MessageChannel")
+		if mc.Type() != js.TypeFunction {
+			return
+		}
+		ch := mc.New()
+		woken = make(chan struct{}, 64)
+		ch.Get("port1").Set("onmessage", js.FuncOf(func(js.Value, []js.Value) any {
+			woken <- struct{}{} // never blocks: one token for each yield waiting
+			return nil
+		}))
+		wakePort = ch.Get("port2")
+	})
+	if woken == nil {
+		time.Sleep(time.Millisecond)
+		return
+	}
+	wakePort.Call("postMessage", nil)
+	<-woken
+}
+
+var (
+	wakeOnce sync.Once
+	wakePort js.Value      // yield posts here...
+	woken    chan struct{} // ...and waits for the token the message brings
+)

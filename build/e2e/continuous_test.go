@@ -77,6 +77,8 @@ func (e *env) sampleContinuous(t *testing.T, name string, steps int, backend str
 		t.Errorf("never saw the view mid-denoising (state %q, status %q)", st.State, st.Status)
 	}
 	e.waitFor(t, ctx, "the sample to finish", finished, e.timeout)
+	// The GPU starts once no sample runs: wait for its outcome, which the checks read.
+	e.waitFor(t, ctx, "the GPU's outcome", gpuSettled, e.timeout)
 	e.screenshot(t, ctx, name+"-final.png")
 	s := e.state(t, ctx)
 	r, err := chromedp.Run(ctx, chromedp.Evaluate[continuousRun](`(() => {

@@ -26,7 +26,8 @@ func TestWebGPUCrash(t *testing.T) {
 	}{
 		{"mid-sample", url.Values{"prompt": {prompt}, "length": {"32"}, "steps": {"32"}, "seed": {"7"}, "autorun": {"1"},
 			"pace": {"250"}, "backend": {"gpu"}}.Encode(), sampling},
-		{"start-up", "backend=gpu", `window.tdiffDemo && window.tdiffDemo.info === null && ` + runMark + ` !== null`},
+		// The GPU starts beside the first samples on the CPU, after the page is ready.
+		{"start-up", "backend=gpu", `window.tdiffDemo && window.tdiffDemo.info && window.tdiffDemo.info.gpuPending && ` + runMark + ` !== null`},
 	} {
 		t.Run(tc.name, func(t *testing.T) { e.crashAndReturn(t, e.browser(t, true), tc.name, tc.query, tc.when) })
 	}
@@ -90,7 +91,7 @@ func (e *env) crashAndReturn(t *testing.T, ctx context.Context, name, query, whe
 			t.Fatalf("picking WebGPU under Run on left the page at %q (%v)", q, err)
 		}
 	}
-	e.waitFor(t, tab, "the page again with the GPU on", readyPred, e.timeout)
+	e.waitFor(t, tab, "the page again with the GPU on", "("+readyPred+") && "+gpuSettled, e.timeout)
 	if s := e.state(t, tab); s.GPUName == "" {
 		t.Errorf("after picking WebGPU: no GPU (fallback %q)", s.Fallback)
 	}

@@ -44,9 +44,9 @@ func TestMeasure(t *testing.T) {
 				rates = append(rates, s.TPS)
 			}
 			slices.Sort(rates)
-			t.Logf("%s on %q: weights fetched in %.2f s, engine ready at %.2f s, first sample (32 tokens, 32 steps) done at %.2f s after navigation; "+
+			t.Logf("%s on %q: engine ready at %.2f s, first sample (32 tokens, 32 steps) done at %.2f s after navigation; "+
 				"tokens/s over 4 samples: %.3g (median %.3g); self-test pass GPU %.3f s, CPU %.3f s",
-				backend, first.RanOn, first.FetchSecs, first.Ready, first.First, rates, (rates[1]+rates[2])/2, first.GPUSecs, first.CPUSecs)
+				backend, first.RanOn, first.Ready, first.First, rates, (rates[1]+rates[2])/2, first.GPUSecs, first.CPUSecs)
 		})
 	}
 }

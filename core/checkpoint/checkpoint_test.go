@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -415,13 +416,20 @@ func TestErrors(t *testing.T) {
 		{"compressed size too big", rewrite(t, good, func(m map[string]any) { m["compressed_size"] = len(good) }), ErrTruncated, "only"},
 	}
 	for _, c := range cases {
-		_, err := Decode(c.data)
-		if !errors.Is(err, c.want) {
-			t.Errorf("%s: error %v, want %v", c.name, err, c.want)
-			continue
+		// DecodeChecked skips only the payload's hash: it refuses everything else alike.
+		decoders := map[string]func([]byte) (*File, error){"Decode": Decode, "DecodeChecked": DecodeChecked}
+		if c.want == ErrHash {
+			delete(decoders, "DecodeChecked")
 		}
-		if !strings.Contains(err.Error(), c.msg) {
-			t.Errorf("%s: error %q does not mention %q", c.name, err, c.msg)
+		for name, decode := range decoders {
+			_, err := decode(c.data)
+			if !errors.Is(err, c.want) {
+				t.Errorf("%s: %s: error %v, want %v", c.name, name, err, c.want)
+				continue
+			}
+			if !strings.Contains(err.Error(), c.msg) {
+				t.Errorf("%s: %s: error %q does not mention %q", c.name, name, err, c.msg)
+			}
 		}
 	}
 	// A manifest that is not JSON at all.
@@ -440,6 +448,25 @@ func TestEveryPrefixIsTruncated(t *testing.T) {
 		if _, err := Decode(good[:n]); !errors.Is(err, ErrTruncated) {
 			t.Fatalf("prefix of %d/%d bytes: %v", n, len(good), err)
 		}
+		if _, err := DecodeChecked(good[:n]); !errors.Is(err, ErrTruncated) {
+			t.Fatalf("DecodeChecked, prefix of %d/%d bytes: %v", n, len(good), err)
+		}
+	}
+}
+
+// TestDecodeChecked: without the hash, the same file decodes to the same tensors.
+func TestDecodeChecked(t *testing.T) {
+	good := encode(t, sample(t))
+	want, err := Decode(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := DecodeChecked(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("DecodeChecked differs from Decode")
 	}
 }
 

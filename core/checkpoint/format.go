@@ -177,6 +177,20 @@ func (m *Manifest) check() error {
 // Verify checks a whole file's header, manifest, size and payload hash,
 // without decompressing, and returns the manifest.
 func Verify(data []byte) (*Manifest, error) {
+	m, err := readSized(data)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(data[m.PayloadOffset:])
+	if got := hex.EncodeToString(sum[:]); got != m.SHA256 {
+		return nil, fmt.Errorf("%w: manifest says %s, payload is %s", ErrHash, m.SHA256, got)
+	}
+	return m, nil
+}
+
+// readSized is ReadManifest for a whole file: it also checks that the payload
+// is exactly as long as the manifest says.
+func readSized(data []byte) (*Manifest, error) {
 	m, err := ReadManifest(data)
 	if err != nil {
 		return nil, err
@@ -188,10 +202,6 @@ func Verify(data []byte) (*Manifest, error) {
 	if have > m.CompressedSize {
 		return nil, fmt.Errorf("%w: %d bytes after the %d-byte payload", ErrCorrupt, have-m.CompressedSize, m.CompressedSize)
 	}
-	sum := sha256.Sum256(data[m.PayloadOffset:])
-	if got := hex.EncodeToString(sum[:]); got != m.SHA256 {
-		return nil, fmt.Errorf("%w: manifest says %s, payload is %s", ErrHash, m.SHA256, got)
-	}
 	return m, nil
 }
 
@@ -202,6 +212,25 @@ func Decode(data []byte) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodePayload(data, m)
+}
+
+// DecodeChecked is Decode without the payload's hash, for bytes the caller has
+// already checked against a hash of the whole file that it trusts (the page
+// checks the release file's SHA-256 from the site's asset list in the
+// browser, natively and far faster than Go's SHA-256 in WebAssembly). It
+// still checks the header, the manifest, the sizes and the decompression.
+func DecodeChecked(data []byte) (*File, error) {
+	m, err := readSized(data)
+	if err != nil {
+		return nil, err
+	}
+	return decodePayload(data, m)
+}
+
+// decodePayload decompresses the payload of data, whose manifest is m, and
+// builds the File.
+func decodePayload(data []byte, m *Manifest) (*File, error) {
 	payload, err := decompress(data[m.PayloadOffset:], m.PayloadSize)
 	if err != nil {
 		return nil, err

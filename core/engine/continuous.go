@@ -34,8 +34,10 @@ const ContinuousSteps = 50
 // a few seconds either way.
 const LiveEvery = 1
 
-// loadContinuous builds the engine of a continuous model's release file.
-func loadContinuous(f *checkpoint.File, encoder []byte, tok *tokenizer.Tokenizer, size int, open OpenGPU, say func(string)) (*Engine, error) {
+// loadContinuous builds the engine of a continuous model's release file (encoder: the
+// bytes of the encoder file it refers to, if it does). The GPU, if any, comes later
+// (StartGPU), as for the other models.
+func loadContinuous(f *checkpoint.File, encoder []byte, tok *tokenizer.Tokenizer, size int) (*Engine, error) {
 	var enc *checkpoint.File
 	if ref, ok := f.Notes[continuous.EncoderFileNote]; ok {
 		if encoder == nil {
@@ -58,16 +60,19 @@ func loadContinuous(f *checkpoint.File, encoder []byte, tok *tokenizer.Tokenizer
 	// Input and Pieces read the window, the vocabulary and the special ids from cfg.
 	cfg := dec
 	cfg.SeqLen = min(den.SeqLen, dec.SeqLen, cm.Space.Net.Cfg.SeqLen)
-	e := &Engine{cfg: cfg, tok: tok, cont: cm}
+	e := &Engine{cfg: cfg, tok: tok, cont: cm, file: f}
 	e.info = Info{Backend: cpuName(), CPUName: cpuName(), SelfTestDiff: -1, Config: den, Decoder: &dec, DType: mainDType(f),
-		CPUKernel: blas.Name(), Params: den.NumParams() + dec.NumParams() + cm.Space.Net.Cfg.NumParams(), Bytes: size, Kind: "continuous"}
-	e.pickGPU(f, open, say, func(g GPU) (SelfTestResult, error) {
+		CPUKernel: blas.Name(), Params: den.NumParams() + dec.NumParams() + cm.Space.Net.Cfg.NumParams(), Bytes: size, Kind: "continuous",
+		Fallback: "the GPU has not been started"}
+	e.selfTest = func(g GPU) (SelfTestResult, error) {
 		b, ok := g.(ContinuousGPU)
 		if !ok {
 			return SelfTestResult{MaxDiff: -1}, errors.New("the GPU backend does not run continuous models")
 		}
+		e.cpuBusy.Lock() // the test runs the CPU model, which a sample may hold
+		defer e.cpuBusy.Unlock()
 		return ContinuousSelfTest(b, cm)
-	})
+	}
 	return e, nil
 }
 
@@ -188,10 +193,13 @@ func (e *Engine) sampleContinuous(ctx context.Context, r Request, onStep func(St
 	if err := e.checkContinuous(r); err != nil {
 		return Output{}, err
 	}
-	onGPU, err := e.onGPU(r.Backend)
+	onGPU, err := e.onGPU(ctx, r.Backend)
 	if err != nil {
 		return Output{}, err
 	}
+	// The CPU model is this sample's, also on the GPU, which may fall back to it.
+	e.cpuBusy.Lock()
+	defer e.cpuBusy.Unlock()
 	ids, trimmed, err := e.Input(r)
 	if err != nil {
 		return Output{}, err
@@ -209,7 +217,13 @@ func (e *Engine) sampleContinuous(ctx context.Context, r Request, onStep func(St
 		var b continuous.Backend = e.cont.CPU()
 		backend := e.info.CPUName
 		if onGPU {
-			b, backend = e.gpu.(ContinuousGPU), e.info.GPUName
+			e.mu.Lock()
+			g, name := e.gpu, e.info.GPUName
+			e.mu.Unlock()
+			if g == nil {
+				return Output{}, errors.New("no GPU backend: " + e.Info().Fallback)
+			}
+			b, backend = g.(ContinuousGPU), name
 		}
 		calls := 0
 		shown := slices.Clone(ids)

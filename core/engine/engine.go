@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
@@ -51,6 +52,7 @@ type Info struct {
 	GPU          bool         `json:"gpu"`          // whether Backend is a GPU
 	Fallback     string       `json:"fallback"`     // why the CPU is the default, "" on the GPU
 	GPUName      string       `json:"gpuName"`      // the GPU that passed the self-test, or ""
+	GPUPending   bool         `json:"gpuPending"`   // the GPU is starting (StartGPU): samples run on the CPU meanwhile
 	CPUName      string       `json:"cpuName"`      // the CPU backend's name
 	SelfTestDiff float64      `json:"selfTestDiff"` // max |gpu-cpu| logit (continuous: relative, see ContinuousSelfTest), -1 when not run
 	GPUSeconds   float64      `json:"gpuSeconds"`   // the self-test's forward pass on the GPU
@@ -66,15 +68,26 @@ type Info struct {
 	Decoder *model.Config `json:"decoder,omitempty"`
 }
 
-// Engine is a loaded model ready to sample. Sample may not run twice at once.
+// Engine is a loaded model ready to sample. Sample may not run twice at once, but may run
+// while StartGPU's goroutine starts the GPU.
 type Engine struct {
-	cfg    model.Config
-	tok    *tokenizer.Tokenizer
-	cpu    *model.Model      // nil for a continuous model
-	cont   *continuous.Model // a continuous model's networks, else nil
-	gpu    GPU               // nil unless it passed the self-test
-	useGPU bool              // the default backend
-	info   Info
+	cfg  model.Config
+	tok  *tokenizer.Tokenizer
+	cpu  *model.Model      // nil for a continuous model
+	cont *continuous.Model // a continuous model's networks, else nil
+	// cpuBusy is held by whoever runs the CPU model (cpu or cont), whose forward pass
+	// works in the model's own buffers: a sample, or the self-test's reference pass.
+	cpuBusy sync.Mutex
+	// selfTest compares a GPU with the CPU model (under cpuBusy): the masked or the
+	// continuous model's test.
+	selfTest func(GPU) (SelfTestResult, error)
+
+	mu       sync.Mutex       // guards what follows: StartGPU's goroutine sets it
+	gpu      GPU              // nil unless it passed the self-test
+	useGPU   bool             // the default backend
+	info     Info             // what Info returns
+	file     *checkpoint.File // the decoded release file, until StartGPU has uploaded it
+	gpuReady chan struct{}    // closed when StartGPU has settled; nil before it starts
 }
 
 // SlowGPU is how many times slower than the CPU the GPU's self-test forward pass may be
@@ -87,6 +100,7 @@ const SlowGPU = 2
 // one forward pass on a fixed input matches the CPU within SelfTestTol. The GPU is the
 // default backend unless that pass took over SlowGPU times the CPU's; either way a
 // request may ask for the other. progress, if not nil, is told each phase as it starts.
+// It is LoadCPU, then StartGPU waited for.
 func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, error) {
 	return LoadWithEncoder(data, nil, open, progress)
 }
@@ -96,26 +110,61 @@ func Load(data []byte, open OpenGPU, progress func(phase string)) (*Engine, erro
 // is that file's bytes, checked against the reference's SHA-256. It is ignored for a file
 // that needs none.
 func LoadWithEncoder(data, encoder []byte, open OpenGPU, progress func(phase string)) (*Engine, error) {
-	say := func(p string) {
-		if progress != nil {
-			progress(p)
-		}
+	e, err := LoadCPUWithEncoder(data, encoder, false, progress)
+	if err != nil {
+		return nil, err
 	}
-	say("verifying and decoding")
-	f, err := checkpoint.Decode(data) // hashes the payload once, then decompresses it
+	if open == nil {
+		e.info.Fallback, e.file = "no GPU support in this build", nil // no GPU will want the file
+		return e, nil
+	}
+	<-e.StartGPU(open, progress)
+	return e, nil
+}
+
+// say tells progress, if not nil, that phase starts.
+func say(progress func(phase string), phase string) {
+	if progress != nil {
+		progress(phase)
+	}
+}
+
+// LoadCPU decodes a release file and builds the CPU model, ready to sample; the GPU, if
+// any, comes later (StartGPU), so that the first sample need not wait for it. It checks
+// the header, the manifest and the sizes, and the payload's SHA-256 unless checked is
+// set: the caller has checked data against a hash of the whole file that it trusts (the
+// page, against the site's asset list, in the browser's native SHA-256).
+func LoadCPU(data []byte, checked bool, progress func(phase string)) (*Engine, error) {
+	return LoadCPUWithEncoder(data, nil, checked, progress)
+}
+
+// LoadCPUWithEncoder is LoadCPU with the bytes of the encoder file a continuous model may
+// refer to (see LoadWithEncoder).
+func LoadCPUWithEncoder(data, encoder []byte, checked bool, progress func(phase string)) (*Engine, error) {
+	decode := checkpoint.Decode // hashes the payload once, then decompresses it
+	if checked {
+		decode = checkpoint.DecodeChecked
+		say(progress, "decoding")
+	} else {
+		say(progress, "verifying and decoding")
+	}
+	f, err := decode(data)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
 	if len(f.Tokenizer) == 0 {
 		return nil, errors.New("weights: the file carries no tokenizer")
 	}
+	say(progress, "reading the tokenizer")
 	tok, err := tokenizer.Parse(f.Tokenizer)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
 	}
 	if f.Notes["kind"] == continuous.Kind {
-		return loadContinuous(f, encoder, tok, len(data), open, say)
+		say(progress, "building the CPU model")
+		return loadContinuous(f, encoder, tok, len(data))
 	}
+	say(progress, "building the CPU model")
 	m, err := model.FromFileInference(f)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %w", err)
@@ -123,57 +172,88 @@ func LoadWithEncoder(data, encoder []byte, open OpenGPU, progress func(phase str
 	if tok.Vocab() != m.Cfg.Vocab {
 		return nil, fmt.Errorf("weights: tokenizer has %d ids, model %d", tok.Vocab(), m.Cfg.Vocab)
 	}
-	e := &Engine{cfg: m.Cfg, tok: tok, cpu: m}
+	e := &Engine{cfg: m.Cfg, tok: tok, cpu: m, file: f}
 	e.info = Info{Backend: cpuName(), CPUName: cpuName(), SelfTestDiff: -1, Config: m.Cfg, DType: mainDType(f), CPUKernel: blas.Name(),
-		Params: m.Cfg.NumParams(), Bytes: len(data), Kind: "masked"}
+		Params: m.Cfg.NumParams(), Bytes: len(data), Fallback: "the GPU has not been started", Kind: "masked"}
 	if m.Cfg.Causal {
 		e.info.Kind = "autoregressive"
 	}
-	e.pickGPU(f, open, say, func(g GPU) (SelfTestResult, error) {
+	e.selfTest = func(g GPU) (SelfTestResult, error) {
 		d, ok := g.(sample.Denoiser)
 		if !ok {
 			return SelfTestResult{MaxDiff: -1}, errors.New("the GPU backend does not run this model")
 		}
-		return SelfTest(d, m)
-	})
+		return SelfTest(d, e.cfg, e.cpuLogits)
+	}
 	return e, nil
 }
 
-// pickGPU opens the GPU (when open is not nil) and keeps it when test, one forward pass on
-// both backends, finds them within SelfTestTol; the GPU becomes the default unless its pass
-// took over SlowGPU times the CPU's. e.info says what happened.
-func (e *Engine) pickGPU(f *checkpoint.File, open OpenGPU, say func(string), test func(GPU) (SelfTestResult, error)) {
-	if open == nil {
-		e.info.Fallback = "no GPU support in this build"
-		return
+// StartGPU opens the GPU on a goroutine of its own and keeps it when one forward pass on
+// a fixed input matches the CPU model's within SelfTestTol; it makes the GPU the default
+// backend unless that pass took over SlowGPU times the CPU's. Meanwhile samples run on
+// the CPU, and one that asks for the GPU waits for the outcome. The returned channel is
+// closed once Info says it. progress, if not nil, is told each phase as it starts. Call
+// it once.
+func (e *Engine) StartGPU(open OpenGPU, progress func(phase string)) <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.gpuReady != nil {
+		return e.gpuReady
 	}
-	say("starting GPU")
+	done := make(chan struct{})
+	e.gpuReady = done
+	e.info.GPUPending, e.info.Fallback = true, "the GPU is starting"
+	f := e.file
+	go func() {
+		defer close(done)
+		fallback := e.startGPU(open, f, progress)
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		e.info.GPUPending, e.info.Fallback, e.file = false, fallback, nil
+		if e.useGPU {
+			e.info.Backend, e.info.GPU = e.info.GPUName, true
+		}
+	}()
+	return done
+}
+
+// startGPU is StartGPU's work: it opens and checks the GPU, keeps it (e.gpu, and
+// e.useGPU when it is the default) and returns why the CPU stays the default, or "".
+func (e *Engine) startGPU(open OpenGPU, f *checkpoint.File, progress func(phase string)) (fallback string) {
+	say(progress, "starting GPU")
 	g, err := open(f, e.info.Config)
 	if err != nil {
-		e.info.Fallback = err.Error()
-		return
+		return err.Error()
 	}
-	say("GPU self-test")
-	r, err := test(g)
+	say(progress, "GPU self-test")
+	r, err := e.selfTest(g)
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.info.SelfTestDiff, e.info.GPUSeconds, e.info.CPUSeconds = r.MaxDiff, r.GPU.Seconds(), r.CPU.Seconds()
 	switch {
 	case err != nil:
-		e.info.Fallback = "GPU self-test: " + err.Error()
+		fallback = "GPU self-test: " + err.Error()
 	case !(r.MaxDiff <= SelfTestTol):
-		e.info.Fallback = fmt.Sprintf("GPU self-test: max difference %.3g exceeds %.0e", r.MaxDiff, SelfTestTol)
+		fallback = fmt.Sprintf("GPU self-test: max difference %.3g exceeds %.0e", r.MaxDiff, SelfTestTol)
 	default:
 		e.gpu = g
 		e.info.GPUName = g.Name()
 		if r.GPU > SlowGPU*r.CPU {
-			e.info.Fallback = fmt.Sprintf("%s took %.0f ms for the self-test's forward pass, the CPU %.0f ms",
+			return fmt.Sprintf("%s took %.0f ms for the self-test's forward pass, the CPU %.0f ms",
 				g.Name(), 1000*r.GPU.Seconds(), 1000*r.CPU.Seconds())
-			return
 		}
 		e.useGPU = true
-		e.info.Backend, e.info.GPU = g.Name(), true
-		return
+		return ""
 	}
 	g.Close()
+	return fallback
+}
+
+// cpuLogits runs the CPU model once, waiting for a sample that holds it to end.
+func (e *Engine) cpuLogits(ids []int32) ([]float32, error) {
+	e.cpuBusy.Lock()
+	defer e.cpuBusy.Unlock()
+	return e.cpu.Logits(ids)
 }
 
 func cpuName() string {
@@ -222,12 +302,13 @@ type SelfTestResult struct {
 	GPU, CPU time.Duration // each one's forward pass
 }
 
-// SelfTest runs both denoisers on SelfTestIDs and compares their logits.
-func SelfTest(g sample.Denoiser, cpu *model.Model) (SelfTestResult, error) {
+// SelfTest runs the GPU and the CPU model of cfg (cpu: its Logits) on SelfTestIDs and
+// compares their logits.
+func SelfTest(g sample.Denoiser, cfg model.Config, cpu func(ids []int32) ([]float32, error)) (SelfTestResult, error) {
 	r := SelfTestResult{MaxDiff: -1}
-	ids := SelfTestIDs(cpu.Cfg)
+	ids := SelfTestIDs(cfg)
 	t0 := time.Now()
-	want, err := cpu.Logits(ids)
+	want, err := cpu(ids)
 	r.CPU = time.Since(t0)
 	if err != nil {
 		return r, err
@@ -247,11 +328,15 @@ func SelfTest(g sample.Denoiser, cpu *model.Model) (SelfTestResult, error) {
 }
 
 // Info describes the model and backend.
-func (e *Engine) Info() Info { return e.info }
+func (e *Engine) Info() Info {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.info
+}
 
 // InfoJSON is Info as JSON, for the JS side.
 func (e *Engine) InfoJSON() string {
-	b, _ := json.Marshal(e.info)
+	b, _ := json.Marshal(e.Info())
 	return string(b)
 }
 
@@ -260,6 +345,8 @@ func (e *Engine) Tokenizer() *tokenizer.Tokenizer { return e.tok }
 
 // Close frees the GPU, if any.
 func (e *Engine) Close() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.gpu != nil {
 		e.gpu.Close()
 		e.gpu = nil
@@ -267,21 +354,39 @@ func (e *Engine) Close() {
 }
 
 // denoiser picks the backend a request asks for: "gpu", "cpu" or "" for the default, and
-// says whether it is the GPU.
-func (e *Engine) denoiser(backend string) (d sample.Denoiser, name string, gpu bool, err error) {
-	onGPU, err := e.onGPU(backend)
+// says whether it is the GPU. A request for the GPU waits while it starts (StartGPU); one
+// for the default takes the CPU meanwhile.
+func (e *Engine) denoiser(ctx context.Context, backend string) (d sample.Denoiser, name string, gpu bool, err error) {
+	onGPU, err := e.onGPU(ctx, backend)
 	if err != nil {
 		return nil, "", false, err
 	}
-	if onGPU {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if onGPU && e.gpu != nil {
 		return e.gpu.(sample.Denoiser), e.info.GPUName, true, nil
+	}
+	if onGPU {
+		return nil, "", false, errors.New("no GPU backend: " + e.info.Fallback)
 	}
 	return e.cpu, e.info.CPUName, false, nil
 }
 
 // onGPU says whether a request for backend ("gpu", "cpu" or "" for the default) runs on
-// the GPU.
-func (e *Engine) onGPU(backend string) (bool, error) {
+// the GPU; one for the GPU waits while it starts.
+func (e *Engine) onGPU(ctx context.Context, backend string) (bool, error) {
+	e.mu.Lock()
+	starting := e.gpuReady
+	e.mu.Unlock()
+	if backend == "gpu" && starting != nil {
+		select {
+		case <-starting:
+		case <-ctx.Done():
+			return false, ErrCanceled
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	switch {
 	case backend == "gpu" && e.gpu == nil:
 		return false, errors.New("no GPU backend: " + e.info.Fallback)
@@ -297,6 +402,8 @@ func (e *Engine) onGPU(backend string) (bool, error) {
 // the browser reclaimed its memory, or the driver reset) and leaves the CPU as the only
 // backend for this and later samples. It returns the CPU model (nil for a continuous one).
 func (e *Engine) dropGPU(err error) sample.Denoiser {
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if e.gpu != nil {
 		e.gpu.Close()
 		e.gpu = nil

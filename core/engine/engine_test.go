@@ -65,7 +65,7 @@ func TestLoadCPU(t *testing.T) {
 	if info.Bytes != len(data) || info.DType != "f32" || info.Params != info.Config.NumParams() {
 		t.Errorf("info = %+v, want %d bytes of f32", info, len(data))
 	}
-	if strings.Join(phases, ",") != "verifying and decoding" {
+	if strings.Join(phases, ",") != "verifying and decoding,reading the tokenizer,building the CPU model" {
 		t.Errorf("phases = %v", phases)
 	}
 }
@@ -495,5 +495,61 @@ func TestGPULostMidSample(t *testing.T) {
 	}
 	if o, err := e.Sample(context.Background(), Request{Prompt: "a", Length: 4, Steps: 2}, nil); err != nil || o.Backend != e.Info().CPUName {
 		t.Errorf("default backend after the loss: %q (%v), want the CPU", o.Backend, err)
+	}
+}
+
+// TestStartGPUInBackground: while the GPU starts, the engine samples on the CPU by default,
+// a request for the GPU waits for the outcome (or its cancel), and the GPU becomes the
+// default once it passes the self-test.
+func TestStartGPUInBackground(t *testing.T) {
+	var phases []string
+	e, err := LoadCPU(release(t), true, func(p string) { phases = append(phases, p) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if phases[0] != "decoding" {
+		t.Errorf("phases of a checked file = %v, want decoding without verifying", phases)
+	}
+	opening := make(chan struct{})
+	var g *fakeGPU
+	done := e.StartGPU(func(f *checkpoint.File, cfg model.Config) (GPU, error) {
+		<-opening // the upload takes its time
+		m, err := model.FromFile(f)
+		g = newFakeGPU(m, 0, 0)
+		return g, err
+	}, nil)
+	if info := e.Info(); !info.GPUPending || info.GPU || info.Backend != info.CPUName {
+		t.Errorf("info while the GPU starts = %+v, want the CPU as the default, the GPU pending", info)
+	}
+	r := Request{Prompt: "It is a truth", Length: 8, Steps: 4, Seed: 1}
+	if out, err := e.Sample(context.Background(), r, nil); err != nil || out.Backend != e.Info().CPUName {
+		t.Errorf("default sample while the GPU starts: ran on %q (%v), want the CPU", out.Backend, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	r.Backend = "gpu"
+	if _, err := e.Sample(ctx, r, nil); !errors.Is(err, ErrCanceled) {
+		t.Errorf("canceled request for the GPU while it starts: %v, want ErrCanceled", err)
+	}
+	got := make(chan Output, 1)
+	go func() {
+		out, err := e.Sample(context.Background(), r, nil)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- out
+	}()
+	select {
+	case out := <-got:
+		t.Fatalf("a request for the GPU ran on %q before the GPU had started", out.Backend)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(opening)
+	<-done
+	if out := <-got; out.Backend != "Fake GPU" {
+		t.Errorf("request for the GPU ran on %q, want the fake GPU", out.Backend)
+	}
+	if info := e.Info(); info.GPUPending || !info.GPU || info.Backend != "Fake GPU" || info.Fallback != "" || info.SelfTestDiff != 0 {
+		t.Errorf("info after the start = %+v, want the fake GPU as the default", info)
 	}
 }

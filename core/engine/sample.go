@@ -158,10 +158,13 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 	if err := e.check(r); err != nil {
 		return Output{}, err
 	}
-	d, backend, onGPU, err := e.denoiser(r.Backend)
+	d, backend, onGPU, err := e.denoiser(ctx, r.Backend)
 	if err != nil {
 		return Output{}, err
 	}
+	// The CPU model is this sample's, also on the GPU, which may fall back to it.
+	e.cpuBusy.Lock()
+	defer e.cpuBusy.Unlock()
 	g := guard(ctx, d)
 	if onGPU {
 		g.onGPUFailure = e.dropGPU
@@ -185,7 +188,7 @@ func (e *Engine) Sample(ctx context.Context, r Request, onStep func(Step)) (Outp
 	}
 	o.Backend, o.Fallback = backend, g.fallback
 	if g.fallback != "" {
-		o.Backend = e.info.CPUName
+		o.Backend = cpuName()
 	}
 	o.finish(time.Since(start))
 	return o, nil

@@ -15,8 +15,8 @@ package infill
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
@@ -28,23 +28,68 @@ const Spellings = "___ or [MASK]"
 // words (a token is about 4 characters).
 const DefaultTokens = 8
 
-var (
-	blank    = regexp.MustCompile(`_{3,}|\[MASK\]`)
-	nearMiss = regexp.MustCompile(`(?i)\[mask\]`) // [MASK] in the wrong case
-)
+// blanks returns the [start, end) byte spans of the blanks in text, left to right: each
+// run of three or more underscores, and each [MASK]. (A hand-written scan, not the
+// regular expression `_{3,}|\[MASK\]`: package regexp is a twentieth of the page's engine.)
+func blanks(text string) [][2]int {
+	var spans [][2]int
+	for i := 0; i < len(text); {
+		switch {
+		case text[i] == '_':
+			j := i
+			for j < len(text) && text[j] == '_' {
+				j++
+			}
+			if j-i >= 3 {
+				spans = append(spans, [2]int{i, j})
+			}
+			i = j
+		case strings.HasPrefix(text[i:], "[MASK]"):
+			spans = append(spans, [2]int{i, i + len("[MASK]")})
+			i += len("[MASK]")
+		default:
+			i++
+		}
+	}
+	return spans
+}
+
+// maskAnyCase returns the first [mask] in text written in any case (Unicode simple case
+// folding, as `(?i)\[mask\]` matches) but [MASK], and its byte offset; "" if none.
+func maskAnyCase(text string) (string, int) {
+	for i := 0; i < len(text); i++ {
+		if text[i] != '[' {
+			continue
+		}
+		j := i + 1
+		for _, want := range "mask" {
+			r, n := utf8.DecodeRuneInString(text[j:])
+			if n == 0 || !strings.EqualFold(string(r), string(want)) {
+				j = -1
+				break
+			}
+			j += n
+		}
+		if j < 0 || j >= len(text) || text[j] != ']' {
+			continue
+		}
+		if s := text[i : j+1]; s != "[MASK]" {
+			return s, i
+		}
+	}
+	return "", 0
+}
 
 // Parse splits text at its blanks and returns the pieces of text around them: one more
 // piece than there are blanks (pieces may be empty), with the space a blank takes from the
 // text already removed. It fails when the text has no blank, or writes [MASK] in another
 // case (a blank the writer meant, which would otherwise be sent to the model as text).
 func Parse(text string) (pieces []string, err error) {
-	for _, loc := range nearMiss.FindAllStringIndex(text, -1) {
-		if s := text[loc[0]:loc[1]]; s != "[MASK]" {
-			return nil, fmt.Errorf("infill: %q at byte %d: a blank is written %s (in capitals)", s, loc[0], Spellings)
-		}
+	if s, at := maskAnyCase(text); s != "" {
+		return nil, fmt.Errorf("infill: %q at byte %d: a blank is written %s (in capitals)", s, at, Spellings)
 	}
 	at := 0
-	for _, loc := range blank.FindAllStringIndex(text, -1) {
+	for _, loc := range blanks(text) {
 		pieces = append(pieces, strings.TrimSuffix(text[at:loc[0]], " "))
 		at = loc[1]
 	}

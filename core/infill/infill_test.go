@@ -2,6 +2,7 @@ package infill
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -133,4 +134,45 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The regular expressions that blanks and maskAnyCase scan for by hand.
+var (
+	blankRE    = regexp.MustCompile(`_{3,}|\[MASK\]`)
+	nearMissRE = regexp.MustCompile(`(?i)\[mask\]`)
+)
+
+// scanAgrees fails t unless blanks and maskAnyCase find what the regular expressions find.
+func scanAgrees(t *testing.T, text string) {
+	var want [][2]int
+	for _, loc := range blankRE.FindAllStringIndex(text, -1) {
+		want = append(want, [2]int{loc[0], loc[1]})
+	}
+	if got := blanks(text); !slices.Equal(got, want) {
+		t.Errorf("blanks(%q) = %v, the regexp finds %v", text, got, want)
+	}
+	wantS, wantAt := "", 0
+	for _, loc := range nearMissRE.FindAllStringIndex(text, -1) {
+		if s := text[loc[0]:loc[1]]; s != "[MASK]" {
+			wantS, wantAt = s, loc[0]
+			break
+		}
+	}
+	if s, at := maskAnyCase(text); s != wantS || at != wantAt {
+		t.Errorf("maskAnyCase(%q) = %q at %d, the regexp finds %q at %d", text, s, at, wantS, wantAt)
+	}
+}
+
+func TestScanMatchesRegexp(t *testing.T) {
+	for _, text := range []string{"a ___ b", "__x___", "______", "__", "[MASK][MASK]", "[[MASK]", "[MASK",
+		"a [mask] b", "[MaSk]", "[ma\u017fk]", "[mas\u212a]", "[MASK][mask]", "[\xffask]", "é___\xff[MASK]", ""} {
+		scanAgrees(t, text)
+	}
+}
+
+func FuzzScan(f *testing.F) {
+	for _, s := range []string{"a ___ b", "[MASK]__x", "[ma\u017fk]", "[[mask]"} {
+		f.Add(s)
+	}
+	f.Fuzz(scanAgrees)
 }

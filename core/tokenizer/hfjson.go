@@ -390,6 +390,14 @@ func parseVocab(raw json.RawMessage) (map[int]string, error) {
 	if isNull(raw) {
 		return nil, errors.New("model has no vocab")
 	}
+	if keys, ok := scanVocab(raw); ok {
+		return keys, nil
+	}
+	return decodeVocab(raw)
+}
+
+// decodeVocab is parseVocab through encoding/json's tokens.
+func decodeVocab(raw json.RawMessage) (map[int]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
@@ -439,6 +447,14 @@ func parseMerges(raw json.RawMessage, ids map[string]int32) ([][2]int32, error) 
 	if isNull(raw) {
 		return nil, nil
 	}
+	if merges, ok := scanMerges(raw, ids); ok {
+		return merges, nil
+	}
+	return decodeMerges(raw, ids)
+}
+
+// decodeMerges is parseMerges through encoding/json, one merge at a time.
+func decodeMerges(raw json.RawMessage, ids map[string]int32) ([][2]int32, error) {
 	var items []json.RawMessage
 	if err := json.Unmarshal(raw, &items); err != nil {
 		return nil, fmt.Errorf("merges: %w", err)
