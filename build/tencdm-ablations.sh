@@ -43,33 +43,46 @@ run() { # name, extra flags... (trains unless its model file exists)
 }
 decoder=(-objective decoder -layers 2 -batch 8 -steps "$DSTEPS" -warmup 30)
 den=(-objective continuous -layers 2 -batch 8 -steps "$STEPS" -warmup 30)
-ctx=(-encoder-stats "$OUT/stats-contextual.json" -decoder "$OUT/dec-noisy/model.ckpt")
 run dec-noisy "${decoder[@]}" -encoder-stats "$OUT/stats-contextual.json"
-run base "${den[@]}" "${ctx[@]}"
-run dec-emb "${decoder[@]}" -encoder-stats "$OUT/stats-embeddings.json" -latents embeddings
-run embeddings "${den[@]}" -latents embeddings -encoder-stats "$OUT/stats-embeddings.json" -decoder "$OUT/dec-emb/model.ckpt"
-run cosine "${den[@]}" "${ctx[@]}" -noise-schedule cosine
-run masked -objective mdm -layers 2 -batch 8 -steps "$STEPS" -warmup 30
-run nosc "${den[@]}" "${ctx[@]}" -self-cond=false
-run tan3 "${den[@]}" "${ctx[@]}" -tan-d 3
 run dec-clean "${decoder[@]}" -encoder-stats "$OUT/stats-contextual.json" -decoder-t-max 0
-run sqrt "${den[@]}" "${ctx[@]}" -noise-schedule sqrt
-run tan20 "${den[@]}" "${ctx[@]}" -tan-d 20
+run dec-emb "${decoder[@]}" -encoder-stats "$OUT/stats-embeddings.json" -latents embeddings
+# DECODER: the contextual denoisers' decoder (default the ablation's own dec-noisy; the
+# release's runs/tencdm/decoder/model.ckpt is a better one).
+DECODER=${DECODER:-$OUT/dec-noisy/model.ckpt}
+ctx=(-encoder-stats "$OUT/stats-contextual.json" -decoder "$DECODER")
+# Two lanes, one core each.
+{
+  run base "${den[@]}" "${ctx[@]}"
+  run cosine "${den[@]}" "${ctx[@]}" -noise-schedule cosine
+  run tan3 "${den[@]}" "${ctx[@]}" -tan-d 3
+  run tan20 "${den[@]}" "${ctx[@]}" -tan-d 20
+} &
+{
+  run embeddings "${den[@]}" -latents embeddings -encoder-stats "$OUT/stats-embeddings.json" -decoder "$OUT/dec-emb/model.ckpt"
+  run nosc "${den[@]}" "${ctx[@]}" -self-cond=false
+  run sqrt "${den[@]}" "${ctx[@]}" -noise-schedule sqrt
+  run masked -objective mdm -layers 2 -batch 8 -steps "$STEPS" -warmup 30
+} &
+wait
 # The base denoiser with the clean-latent decoder: its run folder copied and resumed at its
 # last step with the other decoder (no step is taken; the files are rewritten).
 if [ ! -f "$OUT/base-cleandec/model.ckpt" ]; then
   rm -rf "$OUT/base-cleandec" && cp -r "$OUT/base" "$OUT/base-cleandec" && rm "$OUT/base-cleandec/model.ckpt"
   GOMAXPROCS=1 build/.bin/train -out "$OUT/base-cleandec" -resume -threads 1 -no-progress -decoder "$OUT/dec-clean/model.ckpt" > "$OUT/base-cleandec.log" 2>&1
 fi
-for name in base base-cleandec embeddings; do
+if [ ! -f "$OUT/base-noisydec/model.ckpt" ]; then # and with the ablation's own noisy decoder, its equal
+  rm -rf "$OUT/base-noisydec" && cp -r "$OUT/base" "$OUT/base-noisydec" && rm "$OUT/base-noisydec/model.ckpt"
+  GOMAXPROCS=1 build/.bin/train -out "$OUT/base-noisydec" -resume -threads 1 -no-progress -decoder "$OUT/dec-noisy/model.ckpt" > "$OUT/base-noisydec.log" 2>&1
+fi
+for name in base base-noisydec base-cleandec embeddings; do
   build/.bin/eval -model "$OUT/$name/model.ckpt" -max-tokens 8192 -threads 1 -json 2>/dev/null | tail -n 1 > "$OUT/$name.eval.json"
 done
 files=()
-for name in base embeddings tan3 tan20 cosine sqrt nosc base-cleandec; do files+=("$OUT/$name/model.ckpt"); done
+for name in base embeddings cosine tan3 tan20 sqrt nosc base-noisydec base-cleandec; do files+=("$OUT/$name/model.ckpt"); done
 SAMPLES=${SAMPLES:-16}
 build/.bin/quality -model "$OUT/masked/model.ckpt" -strategies low-confidence,semi-ar -grids cosine -steps 64 -temperature 1 \
-  -continuous "$(IFS=,; echo "${files[*]}")" -continuous-steps 50 -samples "$SAMPLES" -n 64 -threads 1 -no-progress -ar=false \
+  -continuous "$(IFS=,; echo "${files[*]}")" -continuous-steps 50 -samples "$SAMPLES" -n 64 -threads 2 -no-progress -ar=false \
   -out-md "$OUT/rows.md" -out-png weights/tencdm-ablations.png -out-samples "$OUT/samples.txt" -json > "$OUT/rows.json"
 build/.bin/quality -model "" -continuous "$OUT/base/model.ckpt" -continuous-steps 25,50,100,200 -solvers sde,ode \
-  -samples "$SAMPLES" -n 64 -threads 1 -no-progress -ar=false -out-md "$OUT/steps.md" -out-png "$OUT/steps.png" -out-samples "$OUT/steps-samples.txt" -json > "$OUT/steps.json"
+  -samples "$SAMPLES" -n 64 -threads 2 -no-progress -ar=false -out-md "$OUT/steps.md" -out-png "$OUT/steps.png" -out-samples "$OUT/steps-samples.txt" -json > "$OUT/steps.json"
 echo "done: $OUT/rows.md, $OUT/steps.md, weights/tencdm-ablations.png"

@@ -317,6 +317,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return quality.WriteMarkdown(stdout, title, note, rows)
 }
 
+// rowName is a model file's name in the table: its base name, or for a run's model.ckpt
+// the run's folder (the ablations' files are all model.ckpt).
+func rowName(path string) string {
+	if filepath.Base(path) == "model.ckpt" {
+		return filepath.Base(filepath.Dir(path))
+	}
+	return filepath.Base(path)
+}
+
 // modelsNote names the sampled models for the table's note.
 func (f *flags) modelsNote() string {
 	var parts []string
@@ -366,7 +375,7 @@ func (f *flags) continuousSettings(judgeTok []byte, mask int32) ([]contSetting, 
 				return nil, fmt.Errorf("-solvers: %q: want sde or ode", solver)
 			}
 			for _, k := range steps {
-				out = append(out, contSetting{quality.Setting{Strategy: quality.Continuous, Grid: solver, Model: filepath.Base(path),
+				out = append(out, contSetting{quality.Setting{Strategy: quality.Continuous, Grid: solver, Model: rowName(path),
 					Options: sample.Options{Steps: k, MaskID: mask}}, l.Continuous})
 			}
 		}
