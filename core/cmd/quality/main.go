@@ -101,13 +101,9 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 
 // settings expands the lists into strategy x grid x steps.
 func (f *flags) settings() ([]quality.Setting, error) {
-	var steps []int
-	for _, s := range cli.SplitList(f.steps) {
-		k, err := strconv.Atoi(s)
-		if err != nil || k <= 0 {
-			return nil, fmt.Errorf("-steps: %q is not a positive step count", s)
-		}
-		steps = append(steps, k)
+	steps, err := stepCounts("-steps", f.steps)
+	if err != nil {
+		return nil, err
 	}
 	var taus []float64
 	for _, s := range cli.SplitList(f.thresholds) {
@@ -317,6 +313,19 @@ func run(args []string, stdout, stderr io.Writer) error {
 	return quality.WriteMarkdown(stdout, title, note, rows)
 }
 
+// stepCounts parses a comma-separated list of positive step counts given as flag name.
+func stepCounts(name, list string) ([]int, error) {
+	var steps []int
+	for _, s := range cli.SplitList(list) {
+		k, err := strconv.Atoi(s)
+		if err != nil || k <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a positive step count", name, s)
+		}
+		steps = append(steps, k)
+	}
+	return steps, nil
+}
+
 // rowName is a model file's name in the table: its base name, or for a run's model.ckpt
 // the run's folder (the ablations' files are all model.ckpt).
 func rowName(path string) string {
@@ -348,13 +357,9 @@ type contSetting struct {
 // expands them into one row per file x solver x step count.
 func (f *flags) continuousSettings(judgeTok []byte, mask int32) ([]contSetting, error) {
 	var out []contSetting
-	var steps []int
-	for _, s := range cli.SplitList(f.contSteps) {
-		k, err := strconv.Atoi(s)
-		if err != nil || k <= 0 {
-			return nil, fmt.Errorf("-continuous-steps: %q is not a positive step count", s)
-		}
-		steps = append(steps, k)
+	steps, err := stepCounts("-continuous-steps", f.contSteps)
+	if err != nil {
+		return nil, err
 	}
 	for _, path := range cli.SplitList(f.continuous) {
 		l, err := cli.Load(path)
