@@ -8,7 +8,6 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/model"
-	"github.com/austen-diffusion/textdiffusion/core/nn"
 )
 
 // The continuous paradigm (TEncDM) trains two networks on the latents of a frozen encoder
@@ -217,33 +216,24 @@ func (latentDecoder) Check(c Config) error {
 
 func (latentDecoder) Loss(t *Trainer, x0 []int32, lo, hi int, rng *rand.Rand, grad bool) float64 {
 	c := t.Cfg
-	L, V := c.Model.SeqLen, c.Model.Vocab
+	L := c.Model.SeqLen
 	d := drawLatent(rng, len(x0)/L, L, 0, c.DecoderTMax, 0, false)
-	return t.decoderLoss(x0, lo, hi, d, grad, V)
+	return t.decoderLoss(x0, lo, hi, d, grad)
 }
 
-func (t *Trainer) decoderLoss(x0 []int32, lo, hi int, d latentDraw, grad bool, V int) float64 {
+func (t *Trainer) decoderLoss(x0 []int32, lo, hi int, d latentDraw, grad bool) float64 {
 	L := t.Cfg.Model.SeqLen
 	n := hi - lo
 	bufs := t.noised(x0, lo, hi, d)
-	logits := t.Model.Decode(bufs.zt, n)
-	var dl []float32
-	if grad {
-		dl = t.dlogits[:n*L*V]
-	}
-	loss := nn.CrossEntropy(dl, logits, x0[lo*L:hi*L], n*L, V, 1/float32(n*L))
-	if grad {
-		t.Model.DecodeBackward(dl)
-	}
-	return loss
+	return t.crossEntropy(t.Model.Decode(bufs.zt, n), x0[lo*L:hi*L], grad, t.Model.DecodeBackward)
 }
 
 // ValidSum is the cross-entropy at times and noise fixed by (seed, k).
 func (latentDecoder) ValidSum(t *Trainer, buf, _ []int32, k int) float64 {
-	L, V := t.Cfg.Model.SeqLen, t.Cfg.Model.Vocab
+	L := t.Cfg.Model.SeqLen
 	b := len(buf) / L
 	d := drawLatent(rand.New(rand.NewPCG(t.Cfg.Seed, uint64(k))), b, L, 0, t.Cfg.DecoderTMax, 0, false)
-	return t.decoderLoss(buf, 0, b, d, false, V) * float64(b*L)
+	return t.decoderLoss(buf, 0, b, d, false) * float64(b*L)
 }
 
 func (latentDecoder) Record(t *Trainer, f *checkpoint.File) error { return t.attachSpace(f) }

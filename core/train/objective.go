@@ -120,21 +120,27 @@ func (nextToken) Record(*Trainer, *checkpoint.File) error  { return nil }
 func (nextToken) Restore(*Trainer, *checkpoint.File) error { return nil }
 
 func (nextToken) Loss(t *Trainer, x0 []int32, lo, hi int, _ *rand.Rand, grad bool) float64 {
-	L, V := t.Cfg.Model.SeqLen, t.Cfg.Model.Vocab
+	L := t.Cfg.Model.SeqLen
 	n := hi - lo
 	for b := lo; b < hi; b++ {
 		i := b - lo
 		copy(t.xt[i*L:(i+1)*L], x0[b*(L+1):b*(L+1)+L])
 		copy(t.tgt[i*L:(i+1)*L], x0[b*(L+1)+1:(b+1)*(L+1)])
 	}
-	logits := t.Model.Forward(t.xt[:n*L], n)
-	var dlogits []float32
+	return t.crossEntropy(t.Model.Forward(t.xt[:n*L], n), t.tgt[:n*L], grad, t.Model.Backward)
+}
+
+// crossEntropy is the mean cross-entropy of logits (one row per target) against targets;
+// with grad, backward takes its gradient with respect to the logits.
+func (t *Trainer) crossEntropy(logits []float32, targets []int32, grad bool, backward func(dlogits []float32)) float64 {
+	N, V := len(targets), t.Cfg.Model.Vocab
+	var dl []float32
 	if grad {
-		dlogits = t.dlogits[:n*L*V]
+		dl = t.dlogits[:N*V]
 	}
-	loss := nn.CrossEntropy(dlogits, logits, t.tgt[:n*L], n*L, V, 1/float32(n*L))
+	loss := nn.CrossEntropy(dl, logits, targets, N, V, 1/float32(N))
 	if grad {
-		t.Model.Backward(dlogits)
+		backward(dl)
 	}
 	return loss
 }
