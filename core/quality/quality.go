@@ -216,7 +216,8 @@ type Row struct {
 	Name      string  `json:"name"`
 	Strategy  string  `json:"strategy"` // with its parameter, as Setting.Label
 	Grid      string  `json:"grid,omitempty"`
-	Steps     int     `json:"steps"` // steps asked for (a maximum for threshold)
+	Model     string  `json:"model,omitempty"` // Setting.Model: which of the table's models, when it holds several
+	Steps     int     `json:"steps"`           // steps asked for (a maximum for threshold)
 	Samples   int     `json:"samples"`
 	Tokens    int     `json:"tokens"`       // tokens scored, all samples together
 	JudgePPL  float64 `json:"judge_ppl"`    // the judge's perplexity, token-weighted over all samples
@@ -249,7 +250,7 @@ func Score(judge *model.Model, mem *sample.NGramSet, s Setting, smp Samples, eot
 	if err != nil {
 		return Row{}, err
 	}
-	r := Row{Name: s.Name(), Strategy: s.Label(), Grid: s.Grid, Steps: s.Options.Steps, Samples: len(smp.Tokens)}
+	r := Row{Name: s.Name(), Strategy: s.Label(), Grid: s.Grid, Model: s.Model, Steps: s.Options.Steps, Samples: len(smp.Tokens)}
 	r.fill(nll, smp.Tokens, mem, len(smp.Tokens))
 	if r.Tokens > 0 {
 		r.NFEPerToken = float64(smp.NFE) / float64(r.Tokens)

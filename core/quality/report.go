@@ -62,8 +62,8 @@ func WriteMarkdown(w io.Writer, title string, note []string, rows []Row) error {
 }
 
 // WritePNG plots the judge's perplexity (log scale) against network calls per sample: one
-// line per strategy x grid through its step counts (solid for the cosine grid, dashed for
-// linear), the left-to-right AR samples as a point, the reference as a horizontal line.
+// line per model x strategy x grid through its step counts (solid for the cosine grid and
+// the sde solver, dashed for linear and ode), the left-to-right AR samples as a point, the reference as a horizontal line.
 func WritePNG(w io.Writer, title string, rows []Row) error {
 	p := plot.New()
 	p.Title.Text = title
@@ -75,7 +75,7 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 	p.Legend.Top = true
 	p.Legend.Left = false
 
-	type key struct{ strategy, grid string }
+	type key struct{ model, strategy, grid string } // a line: one model's setting through its step counts
 	var order []key
 	lines := map[key]plotter.XYs{}
 	var ref *Row
@@ -90,7 +90,7 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 		if !(r.JudgePPL > 0) || math.IsInf(r.JudgePPL, 0) {
 			continue
 		}
-		k := key{r.Strategy, r.Grid}
+		k := key{r.Model, r.Strategy, r.Grid}
 		if _, ok := lines[k]; !ok {
 			order = append(order, k)
 		}
@@ -98,16 +98,16 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 		xmin, xmax = math.Min(xmin, r.NFEPerSample), math.Max(xmax, r.NFEPerSample)
 		ymin, ymax = math.Min(ymin, r.JudgePPL), math.Max(ymax, r.JudgePPL)
 	}
-	strategies := map[string]int{}
+	strategies := map[[2]string]int{} // a colour per model and strategy
 	for _, k := range order {
-		if _, ok := strategies[k.strategy]; !ok {
-			strategies[k.strategy] = len(strategies)
+		if _, ok := strategies[[2]string{k.model, k.strategy}]; !ok {
+			strategies[[2]string{k.model, k.strategy}] = len(strategies)
 		}
 	}
 	for _, k := range order {
 		xy := lines[k]
 		slices.SortStableFunc(xy, func(a, b plotter.XY) int { return cmp.Compare(a.X, b.X) })
-		c := plotutil.Color(strategies[k.strategy])
+		c := plotutil.Color(strategies[[2]string{k.model, k.strategy}])
 		l, pts, err := plotter.NewLinePoints(xy)
 		if err != nil {
 			return err
@@ -116,6 +116,9 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 		l.Width = vg.Points(1.5)
 		pts.Shape = draw.CircleGlyph{}
 		label := k.strategy + " / " + k.grid
+		if k.model != "" {
+			label = k.model + ": " + label
+		}
 		if k.strategy == LeftToRight {
 			label = "AR, left to right (judge's own samples)"
 			pts.Shape = draw.BoxGlyph{}
@@ -124,7 +127,7 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 			p.Legend.Add(label, pts)
 			continue
 		}
-		if k.grid == sample.GridLinear {
+		if k.grid == sample.GridLinear || k.grid == "ode" { // the second grid, or the deterministic solver
 			l.Dashes = []vg.Length{vg.Points(5), vg.Points(3)}
 			pts.Shape = draw.TriangleGlyph{}
 		}
