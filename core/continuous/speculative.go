@@ -1,0 +1,253 @@
+package continuous
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/austen-diffusion/textdiffusion/core/sample"
+)
+
+// Speculative sampling of the "sde" chain (De Bortoli et al. 2025, "Accelerated diffusion
+// models via speculative sampling", with their frozen draft). A step from z_t at the
+// target's estimate E is Gaussian, q = N(m_q, sd^2 I) with m_q = c0 E + ct z_t, and sd
+// depends on the grid alone. The frozen draft reuses the target's latest estimate F for
+// the next K steps: it proposes y_j = m_p + sd xi_j, m_p = c0 F + ct x_j, from each state
+// x_j it reached, at the cost of a few vector operations. The target then estimates the
+// clean latents at x_0 .. x_K in ONE batched call of K+1 sequences and checks the steps in
+// order: y_j is kept with probability min(1, q(y_j)/p(y_j)); at the first rejection the
+// step's value becomes the reflection of the draft's noise across the hyperplane between
+// the two means, y = m_q + sd (I - 2 e e^T) xi_j with e = (m_p - m_q)/|m_p - m_q|, and the
+// rest of the draft is dropped. That is the reflection maximal coupling (Bou-Rabee et al.
+// 2020): the map is an isometry that takes p to q and fixes min(p, q), so it takes the
+// rejected part of p, p - min(p, q), onto q - min(p, q), and the step's value is
+// distributed exactly as q. When the whole chain stands, the estimate at x_K gives one
+// more step from the target alone (or, at the end of the grid, the sample). So every step
+// is the target's transition from the state it starts from, and the output has the plain
+// sampler's distribution.
+//
+// Self-conditioning. The plain sampler feeds each call the estimate of the call before,
+// which for the j-th state of a chain comes out of the same batch: it cannot be an input
+// of it. So the exact statement is: for a denoiser without self-conditioning, or with
+// Options.NoSelfCond (zeros as the second input, as half of training saw), the speculative
+// output has exactly the plain sampler's distribution. With self-conditioning on, every
+// row of a round's batch gets the frozen estimate F as its second input: for the round's
+// first state that is the estimate at the state before, as in the plain sampler; for the
+// j-th drafted state it is j+1 steps old. The steps are then exact transitions of the
+// target given those inputs, but the chain is not the plain sampler's (SpecResult.Exact
+// says which case ran).
+//
+// The "ode" solver is deterministic: a drafted state stands only when the draft's
+// estimate equals the target's, so there is nothing to gain and it is refused.
+
+// SpecOptions configures SampleSpeculative.
+type SpecOptions struct {
+	K int // drafted steps per round; the target checks them with one call of K+1 sequences
+
+	// OnStep, if not nil, is called instead of Options.OnStep for each state of the chain
+	// in order, with how the state was reached: sample.FromTarget (the start, or a step
+	// of the target alone), sample.Accepted (a drafted step that stood) or
+	// sample.Corrected (the reflected value after a rejection).
+	OnStep func(k int, t float64, z0 []float32, how sample.Origin)
+}
+
+// SpecResult is a speculative sample and what it cost.
+type SpecResult struct {
+	Result // DenoiserCalls is TargetCalls
+	// TargetCalls are the target's sequential calls (a batched call counts once) and
+	// TargetRows the sequences they evaluated; DraftCalls the draft network's calls (0:
+	// the frozen draft is the target's estimate reused, no network).
+	TargetCalls, TargetRows, DraftCalls int
+	Rounds                              int // draft-then-verify rounds, one target call each
+	// DraftedSteps counts the steps the draft proposed, CheckedSteps those the target
+	// checked (up to the first rejection of each round), AcceptedSteps those that stood.
+	DraftedSteps, CheckedSteps, AcceptedSteps int
+	// Exact: the chain is the plain sampler's (no self-conditioning input, see above).
+	Exact bool
+}
+
+// coupling is the verification's acceptance rule and correction; the exact ones are
+// min(1, q/p) and the reflection. Tests plant wrong ones to show the exactness test bites.
+type coupling struct {
+	// accept is the probability of keeping a drafted value given log q(y)/p(y).
+	accept func(logRatio float64) float64
+	// correct writes into y (n) the value after a rejection from the two means and the
+	// draft's noise xi (its drafted value was mp + sd xi).
+	correct func(y, mq, mp, xi []float64, sd float64)
+}
+
+var reflection = coupling{
+	accept:  func(lr float64) float64 { return math.Exp(min(0, lr)) },
+	correct: reflect,
+}
+
+// reflect is y = mq + sd (xi - 2 (e.xi) e), e the unit vector from mq to mp; with mp = mq
+// (no direction to reflect along: a rejection has probability 0 there) it is mq + sd xi.
+func reflect(y, mq, mp, xi []float64, sd float64) {
+	var nn, ex float64
+	for i := range y {
+		d := mp[i] - mq[i]
+		nn += d * d
+		ex += d * xi[i]
+	}
+	f := 0.0
+	if nn > 0 {
+		f = 2 * ex / nn // 2 (e.xi) / |mp - mq|
+	}
+	for i := range y {
+		y[i] = mq[i] + sd*(xi[i]-f*(mp[i]-mq[i]))
+	}
+}
+
+// SampleSpeculative is Sample with the "sde" steps drafted by the frozen draft and
+// verified as described above; opt.Seed seeds its own draws (the starting noise is the
+// plain sampler's for the same seed, the rest differs).
+func (m *Model) SampleSpeculative(template []int32, mask int32, opt Options, spec SpecOptions) (*SpecResult, error) {
+	opt = opt.withDefaults()
+	if err := checkSpec(opt, spec); err != nil {
+		return nil, err
+	}
+	c, err := m.prepare(template, mask, opt)
+	if err != nil {
+		return nil, err
+	}
+	est, res := c.speculative(opt, spec, reflection)
+	res.Result = *m.finish(est, template, c.known)
+	res.DenoiserCalls = res.TargetCalls
+	return res, nil
+}
+
+func checkSpec(opt Options, spec SpecOptions) error {
+	switch {
+	case spec.K < 1:
+		return fmt.Errorf("continuous: speculative K %d, want >= 1", spec.K)
+	case opt.Solver != "sde":
+		return errors.New("continuous: speculative sampling needs the sde solver: the ode step is deterministic, so a drafted state would stand only where the draft's estimate is the target's")
+	}
+	return nil
+}
+
+// speculative runs the chain with the frozen draft and coupling cp; it returns the final
+// estimate (L, D) and the counts.
+func (c *chain) speculative(opt Options, spec SpecOptions, cp coupling) ([]float32, *SpecResult) {
+	rng := rand.New(rand.NewPCG(opt.Seed, 0xc0417))
+	L, D, K := c.L, c.D, spec.K
+	n := L * D
+	res := &SpecResult{Exact: !c.selfCond}
+	report := func(k int, est []float32, how sample.Origin) {
+		switch {
+		case spec.OnStep != nil:
+			spec.OnStep(k+1, c.time(k), est, how)
+		case opt.OnStep != nil:
+			opt.OnStep(k+1, c.time(k), est)
+		}
+	}
+	xs := make([]float32, (K+1)*n) // the states x_0 .. x_K of a round
+	mp := make([]float64, K*n)     // the draft's mean of each drafted step
+	xi := make([]float64, K*n)     // the draft's noise of each drafted step
+	mq, y := make([]float64, n), make([]float64, n)
+	rowT := make([]float32, (K+1)*L)
+	var sc []float32
+	est := make([]float32, (K+1)*n) // the target's estimates at x_0 .. x_K
+	var frozen []float32            // (L, D) the target's latest estimate; nil before its first call
+	z := c.start(rng)
+	how := sample.FromTarget // how z was reached
+	for k := 0; ; {          // z is the state at grid step k
+		// Draft: up to K steps (none before the target's first estimate), the grid's last
+		// state needing no step after it.
+		copy(xs, z)
+		d := 0
+		for frozen != nil && d < K && k+d < c.steps-1 {
+			c0, ct, sd := sdeStep(c.sched, c.time(k+d), c.time(k+d+1))
+			x, next := xs[d*n:(d+1)*n], xs[(d+1)*n:(d+2)*n]
+			for i := range n {
+				mp[d*n+i] = c0*float64(frozen[i]) + ct*float64(x[i])
+				xi[d*n+i] = rng.NormFloat64()
+				next[i] = float32(mp[d*n+i] + sd*xi[d*n+i])
+			}
+			hold(next, c.clean, c.known, D)
+			d++
+		}
+		res.DraftedSteps += d
+
+		// Verify: the target at x_0 .. x_d in one call.
+		B := d + 1
+		for j := range B {
+			c.times(rowT[j*L:(j+1)*L], k+j)
+		}
+		sc = sc[:0]
+		if c.selfCond && frozen != nil {
+			for range B {
+				sc = append(sc, frozen...)
+			}
+		}
+		var scIn []float32
+		if len(sc) > 0 {
+			scIn = sc
+		}
+		copy(est, c.den.Denoise(xs[:B*n], scIn, rowT[:B*L], B))
+		for j := range B {
+			hold(est[j*n:(j+1)*n], c.clean, c.known, D)
+		}
+		res.TargetCalls++
+		res.TargetRows += B
+		res.Rounds++
+
+		stood := true
+		for j := range d {
+			x, e := xs[j*n:(j+1)*n], est[j*n:(j+1)*n]
+			report(k+j, e, how)
+			res.CheckedSteps++
+			c0, ct, sd := sdeStep(c.sched, c.time(k+j), c.time(k+j+1))
+			pm, pxi := mp[j*n:(j+1)*n], xi[j*n:(j+1)*n]
+			// log q(y)/p(y) at y = mp + sd xi: (|y-mp|^2 - |y-mq|^2)/(2 sd^2)
+			// = -(|mp-mq|^2 + 2 sd (mp-mq).xi)/(2 sd^2).
+			var dd, dx float64
+			for i := range n {
+				mq[i] = c0*float64(e[i]) + ct*float64(x[i])
+				del := pm[i] - mq[i]
+				dd += del * del
+				dx += del * pxi[i]
+			}
+			var lr float64
+			switch {
+			case dd == 0:
+				lr = 0
+			case sd == 0:
+				lr = math.Inf(-1)
+			default:
+				lr = -(dd + 2*sd*dx) / (2 * sd * sd)
+			}
+			if rng.Float64() < cp.accept(lr) {
+				res.AcceptedSteps++
+				how = sample.Accepted
+				continue
+			}
+			cp.correct(y, mq, pm, pxi, sd)
+			for i := range n {
+				z[i] = float32(y[i])
+			}
+			hold(z, c.clean, c.known, D)
+			frozen = append(frozen[:0], e...)
+			k, how, stood = k+j+1, sample.Corrected, false
+			break
+		}
+		if !stood {
+			continue
+		}
+		// The whole chain stood: x_d is the state, and the target's estimate there is
+		// either the sample or one more step of the target alone.
+		k += d
+		copy(z, xs[d*n:(d+1)*n])
+		last := est[d*n : (d+1)*n]
+		report(k, last, how)
+		if k == c.steps-1 {
+			return append([]float32(nil), last...), res
+		}
+		c.step(z, last, c.time(k), c.time(k+1), "sde", rng)
+		hold(z, c.clean, c.known, D)
+		frozen = append(frozen[:0], last...)
+		k, how = k+1, sample.FromTarget
+	}
+}
