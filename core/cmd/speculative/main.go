@@ -6,9 +6,12 @@
 // these must agree with the plain row within their errors), and the wall time per sample at
 // each BLAS thread count, as the median ratio to the plain sampler on the same seed (the
 // runs of one seed follow each other, so a shared machine's load shifts both alike).
+// A continuous diffusion target (core/continuous) gets the plain sde sampler's line and the
+// frozen draft's at each K, with acceptance per step (a step is accepted whole).
 //
 //	go run ./core/cmd/speculative                         # writes build/out/speculative.{md,png}
 //	go run ./core/cmd/speculative -samples 2 -k 4 -drafts frozen -threads 1
+//	go run ./core/cmd/speculative -model weights/austen-tencdm.q8_0.ckpt -drafts frozen -steps 50 -threads 1
 package main
 
 import (
