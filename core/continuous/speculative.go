@@ -45,6 +45,13 @@ import (
 type SpecOptions struct {
 	K int // drafted steps per round; the target checks them with one call of K+1 sequences
 
+	// Adaptive drafts at most 2a+1 steps (and at most K) after a round whose a-th drafted
+	// step was the last to stand before a rejection, and K after a round that stood whole.
+	// Late in the grid the frozen draft is rejected at once (see weights/speculative.md):
+	// there a round checks one drafted step instead of K, which saves target rows, not
+	// calls. The length depends only on what came before, so the steps stay exact.
+	Adaptive bool
+
 	// OnStep, if not nil, is called instead of Options.OnStep for each state of the chain
 	// in order, with how the state was reached: sample.FromTarget (the start, or a step
 	// of the target alone), sample.Accepted (a drafted step that stood) or
@@ -148,17 +155,18 @@ func (c *chain) speculative(opt Options, spec SpecOptions, cp coupling) ([]float
 	xi := make([]float64, K*n)     // the draft's noise of each drafted step
 	mq, y := make([]float64, n), make([]float64, n)
 	rowT := make([]float32, (K+1)*L)
-	var sc []float32
+	var scBuf []float32             // (B, L, D) the self-conditioning input: the frozen estimate in every row
 	est := make([]float32, (K+1)*n) // the target's estimates at x_0 .. x_K
 	var frozen []float32            // (L, D) the target's latest estimate; nil before its first call
 	z := c.start(rng)
 	how := sample.FromTarget // how z was reached
+	limit := K               // drafted steps in the next round
 	for k := 0; ; {          // z is the state at grid step k
 		// Draft: up to K steps (none before the target's first estimate), the grid's last
 		// state needing no step after it.
 		copy(xs, z)
 		d := 0
-		for frozen != nil && d < K && k+d < c.steps-1 {
+		for frozen != nil && d < limit && k+d < c.steps-1 {
 			c0, ct, sd := sdeStep(c.sched, c.time(k+d), c.time(k+d+1))
 			x, next := xs[d*n:(d+1)*n], xs[(d+1)*n:(d+2)*n]
 			for i := range n {
@@ -176,17 +184,15 @@ func (c *chain) speculative(opt Options, spec SpecOptions, cp coupling) ([]float
 		for j := range B {
 			c.times(rowT[j*L:(j+1)*L], k+j)
 		}
-		sc = sc[:0]
+		var sc []float32 // nil: zeros
 		if c.selfCond && frozen != nil {
+			scBuf = scBuf[:0]
 			for range B {
-				sc = append(sc, frozen...)
+				scBuf = append(scBuf, frozen...)
 			}
+			sc = scBuf
 		}
-		var scIn []float32
-		if len(sc) > 0 {
-			scIn = sc
-		}
-		copy(est, c.den.Denoise(xs[:B*n], scIn, rowT[:B*L], B))
+		copy(est, c.den.Denoise(xs[:B*n], sc, rowT[:B*L], B))
 		for j := range B {
 			hold(est[j*n:(j+1)*n], c.clean, c.known, D)
 		}
@@ -195,6 +201,9 @@ func (c *chain) speculative(opt Options, spec SpecOptions, cp coupling) ([]float
 		res.Rounds++
 
 		stood := true
+		if spec.Adaptive {
+			limit = K // unless a rejection below says otherwise
+		}
 		for j := range d {
 			x, e := xs[j*n:(j+1)*n], est[j*n:(j+1)*n]
 			report(k+j, e, how)
@@ -231,6 +240,9 @@ func (c *chain) speculative(opt Options, spec SpecOptions, cp coupling) ([]float
 			hold(z, c.clean, c.known, D)
 			frozen = append(frozen[:0], e...)
 			k, how, stood = k+j+1, sample.Corrected, false
+			if spec.Adaptive {
+				limit = min(K, 2*j+1)
+			}
 			break
 		}
 		if !stood {

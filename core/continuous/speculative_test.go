@@ -356,3 +356,23 @@ func TestSpeculativeNetwork(t *testing.T) {
 		t.Error("K = 0 was accepted")
 	}
 }
+
+// The adaptive draft length keeps the law (it depends only on past rounds) and checks
+// fewer rows than a fixed K.
+func TestSpeculativeAdaptiveExact(t *testing.T) {
+	g := &gaussToy{sched: TanD{D: 3}, mu: 0.5, s: 0.8, D: 2}
+	c := toyChain(g, 20, false)
+	mean, variance := g.exactLaw(c)
+	plain, _ := samples(c, toySamples, 1, nil, reflection)
+	_, fixed := samples(c, toySamples/10, 1<<40, &SpecOptions{K: 8}, reflection)
+	spec, res := samples(c, toySamples, 1<<40, &SpecOptions{K: 8, Adaptive: true}, reflection)
+	t.Logf("K = 8 adaptive: %.2f calls and %.2f rows a sample; fixed: %.2f and %.2f",
+		float64(res.TargetCalls)/toySamples, float64(res.TargetRows)/toySamples,
+		float64(fixed.TargetCalls)/(toySamples/10), float64(fixed.TargetRows)/(toySamples/10))
+	for _, b := range compare(spec, plain, mean, variance) {
+		t.Error(b)
+	}
+	if float64(res.TargetRows)/toySamples >= float64(fixed.TargetRows)/(toySamples/10) {
+		t.Error("the adaptive length checked no fewer rows")
+	}
+}

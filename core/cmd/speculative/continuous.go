@@ -13,8 +13,12 @@ import (
 // the reverse SDE's exact Gaussian step.
 const continuousStrategy = "sde"
 
+// adaptiveSuffix marks the lines of the frozen draft with an adaptive length (-adaptive).
+const adaptiveSuffix = " (adaptive)"
+
 // continuousConfigs are the lines of a continuous diffusion target: the plain sde sampler,
-// then the frozen draft at each K (the only draft a continuous model has). -strategies,
+// then the frozen draft at each K (the only draft a continuous model has), and with
+// -adaptive the same with continuous.SpecOptions.Adaptive. -strategies,
 // -temperature and -topp do not apply; -steps is the denoiser's grid.
 func continuousConfigs(f *flags, cm *continuous.Model, mask int32) ([]config, error) {
 	for _, d := range cli.SplitList(f.drafts) {
@@ -48,15 +52,25 @@ func continuousConfigs(f *flags, cm *continuous.Model, mask int32) ([]config, er
 	if len(cli.SplitList(f.drafts)) == 0 {
 		return configs, nil
 	}
-	for _, k := range f.ks {
-		configs = append(configs, config{strategy: continuousStrategy, draft: sample.DraftFrozen, k: k,
-			draw: func(seed uint64) (sample.SpecResult, error) {
-				sr, err := cm.SampleSpeculative(ids(), mask, opt(seed), continuous.SpecOptions{K: k})
-				if err != nil {
-					return sample.SpecResult{}, err
-				}
-				return counts(&sr.Result, sr), nil
-			}})
+	for _, adaptive := range []bool{false, true} {
+		if adaptive && !f.adaptive {
+			break
+		}
+		name := sample.DraftFrozen
+		if adaptive {
+			name += adaptiveSuffix
+		}
+		for _, k := range f.ks {
+			spec := continuous.SpecOptions{K: k, Adaptive: adaptive}
+			configs = append(configs, config{strategy: continuousStrategy, draft: name, k: k,
+				draw: func(seed uint64) (sample.SpecResult, error) {
+					sr, err := cm.SampleSpeculative(ids(), mask, opt(seed), spec)
+					if err != nil {
+						return sample.SpecResult{}, err
+					}
+					return counts(&sr.Result, sr), nil
+				}})
+		}
 	}
 	return configs, nil
 }

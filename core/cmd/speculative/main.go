@@ -45,7 +45,7 @@ type flags struct {
 	samples, n, steps, block, batch                       int
 	temperature, topP                                     float64
 	seed                                                  uint64
-	asJSON, selfCond                                      bool
+	asJSON, selfCond, adaptive                            bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -69,6 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.StringVar(&f.outMD, "out-md", "build/out/speculative.md", "Markdown table `file` (empty: none)")
 	fl.StringVar(&f.outPNG, "out-png", "build/out/speculative.png", "plot `file` (empty: none)")
 	fl.BoolVar(&f.selfCond, "selfcond", true, "continuous targets with self-conditioning: feed each step the last estimate (false: zeros, the chain the speculative sampler reproduces exactly)")
+	fl.BoolVar(&f.adaptive, "adaptive", false, "continuous targets: add the frozen draft's lines with an adaptive length (at most -k)")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per row")
 	fl.StringVar(&f.rows, "rows", "", "comma-separated `files` of -json rows to draw the table and plot from instead of sampling (give the runs' other flags for the note; a strategy/draft/K seen twice keeps its first row)")
 	if err := cli.ParseFlags(fl, args, stderr, "usage: speculative [flags]\n\nMeasures speculative sampling against the plain sampler.\n\n"); err != nil {
@@ -145,7 +146,10 @@ type Row struct {
 	// JSON), Ratio the median over seeds of this row's time over the plain row's.
 	Seconds map[string]float64 `json:"median_seconds"`
 	Ratio   map[string]float64 `json:"median_time_ratio"`
-	BLAS    string             `json:"blas"` // the backend, without its thread count
+	// CPURatio is Ratio for the process's CPU time (user and system), which a loaded
+	// machine's waiting does not inflate.
+	CPURatio map[string]float64 `json:"median_cpu_ratio"`
+	BLAS     string             `json:"blas"` // the backend, without its thread count
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -207,10 +211,11 @@ func measure(f *flags, stderr io.Writer) ([]Row, error) {
 		toks    [][]int32
 		r       sample.SpecResult // summed counts
 		seconds map[int][]float64 // threads -> per sample
+		cpu     map[int][]float64 // the same in CPU seconds
 	}
 	res := make([]result, len(configs))
 	for i := range res {
-		res[i].seconds = map[int][]float64{}
+		res[i].seconds, res[i].cpu = map[int][]float64{}, map[int][]float64{}
 	}
 	for pass, th := range f.threads {
 		if err := blas.Init(th); err != nil {
@@ -220,13 +225,14 @@ func measure(f *flags, stderr io.Writer) ([]Row, error) {
 		fmt.Fprintf(stderr, "pass %d: blas %s, GOMAXPROCS %d\n", pass+1, blas.Name(), th)
 		for s := range f.samples {
 			for ci, c := range configs {
-				start := time.Now()
+				start, cpu0 := time.Now(), cpuSeconds()
 				r, err := c.draw(f.seed + uint64(s))
-				secs := time.Since(start).Seconds()
+				secs, cpu := time.Since(start).Seconds(), cpuSeconds()-cpu0
 				if err != nil {
 					return nil, fmt.Errorf("%s, draft %q, K %d, sample %d: %w", c.strategy, c.draft, c.k, s, err)
 				}
 				res[ci].seconds[th] = append(res[ci].seconds[th], secs)
+				res[ci].cpu[th] = append(res[ci].cpu[th], cpu)
 				if pass == 0 {
 					res[ci].toks = append(res[ci].toks, slices.Clone(r.Generated))
 					add(&res[ci].r, r)
@@ -245,7 +251,7 @@ func measure(f *flags, stderr io.Writer) ([]Row, error) {
 		r := res[ci].r
 		row := Row{Strategy: label(c), Draft: c.draft, K: c.k, Samples: f.samples, Steps: r.Steps,
 			TargetCalls: r.TargetCalls, TargetRows: r.TargetRows, DraftCalls: r.DraftCalls,
-			Seconds: map[string]float64{}, Ratio: map[string]float64{}, BLAS: blasFamily()}
+			Seconds: map[string]float64{}, Ratio: map[string]float64{}, CPURatio: map[string]float64{}, BLAS: blasFamily()}
 		for _, t := range res[ci].toks {
 			row.Tokens += len(t)
 		}
@@ -273,11 +279,8 @@ func measure(f *flags, stderr io.Writer) ([]Row, error) {
 		for _, th := range f.threads {
 			key := strconv.Itoa(th)
 			row.Seconds[key] = median(res[ci].seconds[th])
-			var ratios []float64
-			for s, x := range res[ci].seconds[th] {
-				ratios = append(ratios, x/res[plain].seconds[th][s])
-			}
-			row.Ratio[key] = median(ratios)
+			row.Ratio[key] = medianRatio(res[ci].seconds[th], res[plain].seconds[th])
+			row.CPURatio[key] = medianRatio(res[ci].cpu[th], res[plain].cpu[th])
 		}
 		rows = append(rows, row)
 	}
@@ -442,6 +445,15 @@ func median(x []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medianRatio is the median over samples of x[s]/base[s].
+func medianRatio(x, base []float64) float64 {
+	var r []float64
+	for s, v := range x {
+		r = append(r, v/base[s])
+	}
+	return median(r)
 }
 
 // blasFamily is the backend's name without its thread count (each pass sets its own).

@@ -111,7 +111,7 @@ func TestContinuousRows(t *testing.T) {
 	target := clitest.Continuous(t, dir, "tencdm.ckpt", tok, 16)
 	judge := clitest.Model(t, dir, "ar.ckpt", true, tok, 32)
 	var out, errOut bytes.Buffer
-	err := run([]string{"-model", target, "-judge", judge, "-drafts", "frozen", "-k", "1,3",
+	err := run([]string{"-model", target, "-judge", judge, "-drafts", "frozen", "-k", "1,3", "-adaptive",
 		"-samples", "2", "-n", "12", "-steps", "20", "-threads", "1", "-json", "-out-md", "", "-out-png", ""}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut.String())
@@ -124,11 +124,11 @@ func TestContinuousRows(t *testing.T) {
 		}
 		rows = append(rows, r)
 	}
-	if len(rows) != 3 || rows[0].Draft != "" || rows[0].TargetCalls != 40 || rows[0].Tokens != 24 || rows[0].Strategy != "sde" {
+	if len(rows) != 5 || rows[0].CPURatio["1"] != 1 || rows[0].Draft != "" || rows[0].TargetCalls != 40 || rows[0].Tokens != 24 || rows[0].Strategy != "sde" {
 		t.Fatalf("rows %+v", rows)
 	}
 	for _, r := range rows[1:] {
-		if r.Draft != "frozen" || r.TargetCalls >= 40 || r.TargetRows < 40 || r.DraftCalls != 0 ||
+		if !strings.HasPrefix(r.Draft, "frozen") || r.TargetCalls >= 40 || r.TargetRows < 40 || r.DraftCalls != 0 ||
 			!(r.AcceptPerStep > 0 && r.AcceptPerStep <= 1) || r.AcceptPerToken != 0 || r.JudgePPL <= 0 {
 			t.Errorf("K=%d: %+v", r.K, r)
 		}
