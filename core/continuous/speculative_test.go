@@ -3,6 +3,7 @@ package continuous
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 
 	"github.com/austen-diffusion/textdiffusion/core/model"
@@ -374,5 +375,31 @@ func TestSpeculativeAdaptiveExact(t *testing.T) {
 	}
 	if float64(res.TargetRows)/toySamples >= float64(fixed.TargetRows)/(toySamples/10) {
 		t.Error("the adaptive length checked no fewer rows")
+	}
+}
+
+// The verification's batch of B states gives each state the estimate a call of its own
+// would: the sequences do not see each other.
+func TestDenoiseBatchIsPerSequence(t *testing.T) {
+	m := tinyModel(t)
+	const B, L = 3, 5
+	D := m.Space.D()
+	rng := rand.New(rand.NewPCG(1, 2))
+	z, sc, tm := make([]float32, B*L*D), make([]float32, B*L*D), make([]float32, B*L)
+	for i := range z {
+		z[i], sc[i] = float32(rng.NormFloat64()), float32(rng.NormFloat64())
+	}
+	for i := range tm {
+		tm[i] = float32(rng.Float64())
+	}
+	batch := slices.Clone(m.Denoiser.Denoise(z, sc, tm, B))
+	n := L * D
+	for b := range B {
+		one := m.Denoiser.Denoise(z[b*n:(b+1)*n], sc[b*n:(b+1)*n], tm[b*L:(b+1)*L], 1)
+		for i, v := range one {
+			if d := math.Abs(float64(v - batch[b*n+i])); d > 1e-5*(1+math.Abs(float64(v))) {
+				t.Fatalf("sequence %d, value %d: alone %g, in the batch %g", b, i, v, batch[b*n+i])
+			}
+		}
 	}
 }
