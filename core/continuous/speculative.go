@@ -167,10 +167,9 @@ func (c *chain) speculative(opt Options, spec SpecOptions, cp coupling) ([]float
 		copy(xs, z)
 		d := 0
 		for frozen != nil && d < limit && k+d < c.steps-1 {
-			c0, ct, sd := sdeStep(c.sched, c.time(k+d), c.time(k+d+1))
-			x, next := xs[d*n:(d+1)*n], xs[(d+1)*n:(d+2)*n]
+			sd := c.mean(mp[d*n:(d+1)*n], frozen, xs[d*n:(d+1)*n], k+d)
+			next := xs[(d+1)*n : (d+2)*n]
 			for i := range n {
-				mp[d*n+i] = c0*float64(frozen[i]) + ct*float64(x[i])
 				xi[d*n+i] = rng.NormFloat64()
 				next[i] = float32(mp[d*n+i] + sd*xi[d*n+i])
 			}
@@ -205,30 +204,12 @@ func (c *chain) speculative(opt Options, spec SpecOptions, cp coupling) ([]float
 			limit = K // unless a rejection below says otherwise
 		}
 		for j := range d {
-			x, e := xs[j*n:(j+1)*n], est[j*n:(j+1)*n]
+			e := est[j*n : (j+1)*n]
 			report(k+j, e, how)
 			res.CheckedSteps++
-			c0, ct, sd := sdeStep(c.sched, c.time(k+j), c.time(k+j+1))
+			sd := c.mean(mq, e, xs[j*n:(j+1)*n], k+j)
 			pm, pxi := mp[j*n:(j+1)*n], xi[j*n:(j+1)*n]
-			// log q(y)/p(y) at y = mp + sd xi: (|y-mp|^2 - |y-mq|^2)/(2 sd^2)
-			// = -(|mp-mq|^2 + 2 sd (mp-mq).xi)/(2 sd^2).
-			var dd, dx float64
-			for i := range n {
-				mq[i] = c0*float64(e[i]) + ct*float64(x[i])
-				del := pm[i] - mq[i]
-				dd += del * del
-				dx += del * pxi[i]
-			}
-			var lr float64
-			switch {
-			case dd == 0:
-				lr = 0
-			case sd == 0:
-				lr = math.Inf(-1)
-			default:
-				lr = -(dd + 2*sd*dx) / (2 * sd * sd)
-			}
-			if rng.Float64() < cp.accept(lr) {
+			if rng.Float64() < cp.accept(logRatio(mq, pm, pxi, sd)) {
 				res.AcceptedSteps++
 				how = sample.Accepted
 				continue
@@ -262,4 +243,32 @@ func (c *chain) speculative(opt Options, spec SpecOptions, cp coupling) ([]float
 		frozen = append(frozen[:0], last...)
 		k, how = k+1, sample.FromTarget
 	}
+}
+
+// mean writes into dst (L*D) the mean of the sde step from state x at grid step k with
+// estimate est, c0 est + ct x, and returns the step's noise scale sd.
+func (c *chain) mean(dst []float64, est, x []float32, k int) float64 {
+	c0, ct, sd := sdeStep(c.sched, c.time(k), c.time(k+1))
+	for i := range dst {
+		dst[i] = c0*float64(est[i]) + ct*float64(x[i])
+	}
+	return sd
+}
+
+// logRatio is log q(y)/p(y) for the drafted y = mp + sd xi, q = N(mq, sd^2 I) and
+// p = N(mp, sd^2 I): (|y-mp|^2 - |y-mq|^2)/(2 sd^2) = -(|mp-mq|^2 + 2 sd (mp-mq).xi)/(2 sd^2).
+func logRatio(mq, mp, xi []float64, sd float64) float64 {
+	var dd, dx float64
+	for i := range mq {
+		del := mp[i] - mq[i]
+		dd += del * del
+		dx += del * xi[i]
+	}
+	switch {
+	case dd == 0:
+		return 0
+	case sd == 0:
+		return math.Inf(-1) // a point mass elsewhere
+	}
+	return -(dd + 2*sd*dx) / (2 * sd * sd)
 }
