@@ -36,8 +36,8 @@ type Options struct {
 	Seed   uint64
 
 	// NoSelfCond feeds zeros as the self-conditioning input at every step instead of the
-	// previous estimate (a denoiser with SelfCond was trained so half the time). With it
-	// each step's estimate depends on its state alone, the chain speculative sampling
+	// previous estimate (a denoiser with SelfCond was trained so half the time). Each
+	// step's estimate then depends on its state alone: the chain speculative sampling
 	// reproduces exactly (see speculative.go).
 	NoSelfCond bool
 
@@ -76,37 +76,6 @@ type Result struct {
 // suffix or any known tokens condition the sample: inpainting in latent space.
 func (m *Model) Sample(template []int32, mask int32, opt Options) (*Result, error) {
 	opt = opt.withDefaults()
-	c, err := m.prepare(template, mask, opt)
-	if err != nil {
-		return nil, err
-	}
-	est, calls := c.plain(opt)
-	res := m.finish(est, template, c.known)
-	res.DenoiserCalls = calls
-	return res, nil
-}
-
-// denoiser is what the samplers ask of the denoiser network ((*model.Model).Denoise), so
-// the tests can put a closed-form denoiser in its place.
-type denoiser interface {
-	Denoise(z, sc, t []float32, B int) []float32
-}
-
-// chain is a reverse run's fixed parts: the denoiser and its schedule, the time grid, and
-// the rows held at their clean latents.
-type chain struct {
-	den      denoiser
-	sched    Schedule
-	selfCond bool // feed the previous estimate as the denoiser's second input
-	steps    int
-	h        float64 // the grid's spacing: steps calls at 1, ..., TMin
-	L, D     int
-	known    []bool    // (L)
-	clean    []float32 // (L, D) the known rows' latents
-}
-
-// prepare checks the template and the options and encodes the known rows.
-func (m *Model) prepare(template []int32, mask int32, opt Options) (*chain, error) {
 	L, D := len(template), m.Space.D()
 	if L == 0 || L > m.Denoiser.Cfg.SeqLen {
 		return nil, fmt.Errorf("continuous: %d positions, the model's window is 1..%d", L, m.Denoiser.Cfg.SeqLen)
@@ -136,86 +105,59 @@ func (m *Model) prepare(template []int32, mask int32, opt Options) (*chain, erro
 	if nKnown > 0 {
 		m.Space.Encode(clean, template, 1)
 	}
-	return newChain(m.Denoiser, m.Schedule, m.Denoiser.Cfg.SelfCond && !opt.NoSelfCond, opt, known, clean, D), nil
-}
-
-func newChain(den denoiser, sched Schedule, selfCond bool, opt Options, known []bool, clean []float32, D int) *chain {
-	c := &chain{den: den, sched: sched, selfCond: selfCond, steps: opt.Steps, L: len(known), D: D, known: known, clean: clean}
-	if opt.Steps > 1 {
-		c.h = (1 - opt.TMin) / float64(opt.Steps-1)
-	}
-	return c
-}
-
-// time is the time of the k-th denoiser call, k = 0 .. steps-1.
-func (c *chain) time(k int) float64 { return 1 - float64(k)*c.h }
-
-// times writes each row's time for a state at grid step k into rowT (L): known rows are
-// clean (time 0).
-func (c *chain) times(rowT []float32, k int) {
-	for i := range rowT {
-		rowT[i] = float32(c.time(k))
-		if c.known[i] {
-			rowT[i] = 0
-		}
-	}
-}
-
-// start draws the starting noise (L, D) with the known rows held.
-func (c *chain) start(rng *rand.Rand) []float32 {
-	z := make([]float32, c.L*c.D)
+	rng := rand.New(rand.NewPCG(opt.Seed, 0xc0417))
+	z := make([]float32, L*D)
 	for i := range z {
 		z[i] = float32(rng.NormFloat64())
 	}
-	hold(z, c.clean, c.known, c.D)
-	return z
-}
-
-// plain is the reverse process, one denoiser call a step; it returns the last estimate
-// (L, D) and the calls made.
-func (c *chain) plain(opt Options) ([]float32, int) {
-	rng := rand.New(rand.NewPCG(opt.Seed, 0xc0417))
-	z := c.start(rng)
-	rowT := make([]float32, c.L)
+	hold(z, clean, known, D)
+	rowT := make([]float32, L)
 	var sc []float32 // the previous estimate (self-conditioning); nil at the first step
-	est := make([]float32, c.L*c.D)
-	calls := 0
-	for k := 0; k < c.steps; k++ {
-		t := c.time(k)
-		c.times(rowT, k)
-		copy(est, c.den.Denoise(z, sc, rowT, 1))
-		calls++
-		hold(est, c.clean, c.known, c.D)
+	est := make([]float32, L*D)
+	res := &Result{}
+	h := 0.0 // the grid's spacing: Steps calls at 1, ..., TMin
+	if opt.Steps > 1 {
+		h = (1 - opt.TMin) / float64(opt.Steps-1)
+	}
+	for k := 0; k < opt.Steps; k++ {
+		t := 1 - float64(k)*h
+		s := t - h
+		for i := range rowT {
+			rowT[i] = float32(t)
+			if known[i] {
+				rowT[i] = 0
+			}
+		}
+		copy(est, m.Denoiser.Denoise(z, sc, rowT, 1))
+		res.DenoiserCalls++
+		hold(est, clean, known, D)
 		if opt.OnStep != nil {
 			opt.OnStep(k+1, t, est)
 		}
-		if k == c.steps-1 {
+		if k == opt.Steps-1 {
 			break // the last estimate is the sample
 		}
-		c.step(z, est, t, c.time(k+1), opt.Solver, rng)
-		hold(z, c.clean, c.known, c.D)
-		if c.selfCond {
+		m.step(z, est, t, s, opt.Solver, rng)
+		hold(z, clean, known, D)
+		if m.Denoiser.Cfg.SelfCond && !opt.NoSelfCond {
 			sc = append(sc[:0], est...)
 		}
 	}
-	return est, calls
-}
-
-// finish decodes the final estimate, the known positions keeping their tokens.
-func (m *Model) finish(est []float32, template []int32, known []bool) *Result {
-	res := &Result{Tokens: m.Tokens(est), DecoderCalls: 1, FinalEstimate: est}
+	res.Tokens = m.Tokens(est)
+	res.DecoderCalls++
 	for i, k := range known {
 		if k {
 			res.Tokens[i] = template[i]
 		}
 	}
-	return res
+	res.FinalEstimate = est
+	return res, nil
 }
 
 // step moves z from time t to s in place with the solver's rule (see the top of the file).
-func (c *chain) step(z, est []float32, t, s float64, solver string, rng *rand.Rand) {
+func (m *Model) step(z, est []float32, t, s float64, solver string, rng *rand.Rand) {
+	at, as := m.Schedule.Alpha(t), m.Schedule.Alpha(s)
 	if solver == "ode" {
-		at, as := c.sched.Alpha(t), c.sched.Alpha(s)
 		ca := math.Sqrt(as)
 		ce := math.Sqrt(1-as) / math.Sqrt(max(1-at, 1e-12))
 		sat := math.Sqrt(at)
@@ -225,21 +167,14 @@ func (c *chain) step(z, est []float32, t, s float64, solver string, rng *rand.Ra
 		}
 		return
 	}
-	c0, ct, sd := sdeStep(c.sched, t, s)
+	r := at / as // a_{t|s}
+	den := max(1-at, 1e-12)
+	c0 := math.Sqrt(as) * (1 - r) / den
+	ct := math.Sqrt(r) * (1 - as) / den
+	sd := math.Sqrt(max(0, (1-r)*(1-as)/den))
 	for i := range z {
 		z[i] = float32(c0*float64(est[i]) + ct*float64(z[i]) + sd*rng.NormFloat64())
 	}
-}
-
-// sdeStep is the "sde" transition from t to s: z_s ~ N(c0 est + ct z_t, sd^2 I).
-func sdeStep(sched Schedule, t, s float64) (c0, ct, sd float64) {
-	at, as := sched.Alpha(t), sched.Alpha(s)
-	r := at / as // a_{t|s}
-	den := max(1-at, 1e-12)
-	c0 = math.Sqrt(as) * (1 - r) / den
-	ct = math.Sqrt(r) * (1 - as) / den
-	sd = math.Sqrt(max(0, (1-r)*(1-as)/den))
-	return c0, ct, sd
 }
 
 // Tokens decodes latents (L, D) to the most likely token at each position.

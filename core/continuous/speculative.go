@@ -108,21 +108,118 @@ func reflect(y, mq, mp, xi []float64, sd float64) {
 }
 
 // SampleSpeculative is Sample with the "sde" steps drafted by the frozen draft and
-// verified as described above; opt.Seed seeds its own draws (the starting noise is the
-// plain sampler's for the same seed, the rest differs).
+// verified as described above, on the CPU (the batch is one call of the denoiser);
+// opt.Seed seeds its own draws (the starting noise is the plain sampler's for the same
+// seed, the rest differs).
 func (m *Model) SampleSpeculative(template []int32, mask int32, opt Options, spec SpecOptions) (*SpecResult, error) {
 	opt = opt.withDefaults()
 	if err := checkSpec(opt, spec); err != nil {
 		return nil, err
 	}
-	c, err := m.prepare(template, mask, opt)
+	c, err := m.chainFor(template, mask, opt)
 	if err != nil {
 		return nil, err
 	}
 	est, res := c.speculative(opt, spec, reflection)
-	res.Result = *m.finish(est, template, c.known)
+	res.Tokens, res.DecoderCalls, res.FinalEstimate = m.Tokens(est), 1, est
+	for i, k := range c.known {
+		if k {
+			res.Tokens[i] = template[i]
+		}
+	}
 	res.DenoiserCalls = res.TargetCalls
 	return res, nil
+}
+
+// denoiser is what the speculative sampler asks of the denoiser network
+// ((*model.Model).Denoise), so the tests can put a closed-form denoiser in its place.
+type denoiser interface {
+	Denoise(z, sc, t []float32, B int) []float32
+}
+
+// chain is a reverse run's fixed parts: the denoiser and its schedule, the time grid
+// (Sample's: steps calls at 1, ..., TMin), and the rows held at their clean latents.
+type chain struct {
+	den      denoiser
+	sched    Schedule
+	selfCond bool // feed the frozen estimate as the denoiser's second input
+	steps    int
+	h        float64 // the grid's spacing
+	L, D     int
+	known    []bool    // (L)
+	clean    []float32 // (L, D) the known rows' latents
+}
+
+// chainFor checks the template and the options as Sample does and encodes the known rows.
+func (m *Model) chainFor(template []int32, mask int32, opt Options) (*chain, error) {
+	L, D := len(template), m.Space.D()
+	if L == 0 || L > m.Denoiser.Cfg.SeqLen {
+		return nil, fmt.Errorf("continuous: %d positions, the model's window is 1..%d", L, m.Denoiser.Cfg.SeqLen)
+	}
+	if opt.Steps < 1 || !(opt.TMin > 0 && opt.TMin < 1) {
+		return nil, fmt.Errorf("continuous: need steps >= 1 and 0 < tmin < 1 (have %d, %g)", opt.Steps, opt.TMin)
+	}
+	V := int32(m.Decoder.Cfg.Vocab)
+	known := make([]bool, L)
+	nKnown := 0
+	for i, id := range template {
+		if id < 0 || id >= V {
+			return nil, fmt.Errorf("continuous: token %d at position %d outside the vocabulary of %d", id, i, V)
+		}
+		known[i] = id != mask
+		if known[i] {
+			nKnown++
+		}
+	}
+	if nKnown == L {
+		return nil, errors.New("continuous: nothing to generate: every position is known")
+	}
+	clean := make([]float32, L*D)
+	if nKnown > 0 {
+		m.Space.Encode(clean, template, 1)
+	}
+	return newChain(m.Denoiser, m.Schedule, m.Denoiser.Cfg.SelfCond && !opt.NoSelfCond, opt, known, clean, D), nil
+}
+
+func newChain(den denoiser, sched Schedule, selfCond bool, opt Options, known []bool, clean []float32, D int) *chain {
+	c := &chain{den: den, sched: sched, selfCond: selfCond, steps: opt.Steps, L: len(known), D: D, known: known, clean: clean}
+	if opt.Steps > 1 {
+		c.h = (1 - opt.TMin) / float64(opt.Steps-1)
+	}
+	return c
+}
+
+// time is the time of the k-th denoiser call, k = 0 .. steps-1.
+func (c *chain) time(k int) float64 { return 1 - float64(k)*c.h }
+
+// times writes each row's time for a state at grid step k into rowT (L): known rows are
+// clean (time 0).
+func (c *chain) times(rowT []float32, k int) {
+	for i := range rowT {
+		rowT[i] = float32(c.time(k))
+		if c.known[i] {
+			rowT[i] = 0
+		}
+	}
+}
+
+// start draws the starting noise (L, D) as Sample does, the known rows held.
+func (c *chain) start(rng *rand.Rand) []float32 {
+	z := make([]float32, c.L*c.D)
+	for i := range z {
+		z[i] = float32(rng.NormFloat64())
+	}
+	hold(z, c.clean, c.known, c.D)
+	return z
+}
+
+// sdeStep is the "sde" transition from t to s: z_s ~ N(c0 est + ct z_t, sd^2 I) (see
+// reverse.go).
+func sdeStep(sched Schedule, t, s float64) (c0, ct, sd float64) {
+	at, as := sched.Alpha(t), sched.Alpha(s)
+	r := at / as // a_{t|s}
+	den := max(1-at, 1e-12)
+	return math.Sqrt(as) * (1 - r) / den, math.Sqrt(r) * (1 - as) / den, math.Sqrt(max(0, (1-r)*(1-as)/den))
 }
 
 func checkSpec(opt Options, spec SpecOptions) error {
@@ -238,7 +335,10 @@ func (c *chain) speculative(opt Options, spec SpecOptions, cp coupling) ([]float
 		if k == c.steps-1 {
 			return append([]float32(nil), last...), res
 		}
-		c.step(z, last, c.time(k), c.time(k+1), "sde", rng)
+		sd := c.mean(mq, last, z, k) // the target's own step
+		for i := range n {
+			z[i] = float32(mq[i] + sd*rng.NormFloat64())
+		}
 		hold(z, c.clean, c.known, D)
 		frozen = append(frozen[:0], last...)
 		k, how = k+1, sample.FromTarget

@@ -64,6 +64,58 @@ func (g *gaussToy) exactLaw(c *chain) (mean, variance float64) {
 	}
 }
 
+// plain is the plain sampler (Model.Sample's loop) on the chain's denoiser, for the toy:
+// it returns the last estimate (L, D). TestPlainIsTheSampler holds it to Model.Sample.
+func (c *chain) plain(opt Options) []float32 {
+	rng := rand.New(rand.NewPCG(opt.Seed, 0xc0417))
+	z := c.start(rng)
+	rowT := make([]float32, c.L)
+	var sc []float32
+	est := make([]float32, c.L*c.D)
+	for k := range c.steps {
+		c.times(rowT, k)
+		copy(est, c.den.Denoise(z, sc, rowT, 1))
+		hold(est, c.clean, c.known, c.D)
+		if k == c.steps-1 {
+			return est
+		}
+		c0, ct, sd := sdeStep(c.sched, c.time(k), c.time(k+1))
+		for i := range z {
+			z[i] = float32(c0*float64(est[i]) + ct*float64(z[i]) + sd*rng.NormFloat64())
+		}
+		hold(z, c.clean, c.known, c.D)
+		if c.selfCond {
+			sc = append(sc[:0], est...)
+		}
+	}
+	return est
+}
+
+// The tests' plain chain is Model.Sample's, with and without the self-conditioning input:
+// the same seed gives the same final estimate (up to rounding).
+func TestPlainIsTheSampler(t *testing.T) {
+	m := tinySpecModel(t)
+	mask := m.Decoder.Cfg.MaskID()
+	tmpl := []int32{3, mask, mask, 4, mask}
+	for _, noSC := range []bool{false, true} {
+		opt := Options{Steps: 15, TMin: 0.01, Solver: "sde", Seed: 9, NoSelfCond: noSC}
+		r, err := m.Sample(tmpl, mask, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := m.chainFor(tmpl, mask, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := c.plain(opt)
+		for i, v := range r.FinalEstimate {
+			if d := math.Abs(float64(v - got[i])); d > 1e-3*(1+math.Abs(float64(v))) {
+				t.Fatalf("self-conditioning off %v: value %d: Sample %g, the tests' chain %g", noSC, i, v, got[i])
+			}
+		}
+	}
+}
+
 // toyChain is a chain of L = 3 rows of width g.D over the toy, the middle row known.
 func toyChain(g *gaussToy, steps int, selfCond bool) *chain {
 	known := []bool{false, true, false}
@@ -81,7 +133,7 @@ func samples(c *chain, n int, seed0 uint64, spec *SpecOptions, cp coupling) (out
 		opt := Options{Steps: c.steps, TMin: 0.01, Solver: "sde", Seed: seed0 + uint64(i)}
 		var est []float32
 		if spec == nil {
-			est, _ = c.plain(opt)
+			est = c.plain(opt)
 		} else {
 			var r *SpecResult
 			est, r = c.speculative(opt, *spec, cp)
@@ -276,7 +328,7 @@ func TestSpeculativeSelfCondIsNotExact(t *testing.T) {
 
 // tinyModel is a random continuous model over tiny's encoder: a denoiser of one block
 // (with self-conditioning) and a decoder of one.
-func tinyModel(t *testing.T) *Model {
+func tinySpecModel(t *testing.T) *Model {
 	t.Helper()
 	enc, windows := tiny(t)
 	st, err := Measure(Contextual(enc), enc.Cfg.Dim, windows, 4, nil, nil)
@@ -305,7 +357,7 @@ func tinyModel(t *testing.T) *Model {
 // On a network: the speculative chain visits every grid step once, in order, holds the
 // known tokens, and takes fewer sequential target calls than the plain sampler's steps.
 func TestSpeculativeNetwork(t *testing.T) {
-	m := tinyModel(t)
+	m := tinySpecModel(t)
 	mask := m.Decoder.Cfg.MaskID()
 	tmpl := []int32{3, 4, mask, mask, 5, mask, mask, 6}
 	const steps = 30
@@ -381,7 +433,7 @@ func TestSpeculativeAdaptiveExact(t *testing.T) {
 // The verification's batch of B states gives each state the estimate a call of its own
 // would: the sequences do not see each other.
 func TestDenoiseBatchIsPerSequence(t *testing.T) {
-	m := tinyModel(t)
+	m := tinySpecModel(t)
 	const B, L = 3, 5
 	D := m.Space.D()
 	rng := rand.New(rand.NewPCG(1, 2))
