@@ -33,6 +33,7 @@ type CPUBackend struct {
 	z, est, clean           []float32
 	known                   []bool
 	started, selfCondActive bool
+	noSelfCond              bool // Options.NoSelfCond: the previous estimate stays zero
 }
 
 // CPU returns the model's CPU backend.
@@ -65,7 +66,7 @@ func (c *CPUBackend) Denoise(t []float32) error {
 	}
 	copy(c.est, c.m.Denoiser.Denoise(c.z, sc, t, 1))
 	hold(c.est, c.clean, c.known, c.m.Space.D())
-	c.selfCondActive = true
+	c.selfCondActive = !c.noSelfCond
 	return nil
 }
 

@@ -35,6 +35,12 @@ type Options struct {
 	Solver string  // "sde" (default) or "ode"
 	Seed   uint64
 
+	// NoSelfCond feeds zeros as the self-conditioning input at every step instead of the
+	// previous estimate (a denoiser with SelfCond was trained so half the time). Each
+	// step's estimate then depends on its state alone: the chain speculative sampling
+	// reproduces exactly (see speculative.go).
+	NoSelfCond bool
+
 	// OnStep, if not nil, sees each step's estimate of the clean latents (L, D) after
 	// step k of Steps at time t; the estimate's rows for known tokens are their clean
 	// latents. It may decode them (Model.Tokens) for a live view.
@@ -117,6 +123,13 @@ func (m *Model) SampleOn(b Backend, template []int32, mask int32, opt Options) (
 	rng := rand.New(rand.NewPCG(opt.Seed, 0xc0417))
 	z := make([]float32, L*D)
 	normals(z, rng)
+	if opt.NoSelfCond {
+		cpu, ok := b.(*CPUBackend)
+		if !ok {
+			return nil, errors.New("continuous: NoSelfCond is implemented on the CPU backend only")
+		}
+		cpu.noSelfCond = true
+	}
 	if err := b.Begin(z, clean, known); err != nil {
 		return nil, err
 	}

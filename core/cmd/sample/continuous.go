@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,17 +14,20 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/infill"
 )
 
-// maskedOnly are the flags of the masked sampler that a continuous model has no use for.
-var maskedOnly = []string{"strategy", "grid", "confidence", "temperature", "topk", "topp", "block", "threshold", "cfg", "draft", "k", "chunk"}
+// continuousFlags are the flags that apply to a continuous model; any other given (the
+// masked sampler's) is refused rather than silently ignored.
+var continuousFlags = map[string]bool{"model": true, "prompt": true, "infill": true, "blank-len": true, "n": true, "steps": true,
+	"solver": true, "selfcond": true, "draft": true, "k": true, "seed": true, "stop-eot": true, "visual": true, "visual-delay": true,
+	"json": true, "threads": true}
 
 // runContinuous samples a continuous diffusion model: the prompt (or the infill text's
 // known tokens) held as clean latents, the rest denoised from Gaussian noise in -steps
 // denoiser calls and decoded. The live view shows the decoded estimate at every step, so
 // the text condenses out of noise.
 func runContinuous(f *flags, stdout, stderr io.Writer, l *cli.Loaded) error {
-	for _, name := range maskedOnly {
-		if f.set[name] {
-			return fmt.Errorf("-%s is for masked diffusion; %s is a continuous diffusion model (its flags: -n, -steps, -solver, -prompt, -infill, -seed)", name, f.model)
+	for _, name := range slices.Sorted(maps.Keys(f.set)) {
+		if !continuousFlags[name] {
+			return fmt.Errorf("-%s is for masked diffusion; %s is a continuous diffusion model (its flags: -n, -steps, -solver, -selfcond, -draft frozen, -k, -prompt, -infill, -seed)", name, f.model)
 		}
 	}
 	cm, tok := l.Continuous, l.Tok
@@ -64,7 +69,7 @@ func runContinuous(f *flags, stdout, stderr io.Writer, l *cli.Loaded) error {
 		}
 	}
 	start := time.Now()
-	r, err := cm.Sample(ids, mask, opt)
+	r, spec, err := sampleContinuous(f, cm, ids, mask, opt, view)
 	secs := time.Since(start).Seconds()
 	if view != nil {
 		secs -= view.slept.Seconds()
@@ -99,6 +104,9 @@ func runContinuous(f *flags, stdout, stderr io.Writer, l *cli.Loaded) error {
 	}
 	for _, b := range blanks {
 		o.Fills = append(o.Fills, string(tok.Decode(r.Tokens[b[0]:b[1]])))
+	}
+	if spec != nil {
+		spec(&o)
 	}
 	return f.finish(stdout, stderr, view, out, o)
 }

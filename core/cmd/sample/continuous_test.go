@@ -34,10 +34,30 @@ func TestContinuousModel(t *testing.T) {
 	if fills := lastJSON(t, stdout)["fills"].([]any); len(fills) != 1 {
 		t.Fatalf("fills %v", fills)
 	}
-	for _, bad := range [][]string{{"-strategy", "random"}, {"-temperature", "0.5"}, {"-draft", "frozen"}, {"-n", "40"}, {"-solver", "rk4"}} {
+	for _, bad := range [][]string{{"-strategy", "random"}, {"-temperature", "0.5"}, {"-draft", "self", "-n", "8"}, {"-draft", "frozen", "-solver", "ode", "-n", "8"}, {"-n", "40"}, {"-solver", "rk4"}} {
 		_, _, err := runArgs(append([]string{"-model", path}, bad...)...)
 		if err == nil || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%v: error %v, want one line", bad, err)
 		}
+	}
+}
+
+// -draft frozen samples a continuous model speculatively: fewer target calls than steps,
+// acceptance per step, and whether the chain is exactly the plain one (-selfcond=false).
+func TestContinuousSpeculative(t *testing.T) {
+	path := clitest.Continuous(t, t.TempDir(), "cont.ckpt", clitest.Tokenizer(t, text), 32)
+	for _, sc := range []string{"true", "false"} {
+		stdout, _, err := runArgs("-model", path, "-json", "-n", "10", "-steps", "12", "-seed", "3", "-draft", "frozen", "-k", "3", "-selfcond="+sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj := lastJSON(t, stdout)
+		calls, _ := obj["target_calls"].(float64)
+		if obj["draft"] != "frozen" || obj["k"] != 3.0 || !(calls > 0 && calls < 12) || obj["nfe"] != calls || obj["exact"] != (sc == "false") || obj["acceptance_per_step"] == nil {
+			t.Fatalf("-selfcond=%s: json %v", sc, obj)
+		}
+	}
+	if _, stderr, err := runArgs("-model", path, "-n", "10", "-steps", "12", "-draft", "frozen"); err != nil || !strings.Contains(stderr, "per step, exact false") {
+		t.Errorf("summary %q, %v", stderr, err)
 	}
 }

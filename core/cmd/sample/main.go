@@ -63,6 +63,7 @@ type flags struct {
 	seed                                                     uint64
 	visual, asJSON, stopEOT                                  bool
 	delay                                                    time.Duration
+	selfCond                                                 bool
 	set                                                      map[string]bool
 }
 
@@ -89,6 +90,7 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.Uint64Var(&f.seed, "seed", 0, "random seed (0: from the clock; the seed used is reported)")
 	fl.BoolVar(&f.stopEOT, "stop-eot", true, "end the text at the first generated end-of-text token")
 	fl.BoolVar(&f.visual, "visual", true, "live view on a terminal: masked positions resolve step by step (off when stdout is not a terminal, and with -json unless given)")
+	fl.BoolVar(&f.selfCond, "selfcond", true, "continuous models with self-conditioning: feed each step the last estimate (false: zeros, the chain -draft frozen reproduces exactly)")
 	fl.DurationVar(&f.delay, "visual-delay", 40*time.Millisecond, "pause after each frame of the live view (not counted in the timing)")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object (text, tokens, nfe, steps, seconds, settings) as the last line")
 	fl.IntVar(&f.threads, "threads", 0, "BLAS threads (0: all cores)")
@@ -180,6 +182,9 @@ type output struct {
 	AcceptPerToken      float64 `json:"acceptance_per_token,omitempty"` // accepted / checked drafted tokens
 	AcceptPerStep       float64 `json:"acceptance_per_step,omitempty"`  // steps that stood / checked drafted steps
 	TargetCallsPerToken float64 `json:"target_calls_per_token,omitempty"`
+	// Continuous models: whether the speculative chain is exactly the plain sampler's (it
+	// is not with a self-conditioning input; see core/continuous/speculative.go).
+	Exact *bool `json:"exact,omitempty"`
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -200,8 +205,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return runContinuous(f, stdout, stderr, loaded)
 	}
 	m, tok, raw := loaded.Model, loaded.Tok, loaded.TokJSON
-	if f.set["solver"] {
-		return fmt.Errorf("-solver is for continuous diffusion models; %s is a token model", f.model)
+	for _, name := range []string{"solver", "selfcond"} {
+		if f.set[name] {
+			return fmt.Errorf("-%s is for continuous diffusion models; %s is a token model", name, f.model)
+		}
 	}
 	if f.draft != "" && m.Cfg.Causal {
 		return fmt.Errorf("-draft needs a masked diffusion model; %s is autoregressive (causal)", f.model)
@@ -312,8 +319,12 @@ func (f *flags) finish(stdout, stderr io.Writer, view *liveView, ids []int32, ou
 		}
 	}
 	if out.Draft != "" {
-		fmt.Fprintf(stderr, "%d tokens, %d target calls (%d steps; draft %s, %d draft calls), acceptance %.2f per token, %.2f per step, %.2f s (seed %d)\n",
-			out.Tokens, out.TargetCalls, out.Steps, out.Draft, *out.DraftCalls, out.AcceptPerToken, out.AcceptPerStep, out.Seconds, f.seed)
+		acc := fmt.Sprintf("acceptance %.2f per token, %.2f per step", out.AcceptPerToken, out.AcceptPerStep)
+		if out.Exact != nil { // continuous: a step is accepted or corrected whole
+			acc = fmt.Sprintf("acceptance %.2f per step, exact %v", out.AcceptPerStep, *out.Exact)
+		}
+		fmt.Fprintf(stderr, "%d tokens, %d target calls (%d steps; draft %s, %d draft calls), %s, %.2f s (seed %d)\n",
+			out.Tokens, out.TargetCalls, out.Steps, out.Draft, *out.DraftCalls, acc, out.Seconds, f.seed)
 		return nil
 	}
 	fmt.Fprintf(stderr, "%d tokens, %d network calls, %d steps, %.2f s (seed %d)\n", out.Tokens, out.NFE, out.Steps, out.Seconds, f.seed)

@@ -6,9 +6,12 @@
 // these must agree with the plain row within their errors), and the wall time per sample at
 // each BLAS thread count, as the median ratio to the plain sampler on the same seed (the
 // runs of one seed follow each other, so a shared machine's load shifts both alike).
+// A continuous diffusion target (core/continuous) gets the plain sde sampler's line and the
+// frozen draft's at each K, with acceptance per step (a step is accepted whole).
 //
 //	go run ./core/cmd/speculative                         # writes build/out/speculative.{md,png}
 //	go run ./core/cmd/speculative -samples 2 -k 4 -drafts frozen -threads 1
+//	go run ./core/cmd/speculative -model weights/austen-tencdm.q8_0.ckpt -drafts frozen -steps 50 -threads 1
 package main
 
 import (
@@ -31,6 +34,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/quality"
 	"github.com/austen-diffusion/textdiffusion/core/sample"
+	"github.com/austen-diffusion/textdiffusion/core/tokenizer"
 )
 
 func main() { cli.Main("speculative", run) }
@@ -41,7 +45,7 @@ type flags struct {
 	samples, n, steps, block, batch                       int
 	temperature, topP                                     float64
 	seed                                                  uint64
-	asJSON                                                bool
+	asJSON, selfCond, adaptive                            bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {
@@ -64,6 +68,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	fl.Uint64Var(&f.seed, "seed", 1, "seed of the first sample")
 	fl.StringVar(&f.outMD, "out-md", "build/out/speculative.md", "Markdown table `file` (empty: none)")
 	fl.StringVar(&f.outPNG, "out-png", "build/out/speculative.png", "plot `file` (empty: none)")
+	fl.BoolVar(&f.selfCond, "selfcond", true, "continuous targets with self-conditioning: feed each step the last estimate (false: zeros, the chain the speculative sampler reproduces exactly)")
+	fl.BoolVar(&f.adaptive, "adaptive", false, "continuous targets: add the frozen draft's lines with an adaptive length (at most -k)")
 	fl.BoolVar(&f.asJSON, "json", false, "print one JSON object per row")
 	fl.StringVar(&f.rows, "rows", "", "comma-separated `files` of -json rows to draw the table and plot from instead of sampling (give the runs' other flags for the note; a strategy/draft/K seen twice keeps its first row)")
 	if err := cli.ParseFlags(fl, args, stderr, "usage: speculative [flags]\n\nMeasures speculative sampling against the plain sampler.\n\n"); err != nil {
@@ -106,9 +112,10 @@ type config struct {
 	strategy string
 	opt      sample.Options
 	draft    string
-	d        sample.Denoiser // nil with draft "frozen" or plain
-	dcfg     *model.Config   // the draft network (nil: frozen or plain)
+	dcfg     *model.Config // the draft network (nil: frozen or plain)
 	k        int
+	// draw samples with the seed and returns the sample's tokens (Generated) and counts.
+	draw func(seed uint64) (sample.SpecResult, error)
 }
 
 // Row is one line of the table, as -json prints it.
@@ -139,7 +146,10 @@ type Row struct {
 	// JSON), Ratio the median over seeds of this row's time over the plain row's.
 	Seconds map[string]float64 `json:"median_seconds"`
 	Ratio   map[string]float64 `json:"median_time_ratio"`
-	BLAS    string             `json:"blas"` // the backend, without its thread count
+	// CPURatio is Ratio for the process's CPU time (user and system), which a loaded
+	// machine's waiting does not inflate.
+	CPURatio map[string]float64 `json:"median_cpu_ratio"`
+	BLAS     string             `json:"blas"` // the backend, without its thread count
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -167,45 +177,32 @@ func measure(f *flags, stderr io.Writer) ([]Row, error) {
 	if err := blas.Init(f.threads[0]); err != nil {
 		return nil, err
 	}
-	m, tok, raw, err := cli.LoadModel(f.model)
+	l, err := cli.Load(f.model)
 	if err != nil {
 		return nil, err
 	}
-	if m.Cfg.Causal {
-		return nil, fmt.Errorf("%s: the target must be a masked diffusion model", f.model)
+	var configs []config
+	var target model.Config
+	if l.Continuous != nil {
+		target = l.Continuous.Denoiser.Cfg
+		configs, err = continuousConfigs(f, l.Continuous, l.Tok.Mask())
+	} else {
+		target = l.Model.Cfg
+		configs, err = maskedConfigs(f, l.Model, l.Tok, l.TokJSON)
 	}
+	if err != nil {
+		return nil, err
+	}
+	tok := l.Tok
 	judge, _, judgeTok, err := cli.LoadModel(f.judge)
 	if err != nil {
 		return nil, err
 	}
-	if !judge.Cfg.Causal || !bytes.Equal(raw, judgeTok) {
+	if !judge.Cfg.Causal || !bytes.Equal(l.TokJSON, judgeTok) {
 		return nil, fmt.Errorf("%s: the judge must be autoregressive and share the target's tokenizer", f.judge)
 	}
-	if f.n > m.Cfg.SeqLen {
-		return nil, fmt.Errorf("-n %d: more than the %d positions of %s", f.n, m.Cfg.SeqLen, f.model)
-	}
-
-	var configs []config
-	for _, st := range cli.SplitList(f.strategies) {
-		opt := sample.Options{Steps: f.steps, GenLength: f.n, Strategy: st, Temperature: f.temperature, TopP: f.topP,
-			MaskID: tok.Mask(), EOTID: tok.EOT()}
-		if st == "semi-ar" {
-			opt.BlockLength = f.block
-		}
-		configs = append(configs, config{strategy: st, opt: opt})
-		for _, ds := range cli.SplitList(f.drafts) {
-			d, name, err := cli.LoadDraft(ds, m, raw)
-			if err != nil {
-				return nil, err
-			}
-			for _, k := range f.ks {
-				c := config{strategy: st, opt: opt, draft: name, k: k}
-				if d != nil {
-					c.d, c.dcfg = d, &d.Cfg
-				}
-				configs = append(configs, c)
-			}
-		}
+	if f.n > target.SeqLen {
+		return nil, fmt.Errorf("-n %d: more than the %d positions of %s", f.n, target.SeqLen, f.model)
 	}
 
 	// Draw every sample of every configuration at each thread count, the configurations of
@@ -214,10 +211,11 @@ func measure(f *flags, stderr io.Writer) ([]Row, error) {
 		toks    [][]int32
 		r       sample.SpecResult // summed counts
 		seconds map[int][]float64 // threads -> per sample
+		cpu     map[int][]float64 // the same in CPU seconds
 	}
 	res := make([]result, len(configs))
 	for i := range res {
-		res[i].seconds = map[int][]float64{}
+		res[i].seconds, res[i].cpu = map[int][]float64{}, map[int][]float64{}
 	}
 	for pass, th := range f.threads {
 		if err := blas.Init(th); err != nil {
@@ -227,23 +225,14 @@ func measure(f *flags, stderr io.Writer) ([]Row, error) {
 		fmt.Fprintf(stderr, "pass %d: blas %s, GOMAXPROCS %d\n", pass+1, blas.Name(), th)
 		for s := range f.samples {
 			for ci, c := range configs {
-				opt := c.opt
-				opt.Seed = f.seed + uint64(s)
-				ids := slices.Repeat([]int32{tok.Mask()}, f.n)
-				start := time.Now()
-				var r sample.SpecResult
-				if c.draft == "" {
-					var pr sample.Result
-					pr, err = sample.Infill(m, ids, opt)
-					r = sample.SpecResult{Result: pr, TargetCalls: pr.NFE, TargetRows: pr.NFE}
-				} else {
-					r, err = sample.Speculative(m, ids, opt, sample.SpecOptions{Draft: c.d, K: c.k})
-				}
-				secs := time.Since(start).Seconds()
+				start, cpu0 := time.Now(), cpuSeconds()
+				r, err := c.draw(f.seed + uint64(s))
+				secs, cpu := time.Since(start).Seconds(), cpuSeconds()-cpu0
 				if err != nil {
 					return nil, fmt.Errorf("%s, draft %q, K %d, sample %d: %w", c.strategy, c.draft, c.k, s, err)
 				}
 				res[ci].seconds[th] = append(res[ci].seconds[th], secs)
+				res[ci].cpu[th] = append(res[ci].cpu[th], cpu)
 				if pass == 0 {
 					res[ci].toks = append(res[ci].toks, slices.Clone(r.Generated))
 					add(&res[ci].r, r)
@@ -262,17 +251,19 @@ func measure(f *flags, stderr io.Writer) ([]Row, error) {
 		r := res[ci].r
 		row := Row{Strategy: label(c), Draft: c.draft, K: c.k, Samples: f.samples, Steps: r.Steps,
 			TargetCalls: r.TargetCalls, TargetRows: r.TargetRows, DraftCalls: r.DraftCalls,
-			Seconds: map[string]float64{}, Ratio: map[string]float64{}, BLAS: blasFamily()}
+			Seconds: map[string]float64{}, Ratio: map[string]float64{}, CPURatio: map[string]float64{}, BLAS: blasFamily()}
 		for _, t := range res[ci].toks {
 			row.Tokens += len(t)
 		}
 		ns := float64(f.samples)
-		row.TargetGFLOP = float64(r.TargetRows) * forwardFLOPs(m.Cfg, f.n) / ns / 1e9
+		row.TargetGFLOP = float64(r.TargetRows) * forwardFLOPs(target, f.n) / ns / 1e9
 		if c.dcfg != nil {
 			row.DraftGFLOP = float64(r.DraftRows) * forwardFLOPs(*c.dcfg, f.n) / ns / 1e9
 		}
-		if r.CheckedTokens > 0 {
+		if r.CheckedTokens > 0 { // a continuous step has no tokens of its own to accept
 			row.AcceptPerToken = float64(r.AcceptedTokens) / float64(r.CheckedTokens)
+		}
+		if r.CheckedSteps > 0 {
 			row.AcceptPerStep = float64(r.AcceptedSteps) / float64(r.CheckedSteps)
 		}
 		if row.Tokens > 0 {
@@ -288,16 +279,57 @@ func measure(f *flags, stderr io.Writer) ([]Row, error) {
 		for _, th := range f.threads {
 			key := strconv.Itoa(th)
 			row.Seconds[key] = median(res[ci].seconds[th])
-			var ratios []float64
-			for s, x := range res[ci].seconds[th] {
-				ratios = append(ratios, x/res[plain].seconds[th][s])
-			}
-			row.Ratio[key] = median(ratios)
+			row.Ratio[key] = medianRatio(res[ci].seconds[th], res[plain].seconds[th])
+			row.CPURatio[key] = medianRatio(res[ci].cpu[th], res[plain].cpu[th])
 		}
 		rows = append(rows, row)
 	}
 
 	return rows, nil
+}
+
+// maskedConfigs are the lines of a masked diffusion target: for each strategy the plain
+// sampler, then each draft at each K.
+func maskedConfigs(f *flags, m *model.Model, tok *tokenizer.Tokenizer, raw []byte) ([]config, error) {
+	if m.Cfg.Causal {
+		return nil, fmt.Errorf("%s: the target must be a masked diffusion model", f.model)
+	}
+	var configs []config
+	for _, st := range cli.SplitList(f.strategies) {
+		opt := sample.Options{Steps: f.steps, GenLength: f.n, Strategy: st, Temperature: f.temperature, TopP: f.topP,
+			MaskID: tok.Mask(), EOTID: tok.EOT()}
+		if st == "semi-ar" {
+			opt.BlockLength = f.block
+		}
+		ids := func() []int32 { return slices.Repeat([]int32{tok.Mask()}, f.n) }
+		withSeed := func(seed uint64) sample.Options {
+			o := opt
+			o.Seed = seed
+			return o
+		}
+		configs = append(configs, config{strategy: st, opt: opt, draw: func(seed uint64) (sample.SpecResult, error) {
+			pr, err := sample.Infill(m, ids(), withSeed(seed))
+			return sample.SpecResult{Result: pr, TargetCalls: pr.NFE, TargetRows: pr.NFE}, err
+		}})
+		for _, ds := range cli.SplitList(f.drafts) {
+			d, name, err := cli.LoadDraft(ds, m, raw)
+			if err != nil {
+				return nil, err
+			}
+			for _, k := range f.ks {
+				spec := sample.SpecOptions{K: k}
+				c := config{strategy: st, opt: opt, draft: name, k: k}
+				if d != nil {
+					spec.Draft, c.dcfg = d, &d.Cfg
+				}
+				c.draw = func(seed uint64) (sample.SpecResult, error) {
+					return sample.Speculative(m, ids(), withSeed(seed), spec)
+				}
+				configs = append(configs, c)
+			}
+		}
+	}
+	return configs, nil
 }
 
 // report writes the table and the plot, and prints the rows.
@@ -413,6 +445,15 @@ func median(x []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// medianRatio is the median over samples of x[s]/base[s].
+func medianRatio(x, base []float64) float64 {
+	var r []float64
+	for s, v := range x {
+		r = append(r, v/base[s])
+	}
+	return median(r)
 }
 
 // blasFamily is the backend's name without its thread count (each pass sets its own).

@@ -102,3 +102,39 @@ func mustRead(t *testing.T, name string) string {
 	}
 	return string(b)
 }
+
+// A continuous target: the plain sde line and the frozen draft at each K, fewer target
+// calls than the plain line's steps, acceptance per step only.
+func TestContinuousRows(t *testing.T) {
+	dir := t.TempDir()
+	tok := clitest.Tokenizer(t, clitest.Text)
+	target := clitest.Continuous(t, dir, "tencdm.ckpt", tok, 16)
+	judge := clitest.Model(t, dir, "ar.ckpt", true, tok, 32)
+	var out, errOut bytes.Buffer
+	err := run([]string{"-model", target, "-judge", judge, "-drafts", "frozen", "-k", "1,3", "-adaptive",
+		"-samples", "2", "-n", "12", "-steps", "20", "-threads", "1", "-json", "-out-md", "", "-out-png", ""}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	var rows []Row
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r Row
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) != 5 || rows[0].CPURatio["1"] != 1 || rows[0].Draft != "" || rows[0].TargetCalls != 40 || rows[0].Tokens != 24 || rows[0].Strategy != "sde" {
+		t.Fatalf("rows %+v", rows)
+	}
+	for _, r := range rows[1:] {
+		if !strings.HasPrefix(r.Draft, "frozen") || r.TargetCalls >= 40 || r.TargetRows < 40 || r.DraftCalls != 0 ||
+			!(r.AcceptPerStep > 0 && r.AcceptPerStep <= 1) || r.AcceptPerToken != 0 || r.JudgePPL <= 0 {
+			t.Errorf("K=%d: %+v", r.K, r)
+		}
+	}
+	err = run([]string{"-model", target, "-judge", judge, "-drafts", "self:1", "-n", "12", "-threads", "1"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "frozen") {
+		t.Errorf("-drafts self:1 on a continuous target: %v", err)
+	}
+}
