@@ -2,6 +2,7 @@ package quality
 
 import (
 	"bytes"
+	"fmt"
 	"image/png"
 	"math"
 	"slices"
@@ -271,5 +272,31 @@ func TestReports(t *testing.T) {
 	}
 	if _, err := png.Decode(&img); err != nil {
 		t.Fatalf("not a PNG: %v", err)
+	}
+}
+
+// Rows at one cost (an ablation across models) get the dot plot, one line of the picture
+// per row; rows spread over costs get the line plot's fixed size.
+func TestWritePNGDotsForOneCost(t *testing.T) {
+	rows := []Row{{Name: "reference", Reference: true, JudgePPL: 60}}
+	for i, ppl := range []float64{300, 800, 4000} {
+		rows = append(rows, Row{Name: fmt.Sprintf("m%d: continuous/sde/50", i), Strategy: Continuous, Grid: "sde", Model: fmt.Sprintf("m%d", i), JudgePPL: ppl, JudgeSE: ppl / 10, NFEPerSample: 50})
+	}
+	height := func(rows []Row) int {
+		var b bytes.Buffer
+		if err := WritePNG(&b, "t", rows); err != nil {
+			t.Fatal(err)
+		}
+		img, err := png.Decode(&b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img.Bounds().Dy()
+	}
+	dots := height(rows)
+	rows[3].NFEPerSample = 100
+	lines := height(rows)
+	if dots == lines || dots >= lines {
+		t.Fatalf("dot plot %d px high, line plot %d: want the dot plot's height to follow its 3 rows", dots, lines)
 	}
 }

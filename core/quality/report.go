@@ -64,7 +64,20 @@ func WriteMarkdown(w io.Writer, title string, note []string, rows []Row) error {
 // WritePNG plots the judge's perplexity (log scale) against network calls per sample: one
 // line per model x strategy x grid through its step counts (solid for the cosine grid and
 // the sde solver, dashed for linear and ode), the left-to-right AR samples as a point, the reference as a horizontal line.
+//
+// When the sampled rows' network calls per sample are all within 10% of each other (an
+// ablation: one setting across models), lines would stack at one x, so it draws
+// WriteDots' plot instead.
 func WritePNG(w io.Writer, title string, rows []Row) error {
+	lo, hi, n := math.Inf(1), math.Inf(-1), 0
+	for _, r := range rows {
+		if !r.Reference && r.JudgePPL > 0 {
+			lo, hi, n = math.Min(lo, r.NFEPerSample), math.Max(hi, r.NFEPerSample), n+1
+		}
+	}
+	if n > 1 && hi <= 1.1*lo {
+		return WriteDots(w, title, rows)
+	}
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "network calls per sample (NFE)"
@@ -161,6 +174,72 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 	c := vgimg.PngCanvas{Canvas: vgimg.New(9*vg.Inch, 6*vg.Inch)}
 	p.Draw(draw.New(c))
 	_, err := c.WriteTo(w)
+	return err
+}
+
+// WriteDots plots each row's judge perplexity (log scale) with its standard error as a
+// whisker, one row per line, named on the left, the reference as a vertical line.
+func WriteDots(w io.Writer, title string, rows []Row) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "judge perplexity (AR model, log scale); whiskers: one standard error"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = logTicks{}
+	p.Add(plotter.NewGrid())
+	var pts plotter.XYs
+	var errs plotter.XErrors
+	var names []string
+	var ref *Row
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range rows {
+		r := &rows[i]
+		if r.Reference {
+			ref = r
+			continue
+		}
+		if !(r.JudgePPL > 0) || math.IsInf(r.JudgePPL, 0) {
+			continue
+		}
+		// The whisker's ends must stay positive on a log axis.
+		below := math.Min(r.JudgeSE, 0.9*r.JudgePPL)
+		pts = append(pts, plotter.XY{X: r.JudgePPL, Y: float64(len(names))})
+		errs = append(errs, struct{ Low, High float64 }{below, r.JudgeSE})
+		names = append(names, r.Name)
+		lo, hi = math.Min(lo, r.JudgePPL-below), math.Max(hi, r.JudgePPL+r.JudgeSE)
+	}
+	if len(pts) == 0 {
+		return fmt.Errorf("quality: no row to plot")
+	}
+	sc, err := plotter.NewScatter(pts)
+	if err != nil {
+		return err
+	}
+	sc.Shape, sc.Color = draw.CircleGlyph{}, plotutil.Color(0)
+	eb, err := plotter.NewXErrorBars(struct {
+		plotter.XYer
+		plotter.XErrorer
+	}{pts, errs})
+	if err != nil {
+		return err
+	}
+	eb.Color = plotutil.Color(0)
+	p.Add(sc, eb)
+	if ref != nil && ref.JudgePPL > 0 {
+		l, err := plotter.NewLine(plotter.XYs{{X: ref.JudgePPL, Y: -0.5}, {X: ref.JudgePPL, Y: float64(len(names)) - 0.5}})
+		if err != nil {
+			return err
+		}
+		l.Color, l.Width, l.Dashes = color.Gray{Y: 60}, vg.Points(2), []vg.Length{vg.Points(2), vg.Points(2)}
+		p.Add(l)
+		p.Legend.Add(fmt.Sprintf("real text (Persuasion): %.1f", ref.JudgePPL), l)
+		lo, hi = math.Min(lo, ref.JudgePPL), math.Max(hi, ref.JudgePPL)
+	}
+	p.NominalY(names...)
+	p.X.Min, p.X.Max = lo/1.2, hi*1.2
+	p.Legend.Top = true
+	c := vgimg.PngCanvas{Canvas: vgimg.New(9*vg.Inch, vg.Length(1.2+0.35*float64(len(names)))*vg.Inch)}
+	p.Draw(draw.New(c))
+	_, err = c.WriteTo(w)
 	return err
 }
 
