@@ -92,33 +92,15 @@ func (m *Model) Sample(template []int32, mask int32, opt Options) (*Result, erro
 func (m *Model) SampleOn(b Backend, template []int32, mask int32, opt Options) (*Result, error) {
 	opt = opt.withDefaults()
 	L, D := len(template), m.Space.D()
-	if L == 0 || L > m.Denoiser.Cfg.SeqLen {
-		return nil, fmt.Errorf("continuous: %d positions, the model's window is 1..%d", L, m.Denoiser.Cfg.SeqLen)
-	}
-	if opt.Steps < 1 || !(opt.TMin > 0 && opt.TMin < 1) || opt.TokensEvery < 1 {
-		return nil, fmt.Errorf("continuous: need steps >= 1, 0 < tmin < 1 and tokens-every >= 1 (have %d, %g, %d)", opt.Steps, opt.TMin, opt.TokensEvery)
+	if opt.TokensEvery < 1 {
+		return nil, fmt.Errorf("continuous: need tokens-every >= 1 (have %d)", opt.TokensEvery)
 	}
 	if opt.Solver != "sde" && opt.Solver != "ode" {
 		return nil, fmt.Errorf("continuous: solver %q: want sde or ode", opt.Solver)
 	}
-	V := int32(m.Decoder.Cfg.Vocab)
-	known := make([]bool, L)
-	nKnown := 0
-	for i, id := range template {
-		if id < 0 || id >= V {
-			return nil, fmt.Errorf("continuous: token %d at position %d outside the vocabulary of %d", id, i, V)
-		}
-		known[i] = id != mask
-		if known[i] {
-			nKnown++
-		}
-	}
-	if nKnown == L {
-		return nil, errors.New("continuous: nothing to generate: every position is known")
-	}
-	clean := make([]float32, L*D)
-	if nKnown > 0 {
-		m.Space.Encode(clean, template, 1)
+	known, clean, err := m.prepare(template, mask, opt)
+	if err != nil {
+		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(opt.Seed, 0xc0417))
 	z := make([]float32, L*D)
@@ -245,4 +227,37 @@ func hold(z, clean []float32, known []bool, D int) {
 			copy(z[i*D:(i+1)*D], clean[i*D:(i+1)*D])
 		}
 	}
+}
+
+// prepare checks the template (L ids, mask where a token is to be generated) and the
+// options' grid, and encodes the known rows once: known[i] says position i is given,
+// clean (L, D) holds their latents (zeros elsewhere).
+func (m *Model) prepare(template []int32, mask int32, opt Options) (known []bool, clean []float32, err error) {
+	L, D := len(template), m.Space.D()
+	if L == 0 || L > m.Denoiser.Cfg.SeqLen {
+		return nil, nil, fmt.Errorf("continuous: %d positions, the model's window is 1..%d", L, m.Denoiser.Cfg.SeqLen)
+	}
+	if opt.Steps < 1 || !(opt.TMin > 0 && opt.TMin < 1) {
+		return nil, nil, fmt.Errorf("continuous: need steps >= 1 and 0 < tmin < 1 (have %d, %g)", opt.Steps, opt.TMin)
+	}
+	V := int32(m.Decoder.Cfg.Vocab)
+	known = make([]bool, L)
+	nKnown := 0
+	for i, id := range template {
+		if id < 0 || id >= V {
+			return nil, nil, fmt.Errorf("continuous: token %d at position %d outside the vocabulary of %d", id, i, V)
+		}
+		known[i] = id != mask
+		if known[i] {
+			nKnown++
+		}
+	}
+	if nKnown == L {
+		return nil, nil, errors.New("continuous: nothing to generate: every position is known")
+	}
+	clean = make([]float32, L*D)
+	if nKnown > 0 {
+		m.Space.Encode(clean, template, 1)
+	}
+	return known, clean, nil
 }

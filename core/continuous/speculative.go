@@ -150,35 +150,13 @@ type chain struct {
 	clean    []float32 // (L, D) the known rows' latents
 }
 
-// chainFor checks the template and the options as Sample does and encodes the known rows.
+// chainFor checks the template and the options (prepare, as Sample) and starts the chain.
 func (m *Model) chainFor(template []int32, mask int32, opt Options) (*chain, error) {
-	L, D := len(template), m.Space.D()
-	if L == 0 || L > m.Denoiser.Cfg.SeqLen {
-		return nil, fmt.Errorf("continuous: %d positions, the model's window is 1..%d", L, m.Denoiser.Cfg.SeqLen)
+	known, clean, err := m.prepare(template, mask, opt)
+	if err != nil {
+		return nil, err
 	}
-	if opt.Steps < 1 || !(opt.TMin > 0 && opt.TMin < 1) {
-		return nil, fmt.Errorf("continuous: need steps >= 1 and 0 < tmin < 1 (have %d, %g)", opt.Steps, opt.TMin)
-	}
-	V := int32(m.Decoder.Cfg.Vocab)
-	known := make([]bool, L)
-	nKnown := 0
-	for i, id := range template {
-		if id < 0 || id >= V {
-			return nil, fmt.Errorf("continuous: token %d at position %d outside the vocabulary of %d", id, i, V)
-		}
-		known[i] = id != mask
-		if known[i] {
-			nKnown++
-		}
-	}
-	if nKnown == L {
-		return nil, errors.New("continuous: nothing to generate: every position is known")
-	}
-	clean := make([]float32, L*D)
-	if nKnown > 0 {
-		m.Space.Encode(clean, template, 1)
-	}
-	return newChain(m.Denoiser, m.Schedule, m.Denoiser.Cfg.SelfCond && !opt.NoSelfCond, opt, known, clean, D), nil
+	return newChain(m.Denoiser, m.Schedule, m.Denoiser.Cfg.SelfCond && !opt.NoSelfCond, opt, known, clean, m.Space.D()), nil
 }
 
 func newChain(den denoiser, sched Schedule, selfCond bool, opt Options, known []bool, clean []float32, D int) *chain {
