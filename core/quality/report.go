@@ -69,13 +69,12 @@ func WriteMarkdown(w io.Writer, title string, note []string, rows []Row) error {
 // ablation: one setting across models), lines would stack at one x, so it draws
 // WriteDots' plot instead.
 func WritePNG(w io.Writer, title string, rows []Row) error {
-	lo, hi, n := math.Inf(1), math.Inf(-1), 0
-	for _, r := range rows {
-		if !r.Reference && r.JudgePPL > 0 {
-			lo, hi, n = math.Min(lo, r.NFEPerSample), math.Max(hi, r.NFEPerSample), n+1
-		}
+	_, sampled := plotted(rows)
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, r := range sampled {
+		lo, hi = math.Min(lo, r.NFEPerSample), math.Max(hi, r.NFEPerSample)
 	}
-	if n > 1 && hi <= 1.1*lo {
+	if len(sampled) > 1 && hi <= 1.1*lo {
 		return WriteDots(w, title, rows)
 	}
 	p := plot.New()
@@ -91,18 +90,10 @@ func WritePNG(w io.Writer, title string, rows []Row) error {
 	type key struct{ model, strategy, grid string } // a line: one model's setting through its step counts
 	var order []key
 	lines := map[key]plotter.XYs{}
-	var ref *Row
+	ref, sampled := plotted(rows)
 	xmin, xmax := math.Inf(1), math.Inf(-1)
 	ymin, ymax := math.Inf(1), math.Inf(-1)
-	for i := range rows {
-		r := &rows[i]
-		if r.Reference {
-			ref = r
-			continue
-		}
-		if !(r.JudgePPL > 0) || math.IsInf(r.JudgePPL, 0) {
-			continue
-		}
+	for _, r := range sampled {
 		k := key{r.Model, r.Strategy, r.Grid}
 		if _, ok := lines[k]; !ok {
 			order = append(order, k)
@@ -189,17 +180,9 @@ func WriteDots(w io.Writer, title string, rows []Row) error {
 	var pts plotter.XYs
 	var errs plotter.XErrors
 	var names []string
-	var ref *Row
+	ref, sampled := plotted(rows)
 	lo, hi := math.Inf(1), math.Inf(-1)
-	for i := range rows {
-		r := &rows[i]
-		if r.Reference {
-			ref = r
-			continue
-		}
-		if !(r.JudgePPL > 0) || math.IsInf(r.JudgePPL, 0) {
-			continue
-		}
+	for _, r := range sampled {
 		// The whisker's ends must stay positive on a log axis.
 		below := math.Min(r.JudgeSE, 0.9*r.JudgePPL)
 		pts = append(pts, plotter.XY{X: r.JudgePPL, Y: float64(len(names))})
@@ -241,6 +224,21 @@ func WriteDots(w io.Writer, title string, rows []Row) error {
 	p.Draw(draw.New(c))
 	_, err = c.WriteTo(w)
 	return err
+}
+
+// plotted splits the rows into the reference (nil if none) and the sampled rows with a
+// finite, positive judge perplexity: the ones a plot can place.
+func plotted(rows []Row) (ref *Row, sampled []*Row) {
+	for i := range rows {
+		r := &rows[i]
+		switch {
+		case r.Reference:
+			ref = r
+		case r.JudgePPL > 0 && !math.IsInf(r.JudgePPL, 0):
+			sampled = append(sampled, r)
+		}
+	}
+	return ref, sampled
 }
 
 // xPad is the margin either side of the NFE range, so no point sits on the frame.
