@@ -1,11 +1,15 @@
-// Command train trains a masked diffusion language model (-objective mdm) or the
-// autoregressive baseline (-objective ar) on text files, by default the five Austen
-// training books, validating on Persuasion.
+// Command train trains a masked diffusion language model (-objective mdm), the
+// autoregressive baseline (-objective ar), or the continuous diffusion model's decoder and
+// denoiser (-objective decoder, -objective continuous: on the latents of a frozen masked
+// model, -encoder) on text files, by default the five Austen training books, validating on
+// Persuasion.
 //
 //	go run ./core/cmd/train -objective mdm -steps 3000 -out runs/mdm
 //	go run ./core/cmd/train -out runs/mdm -resume        # continue after a crash or Ctrl-C
 //	go run ./core/cmd/train -config run.json -dropout 0.1 # a config file, flags on top
 //	mpirun -np 2 train -dist mpi -threads 1 -out runs/mdm # data-parallel on 2 ranks (Open MPI)
+//	go run ./core/cmd/train -objective decoder -layers 2 -out runs/dec
+//	go run ./core/cmd/train -objective continuous -decoder runs/dec/model.ckpt -out runs/tencdm
 package main
 
 import (
@@ -90,7 +94,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, *flag.FlagSet, error
 	fl.BoolVar(&o.selfCond, "self-cond", true, "continuous: self-conditioning (the previous estimate of z0 as a second input)")
 	scratch := train.Default()
 	configFlags(fl, &scratch)
-	if err := cli.ParseFlags(fl, args, stderr, "usage: train [flags]\n\nTrains a masked diffusion LM (or the AR baseline) and writes checkpoints, metrics and plots.\n\n"); err != nil {
+	if err := cli.ParseFlags(fl, args, stderr, "usage: train [flags]\n\nTrains a masked diffusion LM, the AR baseline, or a continuous diffusion model's decoder and denoiser, and writes checkpoints, metrics and plots.\n\n"); err != nil {
 		return nil, nil, err
 	}
 	switch {
