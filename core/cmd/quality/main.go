@@ -6,6 +6,7 @@
 //
 //	go run ./core/cmd/quality                       # release models, 16 samples per setting
 //	go run ./core/cmd/quality -samples 4 -steps 16,64 -strategies low-confidence,threshold
+//	go run ./core/cmd/quality -continuous weights/austen-tencdm.q8_0.ckpt -continuous-steps 25,50 # continuous rows too
 package main
 
 import (
