@@ -65,22 +65,14 @@ func (e *env) sampleContinuous(t *testing.T, name string, steps int, backend str
 		t.Fatal(err)
 	}
 	mid := `(() => { const v = document.getElementById("view"); return v.dataset.state === "sampling" && +v.dataset.step >= 2; })()`
-	e.waitFor(t, ctx, "the live view mid-denoising", mid+" || "+finished, e.timeout)
+	st, s := e.followSample(t, ctx, name, mid)
 	midText := ""
-	if st := e.state(t, ctx); st.State == "sampling" {
+	if st.State == "sampling" {
 		midText = st.Text
 		if st.Masked != 0 || !strings.HasPrefix(st.Text, prompt) || len(st.Text) <= len(prompt) {
 			t.Errorf("mid-sample: %d masked, text %q: want every position decoded", st.Masked, st.Text)
 		}
-		e.screenshot(t, ctx, name+"-mid.png")
-	} else {
-		t.Errorf("never saw the view mid-denoising (state %q, status %q)", st.State, st.Status)
 	}
-	e.waitFor(t, ctx, "the sample to finish", finished, e.timeout)
-	// The GPU starts once no sample runs: wait for its outcome, which the checks read.
-	e.waitFor(t, ctx, "the GPU's outcome", gpuSettled, e.timeout)
-	e.screenshot(t, ctx, name+"-final.png")
-	s := e.state(t, ctx)
 	r, err := chromedp.Run(ctx, chromedp.Evaluate[continuousRun](`(() => {
 		const live = window.tdiffLive || [];
 		let moved = 0;

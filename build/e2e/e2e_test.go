@@ -137,6 +137,25 @@ const readState = `(() => {
   };
 })()`
 
+// followSample watches the sample the page has started: it waits for the live view
+// mid-denoising (the JS condition mid) and screenshots it as name-mid.png, then for the end
+// and the GPU's outcome (the GPU starts once no sample runs; the checks read it) and
+// screenshots name-final.png. It returns the state seen mid-sample (its State is not
+// "sampling" when the sample ended first, an error here) and the final state.
+func (e *env) followSample(t *testing.T, ctx context.Context, name, mid string) (during, final pageState) {
+	t.Helper()
+	e.waitFor(t, ctx, "the live view mid-denoising", mid+" || "+finished, e.timeout)
+	if during = e.state(t, ctx); during.State == "sampling" {
+		e.screenshot(t, ctx, name+"-mid.png")
+	} else {
+		t.Errorf("never saw the view mid-denoising (state %q, status %q)", during.State, during.Status)
+	}
+	e.waitFor(t, ctx, "the sample to finish", finished, e.timeout)
+	e.waitFor(t, ctx, "the GPU's outcome", gpuSettled, e.timeout)
+	e.screenshot(t, ctx, name+"-final.png")
+	return during, e.state(t, ctx)
+}
+
 func (e *env) state(t *testing.T, ctx context.Context) pageState {
 	t.Helper()
 	s, err := chromedp.Run(ctx, chromedp.Evaluate[pageState](readState))
@@ -191,17 +210,7 @@ func (e *env) sample(t *testing.T, ctx context.Context, name string, steps int, 
 	if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?"+q.Encode())); err != nil {
 		t.Fatal(err)
 	}
-	e.waitFor(t, ctx, "the live view mid-denoising", sampling+" || "+finished, e.timeout)
-	if st := e.state(t, ctx); st.State == "sampling" {
-		e.screenshot(t, ctx, name+"-mid.png")
-	} else {
-		t.Errorf("never saw the view mid-denoising (state %q, status %q)", st.State, st.Status)
-	}
-	e.waitFor(t, ctx, "the sample to finish", finished, e.timeout)
-	// The GPU starts once no sample runs: wait for its outcome, which the checks read.
-	e.waitFor(t, ctx, "the GPU's outcome", gpuSettled, e.timeout)
-	e.screenshot(t, ctx, name+"-final.png")
-	s := e.state(t, ctx)
+	_, s := e.followSample(t, ctx, name, sampling)
 	if s.State != "done" {
 		t.Fatalf("state %q, status %q", s.State, s.Status)
 	}
