@@ -22,6 +22,8 @@ type Impl struct {
 	softmax, swiglu js.Value
 	rmsnorm         js.Value
 	packed          []float32 // scratch: A in panels
+	pool            *pool     // helper threads, on a shared memory; nil on one thread
+	module          js.Value  // the compiled module, which helper threads instantiate too
 	// Fused says the module runs on relaxed SIMD's fused multiply-add.
 	Fused bool
 }
@@ -31,15 +33,66 @@ var _ gblas.Float32 = (*Impl)(nil)
 // Load compiles the kernel, with relaxed SIMD's fused multiply-add where the browser
 // validates it, instantiates it on mem, the WebAssembly.Memory that Go's own instance
 // exports as "mem" (the page hands it over: Go cannot reach it), and checks it against
-// gonum and the Go loops. It fails where the browser has no WebAssembly SIMD.
+// gonum and the Go loops. It fails where the browser has no WebAssembly SIMD. On a shared
+// memory it also starts helper threads, DefaultThreads in all (see LoadThreads).
 func Load(mem js.Value) (*Impl, error) {
-	return instantiate(mem, func() (js.Value, bool) {
+	threads := 1
+	if mem.Truthy() && isShared(mem) {
+		threads = DefaultThreads()
+	}
+	return LoadThreads(mem, threads)
+}
+
+// LoadThreads is Load with the products split over threads threads (pool_js.go), which
+// needs a shared memory when threads > 1. The helpers start in the background: until
+// they have all answered, the products run on the calling thread alone (Threads says
+// which).
+func LoadThreads(mem js.Value, threads int) (*Impl, error) {
+	if threads < 1 {
+		return nil, fmt.Errorf("simd: %d threads", threads)
+	}
+	shared := mem.Truthy() && isShared(mem)
+	if threads > 1 && !shared {
+		return nil, fmt.Errorf("simd: %d threads need a shared memory (a cross-origin isolated page and Go's binary made by ShareMemory)", threads)
+	}
+	flavour := Module
+	if shared {
+		flavour = SharedModule
+	}
+	s, err := instantiate(mem, func() (js.Value, bool) {
 		wa := js.Global().Get("WebAssembly")
-		if buf := bytesJS(Module(true)); wa.Call("validate", buf).Bool() {
+		if buf := bytesJS(flavour(true)); wa.Call("validate", buf).Bool() {
 			return wa.Get("Module").New(buf), true // synchronous compile: allowed in workers, and it is small
 		}
-		return wa.Get("Module").New(bytesJS(Module(false))), false // no relaxed SIMD here
+		return wa.Get("Module").New(bytesJS(flavour(false))), false // no relaxed SIMD here
 	})
+	if err != nil || threads == 1 {
+		return s, err
+	}
+	if s.pool, err = startPool(s.module, mem, threads); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Threads is how many threads the products run on now: 1 until the helpers are ready.
+func (s *Impl) Threads() int { return s.pool.threads() }
+
+// WaitThreads blocks until the helper threads have answered (at once without helpers)
+// and returns Threads. It needs the JavaScript event loop to run meanwhile, so call it
+// from a goroutine that may block, never from a js.FuncOf callback.
+func (s *Impl) WaitThreads() int {
+	if s.pool != nil {
+		<-s.pool.settled
+	}
+	return s.Threads()
+}
+
+// Close stops the helper threads, if any; the Impl then runs on one thread.
+func (s *Impl) Close() {
+	if s.pool != nil {
+		s.pool.Close()
+	}
 }
 
 // LoadCompiled is Load for a host that refuses to compile WebAssembly at run time
@@ -64,7 +117,7 @@ func instantiate(mem js.Value, compile func() (js.Value, bool)) (s *Impl, err er
 		}
 	}()
 	mod, fused := compile()
-	s = &Impl{Fused: fused}
+	s = &Impl{Fused: fused, module: mod}
 	imports := js.ValueOf(map[string]any{"env": map[string]any{"mem": mem}})
 	ex := js.Global().Get("WebAssembly").Get("Instance").New(mod, imports).Get("exports")
 	s.pack, s.nt, s.nn = ex.Get("pack"), ex.Get("gemm_nt"), ex.Get("gemm_nn")
@@ -119,4 +172,4 @@ func (s *Impl) check1(tB gblas.Transpose, m, n, k int) error {
 	return nil
 }
 
-func addr(v []float32) int { return int(uintptr(unsafe.Pointer(unsafe.SliceData(v)))) }
+func addr[T float32 | int32](v []T) int { return int(uintptr(unsafe.Pointer(unsafe.SliceData(v)))) }

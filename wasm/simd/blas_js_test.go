@@ -137,6 +137,9 @@ func TestLoadCompiled(t *testing.T) {
 		t.Skip("no globalThis.tdiffMemory: run with -exec wasm/simd/testdata/node_exec.sh (build/e2e.sh does)")
 	}
 	code := Module(false)
+	if isShared(mem) {
+		code = SharedModule(false)
+	}
 	buf := js.Global().Get("Uint8Array").New(len(code))
 	js.CopyBytesToJS(buf, code)
 	mod := js.Global().Get("WebAssembly").Get("Module").New(buf)

@@ -4,7 +4,9 @@ package simd
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"syscall/js"
 	"testing"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
@@ -19,30 +21,50 @@ import (
 // CPU path:
 //
 //	GOOS=js GOARCH=wasm go test -exec "$PWD/wasm/simd/testdata/node_exec.sh" -run '^$' -bench Sample -benchtime 3x ./wasm/simd
+//
+// on one thread and, on a shared memory (node_exec.sh's default), on two (pool_js.go).
 func BenchmarkSampleSIMD(b *testing.B) {
 	data, err := os.ReadFile("../../weights/austen-mdm.q8_0.ckpt")
 	if err != nil {
 		b.Skipf("no release weights: %v", err)
 	}
-	k := load(b)
-	blas.Use(k, "wasm-simd")
-	nn.UseKernels(k.Kernels())
-	defer blas.Use(gonum.Implementation{}, "gonum")
-	defer nn.UseKernels(nn.Kernels{})
+	mem := js.Global().Get("tdiffMemory")
+	if !mem.Truthy() {
+		b.Skip("no globalThis.tdiffMemory: run with -exec wasm/simd/testdata/node_exec.sh")
+	}
 	e, err := engine.Load(data, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.ResetTimer()
-	tokens := 0
-	for i := 0; i < b.N; i++ {
-		out, err := e.Sample(context.Background(), engine.BenchRequest, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		tokens += out.Tokens
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			if threads > 1 && !isShared(mem) {
+				b.Skip("Go's memory is not shared (TDIFF_UNSHARED=1?)")
+			}
+			k, err := LoadThreads(mem, threads)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer k.Close()
+			if got := k.WaitThreads(); got != threads {
+				b.Fatalf("%d threads ready, want %d", got, threads)
+			}
+			blas.Use(k, "wasm-simd")
+			nn.UseKernels(k.Kernels())
+			defer blas.Use(gonum.Implementation{}, "gonum")
+			defer nn.UseKernels(nn.Kernels{})
+			b.ResetTimer()
+			tokens := 0
+			for i := 0; i < b.N; i++ {
+				out, err := e.Sample(context.Background(), engine.BenchRequest, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				tokens += out.Tokens
+			}
+			b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
+		})
 	}
-	b.ReportMetric(float64(tokens)/b.Elapsed().Seconds(), "tokens/s")
 }
 
 // BenchmarkContinuousStepSIMD times a continuous model's two calls per live-view step on

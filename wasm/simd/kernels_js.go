@@ -36,7 +36,9 @@ func (s *Impl) Sgemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a []flo
 	if nt {
 		kernel = s.nt
 	}
-	kernel.Invoke(m, n, k, addr(s.packed), addr(b), ldb, addr(c), ldc, alpha, beta)
+	if s.pool == nil || !s.pool.gemm(kernel, nt, m, n, k, addr(s.packed), addr(b), ldb, addr(c), ldc, alpha, beta) {
+		kernel.Invoke(m, n, k, addr(s.packed), addr(b), ldb, addr(c), ldc, alpha, beta)
+	}
 	runtime.KeepAlive(a)
 	runtime.KeepAlive(b)
 	runtime.KeepAlive(c)

@@ -394,8 +394,15 @@ func (f *fn) storeRows(acc [][2]uint32, tmp [4]uint32, rowp, ldc uint32, beta in
 	}
 }
 
-// Module returns the bytes of the kernel module: fused on relaxed SIMD, or plain.
-func Module(fused bool) []byte {
+// Module returns the bytes of the kernel module: fused on relaxed SIMD, or plain. It
+// imports an unshared memory, as Go's own instance exports it.
+func Module(fused bool) []byte { return module(fused, false) }
+
+// SharedModule is Module importing a shared memory (up to 4 GiB): Go's memory in a binary
+// made by ShareMemory, which helper threads run the kernel on too (pool_js.go).
+func SharedModule(fused bool) []byte { return module(fused, true) }
+
+func module(fused, shared bool) []byte {
 	section := func(id byte, body []byte) []byte {
 		return (&asm{}).op(id).uleb(uint32(len(body))).op(body...).b
 	}
@@ -422,6 +429,10 @@ func Module(fused bool) []byte {
 		codes = append(codes, x.f.code())
 	}
 	mem := append(append(name("env"), name("mem")...), 0x02, 0x00, 0x00) // memory, min 0, no max
+	if shared {
+		mem = append(append(name("env"), name("mem")...), 0x02, limitsShared, 0x00)
+		mem = (&asm{b: mem}).uleb(maxPages).b // shared memories must declare a maximum
+	}
 
 	out := []byte{0x00, 'a', 's', 'm', 0x01, 0x00, 0x00, 0x00}
 	out = append(out, section(1, vec(types...))...)

@@ -1,0 +1,100 @@
+//go:build js && wasm
+
+package simd
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"syscall/js"
+	"testing"
+
+	gblas "gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+)
+
+// TestPoolSgemm: products split over three threads write exactly what one thread writes
+// (each column is computed by the same code in the same order), agree with gonum, leave
+// C's other columns alone, and really ran on the helpers.
+func TestPoolSgemm(t *testing.T) {
+	mem := js.Global().Get("tdiffMemory")
+	if !mem.Truthy() || !isShared(mem) {
+		t.Skip("no shared Go memory: run with -exec wasm/simd/testdata/node_exec.sh (build/e2e.sh does)")
+	}
+	one, err := LoadThreads(mem, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	three, err := LoadThreads(mem, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer three.Close()
+	if n := three.WaitThreads(); n != 3 {
+		t.Fatalf("%d threads ready, want 3 (%v)", n, three.pool.failed.Load())
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	fill := func(n int) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64())
+		}
+		return v
+	}
+	for _, tc := range []struct {
+		tB      gblas.Transpose
+		m, n, k int
+	}{
+		{gblas.Trans, 58, 768, 256},   // a layer's q, k, v
+		{gblas.Trans, 58, 4096, 256},  // the head
+		{gblas.NoTrans, 58, 258, 768}, // uneven shares
+		{gblas.Trans, 300, 13, 512},   // too few columns to split
+		{gblas.Trans, 9, 20, 64},      // too small to split
+		{gblas.NoTrans, 128, 1000, 64},
+	} {
+		for _, beta := range []float32{0, 1} {
+			ldb := tc.k
+			if tc.tB == gblas.NoTrans {
+				ldb = tc.n + 3
+			}
+			a, b := fill(tc.m*tc.k), fill(max(tc.n, tc.k)*ldb)
+			ldc := tc.n + 5 // the columns past n must stay as they are
+			c0 := fill(tc.m * ldc)
+			got, want, ref := slices.Clone(c0), slices.Clone(c0), slices.Clone(c0)
+			seq := three.pool.seq
+			three.Sgemm(gblas.NoTrans, tc.tB, tc.m, tc.n, tc.k, 0.5, a, tc.k, b, ldb, beta, got, ldc)
+			one.Sgemm(gblas.NoTrans, tc.tB, tc.m, tc.n, tc.k, 0.5, a, tc.k, b, ldb, beta, want, ldc)
+			gonum.Implementation{}.Sgemm(gblas.NoTrans, tc.tB, tc.m, tc.n, tc.k, 0.5, a, tc.k, b, ldb, beta, ref, ldc)
+			split := three.pool.seq != seq
+			if wantSplit := tc.m*tc.n*tc.k >= minSplit && tc.n >= 3*Cols; split != wantSplit {
+				t.Errorf("%v %dx%dx%d: split %v, want %v", tc.tB, tc.m, tc.n, tc.k, split, wantSplit)
+			}
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v %dx%dx%d beta %g: C[%d] = %g on 3 threads, %g on one", tc.tB, tc.m, tc.n, tc.k, beta, i, got[i], want[i])
+				}
+				if d := math.Abs(float64(got[i] - ref[i])); !(d <= 1e-4*(1+math.Abs(float64(ref[i])))) {
+					t.Fatalf("%v %dx%dx%d beta %g: C[%d] = %g, gonum %g", tc.tB, tc.m, tc.n, tc.k, beta, i, got[i], ref[i])
+				}
+			}
+		}
+	}
+	if three.pool.seq == 0 {
+		t.Fatal("no product ran on the helpers")
+	}
+}
+
+// TestLoadThreadsRefused: helper threads need a shared memory and a positive count.
+func TestLoadThreadsRefused(t *testing.T) {
+	mem := js.Global().Get("tdiffMemory")
+	if !mem.Truthy() {
+		t.Skip("no globalThis.tdiffMemory: run with -exec wasm/simd/testdata/node_exec.sh")
+	}
+	if _, err := LoadThreads(mem, 0); err == nil {
+		t.Error("0 threads accepted")
+	}
+	unshared := js.Global().Get("WebAssembly").Get("Memory").New(map[string]any{"initial": 1})
+	if _, err := LoadThreads(unshared, 2); err == nil {
+		t.Error("2 threads on an unshared memory accepted")
+	}
+}
