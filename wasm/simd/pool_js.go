@@ -78,7 +78,7 @@ type pool struct {
 	seq     int32
 	ready   atomic.Bool
 	settled chan struct{} // closed once every helper has answered
-	failed  atomic.Value // string: why the pool was given up
+	failed  atomic.Value  // string: why the pool was given up
 }
 
 // isShared reports whether mem (a WebAssembly.Memory) is shared.
