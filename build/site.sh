@@ -7,8 +7,9 @@
 #                                              # (default weights/austen-tencdm.q8_0.ckpt, if present)
 #
 # Layout: index.html at the top, everything else under site/: the page's modules, the
-# widget and its example page, Go's wasm_exec.js, the engine tdiff.<hash>.wasm (plus a
-# gzipped copy for servers that send it), the weights <name>.<hash>.ckpt and assets.json
+# widget and its example page, Go's wasm_exec.js, the engine tdiff.<hash>.wasm and its
+# shared-memory twin tdiff-shared.<hash>.wasm (each with a gzipped copy for servers that
+# send it), the weights <name>.<hash>.ckpt and assets.json
 # naming both. <hash> is the first 16 hex digits of the file's SHA-256, so those two can be
 # cached forever (build/serve does). The folder is replaced only once it is complete.
 set -eu
@@ -29,9 +30,14 @@ hash16() { sha256sum "$1" | cut -c1-16; }
 size() { wc -c < "$1" | tr -d ' '; }
 
 GOOS=js GOARCH=wasm go build -ldflags="-s -w" -o "$tmp/site/tdiff.wasm" ./wasm
+# The same engine on a shared memory, which a cross-origin isolated page takes so that
+# helper threads can share the products (wasm/simd); the plain one serves the others.
+go run ./build/sharemem "$tmp/site/tdiff.wasm" "$tmp/site/tdiff-shared.wasm"
 wasm="tdiff.$(hash16 "$tmp/site/tdiff.wasm").wasm"
+wasm_shared="tdiff-shared.$(hash16 "$tmp/site/tdiff-shared.wasm").wasm"
 mv "$tmp/site/tdiff.wasm" "$tmp/site/$wasm"
-gzip -9 -n -k "$tmp/site/$wasm"
+mv "$tmp/site/tdiff-shared.wasm" "$tmp/site/$wasm_shared"
+gzip -9 -n -k "$tmp/site/$wasm" "$tmp/site/$wasm_shared"
 
 name=$(basename "$model" .ckpt)
 sha=$(sha256sum "$model" | cut -d' ' -f1)
@@ -62,6 +68,9 @@ cat > "$tmp/site/assets.json" <<JSON
   "wasm": "$wasm",
   "wasmBytes": $(size "$tmp/site/$wasm"),
   "wasmGzipBytes": $(size "$tmp/site/$wasm.gz"),
+  "wasmShared": "$wasm_shared",
+  "wasmSharedBytes": $(size "$tmp/site/$wasm_shared"),
+  "wasmSharedGzipBytes": $(size "$tmp/site/$wasm_shared.gz"),
   "weights": {
     "name": "$name",
     "file": "$weights",

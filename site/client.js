@@ -110,9 +110,12 @@ export class DiffusionClient {
         this.rejectChoices(new Error(msg));
         for (const f of this.listeners) f({ type: "error", message: msg });
       };
-      const testHooks = new URLSearchParams(self.location.search).get("testhooks") === "1";
+      const params = new URLSearchParams(self.location.search);
+      const testHooks = params.get("testhooks") === "1";
       const noGPU = this.gpuSkipped ? "left off: the last visit stopped while sampling on the GPU" : "";
-      this.worker.postMessage({ type: "init", base: BASE.href, noGPU, testHooks, model: this.model });
+      // ?threads=1 keeps the CPU's products on one thread (to compare, or to spare a busy machine).
+      const oneThread = params.get("threads") === "1";
+      this.worker.postMessage({ type: "init", base: BASE.href, noGPU, testHooks, model: this.model, oneThread });
     });
     return this.ready;
   }

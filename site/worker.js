@@ -2,8 +2,9 @@
 // weights with byte progress, keeps them in Cache Storage (checked on every load, dropped
 // and fetched again when damaged) and answers the page's messages:
 //
-//   page -> worker  {type: "init", base, noGPU?, testHooks?, model?}  base: URL of the site/ folder;
+//   page -> worker  {type: "init", base, noGPU?, testHooks?, model?, oneThread?}  base: URL of the site/ folder;
 //                                                     noGPU: why to leave the GPU off;
+//                                                     oneThread: no helper threads (?threads=1);
 //                                                     model: "continuous" for assets.json's
 //                                                     continuous model, else its masked one
 //                   {type: "sample", id, request}     request: engine.Request
@@ -27,6 +28,7 @@ let booted = null; // Promise of the ready info
 let noGPU = "";         // why the page wants the GPU left off, or ""
 let testHooks = false; // whether the page may destroy the GPU device (?testhooks=1)
 let model = "";        // which of assets.json's models: "" (weights) or "continuous"
+let oneThread = false; // whether the page asked for the CPU's products on one thread
 
 self.onmessage = (ev) => {
   const m = ev.data;
@@ -36,6 +38,7 @@ self.onmessage = (ev) => {
       testHooks = !!m.testHooks;
       noGPU = m.noGPU || "";
       model = m.model || "";
+      oneThread = !!m.oneThread;
       booted = boot().catch((err) => {
         self.postMessage({ type: "error", message: String(err && err.message || err) });
         throw err;
@@ -53,6 +56,28 @@ self.onmessage = (ev) => {
 };
 
 function post(m) { self.postMessage(m); }
+
+// On a cross-origin isolated page the engine runs on a shared memory (assets.wasmShared:
+// Go's binary with its memory made shared, build/sharemem), so that helper threads can run
+// the SIMD kernel on Go's slices (wasm/simd). Go's glue (wasm_exec.js) decodes strings
+// straight out of Go's memory and asks for random bytes into it, which browsers refuse on
+// views of a shared memory: these copy through an unshared buffer instead. They must be
+// in place before wasm_exec.js loads, as it keeps its own TextDecoder.
+{
+  const isShared = (v) => typeof SharedArrayBuffer === "function" && v && v.buffer instanceof SharedArrayBuffer;
+  const decode = TextDecoder.prototype.decode;
+  TextDecoder.prototype.decode = function (v, opts) {
+    return decode.call(this, isShared(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength).slice() : v, opts);
+  };
+  const random = crypto.getRandomValues.bind(crypto);
+  crypto.getRandomValues = (v) => {
+    if (!isShared(v)) return random(v);
+    const t = new Uint8Array(v.byteLength);
+    random(t);
+    new Uint8Array(v.buffer, v.byteOffset, v.byteLength).set(t);
+    return v;
+  };
+}
 
 // now is the time in ms since the epoch at performance.now()'s precision: the worker's
 // clock starts later than the page's, so spans travel on the shared one.
@@ -96,7 +121,8 @@ async function boot() {
   // while; its compilation runs on other threads from the start.
   let requested;
   const weightsRequested = new Promise((resolve) => { requested = resolve; });
-  const engine = startEngine(new URL(assets.wasm, base), weightsRequested);
+  const shared = self.crossOriginIsolated && assets.wasmShared && !oneThread ? new URL(assets.wasmShared, base) : null;
+  const engine = startEngine(new URL(assets.wasm, base), shared, weightsRequested);
   const want = model === "continuous" ? assets.continuous : assets.weights;
   if (!want) throw new Error(`this site has no ${model} model (build/site.sh adds weights/austen-tencdm.q8_0.ckpt when present)`);
   // Every model the site names keeps its copy in the cache; older releases go.
@@ -107,9 +133,16 @@ async function boot() {
   const encoder = model === "continuous" ? getWeights(new URL(assets.weights.file, base).href, assets.weights, engine, () => {}, current) : null;
   const [weights, enc] = await Promise.all([got, encoder, engine]);
   post({ type: "progress", phase: "starting" });
+  const running = await engine;
   const files = {
     weights: { name: want.name, file: want.file, bytes: want.bytes, source: weights.source },
-    wasm: { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes },
+    wasm: running.shared ? { file: assets.wasmShared, bytes: assets.wasmSharedBytes, gzipBytes: assets.wasmSharedGzipBytes, shared: true }
+      : { file: assets.wasm, bytes: assets.wasmBytes, gzipBytes: assets.wasmGzipBytes },
+    // Why the engine runs on one thread, if it must: the page's part of the answer (Go's
+    // Info adds its own: cpuThreads and cpuThreadsWhy).
+    threadsWhy: oneThread ? "the page asked for one (?threads=1)"
+      : !self.crossOriginIsolated ? "the page is not cross-origin isolated (no COOP/COEP headers), so it has no shared memory"
+      : !assets.wasmShared ? "this site has no shared-memory engine" : running.sharedFailed,
   };
   // getWeights checked the bytes: the engine skips its own hash of them.
   const loading = timedPhases();
@@ -148,18 +181,32 @@ function timedPhases() {
   };
 }
 
-async function startEngine(url, weightsRequested) {
+// startEngine compiles and starts the engine: the shared-memory build when shared is its
+// URL, else (or when that fails, say where the address space for a shared memory cannot
+// be reserved) the plain one. It resolves to {shared, sharedFailed}: whether the shared
+// build runs, and why it failed, or "".
+async function startEngine(url, shared, weightsRequested) {
   const go = new Go();
   const ready = new Promise((resolve) => { self.tdiffReady = resolve; });
-  let inst;
+  const instantiate = async (url) => {
+    try {
+      return await WebAssembly.instantiateStreaming(fetch(url), go.importObject);
+    } catch (err) {
+      // A server that sends .wasm with the wrong MIME type breaks streaming compilation.
+      const buf = await (await fetch(url)).arrayBuffer();
+      return await WebAssembly.instantiate(buf, go.importObject);
+    }
+  };
+  let inst, sharedFailed = "";
   const t0 = now();
-  try {
-    inst = await WebAssembly.instantiateStreaming(fetch(url), go.importObject);
-  } catch (err) {
-    // A server that sends .wasm with the wrong MIME type breaks streaming compilation.
-    const buf = await (await fetch(url)).arrayBuffer();
-    inst = await WebAssembly.instantiate(buf, go.importObject);
+  if (shared) {
+    try {
+      inst = await instantiate(shared);
+    } catch (err) {
+      sharedFailed = `the shared-memory engine did not start: ${err && err.message || err}`;
+    }
   }
+  if (!inst) inst = await instantiate(url);
   // The SIMD kernel (wasm/simd) works on Go's memory in place; Go cannot reach it itself.
   self.tdiffMemory = inst.instance.exports.mem;
   span("wasm fetch and compile", t0);
@@ -169,6 +216,7 @@ async function startEngine(url, weightsRequested) {
   await ready;
   span("engine start", t1);
   post({ type: "choices", choices: JSON.parse(self.tdiff.choices()) });
+  return { shared: !!shared && !sharedFailed, sharedFailed };
 }
 
 // check returns "" when bytes are the release file the site names, or what is wrong: the

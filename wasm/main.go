@@ -40,13 +40,16 @@ var (
 	mu     sync.Mutex
 	eng    *engine.Engine
 	cancel context.CancelFunc
+	kern   *simd.Impl // the SIMD kernel, nil when gonum does the products
 )
 
 func main() {
 	_ = blas.Init(0) // pure Go in wasm; never fails without TDIFF_BLAS set
 	// The page hands over Go's own memory (globalThis.tdiffMemory) so that the SIMD kernel
 	// can read Go's slices in place; without it, or without SIMD, gonum does the products.
+	// On a shared memory (a cross-origin isolated page) it starts helper threads too.
 	if k, err := simd.Load(js.Global().Get("tdiffMemory")); err == nil {
+		kern = k
 		blas.Use(k, "wasm-simd")
 		nn.UseKernels(k.Kernels())
 	} else {
@@ -149,8 +152,25 @@ func load(this js.Value, args []js.Value) any {
 		}
 		eng = e
 		mu.Unlock()
-		return e.InfoJSON(), nil
+		return withThreads(e.InfoJSON())
 	})
+}
+
+// withThreads adds to an Info's JSON how many threads run the CPU's products
+// (cpuThreads) and, when helpers were asked for but are not running, why (cpuThreadsWhy).
+// The helpers started with the engine and normally answered long before a model loads.
+func withThreads(info string) (string, error) {
+	threads, why := 1, ""
+	if kern != nil {
+		threads, why = kern.WaitThreads(5 * time.Second)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(info), &m); err != nil {
+		return "", fmt.Errorf("engine info: %w", err)
+	}
+	m["cpuThreads"], m["cpuThreadsWhy"] = threads, why
+	b, err := json.Marshal(m)
+	return string(b), err
 }
 
 func startGPU(this js.Value, args []js.Value) any {
@@ -169,7 +189,7 @@ func startGPU(this js.Value, args []js.Value) any {
 	done := e.StartGPU(open, progress)
 	return promise(func() (string, error) {
 		<-done
-		return e.InfoJSON(), nil
+		return withThreads(e.InfoJSON())
 	})
 }
 

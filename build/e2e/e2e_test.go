@@ -120,6 +120,8 @@ type pageState struct {
 	GPUSecs    float64  `json:"gpuSecs"`
 	CPUSecs    float64  `json:"cpuSecs"`
 	RanOn      string   `json:"ranOn"`
+	Threads    int      `json:"threads"`    // threads running the CPU's products
+	ThreadsWhy string   `json:"threadsWhy"` // why one, if one
 }
 
 const readState = `(() => {
@@ -133,7 +135,7 @@ const readState = `(() => {
     ready: d.metrics.readySeconds || 0, firstStep: d.metrics.firstStepSeconds || 0, first: d.metrics.firstSampleSeconds || 0,
     spans: d.metrics.spans || [], stepsShown: d.steps || 0,
     cpuKernel: i.cpuKernel || "", gpuName: i.gpuName || "", gpuSecs: i.gpuSeconds || 0, cpuSecs: i.cpuSeconds || 0,
-    ranOn: o.backend || "",
+    ranOn: o.backend || "", threads: i.cpuThreads || 0, threadsWhy: i.cpuThreadsWhy || i.threadsWhy || "",
   };
 })()`
 

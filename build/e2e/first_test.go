@@ -51,12 +51,16 @@ var firstSampleSpans = []string{"assets.json", "wasm fetch and compile", "engine
 func TestFirstSample(t *testing.T) {
 	e := setup(t)
 	d := engine.DefaultRequest()
-	for _, webgpu := range []bool{false, true} {
-		name := map[bool]string{false: "cpu-only", true: "webgpu"}[webgpu]
+	for _, v := range []struct {
+		name   string
+		webgpu bool
+		query  string
+	}{{"cpu-only", false, ""}, {"cpu-only-one-thread", false, "&threads=1"}, {"webgpu", true, ""}} {
+		name := v.name
 		t.Run(name, func(t *testing.T) {
-			ctx := e.browser(t, webgpu)
+			ctx := e.browser(t, v.webgpu)
 			for _, visit := range []string{"fresh", "cached"} {
-				if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?autorun=1")); err != nil {
+				if err := chromedp.Do(ctx, chromedp.Navigate(e.base+"/?autorun=1"+v.query)); err != nil {
 					t.Fatal(err)
 				}
 				e.waitFor(t, ctx, "the first sample", finished, e.timeout)
@@ -70,9 +74,13 @@ func TestFirstSample(t *testing.T) {
 						t.Errorf("%s visit: no %q on the timeline: %s", visit, n, timeline(s.Spans))
 					}
 				}
-				t.Logf("%s, %s visit, %d tokens in %d steps on %s: ready at %.2f s, first step shown at %.2f s, "+
+				threads := fmt.Sprintf("%d threads", s.Threads)
+				if s.Threads <= 1 {
+					threads = "one thread: " + s.ThreadsWhy
+				}
+				t.Logf("%s, %s visit, %d tokens in %d steps on %s (products on %s): ready at %.2f s, first step shown at %.2f s, "+
 					"first sample at %.2f s after navigation; timeline:%s",
-					name, visit, s.Tokens, s.Steps, s.RanOn, s.Ready, s.FirstStep, s.First, timeline(s.Spans))
+					name, visit, s.Tokens, s.Steps, s.RanOn, threads, s.Ready, s.FirstStep, s.First, timeline(s.Spans))
 				// The "Model and timings" panel lists the same timeline.
 				rows, err := chromedp.Run(ctx, chromedp.Evaluate[int](`(() => { const d = document.getElementById("about-model");
 					d.open = true; d.scrollIntoView(); return document.querySelectorAll("#timings > div").length; })()`))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"syscall/js"
+	"time"
 	"unsafe"
 
 	gblas "gonum.org/v1/gonum/blas"
@@ -78,14 +79,23 @@ func LoadThreads(mem js.Value, threads int) (*Impl, error) {
 // Threads is how many threads the products run on now: 1 until the helpers are ready.
 func (s *Impl) Threads() int { return s.pool.threads() }
 
-// WaitThreads blocks until the helper threads have answered (at once without helpers)
-// and returns Threads. It needs the JavaScript event loop to run meanwhile, so call it
-// from a goroutine that may block, never from a js.FuncOf callback.
-func (s *Impl) WaitThreads() int {
-	if s.pool != nil {
-		<-s.pool.settled
+// WaitThreads blocks until the helper threads have answered, or for at most timeout
+// (at once without helpers), and returns Threads and, when that is 1 with helpers
+// asked for, why. It needs the JavaScript event loop to run meanwhile, so call it from a
+// goroutine that may block, never from a js.FuncOf callback.
+func (s *Impl) WaitThreads(timeout time.Duration) (threads int, why string) {
+	if s.pool == nil {
+		return 1, ""
 	}
-	return s.Threads()
+	select {
+	case <-s.pool.settled:
+	case <-time.After(timeout):
+		return s.Threads(), fmt.Sprintf("the helper threads did not answer within %v", timeout)
+	}
+	if f, ok := s.pool.failed.Load().(string); ok {
+		return s.Threads(), f
+	}
+	return s.Threads(), ""
 }
 
 // Close stops the helper threads, if any; the Impl then runs on one thread.

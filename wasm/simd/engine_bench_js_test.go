@@ -8,6 +8,7 @@ import (
 	"os"
 	"syscall/js"
 	"testing"
+	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
@@ -46,8 +47,8 @@ func BenchmarkSampleSIMD(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer k.Close()
-			if got := k.WaitThreads(); got != threads {
-				b.Fatalf("%d threads ready, want %d", got, threads)
+			if got, why := k.WaitThreads(time.Minute); got != threads {
+				b.Fatalf("%d threads ready, want %d: %s", got, threads, why)
 			}
 			blas.Use(k, "wasm-simd")
 			nn.UseKernels(k.Kernels())

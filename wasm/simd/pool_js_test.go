@@ -8,6 +8,7 @@ import (
 	"slices"
 	"syscall/js"
 	"testing"
+	"time"
 
 	gblas "gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -30,8 +31,8 @@ func TestPoolSgemm(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer three.Close()
-	if n := three.WaitThreads(); n != 3 {
-		t.Fatalf("%d threads ready, want 3 (%v)", n, three.pool.failed.Load())
+	if n, why := three.WaitThreads(time.Minute); n != 3 {
+		t.Fatalf("%d threads ready, want 3: %s", n, why)
 	}
 	r := rand.New(rand.NewPCG(3, 4))
 	fill := func(n int) []float32 {

@@ -199,12 +199,14 @@ func mainDType(m *checkpoint.Manifest) string {
 
 // Headers is the _headers file for the given asset paths: one rule per file (Cloudflare
 // joins the values of every rule that matches, so Cache-Control must come from exactly
-// one), "/" as index.html, and CORS for every path so that other sites can embed the
-// widget.
+// one), "/" as index.html, CORS and CORP for every path so that other sites can embed the
+// widget, and cross-origin isolation (COOP, COEP), which gives the page the shared memory
+// the engine's helper threads need (build/serve sends the same).
 func Headers(files []string) string {
 	var b strings.Builder
 	b.WriteString("# Written by build/edge/pack. Content-hashed files never change under their name.\n")
-	b.WriteString("/*\n  Access-Control-Allow-Origin: *\n")
+	b.WriteString("/*\n  Access-Control-Allow-Origin: *\n  Cross-Origin-Resource-Policy: cross-origin\n" +
+		"  Cross-Origin-Opener-Policy: same-origin\n  Cross-Origin-Embedder-Policy: require-corp\n")
 	rule := func(p, cc string) { fmt.Fprintf(&b, "%s\n  Cache-Control: %s\n", p, cc) }
 	for _, f := range slices.Sorted(slices.Values(files)) {
 		switch {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -41,7 +42,9 @@ func TestHeaders(t *testing.T) {
 		t.Errorf("weights: %v", got)
 	}
 	// Cache-Control must come from one rule per path: only /* may match everything.
-	if got := rules["/*"]; len(got) != 1 || !strings.HasPrefix(got[0], "Access-Control-Allow-Origin") {
+	// It sends CORS and cross-origin isolation, which the engine's threads need.
+	if got := rules["/*"]; !slices.Equal(got, []string{"Access-Control-Allow-Origin: *", "Cross-Origin-Resource-Policy: cross-origin",
+		"Cross-Origin-Opener-Policy: same-origin", "Cross-Origin-Embedder-Policy: require-corp"}) {
 		t.Errorf("/*: %v", got)
 	}
 	if n := strings.Count(h, "\n/"); n > MaxRules {

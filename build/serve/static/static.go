@@ -78,6 +78,10 @@ func Handler(dir string) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Access-Control-Allow-Origin", "*")
 		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+		// Cross-origin isolation, which gives the page shared memory: the engine's
+		// helper threads (wasm/simd) need it.
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Cross-Origin-Embedder-Policy", "require-corp")
 		serve := name
 		if ext != ".ckpt" && acceptsGzip(r) {
 			if gz, err := fs.Stat(fsys, name+".gz"); err == nil && gz.Mode().IsRegular() {

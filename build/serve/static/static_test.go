@@ -72,6 +72,10 @@ func TestHeaders(t *testing.T) {
 		if r.Header.Get("Access-Control-Allow-Origin") != "*" {
 			t.Errorf("%s: no CORS header", tc.path)
 		}
+		if r.Header.Get("Cross-Origin-Opener-Policy") != "same-origin" || r.Header.Get("Cross-Origin-Embedder-Policy") != "require-corp" {
+			t.Errorf("%s: not cross-origin isolated (COOP %q, COEP %q)", tc.path,
+				r.Header.Get("Cross-Origin-Opener-Policy"), r.Header.Get("Cross-Origin-Embedder-Policy"))
+		}
 	}
 }
 
