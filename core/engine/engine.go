@@ -441,23 +441,50 @@ type guarded struct {
 	rows int
 	// onGPUFailure, set while d is the GPU, drops it and returns the CPU model.
 	onGPUFailure func(error) sample.Denoiser
-	fallback     string // why the sample moved to the CPU; "" while it has not
+	fallback     string    // why the sample moved to the CPU; "" while it has not
+	picked       []float32 // RowLogits's rows, picked out of a full call's logits
 }
 
 func guard(ctx context.Context, d sample.Denoiser) *guarded { return &guarded{ctx: ctx, d: d} }
 
 func (g *guarded) Logits(ids []int32) ([]float32, error) {
+	return g.call(func(d sample.Denoiser) ([]float32, error) { return d.Logits(ids) })
+}
+
+// RowLogits makes g a sample.RowDenoiser: the CPU model runs its head on rows only; a
+// denoiser without RowLogits (the GPU) computes every row and the rows are picked out.
+func (g *guarded) RowLogits(ids, rows []int32) ([]float32, error) {
+	return g.call(func(d sample.Denoiser) ([]float32, error) {
+		if rd, ok := d.(sample.RowDenoiser); ok {
+			return rd.RowLogits(ids, rows)
+		}
+		l, err := d.Logits(ids)
+		if err != nil {
+			return nil, err
+		}
+		v := d.Vocab()
+		g.picked = g.picked[:0]
+		for _, r := range rows {
+			g.picked = append(g.picked, l[int(r)*v:int(r+1)*v]...)
+		}
+		return g.picked, nil
+	})
+}
+
+// call runs one network call on g's denoiser; when the GPU fails, it moves the sample to
+// the CPU and runs the call again there.
+func (g *guarded) call(run func(sample.Denoiser) ([]float32, error)) ([]float32, error) {
 	if g.ctx.Err() != nil {
 		return nil, ErrCanceled
 	}
 	g.nfe++
 	g.rows++
-	l, err := g.d.Logits(ids)
+	l, err := run(g.d)
 	if err != nil && g.onGPUFailure != nil {
 		g.fallback = fmt.Sprintf("the GPU failed after %d network calls (%v); the sample went on on the CPU", g.nfe-1, err)
 		g.d = g.onGPUFailure(err)
 		g.onGPUFailure = nil
-		return g.d.Logits(ids)
+		return run(g.d)
 	}
 	return l, err
 }

@@ -87,9 +87,9 @@ func TestLoadRejectsDamage(t *testing.T) {
 
 // fakeGPU is the CPU model seen through the GPU interface, with an optional logit offset
 // and delay. It answers the self-test's input from a cache, so that it is faster than
-// the CPU unless delayed.
+// the CPU unless delayed. Like the GPU it has Logits and Vocab only (no RowLogits).
 type fakeGPU struct {
-	*model.Model
+	m        *model.Model
 	offset   float32
 	delay    time.Duration
 	closed   bool
@@ -100,27 +100,28 @@ type fakeGPU struct {
 
 func newFakeGPU(m *model.Model, offset float32, delay time.Duration) *fakeGPU {
 	l, _ := m.Logits(SelfTestIDs(m.Cfg))
-	return &fakeGPU{Model: m, offset: offset, delay: delay, self: l}
+	return &fakeGPU{m: m, offset: offset, delay: delay, self: l}
 }
 
 func (g *fakeGPU) Name() string { return "Fake GPU" }
+func (g *fakeGPU) Vocab() int   { return g.m.Vocab() }
 func (g *fakeGPU) Close()       { g.closed = true }
 func (g *fakeGPU) Logits(ids []int32) ([]float32, error) {
 	time.Sleep(g.delay)
 	if g.closed {
 		return nil, errors.New("fake GPU used after Close")
 	}
-	if !slices.Equal(ids, SelfTestIDs(g.Cfg)) {
+	if !slices.Equal(ids, SelfTestIDs(g.m.Cfg)) {
 		if g.calls++; g.failFrom > 0 && g.calls >= g.failFrom {
 			return nil, errors.New("webgpu: mapAsync: device lost")
 		}
 	}
 	var l []float32
 	var err error
-	if slices.Equal(ids, SelfTestIDs(g.Cfg)) {
+	if slices.Equal(ids, SelfTestIDs(g.m.Cfg)) {
 		l = slices.Clone(g.self)
 	} else {
-		l, err = g.Model.Logits(ids)
+		l, err = g.m.Logits(ids)
 	}
 	for i := range l {
 		l[i] += g.offset

@@ -462,15 +462,39 @@ func (m *Model) ZeroGrad() { clear(m.Grads) }
 // Logits runs one sequence (any length up to SeqLen) and returns a fresh (L, V) slice.
 // It makes *Model a sample.Denoiser.
 func (m *Model) Logits(ids []int32) ([]float32, error) {
+	if err := m.checkIDs(ids); err != nil {
+		return nil, err
+	}
+	return append([]float32(nil), m.Forward(ids, 1)...), nil
+}
+
+// RowLogits runs one sequence and returns the (len(rows), V) logits of the positions rows
+// only (ForwardRows: the head runs on those rows alone). The result is the model's
+// buffer, valid until its next forward pass. It makes *Model a sample.RowDenoiser.
+func (m *Model) RowLogits(ids []int32, rows []int32) ([]float32, error) {
+	if err := m.checkIDs(ids); err != nil {
+		return nil, err
+	}
+	for j, r := range rows {
+		if r < 0 || int(r) >= len(ids) || j > 0 && r <= rows[j-1] {
+			return nil, fmt.Errorf("model: row %d (entry %d) out of order or outside the sequence of %d", r, j, len(ids))
+		}
+	}
+	return m.ForwardRows(ids, 1, rows), nil
+}
+
+// checkIDs reports a sequence the network cannot read: empty, past SeqLen, or with a
+// token outside the vocabulary.
+func (m *Model) checkIDs(ids []int32) error {
 	if len(ids) == 0 || len(ids) > m.Cfg.SeqLen {
-		return nil, fmt.Errorf("model: sequence of %d tokens, want 1..%d", len(ids), m.Cfg.SeqLen)
+		return fmt.Errorf("model: sequence of %d tokens, want 1..%d", len(ids), m.Cfg.SeqLen)
 	}
 	for i, id := range ids {
 		if id < 0 || int(id) >= m.Cfg.Vocab {
-			return nil, fmt.Errorf("model: token %d at position %d outside vocabulary of %d", id, i, m.Cfg.Vocab)
+			return fmt.Errorf("model: token %d at position %d outside vocabulary of %d", id, i, m.Cfg.Vocab)
 		}
 	}
-	return append([]float32(nil), m.Forward(ids, 1)...), nil
+	return nil
 }
 
 // BatchLogits runs B sequences of the same length at once (ids is (B, L)) and returns the

@@ -389,3 +389,39 @@ func TestSpecsSchema(t *testing.T) {
 		t.Errorf("head: %+v", s)
 	}
 }
+
+// TestRowLogits: the sampler's entry to ForwardRows gives Logits's rows (plain and
+// shifted) and refuses rows out of order or outside the sequence, and bad tokens.
+func TestRowLogits(t *testing.T) {
+	for _, shift := range []bool{false, true} {
+		cfg := tiny(false)
+		cfg.Shift = shift
+		m, _ := New(cfg, 4)
+		ids := randIDs(rand.New(rand.NewPCG(6, 6)), 7, cfg.Vocab)
+		full, err := m.Logits(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := []int32{0, 2, 6}
+		got, err := m.RowLogits(ids, rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		V := cfg.Vocab
+		for i, r := range rows {
+			for j := range V {
+				if a, b := got[i*V+j], full[int(r)*V+j]; math.Abs(float64(a-b)) > 1e-5 {
+					t.Fatalf("shift %v: row %d column %d: %g, Logits gave %g", shift, r, j, a, b)
+				}
+			}
+		}
+		for _, bad := range [][]int32{{2, 1}, {3, 3}, {-1}, {7}} {
+			if _, err := m.RowLogits(ids, bad); err == nil {
+				t.Errorf("rows %v accepted", bad)
+			}
+		}
+		if _, err := m.RowLogits([]int32{int32(V)}, []int32{0}); err == nil {
+			t.Error("a token outside the vocabulary accepted")
+		}
+	}
+}

@@ -224,7 +224,12 @@ func (s *sampler) step(st planStep) error {
 	c := s.c
 	s.elig = eligible(s.elig, s.x, st, c.mask)
 	k := min(st.k, len(s.elig))
-	lc, lu, err := s.logits()
+	if c.strategy == stratRandom {
+		// Only the chosen positions need a candidate, and so logits. The positions do not
+		// depend on the network, so they are drawn first.
+		s.elig = randomPositions(s.elig, k, s.rng)
+	}
+	lc, lu, err := s.logits(s.elig)
 	if err != nil {
 		return err
 	}
@@ -236,8 +241,6 @@ func (s *sampler) step(st planStep) error {
 		return l[i*v : (i+1)*v]
 	}
 	if c.strategy == stratRandom {
-		// Only the chosen positions need a candidate.
-		s.elig = randomPositions(s.elig, k, s.rng)
 		for _, i := range s.elig {
 			t, _, err := s.sc.score(row(lc, i), row(lu, i), false, s.rng)
 			if err != nil {
@@ -318,13 +321,14 @@ func choose(dst []int, conf []float64, k int, threshold bool, tau float64) []int
 }
 
 // logits returns the conditional logits of the current sequence and, under guidance, the
-// unconditional ones (the given tokens replaced by MASK); both are (L, v). Without any
-// given token the two inputs are equal and the cache answers the second.
-func (s *sampler) logits() (lc, lu []float32, err error) {
+// unconditional ones (the given tokens replaced by MASK); both are (L, v), of which only
+// the positions rows (increasing) are to be read. Without any given token the two inputs
+// are equal and the cache answers the second.
+func (s *sampler) logits(rows []int) (lc, lu []float32, err error) {
 	c := s.c
 	// Under guidance, lc is read after the second call, so it must survive it: the evaluator
 	// keeps its last two outputs.
-	lc, err = s.eval.logits(s.x)
+	lc, err = s.eval.logits(s.x, rows)
 	if err != nil || c.CFGScale == 0 {
 		return lc, nil, err
 	}
@@ -334,7 +338,7 @@ func (s *sampler) logits() (lc, lu []float32, err error) {
 			s.uncond[i] = c.mask
 		}
 	}
-	lu, err = s.eval.logits(s.uncond)
+	lu, err = s.eval.logits(s.uncond, rows)
 	return lc, lu, err
 }
 

@@ -274,16 +274,16 @@ func TestEvaluatorCache(t *testing.T) {
 	d := noisy(testV)
 	e := newEvaluator(d)
 	a, b, c := []int32{1, 2, 3}, []int32{1, 2, 4}, []int32{5, 5, 5}
-	la, _ := e.logits(a)
+	la, _ := e.logits(a, nil)
 	la = slices.Clone(la)
-	lb, _ := e.logits(b) // the toy reuses its buffer: the evaluator's copy of a must survive
+	lb, _ := e.logits(b, nil) // the toy reuses its buffer: the evaluator's copy of a must survive
 	lb = slices.Clone(lb)
 	for _, step := range []struct {
 		ids   []int32
 		want  []float32
 		calls int
 	}{{a, la, 2}, {b, lb, 2}, {a, la, 2}, {c, nil, 3}, {a, la, 3}, {b, lb, 4}} {
-		got, err := e.logits(step.ids)
+		got, err := e.logits(step.ids, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -414,3 +414,86 @@ type wrongLen struct{}
 
 func (wrongLen) Vocab() int                            { return testV }
 func (wrongLen) Logits(ids []int32) ([]float32, error) { return make([]float32, 3), nil }
+
+// rowToy is a toy that computes the rows it is asked for (sample.RowDenoiser), recording
+// how many it was asked for.
+type rowToy struct {
+	*toy
+	rowCalls, rows int
+}
+
+func (r *rowToy) RowLogits(ids []int32, rows []int32) ([]float32, error) {
+	l, err := r.toy.Logits(ids)
+	if err != nil {
+		return nil, err
+	}
+	r.rowCalls++
+	r.rows += len(rows)
+	out := make([]float32, 0, len(rows)*r.v)
+	for _, i := range rows {
+		out = append(out, l[int(i)*r.v:int(i+1)*r.v]...)
+	}
+	return out, nil
+}
+
+// The evaluator asks a RowDenoiser for the rows a step reads; a cached entry answers a
+// later call that needs a subset of its rows, and only that.
+func TestEvaluatorRows(t *testing.T) {
+	d := &rowToy{toy: noisy(testV)}
+	e := newEvaluator(d)
+	a := []int32{1, 2, 3, 4}
+	full, _ := noisy(testV).Logits(a)
+	v := testV
+	for _, step := range []struct {
+		rows         []int
+		calls, asked int // the denoiser's calls and RowLogits's rows after the step
+	}{{[]int{0, 2}, 1, 2}, {[]int{2}, 1, 2}, {[]int{1, 2}, 2, 4}, {nil, 3, 4}, {[]int{3}, 3, 4}} {
+		got, err := e.logits(a, step.rows)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := step.rows
+		if want == nil {
+			want = []int{0, 1, 2, 3}
+		}
+		for _, i := range want {
+			if !slices.Equal(got[i*v:(i+1)*v], full[i*v:(i+1)*v]) {
+				t.Fatalf("rows %v: row %d differs from the full logits", step.rows, i)
+			}
+		}
+		if e.calls != step.calls || d.calls != step.calls || d.rows != step.asked {
+			t.Fatalf("after rows %v: %d calls (denoiser %d), %d rows asked; want %d calls, %d rows",
+				step.rows, e.calls, d.calls, d.rows, step.calls, step.asked)
+		}
+	}
+}
+
+// Every strategy writes the same tokens with the same calls whether or not the network
+// computes only the rows a step reads, and then it computes fewer.
+func TestSampleRowsSameOutput(t *testing.T) {
+	for _, opt := range []Options{
+		{Strategy: "random", Temperature: 1},
+		{Strategy: "low-confidence", Temperature: 0.7, TopP: 0.9},
+		{Strategy: "semi-ar", BlockLength: 4, Temperature: 0.8},
+		{Strategy: "threshold", Threshold: 0.3, BlockLength: 6},
+		{Strategy: "semi-ar", BlockLength: 4, CFGScale: 1},
+	} {
+		opt.GenLength, opt.Steps, opt.Seed = 12, 8, 7
+		plain := noisy(testV)
+		rows := &rowToy{toy: noisy(testV)}
+		want, err := Sample(plain, []int32{1, 2, 3}, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := Sample(rows, []int32{1, 2, 3}, opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.IDs, want.IDs) || got.NFE != want.NFE {
+			t.Errorf("%s: %v in %d calls with rows, %v in %d without", opt.Strategy, got.IDs, got.NFE, want.IDs, want.NFE)
+		}
+		if rows.rowCalls == 0 || rows.rows >= rows.calls*15 {
+			t.Errorf("%s: %d row calls for %d rows over %d calls of 15 positions: no rows saved", opt.Strategy, rows.rowCalls, rows.rows, rows.calls)
+		}
+	}
+}

@@ -259,7 +259,7 @@ func (sp *specSampler) propose(d *drafted) error {
 	c, v := sp.c, sp.c.v
 	src := sp.frozen // (L, v)
 	if sp.draft != nil {
-		out, err := sp.draft.logits(d.x)
+		out, err := sp.draft.logits(d.x, nil)
 		if err != nil {
 			return fmt.Errorf("draft: %w", err)
 		}

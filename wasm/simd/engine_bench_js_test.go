@@ -4,7 +4,6 @@ package simd
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"syscall/js"
 	"testing"
@@ -23,7 +22,8 @@ import (
 //
 //	GOOS=js GOARCH=wasm go test -exec "$PWD/wasm/simd/testdata/node_exec.sh" -run '^$' -bench Sample -benchtime 3x ./wasm/simd
 //
-// on one thread and, on a shared memory (node_exec.sh's default), on two (pool_js.go).
+// on one thread and, on a shared memory (node_exec.sh's default), on two (pool_js.go),
+// for engine.BenchRequest and for the page's default request.
 func BenchmarkSampleSIMD(b *testing.B) {
 	data, err := os.ReadFile("../../weights/austen-mdm.q8_0.ckpt")
 	if err != nil {
@@ -37,8 +37,16 @@ func BenchmarkSampleSIMD(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, threads := range []int{1, 2} {
-		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+	page := engine.DefaultRequest() // the page's first sample: 48 tokens, semi-AR blocks
+	page.Prompt, page.Seed = engine.BenchRequest.Prompt, 1
+	for _, bench := range []struct {
+		name    string
+		req     engine.Request
+		threads int
+	}{{"bench/threads=1", engine.BenchRequest, 1}, {"bench/threads=2", engine.BenchRequest, 2},
+		{"page/threads=1", page, 1}, {"page/threads=2", page, 2}} {
+		threads := bench.threads
+		b.Run(bench.name, func(b *testing.B) {
 			if threads > 1 && !isShared(mem) {
 				b.Skip("Go's memory is not shared (TDIFF_UNSHARED=1?)")
 			}
@@ -57,7 +65,7 @@ func BenchmarkSampleSIMD(b *testing.B) {
 			b.ResetTimer()
 			tokens := 0
 			for i := 0; i < b.N; i++ {
-				out, err := e.Sample(context.Background(), engine.BenchRequest, nil)
+				out, err := e.Sample(context.Background(), bench.req, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
