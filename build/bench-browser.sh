@@ -1,6 +1,6 @@
 #!/bin/sh
 # bench-browser.sh (make bench-browser) times one forward pass of the page's CPU path
-# (f32 and Q8_0 release files) and of onnxruntime-web's wasm EP (1 and 2 threads) on
+# (f32 and Q8_0 release files, one thread; Q8_0 on two) and of onnxruntime-web's wasm EP (1 and 2 threads) on
 # the same model in one headless Chromium, and prints medians and ratios:
 #
 #   build/bench-browser.sh [model.q8_0.ckpt] [benchbrowser flags...]
@@ -26,7 +26,8 @@ mkdir -p "$out"
 base=$(basename "$model" .ckpt)
 base=${base%.q8_0}
 GOOS=js GOARCH=wasm go build -trimpath -o "$out/ours.wasm" ./build/benchbrowser/ours
-cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" "$out/"
+go run ./build/sharemem "$out/ours.wasm" "$out/ours-shared.wasm" # for our CPU path on 2 threads
+cp "$(go env GOROOT)/lib/wasm/wasm_exec.js" site/sharedmem.js "$out/"
 cp "$model" "$out/$base.q8_0.ckpt"
 go run ./core/cmd/quantize -in "$model" -type f32 -out "$out/$base.f32.ckpt" >/dev/null
 go run ./core/cmd/quantize -in "$model" -export-onnx "$out/$base.onnx" >/dev/null

@@ -308,7 +308,9 @@ async function generate() {
       s.total = model === "continuous" ? req.steps : Math.min(req.steps, tokens);
       player.push(s);
     });
-    await player.done();
+    // The finished text goes on screen at once: the frames still queued (at most two,
+    // 60 ms apart) would only delay it.
+    player.clear();
     renderPieces(view, out);
     view.dataset.masked = "0";
     $("s-step").textContent = String(out.steps);

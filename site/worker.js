@@ -57,27 +57,6 @@ self.onmessage = (ev) => {
 
 function post(m) { self.postMessage(m); }
 
-// On a cross-origin isolated page the engine runs on a shared memory (assets.wasmShared:
-// Go's binary with its memory made shared, build/sharemem), so that helper threads can run
-// the SIMD kernel on Go's slices (wasm/simd). Go's glue (wasm_exec.js) decodes strings
-// straight out of Go's memory and asks for random bytes into it, which browsers refuse on
-// views of a shared memory: these copy through an unshared buffer instead. They must be
-// in place before wasm_exec.js loads, as it keeps its own TextDecoder.
-{
-  const isShared = (v) => typeof SharedArrayBuffer === "function" && v && v.buffer instanceof SharedArrayBuffer;
-  const decode = TextDecoder.prototype.decode;
-  TextDecoder.prototype.decode = function (v, opts) {
-    return decode.call(this, isShared(v) ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength).slice() : v, opts);
-  };
-  const random = crypto.getRandomValues.bind(crypto);
-  crypto.getRandomValues = (v) => {
-    if (!isShared(v)) return random(v);
-    const t = new Uint8Array(v.byteLength);
-    random(t);
-    new Uint8Array(v.buffer, v.byteOffset, v.byteLength).set(t);
-    return v;
-  };
-}
 
 // now is the time in ms since the epoch at performance.now()'s precision: the worker's
 // clock starts later than the page's, so spans travel on the shared one.
@@ -113,7 +92,8 @@ async function boot() {
   span("worker start", performance.timeOrigin, now());
   const t0 = now();
   const asked = fetch(new URL("assets.json", base), { cache: "no-cache" });
-  importScripts(new URL("wasm_exec.js", base).href); // Go's glue, while assets.json is on its way
+  // Go's glue, while assets.json is on its way, after what lets it run on a shared memory.
+  importScripts(new URL("sharedmem.js", base).href, new URL("wasm_exec.js", base).href);
   const assets = await (await asked).json();
   span("assets.json", t0);
   // The weights' download and check run while the engine compiles and starts. The engine

@@ -64,6 +64,10 @@ const (
 	ctlWords  = 16
 )
 
+// spinLoads is how many times Go reads a helper's progress before it sleeps until the
+// helper wakes it: some tens of microseconds.
+const spinLoads = 200
+
 // minSplit is the smallest product (m n k multiply-adds) that is split: about 50 us of one
 // thread, against a few microseconds to wake a helper and wait for it.
 const minSplit = 1 << 20
@@ -76,6 +80,7 @@ type pool struct {
 	atomics js.Value
 	workers []js.Value
 	seq     int32
+	canWait bool // whether this thread may block in Atomics.wait (a worker, Node), or must spin
 	ready   atomic.Bool
 	settled chan struct{} // closed once every helper has answered
 	failed  atomic.Value  // string: why the pool was given up
@@ -105,6 +110,7 @@ func startPool(mod, mem js.Value, threads int) (*pool, error) {
 	helpers := threads - 1
 	p := &pool{ctl: make([]int32, helpers*ctlWords), view: js.Global().Get("Int32Array").New(mem.Get("buffer")),
 		atomics: js.Global().Get("Atomics"), settled: make(chan struct{})}
+	p.canWait = mayWait(p.atomics, p.view, addr(p.ctl)/4)
 	g := js.Global()
 	newWorker := func() js.Value {
 		if w := g.Get("Worker"); w.Type() == js.TypeFunction { // a browser
@@ -154,6 +160,18 @@ func startPool(mod, mem js.Value, threads int) (*pool, error) {
 	return p, nil
 }
 
+// mayWait reports whether this thread may call Atomics.wait: a page's main thread may not
+// (it throws), workers and Node may. view[i] is an int32 that is not 1.
+func mayWait(atomics, view js.Value, i int) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	atomics.Call("wait", view, i, 1, 0) // "not-equal" at once where allowed
+	return true
+}
+
 // threads is 1 + the helpers once they are ready, else 1.
 func (p *pool) threads() int {
 	if p == nil || !p.ready.Load() {
@@ -196,8 +214,13 @@ func (p *pool) gemm(kernel js.Value, nt bool, m, n, k, ap, b, ldb, c, ldc int, a
 	kernel.Invoke(m, first, k, ap, b, ldb, c, ldc, alpha, beta)
 	for h := range parts - 1 {
 		i := base + h*ctlWords + ctlDone
-		for p.atomics.Call("load", p.view, i).Int() != int(p.seq) {
-			p.atomics.Call("wait", p.view, i, p.seq-1)
+		// The shares are about equal, so the helper is usually about done: spin a little
+		// before sleeping, and only spin where this thread may not block (a page's main
+		// thread refuses Atomics.wait).
+		for spins := 0; p.atomics.Call("load", p.view, i).Int() != int(p.seq); spins++ {
+			if spins >= spinLoads && p.canWait {
+				p.atomics.Call("wait", p.view, i, p.seq-1)
+			}
 		}
 		if p.ctl[h*ctlWords+ctlFailed] != 0 {
 			panic("simd: a helper thread's kernel failed") // its arguments are the checked ones this thread runs too

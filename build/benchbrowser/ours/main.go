@@ -2,7 +2,9 @@
 
 // Command ours is our side of the browser benchmark (build/benchbrowser): the CPU path of
 // the page (core/model with core/blas and core/nn's kernels on wasm/simd), driven by the
-// benchmark page, which hands over Go's memory as globalThis.tdiffMemory and then sets
+// benchmark page, which hands over Go's memory as globalThis.tdiffMemory (and, for the
+// products on several threads, the number as globalThis.tdiffThreads, with this program's
+// shared-memory build) and then sets
 //
 //	tdiffBench.load(bytes Uint8Array, ids Array) string  // "" or what went wrong
 //	tdiffBench.forward()                                  // one forward pass over ids
@@ -16,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"syscall/js"
+	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/blas"
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
@@ -27,12 +30,22 @@ import (
 func main() {
 	api := js.Global().Get("Object").New()
 	kernel := "gonum (no WebAssembly SIMD)"
-	if k, err := simd.Load(js.Global().Get("tdiffMemory")); err == nil {
+	threads := 1
+	if n := js.Global().Get("tdiffThreads"); n.Type() == js.TypeNumber {
+		threads = n.Int()
+	}
+	if k, err := simd.LoadThreads(js.Global().Get("tdiffMemory"), threads); err == nil {
 		blas.Use(k, "wasm-simd")
 		nn.UseKernels(k.Kernels())
 		kernel = "wasm-simd (mul+add)"
 		if k.Fused {
 			kernel = "wasm-simd (relaxed-SIMD FMA)"
+		}
+		// Here, before tdiffReady, this goroutine may block while the helpers start.
+		if got, why := k.WaitThreads(time.Minute); got != threads {
+			kernel += fmt.Sprintf(", %d of %d threads: %s", got, threads, why)
+		} else if got > 1 {
+			kernel += fmt.Sprintf(", %d threads", got)
 		}
 	} else {
 		kernel += ": " + err.Error()

@@ -1,6 +1,7 @@
 // bench.js loads one engine, chosen by the query string, for the driver
 // (build/benchbrowser/main.go) to time:
-//   ?engine=ours&file=model.ckpt   our CPU path (ours.wasm)
+//   ?engine=ours&file=model.ckpt&threads=N   our CPU path (ours.wasm; ours-shared.wasm
+//                                            with helper threads when N > 1)
 //   ?engine=ort&file=model.onnx&threads=N   onnxruntime-web's wasm EP on N threads
 // plus n (positions) and vocab. Both engines see the same token ids.
 const q = new URLSearchParams(location.search);
@@ -10,8 +11,12 @@ const ids = Array.from({ length: n }, (_, i) => (i * 31) % (vocab - 2));
 
 async function ours() {
   const go = new Go();
-  const { instance } = await WebAssembly.instantiateStreaming(fetch("/files/ours.wasm"), go.importObject);
+  // More than one thread: the shared-memory build, whose helper threads split the products.
+  const threads = num("threads") || 1;
+  const file = threads > 1 ? "/files/ours-shared.wasm" : "/files/ours.wasm";
+  const { instance } = await WebAssembly.instantiateStreaming(fetch(file), go.importObject);
   globalThis.tdiffMemory = instance.exports.mem;
+  globalThis.tdiffThreads = threads;
   const ready = new Promise((resolve) => { globalThis.tdiffReady = resolve; });
   go.run(instance);
   await ready;
