@@ -27,18 +27,22 @@ func load(t testing.TB) *Impl {
 	return k
 }
 
-// TestSgemmMatchesGonum covers the kernels' cases with every kind of edge and the cases
-// they hand to gonum, with strides wider than the rows.
-func TestSgemmMatchesGonum(t *testing.T) {
-	k := load(t)
-	r := rand.New(rand.NewPCG(1, 2))
-	fill := func(n int) []float32 {
+// normals returns a function giving n standard normal values from r.
+func normals(r *rand.Rand) func(n int) []float32 {
+	return func(n int) []float32 {
 		v := make([]float32, n)
 		for i := range v {
 			v[i] = float32(r.NormFloat64())
 		}
 		return v
 	}
+}
+
+// TestSgemmMatchesGonum covers the kernels' cases with every kind of edge and the cases
+// they hand to gonum, with strides wider than the rows.
+func TestSgemmMatchesGonum(t *testing.T) {
+	k := load(t)
+	fill := normals(rand.New(rand.NewPCG(1, 2)))
 	for _, tc := range []struct {
 		tA, tB  gblas.Transpose
 		m, n, k int

@@ -34,14 +34,7 @@ func TestPoolSgemm(t *testing.T) {
 	if n, why := three.WaitThreads(time.Minute); n != 3 {
 		t.Fatalf("%d threads ready, want 3: %s", n, why)
 	}
-	r := rand.New(rand.NewPCG(3, 4))
-	fill := func(n int) []float32 {
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(r.NormFloat64())
-		}
-		return v
-	}
+	fill := normals(rand.New(rand.NewPCG(3, 4)))
 	for _, tc := range []struct {
 		tB      gblas.Transpose
 		m, n, k int
