@@ -13,16 +13,18 @@ import (
 // ShareMemory, which a cross-origin isolated page may instantiate) helper threads can run
 // the kernel on Go's slices where they lie: each helper is a Web Worker (a worker_threads
 // Worker in Node) holding its own instance of the kernel module on the same memory. A
-// large product is split by columns of C: Go hands each helper its share through a block
-// of control words in its own memory, wakes it with Atomics.notify, runs the first share
-// itself and waits (Atomics.wait, which a worker may do) until every helper has stored
-// that it is done. Packing A stays on Go's thread: it is a small copy, and every share
-// reads all of it. Nothing else is threaded; the products are about three quarters of a
-// forward pass.
+// large product is cut by columns of C into chunks of whole Cols blocks: Go writes the
+// job into a block of control words in its own memory, wakes the helpers with
+// Atomics.notify, and every thread, Go's included, claims chunks with Atomics.add until
+// none is left, so a helper that the machine slows (or never schedules) costs only the
+// chunk it holds. Go then waits until every helper has stored that it is done. Packing A
+// stays on Go's thread: it is a small copy, and every chunk reads all of it. Nothing else
+// is threaded; the products are about three quarters of a forward pass.
 
 // helperJS is a helper's whole program. Its first message carries the compiled kernel, the
-// memory and the byte address of its control words (ctl* below); it answers {ready} or
-// {error}, then serves jobs until its job number turns negative.
+// memory, the byte address of the job's control words (job* below) and the index of its
+// own word among them; it answers {ready} or {error}, then serves jobs until the job
+// number turns negative.
 const helperJS = `"use strict";
 const port = typeof self === "object" && typeof self.postMessage === "function" ? self : require("worker_threads").parentPort;
 const onFirst = (f) => port.addEventListener ? port.addEventListener("message", (e) => f(e.data), { once: true }) : port.once("message", f);
@@ -35,33 +37,38 @@ onFirst((m) => {
     return;
   }
   port.postMessage({ ready: true });
-  const w = new Int32Array(m.memory.buffer, m.ctl, 16), f = new Float32Array(m.memory.buffer, m.ctl, 16);
-  const kernels = [ex.gemm_nt, ex.gemm_nn];
+  const w = new Int32Array(m.memory.buffer, m.ctl, m.words), f = new Float32Array(m.memory.buffer, m.ctl, m.words);
   for (let seen = 0; ;) {
     Atomics.wait(w, 0, seen);
     const seq = Atomics.load(w, 0);
     if (seq < 0) return;
+    const [nt, mm, n, k, ap, b, ldb, c, ldc, chunk] = w.subarray(1, 11), alpha = f[11], beta = f[12];
+    const kernel = nt ? ex.gemm_nt : ex.gemm_nn, chunks = Math.floor(n / chunk);
     try {
-      kernels[w[2]](w[3], w[4], w[5], w[6], w[7], w[8], w[9], w[10], f[11], f[12]);
-      w[13] = 0;
+      for (let j; (j = Atomics.add(w, 13, 1)) < chunks;) {
+        const lo = j * chunk, cols = j === chunks - 1 ? n - lo : chunk;
+        kernel(mm, cols, k, ap, b + 4 * lo * (nt ? ldb : 1), ldb, c + 4 * lo, ldc, alpha, beta);
+        Atomics.add(w, 15, 1);
+      }
     } catch (err) {
-      w[13] = 1;
+      Atomics.store(w, 14, 1);
     }
     seen = seq;
-    Atomics.store(w, 1, seq);
-    Atomics.notify(w, 1);
+    Atomics.store(w, m.done, seq);
+    Atomics.notify(w, m.done);
   }
 });
 `
 
-// A helper's control words (int32s; alpha and beta as float32 bits).
+// The job's control words (int32s; alpha and beta as float32 bits), then one word per
+// helper: the last job number it finished.
 const (
-	ctlSeq    = 0  // the job number, stored by Go: the helper starts when it changes (< 0: stop)
-	ctlDone   = 1  // the last job number the helper finished
-	ctlKernel = 2  // 0: gemm_nt, 1: gemm_nn; then the kernel's arguments for the share:
-	ctlArgs   = 3  // m, n, k, ap, b, ldb, c, ldc, alpha, beta (10 words)
-	ctlFailed = 13 // 1 when the kernel threw (it cannot: its arguments are checked here)
-	ctlWords  = 16
+	jobSeq    = 0  // the job number, stored by Go: the helpers start when it changes (< 0: stop)
+	jobArgs   = 1  // nt (1: gemm_nt, 0: gemm_nn), m, n, k, ap, b, ldb, c, ldc, chunk, alpha, beta
+	jobNext   = 13 // the next chunk to claim
+	jobFailed = 14 // 1 when a helper's kernel threw (it cannot: its arguments are checked here)
+	jobHelped = 15 // chunks the helpers have run, all jobs together (tests read it)
+	jobDone   = 16 // the helpers' words from here
 )
 
 // spinLoads is how many times Go reads a helper's progress before it sleeps until the
@@ -72,10 +79,14 @@ const spinLoads = 200
 // thread, against a few microseconds to wake a helper and wait for it.
 const minSplit = 1 << 20
 
+// chunksPerThread is how many chunks each thread gets on average: enough that one slow
+// thread holds up the others for a small part of the product.
+const chunksPerThread = 4
+
 // pool is the helper threads of one Impl. It is used only once every helper has answered
 // (ready), so a helper that never starts costs a sample nothing.
 type pool struct {
-	ctl     []int32  // (helpers, ctlWords) in Go's memory, never moved (Go's heap does not move)
+	ctl     []int32  // the job's words and the helpers', in Go's memory, never moved (Go's heap does not move)
 	view    js.Value // Int32Array over the memory when the pool started; ctl lies inside it
 	atomics js.Value
 	workers []js.Value
@@ -108,7 +119,7 @@ func DefaultThreads() int {
 // has said it is ready.
 func startPool(mod, mem js.Value, threads int) (*pool, error) {
 	helpers := threads - 1
-	p := &pool{ctl: make([]int32, helpers*ctlWords), view: js.Global().Get("Int32Array").New(mem.Get("buffer")),
+	p := &pool{ctl: make([]int32, jobDone+helpers), view: js.Global().Get("Int32Array").New(mem.Get("buffer")),
 		atomics: js.Global().Get("Atomics"), settled: make(chan struct{})}
 	p.canWait = mayWait(p.atomics, p.view, addr(p.ctl)/4)
 	g := js.Global()
@@ -154,7 +165,7 @@ func startPool(mod, mem js.Value, threads int) (*pool, error) {
 		} else {
 			w.Call("addEventListener", "message", onMessage, map[string]any{"once": true})
 		}
-		w.Call("postMessage", map[string]any{"module": mod, "memory": mem, "ctl": addr(p.ctl[h*ctlWords:])})
+		w.Call("postMessage", map[string]any{"module": mod, "memory": mem, "ctl": addr(p.ctl), "words": len(p.ctl), "done": jobDone + h})
 		p.workers = append(p.workers, w)
 	}
 	return p, nil
@@ -181,50 +192,59 @@ func (p *pool) threads() int {
 }
 
 // gemm runs kernel (nt: gemm_nt, else gemm_nn) on the packed A ap (m, k) against B (b,
-// ldb) into C (c, ldc), all byte addresses, with n split by columns between this thread
-// and the helpers, in shares of whole Cols blocks. It reports false, having done nothing,
-// when the pool is not ready or the product is too small to split.
+// ldb) into C (c, ldc), all byte addresses, with n cut into chunks of whole Cols blocks
+// that this thread and the helpers claim in turn (the last chunk takes the remainder).
+// It reports false, having done nothing, when the pool is not ready or the product is
+// too small to split.
 func (p *pool) gemm(kernel js.Value, nt bool, m, n, k, ap, b, ldb, c, ldc int, alpha, beta float32) bool {
-	parts := p.threads()
-	share := n / parts / Cols * Cols
-	if parts == 1 || m*n*k < minSplit || share < Cols {
+	threads := p.threads()
+	chunk := n / (threads * chunksPerThread) / Cols * Cols
+	if threads == 1 || m*n*k < minSplit {
 		return false
 	}
-	first := n - (parts-1)*share // this thread's columns, the rest of the split
+	chunk = max(chunk, Cols)
+	chunks := n / chunk
+	if chunks < 2 {
+		return false
+	}
+	isNT := int32(0)
+	if nt {
+		isNT = 1
+	}
+	copy(p.ctl[jobArgs:], []int32{isNT, int32(m), int32(n), int32(k), int32(ap), int32(b), int32(ldb), int32(c), int32(ldc), int32(chunk),
+		int32(math.Float32bits(alpha)), int32(math.Float32bits(beta)), 0})
 	p.seq++
 	base := addr(p.ctl) / 4
-	for h := range parts - 1 {
-		lo := first + h*share
-		bh := b + 4*lo // gemm_nn: B's columns
-		if nt {
-			bh = b + 4*lo*ldb // gemm_nt: B's rows
+	p.atomics.Call("store", p.view, base+jobSeq, p.seq)
+	p.atomics.Call("notify", p.view, base+jobSeq)
+	for {
+		j := p.atomics.Call("add", p.view, base+jobNext, 1).Int()
+		if j >= chunks {
+			break
 		}
-		kind := int32(1)
-		if nt {
-			kind = 0
+		lo, cols := j*chunk, chunk
+		if j == chunks-1 {
+			cols = n - lo
 		}
-		w := p.ctl[h*ctlWords : (h+1)*ctlWords]
-		w[ctlKernel] = kind
-		copy(w[ctlArgs:], []int32{int32(m), int32(share), int32(k), int32(ap), int32(bh), int32(ldb), int32(c + 4*lo), int32(ldc),
-			int32(math.Float32bits(alpha)), int32(math.Float32bits(beta))})
-		i := base + h*ctlWords
-		p.atomics.Call("store", p.view, i+ctlSeq, p.seq)
-		p.atomics.Call("notify", p.view, i+ctlSeq)
+		bj := b + 4*lo // gemm_nn: B's columns
+		if nt {
+			bj = b + 4*lo*ldb // gemm_nt: B's rows
+		}
+		kernel.Invoke(m, cols, k, ap, bj, ldb, c+4*lo, ldc, alpha, beta)
 	}
-	kernel.Invoke(m, first, k, ap, b, ldb, c, ldc, alpha, beta)
-	for h := range parts - 1 {
-		i := base + h*ctlWords + ctlDone
-		// The shares are about equal, so the helper is usually about done: spin a little
-		// before sleeping, and only spin where this thread may not block (a page's main
-		// thread refuses Atomics.wait).
+	for h := range threads - 1 {
+		i := base + jobDone + h
+		// The chunks are small, so the helpers are about done: spin a little before
+		// sleeping, and only spin where this thread may not block (a page's main thread
+		// refuses Atomics.wait).
 		for spins := 0; p.atomics.Call("load", p.view, i).Int() != int(p.seq); spins++ {
 			if spins >= spinLoads && p.canWait {
 				p.atomics.Call("wait", p.view, i, p.seq-1)
 			}
 		}
-		if p.ctl[h*ctlWords+ctlFailed] != 0 {
-			panic("simd: a helper thread's kernel failed") // its arguments are the checked ones this thread runs too
-		}
+	}
+	if p.ctl[jobFailed] != 0 {
+		panic("simd: a helper thread's kernel failed") // its arguments are the checked ones this thread runs too
 	}
 	return true
 }
@@ -233,9 +253,9 @@ func (p *pool) gemm(kernel js.Value, nt bool, m, n, k, ap, b, ldb, c, ldc int, a
 func (p *pool) Close() {
 	p.ready.Store(false)
 	base := addr(p.ctl) / 4
-	for h, w := range p.workers {
-		p.atomics.Call("store", p.view, base+h*ctlWords+ctlSeq, -1)
-		p.atomics.Call("notify", p.view, base+h*ctlWords+ctlSeq)
+	p.atomics.Call("store", p.view, base+jobSeq, -1)
+	p.atomics.Call("notify", p.view, base+jobSeq)
+	for _, w := range p.workers {
 		w.Call("terminate")
 	}
 	p.workers = nil
