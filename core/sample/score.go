@@ -166,17 +166,17 @@ func (s *scorer) weights() float64 {
 	}
 	if c.TopP > 0 && c.TopP < 1 {
 		// Keep the largest weights until they hold TopP of the mass (ties at the cut stay).
-		t := s.t
-		copy(t, q)
-		slices.Sort(t)
-		var total, acc float64
-		for _, x := range t {
+		// The weights under tau = (1-TopP) total / v hold less than 1-TopP of it, so the
+		// cut lies among the others, usually a few dozen of the v: only those are sorted
+		// (all of them if rounding says otherwise).
+		var total float64
+		for _, x := range q {
 			total += x
 		}
-		cut := 0.0
-		for i := len(t) - 1; i >= 0 && acc < c.TopP*total; i-- {
-			acc += t[i]
-			cut = t[i]
+		tau := (1 - c.TopP) * total / float64(len(q))
+		cut, ok := topPCut(s.t, q, tau, c.TopP*total)
+		if !ok {
+			cut, _ = topPCut(s.t, q, 0, c.TopP*total)
 		}
 		for j, x := range q {
 			if x < cut {
@@ -189,6 +189,24 @@ func (s *scorer) weights() float64 {
 		total += x
 	}
 	return total
+}
+
+// topPCut returns the smallest of the largest weights q that together reach mass, looking
+// only at those >= tau (t is scratch of len(q)); ok is false when those do not reach it.
+func topPCut(t, q []float64, tau, mass float64) (cut float64, ok bool) {
+	t = t[:0]
+	for _, x := range q {
+		if x >= tau {
+			t = append(t, x)
+		}
+	}
+	slices.Sort(t)
+	acc := 0.0
+	for i := len(t) - 1; i >= 0 && acc < mass; i-- {
+		acc += t[i]
+		cut = t[i]
+	}
+	return cut, acc >= mass
 }
 
 // pick draws an index of the weights q (summing to total) by inverse CDF.

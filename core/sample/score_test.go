@@ -3,6 +3,7 @@ package sample
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -90,5 +91,45 @@ func TestDrawsAndCuts(t *testing.T) {
 		if counts[4] != 0 {
 			t.Errorf("%+v: MASK drawn", c.o)
 		}
+	}
+}
+
+// TestTopPCut: the cut found among the weights over tau is the one a sort of all of them
+// finds, on peaked and flat weights, ties at the cut and a tau that is too high.
+func TestTopPCut(t *testing.T) {
+	naive := func(q []float64, mass float64) float64 {
+		s := append([]float64(nil), q...)
+		slices.Sort(s)
+		acc, cut := 0.0, 0.0
+		for i := len(s) - 1; i >= 0 && acc < mass; i-- {
+			acc += s[i]
+			cut = s[i]
+		}
+		return cut
+	}
+	r := rand.New(rand.NewPCG(8, 9))
+	for trial := range 300 {
+		v := 1 + r.IntN(500)
+		q := make([]float64, v)
+		peak := []float64{0.3, 3, 12}[trial%3] // flat to peaked
+		for j := range q {
+			q[j] = math.Exp(peak * r.NormFloat64())
+			if trial%5 == 0 {
+				q[j] = math.Round(q[j]) // ties
+			}
+		}
+		p := r.Float64()
+		var total float64
+		for _, x := range q {
+			total += x
+		}
+		want := naive(q, p*total)
+		got, ok := topPCut(make([]float64, v), q, (1-p)*total/float64(v), p*total)
+		if !ok || got != want {
+			t.Fatalf("trial %d (v %d, p %.3f): cut %g (ok %v), a full sort says %g", trial, v, p, got, ok, want)
+		}
+	}
+	if _, ok := topPCut(make([]float64, 3), []float64{1, 2, 3}, 2.5, 4); ok {
+		t.Error("weights over tau holding 3 reported reaching 4")
 	}
 }
