@@ -4,6 +4,7 @@ package simd
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"syscall/js"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/engine"
+	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -127,4 +129,51 @@ func BenchmarkContinuousStepSIMD(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkForwardSIMD times one forward pass of the released masked model over its
+// whole window (make bench-browser's pass, in Node) on one and two threads:
+//
+//	GOOS=js GOARCH=wasm go test -exec "$PWD/wasm/simd/testdata/node_exec.sh" -run '^$' -bench Forward ./wasm/simd
+func BenchmarkForwardSIMD(b *testing.B) {
+	f, err := checkpoint.Load("../../weights/austen-mdm.q8_0.ckpt")
+	if err != nil {
+		b.Skipf("no release weights: %v", err)
+	}
+	m, err := model.FromFileInference(f)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ids := make([]int32, m.Cfg.SeqLen)
+	for i := range ids {
+		ids[i] = int32(i*31) % int32(m.Cfg.Vocab-2)
+	}
+	mem := js.Global().Get("tdiffMemory")
+	if !mem.Truthy() {
+		b.Skip("no globalThis.tdiffMemory: run with -exec wasm/simd/testdata/node_exec.sh")
+	}
+	for _, threads := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
+			if threads > 1 && !isShared(mem) {
+				b.Skip("Go's memory is not shared (TDIFF_UNSHARED=1?)")
+			}
+			k, err := LoadThreads(mem, threads)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer k.Close()
+			if got, why := k.WaitThreads(time.Minute); got != threads {
+				b.Fatalf("%d threads ready, want %d: %s", got, threads, why)
+			}
+			blas.Use(k, "wasm-simd")
+			nn.UseKernels(k.Kernels())
+			defer blas.Use(gonum.Implementation{}, "gonum")
+			defer nn.UseKernels(nn.Kernels{})
+			m.Forward(ids, 1)
+			b.ResetTimer()
+			for range b.N {
+				m.Forward(ids, 1)
+			}
+		})
+	}
 }
