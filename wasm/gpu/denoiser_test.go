@@ -90,7 +90,7 @@ func newTestDenoiser(t testing.TB, cfg model.Config, tensors []checkpoint.Tensor
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := newOn(k, sharedInfo, cfg, byName)
+	d, err := newOn(k, sharedInfo, cfg, byName, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,7 +15,8 @@ import (
 // on the GPU one at a time.
 type holder struct {
 	mu        sync.Mutex
-	k         *kernels
+	k         *kernels     // the model's own copy: its matmul kernel is chosen at load
+	matmul    MatmulChoice // why k has its matmul kernel
 	info      webgpu.AdapterInfo
 	bufs      []*webgpu.Buffer // every buffer made, destroyed by Close
 	ownDevice bool             // whether Close destroys the device too
