@@ -252,3 +252,82 @@ func TestNewAndErrors(t *testing.T) {
 		t.Error("Logits after Close gave no error")
 	}
 }
+
+// TestMatmulChoice loads a model with injected timings of its forward pass: it keeps the
+// kernel timed faster (the register one on a tie), records its passes with it, says so,
+// and matches the CPU with it.
+func TestMatmulChoice(t *testing.T) {
+	k := testKernels(t)
+	cfg := smallConfig(false)
+	m, tensors := randomModel(t, cfg, 9, map[string]checkpoint.DType{"": Q8_0})
+	byName, err := checkTensors(cfg, tensors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := randIDs(rand.New(rand.NewPCG(3, 4)), cfg.SeqLen, cfg.Vocab)
+	want, err := m.Logits(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ms = time.Millisecond
+	for _, c := range []struct {
+		registers, tiled time.Duration
+		want             matmulKernel
+	}{{2 * ms, 1 * ms, tiledMatmul}, {2 * ms, 3 * ms, registerMatmul}, {2 * ms, 2 * ms, registerMatmul}} {
+		// The fake clock reads the kernel off the recorded steps, so a pass recorded with
+		// the wrong kernel is timed as the other one.
+		fake := func(km *kernels, steps []step) (time.Duration, error) {
+			if usesKernel(steps) != km.mm {
+				t.Errorf("a pass timed for the %s kernel was recorded with the other", km.mm)
+			}
+			if usesKernel(steps) == tiledMatmul {
+				return c.tiled, nil
+			}
+			return c.registers, nil
+		}
+		d, err := newOn(k, sharedInfo, cfg, byName, fake)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kernel, seconds := d.MatmulKernels()
+		if kernel != c.want.String() || seconds["registers"] != c.registers.Seconds() || seconds["tiled"] != c.tiled.Seconds() {
+			t.Errorf("registers %v, tiled %v: MatmulKernels() = %s, %v, want %s and both times", c.registers, c.tiled, kernel, seconds, c.want)
+		}
+		p, err := d.plan(cfg.SeqLen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := usesKernel(p.forward); got != c.want {
+			t.Errorf("registers %v, tiled %v: the forward pass runs the %s kernel, want %s", c.registers, c.tiled, got, c.want)
+		}
+		got, err := d.Logits(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff, _ := maxAbsDiff(got, want); diff > logitTol || math.IsNaN(diff) {
+			t.Errorf("%s kernel: max |gpu-cpu| logit = %g, want <= %g", c.want, diff, logitTol)
+		}
+		d.Close()
+	}
+}
+
+// usesKernel is the matmul kernel of steps' matmuls (read off the pipelines' labels,
+// their shader files); it panics on a mix.
+func usesKernel(steps []step) matmulKernel {
+	var tiled, registers bool
+	for _, s := range steps {
+		switch {
+		case strings.Contains(s.p.Label, "matmul_tiled"):
+			tiled = true
+		case strings.Contains(s.p.Label, "matmul"):
+			registers = true
+		}
+	}
+	if tiled == registers {
+		panic("gpu test: steps without matmuls or with both kernels")
+	}
+	if tiled {
+		return tiledMatmul
+	}
+	return registerMatmul
+}
