@@ -183,6 +183,17 @@ function showBackend(name) {
     `The CPU runs the model${info.fallback ? ": " + info.fallback : ""}`;
 }
 
+// matmulFact says which matmul kernel the GPU runs and why: one forward pass over the
+// full window with each, timed at load.
+function matmulFact(info) {
+  const name = { tiled: "tiled (workgroup memory)", registers: "register-blocked" };
+  const k = info.matmulKernel, s = info.matmulSeconds;
+  if (!s) return `${name[k] || k} kernel`;
+  const other = k === "tiled" ? "registers" : "tiled";
+  const ms = (x) => `${(s[x] * 1000).toFixed(0)} ms`;
+  return `${name[k]} kernel: ${ms(k)} for a ${info.config.seq_len}-position pass at load, ${name[other]} ${ms(other)}`;
+}
+
 function showInfo(info) {
   showBackend(info.backend);
   const choice = $("backend-choice");
@@ -215,6 +226,7 @@ function showInfo(info) {
   }
   fact(dl, "Backend", info.gpu ? `${info.backend} (WebGPU)` : `${info.backend} — ${info.fallback}`);
   if (info.gpuSeconds > 0) fact(dl, "Self-test pass", `GPU ${(info.gpuSeconds * 1000).toFixed(0)} ms, CPU ${(info.cpuSeconds * 1000).toFixed(0)} ms (32 positions)`);
+  if (info.matmulKernel) fact(dl, "GPU matrix products", matmulFact(info));
   if (!info.gpu) fact(dl, "CPU products", info.cpuKernel === "wasm-simd" ? "WebAssembly SIMD kernel" : `${info.cpuKernel} (pure Go)`);
   if (info.selfTestDiff >= 0) fact(dl, "GPU self-test", info.kind === "continuous" ? `max |GPU − CPU| latent or logit, relative to the largest, ${info.selfTestDiff.toExponential(2)}` :
     `max |GPU − CPU| logit ${info.selfTestDiff.toExponential(2)}`);

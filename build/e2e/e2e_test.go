@@ -120,6 +120,9 @@ type pageState struct {
 	GPUSecs    float64  `json:"gpuSecs"`
 	CPUSecs    float64  `json:"cpuSecs"`
 	RanOn      string   `json:"ranOn"`
+	// The GPU's matmul kernel and each kernel's time for a forward pass at load.
+	MatmulKernel  string             `json:"matmulKernel"`
+	MatmulSeconds map[string]float64 `json:"matmulSeconds"`
 }
 
 const readState = `(() => {
@@ -133,7 +136,7 @@ const readState = `(() => {
     ready: d.metrics.readySeconds || 0, firstStep: d.metrics.firstStepSeconds || 0, first: d.metrics.firstSampleSeconds || 0,
     spans: d.metrics.spans || [], stepsShown: d.steps || 0,
     cpuKernel: i.cpuKernel || "", gpuName: i.gpuName || "", gpuSecs: i.gpuSeconds || 0, cpuSecs: i.cpuSeconds || 0,
-    ranOn: o.backend || "",
+    ranOn: o.backend || "", matmulKernel: i.matmulKernel || "", matmulSeconds: i.matmulSeconds || {},
   };
 })()`
 
@@ -254,6 +257,16 @@ func TestWebGPU(t *testing.T) {
 	if s.SelfTest < 0 || s.SelfTest > 1e-3 {
 		t.Errorf("self-test max logit difference %g, want within 1e-3", s.SelfTest)
 	}
+	// Both matmul kernels were timed at load, and the faster runs.
+	reg, tiled := s.MatmulSeconds["registers"], s.MatmulSeconds["tiled"]
+	want := "registers"
+	if tiled < reg {
+		want = "tiled"
+	}
+	if reg <= 0 || tiled <= 0 || s.MatmulKernel != want {
+		t.Errorf("matmul kernel %q, timed %v: want both timed and the faster chosen", s.MatmulKernel, s.MatmulSeconds)
+	}
+	t.Logf("matmul kernel at load: %s (one forward pass: registers %.0f ms, tiled %.0f ms)", s.MatmulKernel, 1000*reg, 1000*tiled)
 }
 
 // TestCPU samples with no WebGPU adapter, fills blanks, runs the widget page, recovers
