@@ -85,7 +85,12 @@ func randomModel(t testing.TB, cfg model.Config, seed uint64, dts map[string]che
 // compiled once for the whole package.
 func newTestDenoiser(t testing.TB, cfg model.Config, tensors []checkpoint.Tensor) *Denoiser {
 	t.Helper()
-	k := testKernels(t)
+	return newTestDenoiserOn(t, testKernels(t), cfg, tensors)
+}
+
+// newTestDenoiserOn is newTestDenoiser on k (the shared device with a matmul kernel set).
+func newTestDenoiserOn(t testing.TB, k *kernels, cfg model.Config, tensors []checkpoint.Tensor) *Denoiser {
+	t.Helper()
 	byName, err := checkTensors(cfg, tensors)
 	if err != nil {
 		t.Fatal(err)
