@@ -99,7 +99,7 @@ func BenchmarkMatmulKernels(b *testing.B) {
 					b.Fatal(err)
 				}
 				// The first pass pays for any compiling left to the first dispatch.
-				if _, err := timeSteps(d.k, p.forward); err != nil {
+				if _, err := timePass(d.k, p.forward); err != nil {
 					b.Fatal(err)
 				}
 				b.ResetTimer()

@@ -11,69 +11,72 @@ import (
 type MatmulChoice struct {
 	Kernel string // "registers" or "tiled"
 	// Seconds is each kernel's time for one forward pass over the model's full window at
-	// load, the fastest of matmulPasses; empty when the kernel was set, not timed.
+	// load, the fastest of its passes; empty when the kernel was set, not timed.
 	Seconds map[string]float64
 }
 
-// matmulPasses is how many forward passes each kernel runs at load. The fastest counts:
-// the first pays for any compiling the browser left to the first dispatch, and one pause
-// (a collection) must not decide.
+// matmulPasses is how many forward passes each kernel runs at load, the two kernels in
+// turn; each one's fastest counts, so that one pause (a collection, a compile left to the
+// first dispatch) does not decide.
 const matmulPasses = 2
 
-// measureFunc times steps, a forward pass recorded with k, on the GPU.
+// measureFunc times one run of steps, a forward pass recorded with k, on the GPU.
 type measureFunc func(k *kernels, steps []step) (time.Duration, error)
 
-// timeSteps is the measureFunc of a real load: the fastest of matmulPasses runs of steps,
-// each waited for.
-func timeSteps(k *kernels, steps []step) (time.Duration, error) {
-	var best time.Duration
-	for i := 0; i < matmulPasses; i++ {
-		t0 := time.Now()
-		k.dev.PushErrorScope("validation")
-		k.run(steps)
-		done := k.dev.Done()
-		if err := k.dev.PopErrorScope(); err != nil {
-			return 0, err
-		}
-		if done != nil {
-			return 0, done
-		}
-		if d := time.Since(t0); i == 0 || d < best {
-			best = d
-		}
+// timePass is the measureFunc of a real load: it runs steps and waits for the GPU.
+func timePass(k *kernels, steps []step) (time.Duration, error) {
+	t0 := time.Now()
+	k.dev.PushErrorScope("validation")
+	k.run(steps)
+	done := k.dev.Done()
+	if err := k.dev.PopErrorScope(); err != nil {
+		return 0, err
 	}
-	return best, nil
+	return time.Since(t0), done
 }
 
 // chooseMatmul records a model's forward pass (record, which records with h.k) with each
-// matmul kernel, times it with measure, and leaves h.k on the faster kernel (the register
-// one on a tie) and h.matmul saying so. A nil measure keeps h.k's kernel untimed.
+// matmul kernel, times the passes with measure and leaves h.k on the faster kernel (the
+// register one on a tie) and h.matmul saying so. A nil measure keeps h.k's kernel untimed.
 func (h *holder) chooseMatmul(record func() ([]step, error), measure measureFunc) error {
 	if measure == nil {
 		h.matmul = MatmulChoice{Kernel: h.k.mm.String()}
 		return nil
 	}
 	base := h.k
-	var t [2]time.Duration
-	for _, mm := range []matmulKernel{registerMatmul, tiledMatmul} {
+	both := []matmulKernel{registerMatmul, tiledMatmul}
+	var ks [2]*kernels
+	var steps [2][]step
+	for _, mm := range both {
 		h.k = base.withMatmul(mm)
-		steps, err := record()
-		if err == nil {
-			t[mm], err = measure(h.k, steps)
-		}
+		s, err := record()
 		if err != nil {
 			h.k = base
-			return fmt.Errorf("gpu: timing the %s matmul kernel: %w", mm, err)
+			return fmt.Errorf("gpu: recording the %s matmul kernel: %w", mm, err)
+		}
+		ks[mm], steps[mm] = h.k, s
+	}
+	h.k = base
+	var best [2]time.Duration
+	for pass := 0; pass < matmulPasses; pass++ {
+		for _, mm := range both {
+			d, err := measure(ks[mm], steps[mm])
+			if err != nil {
+				return fmt.Errorf("gpu: timing the %s matmul kernel: %w", mm, err)
+			}
+			if pass == 0 || d < best[mm] {
+				best[mm] = d
+			}
 		}
 	}
-	best := registerMatmul
-	if t[tiledMatmul] < t[registerMatmul] {
-		best = tiledMatmul
+	chosen := registerMatmul
+	if best[tiledMatmul] < best[registerMatmul] {
+		chosen = tiledMatmul
 	}
-	h.k = base.withMatmul(best)
-	h.matmul = MatmulChoice{Kernel: best.String(), Seconds: map[string]float64{
-		registerMatmul.String(): t[registerMatmul].Seconds(),
-		tiledMatmul.String():    t[tiledMatmul].Seconds(),
+	h.k = ks[chosen]
+	h.matmul = MatmulChoice{Kernel: chosen.String(), Seconds: map[string]float64{
+		registerMatmul.String(): best[registerMatmul].Seconds(),
+		tiledMatmul.String():    best[tiledMatmul].Seconds(),
 	}}
 	return nil
 }

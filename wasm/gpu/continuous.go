@@ -67,7 +67,7 @@ func OpenContinuous(f *checkpoint.File) (*Continuous, error) {
 		return nil, err
 	}
 	return withDevice(func(k *kernels, info webgpu.AdapterInfo) (*Continuous, error) {
-		return newContinuousOn(k, info, den, dec, byName, timeSteps)
+		return newContinuousOn(k, info, den, dec, byName, timePass)
 	})
 }
 

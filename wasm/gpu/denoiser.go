@@ -61,7 +61,7 @@ func New(cfg model.Config, tensors ...checkpoint.Tensor) (*Denoiser, error) {
 		return nil, err
 	}
 	return withDevice(func(k *kernels, info webgpu.AdapterInfo) (*Denoiser, error) {
-		return newOn(k, info, cfg, byName, timeSteps)
+		return newOn(k, info, cfg, byName, timePass)
 	})
 }
 

@@ -258,9 +258,9 @@ func TestNewAndErrors(t *testing.T) {
 	}
 }
 
-// TestMatmulChoice loads a model with injected timings of its forward pass: it keeps the
-// kernel timed faster (the register one on a tie), records its passes with it, says so,
-// and matches the CPU with it.
+// TestMatmulChoice loads a model with injected timings of its forward passes: it keeps
+// the kernel whose faster pass was faster (the register one on a tie), records its passes
+// with it, says so, and matches the CPU with it.
 func TestMatmulChoice(t *testing.T) {
 	k := testKernels(t)
 	cfg := smallConfig(false)
@@ -276,34 +276,41 @@ func TestMatmulChoice(t *testing.T) {
 	}
 	const ms = time.Millisecond
 	for _, c := range []struct {
-		registers, tiled time.Duration
-		want             matmulKernel
-	}{{2 * ms, 1 * ms, tiledMatmul}, {2 * ms, 3 * ms, registerMatmul}, {2 * ms, 2 * ms, registerMatmul}} {
+		passes [2][matmulPasses]time.Duration // registers', tiled's
+		want   matmulKernel
+	}{
+		{[2][2]time.Duration{{2 * ms, 2 * ms}, {1 * ms, 1 * ms}}, tiledMatmul},
+		{[2][2]time.Duration{{2 * ms, 2 * ms}, {3 * ms, 3 * ms}}, registerMatmul},
+		{[2][2]time.Duration{{2 * ms, 2 * ms}, {2 * ms, 2 * ms}}, registerMatmul},
+		{[2][2]time.Duration{{9 * ms, 2 * ms}, {3 * ms, 3 * ms}}, registerMatmul}, // a pause in one pass
+		{[2][2]time.Duration{{2 * ms, 2 * ms}, {9 * ms, 1 * ms}}, tiledMatmul},
+	} {
 		// The fake clock reads the kernel off the recorded steps, so a pass recorded with
 		// the wrong kernel is timed as the other one.
+		var n [2]int
 		fake := func(km *kernels, steps []step) (time.Duration, error) {
-			if usesKernel(steps) != km.mm {
+			mm := usesKernel(steps)
+			if mm != km.mm {
 				t.Errorf("a pass timed for the %s kernel was recorded with the other", km.mm)
 			}
-			if usesKernel(steps) == tiledMatmul {
-				return c.tiled, nil
-			}
-			return c.registers, nil
+			n[mm]++
+			return c.passes[mm][n[mm]-1], nil
 		}
 		d, err := newOn(k, sharedInfo, cfg, byName, fake)
 		if err != nil {
 			t.Fatal(err)
 		}
 		kernel, seconds := d.MatmulKernels()
-		if kernel != c.want.String() || seconds["registers"] != c.registers.Seconds() || seconds["tiled"] != c.tiled.Seconds() {
-			t.Errorf("registers %v, tiled %v: MatmulKernels() = %s, %v, want %s and both times", c.registers, c.tiled, kernel, seconds, c.want)
+		reg, tiled := min(c.passes[0][0], c.passes[0][1]), min(c.passes[1][0], c.passes[1][1])
+		if kernel != c.want.String() || seconds["registers"] != reg.Seconds() || seconds["tiled"] != tiled.Seconds() {
+			t.Errorf("passes %v: MatmulKernels() = %s, %v, want %s, registers %v and tiled %v", c.passes, kernel, seconds, c.want, reg, tiled)
 		}
 		p, err := d.plan(cfg.SeqLen)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got := usesKernel(p.forward); got != c.want {
-			t.Errorf("registers %v, tiled %v: the forward pass runs the %s kernel, want %s", c.registers, c.tiled, got, c.want)
+			t.Errorf("passes %v: the forward pass runs the %s kernel, want %s", c.passes, got, c.want)
 		}
 		got, err := d.Logits(ids)
 		if err != nil {
