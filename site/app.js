@@ -183,15 +183,15 @@ function showBackend(name) {
     `The CPU runs the model${info.fallback ? ": " + info.fallback : ""}`;
 }
 
-// matmulFact says which matmul kernel the GPU runs and why: one forward pass over the
-// full window with each, timed at load.
+// matmulFact says which matmul kernel the GPU runs and why: one forward pass with each,
+// timed at load.
 function matmulFact(info) {
   const name = { tiled: "tiled (workgroup memory)", registers: "register-blocked" };
   const k = info.matmulKernel, s = info.matmulSeconds;
   if (!s) return `${name[k] || k} kernel`;
   const other = k === "tiled" ? "registers" : "tiled";
   const ms = (x) => `${(s[x] * 1000).toFixed(0)} ms`;
-  return `${name[k]} kernel: ${ms(k)} for a ${info.config.seq_len}-position pass at load, ${name[other]} ${ms(other)}`;
+  return `${name[k]} kernel: ${ms(k)} for a ${info.matmulPositions}-position pass at load, ${name[other]} ${ms(other)}`;
 }
 
 function showInfo(info) {

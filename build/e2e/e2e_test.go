@@ -121,8 +121,9 @@ type pageState struct {
 	CPUSecs    float64  `json:"cpuSecs"`
 	RanOn      string   `json:"ranOn"`
 	// The GPU's matmul kernel and each kernel's time for a forward pass at load.
-	MatmulKernel  string             `json:"matmulKernel"`
-	MatmulSeconds map[string]float64 `json:"matmulSeconds"`
+	MatmulKernel    string             `json:"matmulKernel"`
+	MatmulSeconds   map[string]float64 `json:"matmulSeconds"`
+	MatmulPositions int                `json:"matmulPositions"`
 }
 
 const readState = `(() => {
@@ -136,7 +137,7 @@ const readState = `(() => {
     ready: d.metrics.readySeconds || 0, firstStep: d.metrics.firstStepSeconds || 0, first: d.metrics.firstSampleSeconds || 0,
     spans: d.metrics.spans || [], stepsShown: d.steps || 0,
     cpuKernel: i.cpuKernel || "", gpuName: i.gpuName || "", gpuSecs: i.gpuSeconds || 0, cpuSecs: i.cpuSeconds || 0,
-    ranOn: o.backend || "", matmulKernel: i.matmulKernel || "", matmulSeconds: i.matmulSeconds || {},
+    ranOn: o.backend || "", matmulKernel: i.matmulKernel || "", matmulSeconds: i.matmulSeconds || {}, matmulPositions: i.matmulPositions || 0,
   };
 })()`
 
@@ -266,7 +267,7 @@ func TestWebGPU(t *testing.T) {
 	if reg <= 0 || tiled <= 0 || s.MatmulKernel != want {
 		t.Errorf("matmul kernel %q, timed %v: want both timed and the faster chosen", s.MatmulKernel, s.MatmulSeconds)
 	}
-	t.Logf("matmul kernel at load: %s (one forward pass: registers %.0f ms, tiled %.0f ms)", s.MatmulKernel, 1000*reg, 1000*tiled)
+	t.Logf("matmul kernel at load: %s (one %d-position forward pass: registers %.0f ms, tiled %.0f ms)", s.MatmulKernel, s.MatmulPositions, 1000*reg, 1000*tiled)
 }
 
 // TestCPU samples with no WebGPU adapter, fills blanks, runs the widget page, recovers

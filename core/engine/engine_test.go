@@ -131,8 +131,8 @@ func (g *fakeGPU) Logits(ids []int32) ([]float32, error) {
 // choosingGPU is a fakeGPU that chose a matmul kernel at load.
 type choosingGPU struct{ *fakeGPU }
 
-func (choosingGPU) MatmulKernels() (string, map[string]float64) {
-	return "tiled", map[string]float64{"registers": 0.03, "tiled": 0.01}
+func (choosingGPU) MatmulKernels() (string, int, map[string]float64) {
+	return "tiled", 20, map[string]float64{"registers": 0.03, "tiled": 0.01}
 }
 
 // TestMatmulKernelInfo: a GPU's kernel choice and its timings reach Info; a GPU
@@ -147,10 +147,10 @@ func TestMatmulKernelInfo(t *testing.T) {
 			return newFakeGPU(m, 0, 0), err
 		})
 		info := e.Info()
-		if choosing && (info.MatmulKernel != "tiled" || info.MatmulSeconds["registers"] != 0.03 || info.MatmulSeconds["tiled"] != 0.01) {
+		if choosing && (info.MatmulKernel != "tiled" || info.MatmulPositions != 20 || info.MatmulSeconds["registers"] != 0.03 || info.MatmulSeconds["tiled"] != 0.01) {
 			t.Errorf("info = %+v, want the tiled kernel and both timings", info)
 		}
-		if !choosing && (info.MatmulKernel != "" || info.MatmulSeconds != nil) {
+		if !choosing && (info.MatmulKernel != "" || info.MatmulSeconds != nil || info.MatmulPositions != 0) {
 			t.Errorf("info = %+v, want no kernel choice", info)
 		}
 	}

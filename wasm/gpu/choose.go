@@ -10,10 +10,17 @@ import (
 // MatmulChoice is which matmul shaders a model runs (see matmulKernel) and why.
 type MatmulChoice struct {
 	Kernel string // "registers" or "tiled"
-	// Seconds is each kernel's time for one forward pass over the model's full window at
-	// load, the fastest of its passes; empty when the kernel was set, not timed.
-	Seconds map[string]float64
+	// Seconds is each kernel's time at load for one forward pass over Positions positions,
+	// the fastest of its passes; empty when the kernel was set, not timed.
+	Seconds   map[string]float64
+	Positions int
 }
+
+// timedPositions is the length of the forward pass timed at load (or the model's window,
+// if shorter): one tile of rows of the tiled kernel, so that it wastes none, and half
+// the full window's cost on a software adapter, where a tiled pass of the demo model
+// takes seconds and a sample that asks for the GPU waits for its start.
+const timedPositions = 64
 
 // matmulPasses is how many forward passes each kernel runs at load, the two kernels in
 // turn; each one's fastest counts, so that one pause (a collection, a compile left to the
@@ -35,21 +42,22 @@ func timePass(k *kernels, steps []step) (time.Duration, error) {
 	return time.Since(t0), done
 }
 
-// chooseMatmul records a model's forward pass (record, which records with h.k) with each
-// matmul kernel, times the passes with measure and leaves h.k on the faster kernel (the
-// register one on a tie) and h.matmul saying so. A nil measure keeps h.k's kernel untimed.
-func (h *holder) chooseMatmul(record func() ([]step, error), measure measureFunc) error {
+// chooseMatmul records a model's forward pass over timedPositions positions (at most
+// window) with each matmul kernel (record(L), which records with h.k), times the passes
+// with measure and leaves h.k on the faster kernel (the register one on a tie) and
+// h.matmul saying so. A nil measure keeps h.k's kernel untimed.
+func (h *holder) chooseMatmul(window int, record func(L int) ([]step, error), measure measureFunc) error {
 	if measure == nil {
 		h.matmul = MatmulChoice{Kernel: h.k.mm.String()}
 		return nil
 	}
-	base := h.k
+	base, L := h.k, min(window, timedPositions)
 	both := []matmulKernel{registerMatmul, tiledMatmul}
 	var ks [2]*kernels
 	var steps [2][]step
 	for _, mm := range both {
 		h.k = base.withMatmul(mm)
-		s, err := record()
+		s, err := record(L)
 		if err != nil {
 			h.k = base
 			return fmt.Errorf("gpu: recording the %s matmul kernel: %w", mm, err)
@@ -74,7 +82,7 @@ func (h *holder) chooseMatmul(record func() ([]step, error), measure measureFunc
 		chosen = tiledMatmul
 	}
 	h.k = ks[chosen]
-	h.matmul = MatmulChoice{Kernel: chosen.String(), Seconds: map[string]float64{
+	h.matmul = MatmulChoice{Kernel: chosen.String(), Positions: L, Seconds: map[string]float64{
 		registerMatmul.String(): best[registerMatmul].Seconds(),
 		tiledMatmul.String():    best[tiledMatmul].Seconds(),
 	}}
@@ -82,7 +90,7 @@ func (h *holder) chooseMatmul(record func() ([]step, error), measure measureFunc
 }
 
 // MatmulKernels is the matmul kernel the model runs and each kernel's time for one
-// forward pass at load (see MatmulChoice), for the UI.
-func (h *holder) MatmulKernels() (kernel string, seconds map[string]float64) {
-	return h.matmul.Kernel, h.matmul.Seconds
+// forward pass of positions positions at load (see MatmulChoice), for the UI.
+func (h *holder) MatmulKernels() (kernel string, positions int, seconds map[string]float64) {
+	return h.matmul.Kernel, h.matmul.Positions, h.matmul.Seconds
 }

@@ -117,8 +117,8 @@ func continuousTensors(f *checkpoint.File) (den, dec model.Config, byName map[st
 }
 
 // newContinuousOn builds a Continuous on an open device (the tests share one). It chooses
-// the matmul kernel by timing a full window's denoiser and decoder pass with each
-// (measure), or keeps k's when measure is nil.
+// the matmul kernel by timing a denoiser and decoder pass with each (measure), or keeps
+// k's when measure is nil.
 func newContinuousOn(k *kernels, info webgpu.AdapterInfo, den, dec model.Config, byName map[string]*checkpoint.Tensor, measure measureFunc) (*Continuous, error) {
 	c := &Continuous{holder: holder{k: k, info: info}, den: den, dec: dec, plans: map[int]*latentPlan{}}
 	u := &uploader{k: k, byName: byName}
@@ -158,7 +158,7 @@ func newContinuousOn(k *kernels, info webgpu.AdapterInfo, den, dec model.Config,
 		c.destroyBuffers()
 		return nil, u.err
 	}
-	err := c.chooseMatmul(func() ([]step, error) {
+	err := c.chooseMatmul(L, func(L int) ([]step, error) {
 		p, err := c.record(L)
 		if err != nil {
 			return nil, err

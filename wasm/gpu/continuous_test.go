@@ -294,7 +294,7 @@ func TestContinuousMatmulChoice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if kernel, _ := c.MatmulKernels(); kernel != "tiled" || usesKernel(p.denoise) != tiledMatmul || usesKernel(p.decode) != tiledMatmul {
+	if kernel, _, _ := c.MatmulKernels(); kernel != "tiled" || usesKernel(p.denoise) != tiledMatmul || usesKernel(p.decode) != tiledMatmul {
 		t.Errorf("chose %q, denoiser runs %s, decoder %s: want the tiled kernel, timed faster", kernel, usesKernel(p.denoise), usesKernel(p.decode))
 	}
 }

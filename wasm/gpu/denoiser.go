@@ -67,8 +67,8 @@ func New(cfg model.Config, tensors ...checkpoint.Tensor) (*Denoiser, error) {
 
 // newOn builds a Denoiser on an open device, sharing its compiled pipelines (the tests
 // use one device for every model: SwiftShader takes seconds to compile the set). It
-// chooses the matmul kernel by timing a full window's forward pass with each (measure),
-// or keeps k's when measure is nil.
+// chooses the matmul kernel by timing a forward pass with each (measure), or keeps k's
+// when measure is nil.
 func newOn(k *kernels, info webgpu.AdapterInfo, cfg model.Config, byName map[string]*checkpoint.Tensor, measure measureFunc) (*Denoiser, error) {
 	d := &Denoiser{holder: holder{k: k, info: info}, cfg: cfg, plans: map[int]*plan{}}
 	if err := d.upload(byName, measure); err != nil {
@@ -108,7 +108,7 @@ func (d *Denoiser) upload(byName map[string]*checkpoint.Tensor, measure measureF
 		return u.err
 	}
 	d.idsWords = make([]uint32, L)
-	err := d.chooseMatmul(func() ([]step, error) {
+	err := d.chooseMatmul(L, func(L int) ([]step, error) {
 		p, err := d.record(L)
 		if err != nil {
 			return nil, err

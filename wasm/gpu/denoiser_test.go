@@ -300,10 +300,11 @@ func TestMatmulChoice(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kernel, seconds := d.MatmulKernels()
+		kernel, positions, seconds := d.MatmulKernels()
 		reg, tiled := min(c.passes[0][0], c.passes[0][1]), min(c.passes[1][0], c.passes[1][1])
-		if kernel != c.want.String() || seconds["registers"] != reg.Seconds() || seconds["tiled"] != tiled.Seconds() {
-			t.Errorf("passes %v: MatmulKernels() = %s, %v, want %s, registers %v and tiled %v", c.passes, kernel, seconds, c.want, reg, tiled)
+		if kernel != c.want.String() || positions != min(cfg.SeqLen, timedPositions) || seconds["registers"] != reg.Seconds() || seconds["tiled"] != tiled.Seconds() {
+			t.Errorf("passes %v: MatmulKernels() = %s, %d, %v, want %s, %d positions, registers %v and tiled %v",
+				c.passes, kernel, positions, seconds, c.want, min(cfg.SeqLen, timedPositions), reg, tiled)
 		}
 		p, err := d.plan(cfg.SeqLen)
 		if err != nil {
