@@ -178,15 +178,7 @@ func newContinuousOn(k *kernels, info webgpu.AdapterInfo, den, dec model.Config,
 
 // plan returns the recorded work for L rows.
 func (c *Continuous) plan(L int) (*latentPlan, error) {
-	if p, ok := c.plans[L]; ok {
-		return p, nil
-	}
-	p, err := c.record(L)
-	if err != nil {
-		return nil, err
-	}
-	c.plans[L] = p
-	return p, nil
+	return cached(c.plans, L, func() (*latentPlan, error) { return c.record(L) })
 }
 
 // record records the work for L rows with c.k.

@@ -126,15 +126,7 @@ func (d *Denoiser) upload(byName map[string]*checkpoint.Tensor, measure measureF
 
 // plan returns the recorded dispatches for sequences of length L.
 func (d *Denoiser) plan(L int) (*plan, error) {
-	if p, ok := d.plans[L]; ok {
-		return p, nil
-	}
-	p, err := d.record(L)
-	if err != nil {
-		return nil, err
-	}
-	d.plans[L] = p
-	return p, nil
+	return cached(d.plans, L, func() (*plan, error) { return d.record(L) })
 }
 
 // record records the dispatches for sequences of length L with d.k.

@@ -123,3 +123,15 @@ func (r *recorder) addAll(s []step, err error) {
 	}
 	r.steps = append(r.steps, s...)
 }
+
+// cached returns m[key], recording it with record (and keeping it) the first time.
+func cached[K comparable, P any](m map[K]P, key K, record func() (P, error)) (P, error) {
+	if p, ok := m[key]; ok {
+		return p, nil
+	}
+	p, err := record()
+	if err == nil {
+		m[key] = p
+	}
+	return p, err
+}
