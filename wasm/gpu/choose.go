@@ -24,8 +24,15 @@ const timedPositions = 64
 
 // matmulPasses is how many forward passes each kernel runs at load, the two kernels in
 // turn; each one's fastest counts, so that one pause (a collection, a compile left to the
-// first dispatch) does not decide.
-const matmulPasses = 2
+// first dispatch) does not decide. A kernel whose pass took over a slowPass and over
+// hopeless times the other's best runs no more: a pause that long and that large would be
+// needed to change the choice, and on SwiftShader a tiled pass of the demo model takes
+// seconds.
+const (
+	matmulPasses = 2
+	hopeless     = 2
+	slowPass     = 250 * time.Millisecond
+)
 
 // measureFunc times one run of steps, a forward pass recorded with k, on the GPU.
 type measureFunc func(k *kernels, steps []step) (time.Duration, error)
@@ -68,6 +75,9 @@ func (h *holder) chooseMatmul(window int, record func(L int) ([]step, error), me
 	var best [2]time.Duration
 	for pass := 0; pass < matmulPasses; pass++ {
 		for _, mm := range both {
+			if pass > 0 && best[mm] > slowPass && best[mm] > hopeless*best[1-mm] {
+				continue
+			}
 			d, err := measure(ks[mm], steps[mm])
 			if err != nil {
 				return fmt.Errorf("gpu: timing the %s matmul kernel: %w", mm, err)
