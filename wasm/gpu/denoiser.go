@@ -51,7 +51,8 @@ func Open(f *checkpoint.File, cfg model.Config) (*Denoiser, error) {
 }
 
 // New checks the tensors against cfg (exactly the names and shapes of
-// model.Config.Specs), opens a WebGPU device and uploads the weights. Matrices keep their
+// model.Config.Specs), opens a WebGPU device, uploads the weights and keeps the faster of
+// the two matmul kernels on this adapter (see MatmulChoice). Matrices keep their
 // type on the GPU (f32, q8_0 or q4_0 blocks as stored; f16 is widened to f32 because
 // shader-f16 is often missing); norm weights are decoded to f32. It returns
 // webgpu.ErrNoWebGPU (wrapped) when the browser offers no adapter.

@@ -15,7 +15,7 @@ import (
 // on the GPU one at a time.
 type holder struct {
 	mu        sync.Mutex
-	k         *kernels     // the model's own copy: its matmul kernel is chosen at load
+	k         *kernels     // records the model's work; after a timed load, a copy with the chosen matmul kernel
 	matmul    MatmulChoice // why k has its matmul kernel
 	info      webgpu.AdapterInfo
 	bufs      []*webgpu.Buffer // every buffer made, destroyed by Close
