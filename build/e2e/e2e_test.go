@@ -268,6 +268,10 @@ func TestWebGPU(t *testing.T) {
 		t.Errorf("matmul kernel %q, timed %v: want both timed and the faster chosen", s.MatmulKernel, s.MatmulSeconds)
 	}
 	t.Logf("matmul kernel at load: %s (one %d-position forward pass: registers %.0f ms, tiled %.0f ms)", s.MatmulKernel, s.MatmulPositions, 1000*reg, 1000*tiled)
+	facts, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById("model-facts").textContent`))
+	if err != nil || !strings.Contains(facts, "GPU matrix products") {
+		t.Errorf("Model and timings: %q (%v), want the GPU's matrix products named", facts, err)
+	}
 }
 
 // TestCPU samples with no WebGPU adapter, fills blanks, runs the widget page, recovers
