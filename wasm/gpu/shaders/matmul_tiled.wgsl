@@ -28,14 +28,20 @@ struct Params { M: u32, N: u32, K: u32, _pad: u32 }
 var<workgroup> xt: array<vec4<f32>, 256>;
 var<workgroup> wt: array<vec4<f32>, 256>;
 
-// store writes out[m, n] (plus its old value when ACCUMULATE), within bounds.
-fn store(m: u32, n: u32, v: f32) {
-  if (m < p.M && n < p.N) {
-    let i = m * p.N + n;
-    if (ACCUMULATE) {
-      out[i] = out[i] + v;
-    } else {
-      out[i] = v;
+// store writes row m of this invocation's block, a[j] to out[m, n + 16j] (plus its old
+// value when ACCUMULATE), within bounds.
+fn store(m: u32, n: u32, a: vec4<f32>) {
+  if (m >= p.M) {
+    return;
+  }
+  for (var j = 0u; j < 4u; j++) {
+    let c = n + 16u * j;
+    if (c < p.N) {
+      var v = a[j];
+      if (ACCUMULATE) {
+        v = out[m * p.N + c] + v;
+      }
+      out[m * p.N + c] = v;
     }
   }
 }
@@ -49,7 +55,12 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li: 
   // This invocation loads row lr, vec4 lk of each tile.
   let lr = lid / 4u;
   let lk = lid % 4u;
-  var a: array<vec4<f32>, 4>; // a[i][j] = out[m0 + ty + 16i, n0 + tx + 16j]
+  // a_i[j] accumulates out[m0 + ty + 16i, n0 + tx + 16j]; named, not an array, so that
+  // they stay in registers whatever the compiler unrolls.
+  var a0: vec4<f32>;
+  var a1: vec4<f32>;
+  var a2: vec4<f32>;
+  var a3: vec4<f32>;
   for (var k0 = 0u; k0 < K4; k0 += 4u) {
     let k4 = k0 + lk;
     var xv = vec4<f32>(0.0);
@@ -64,21 +75,25 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li: 
     wt[lk * 64u + lr] = wv;
     workgroupBarrier();
     for (var k = 0u; k < 4u; k++) {
-      let w0 = wt[k * 64u + li.x];
-      let w1 = wt[k * 64u + li.x + 16u];
-      let w2 = wt[k * 64u + li.x + 32u];
-      let w3 = wt[k * 64u + li.x + 48u];
-      for (var i = 0u; i < 4u; i++) {
-        let xi = xt[k * 64u + li.y + 16u * i];
-        a[i] += vec4<f32>(dot(xi, w0), dot(xi, w1), dot(xi, w2), dot(xi, w3));
-      }
+      let o = k * 64u;
+      let w0 = wt[o + li.x];
+      let w1 = wt[o + li.x + 16u];
+      let w2 = wt[o + li.x + 32u];
+      let w3 = wt[o + li.x + 48u];
+      let x0 = xt[o + li.y];
+      a0 += vec4<f32>(dot(x0, w0), dot(x0, w1), dot(x0, w2), dot(x0, w3));
+      let x1 = xt[o + li.y + 16u];
+      a1 += vec4<f32>(dot(x1, w0), dot(x1, w1), dot(x1, w2), dot(x1, w3));
+      let x2 = xt[o + li.y + 32u];
+      a2 += vec4<f32>(dot(x2, w0), dot(x2, w1), dot(x2, w2), dot(x2, w3));
+      let x3 = xt[o + li.y + 48u];
+      a3 += vec4<f32>(dot(x3, w0), dot(x3, w1), dot(x3, w2), dot(x3, w3));
     }
     workgroupBarrier();
   }
-  for (var i = 0u; i < 4u; i++) {
-    let m = m0 + li.y + 16u * i;
-    for (var j = 0u; j < 4u; j++) {
-      store(m, n0 + li.x + 16u * j, a[i][j]);
-    }
-  }
+  let n = n0 + li.x;
+  store(m0 + li.y, n, a0);
+  store(m0 + li.y + 16u, n, a1);
+  store(m0 + li.y + 32u, n, a2);
+  store(m0 + li.y + 48u, n, a3);
 }
