@@ -226,10 +226,10 @@ function showInfo(info) {
   }
   fact(dl, "Backend", info.gpu ? `${info.backend} (WebGPU)` : `${info.backend} — ${info.fallback}`);
   if (info.gpuSeconds > 0) fact(dl, "Self-test pass", `GPU ${(info.gpuSeconds * 1000).toFixed(0)} ms, CPU ${(info.cpuSeconds * 1000).toFixed(0)} ms (32 positions)`);
-  if (info.matmulKernel) fact(dl, "GPU matrix products", matmulFact(info));
   if (!info.gpu) fact(dl, "CPU products", info.cpuKernel === "wasm-simd" ? "WebAssembly SIMD kernel" : `${info.cpuKernel} (pure Go)`);
   if (info.selfTestDiff >= 0) fact(dl, "GPU self-test", info.kind === "continuous" ? `max |GPU − CPU| latent or logit, relative to the largest, ${info.selfTestDiff.toExponential(2)}` :
     `max |GPU − CPU| logit ${info.selfTestDiff.toExponential(2)}`);
+  if (info.matmulKernel) fact(dl, "GPU matrix products", matmulFact(info));
   fact(dl, "Network", `${(info.params / 1e6).toFixed(1)} M parameters, ${c.layers} layers, width ${c.dim}, window ${c.seq_len} tokens, vocabulary ${c.vocab}`);
   fact(dl, "Weights", `${info.weights.name}: ${formatBytes(info.weights.bytes)} ${info.dtype}, ${info.weights.source === "cache" ? "from Cache Storage" : "downloaded"}`);
   if (info.wasm.bytes) fact(dl, "Engine", `${formatBytes(info.wasm.bytes)} WebAssembly (${formatBytes(info.wasm.gzipBytes)} gzipped)`);
