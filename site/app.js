@@ -183,6 +183,17 @@ function showBackend(name) {
     `The CPU runs the model${info.fallback ? ": " + info.fallback : ""}`;
 }
 
+// matmulFact says which matmul kernel the GPU runs and why: one forward pass with each,
+// timed at load.
+function matmulFact(info) {
+  const name = { tiled: "tiled (workgroup memory)", registers: "register-blocked" };
+  const k = info.matmulKernel, s = info.matmulSeconds;
+  if (!s) return `${name[k] || k} kernel`;
+  const other = k === "tiled" ? "registers" : "tiled";
+  const ms = (x) => `${(s[x] * 1000).toFixed(0)} ms`;
+  return `${name[k]} kernel: ${ms(k)} for a ${info.matmulPositions}-position pass at load, ${name[other]} ${ms(other)}`;
+}
+
 function showInfo(info) {
   showBackend(info.backend);
   const choice = $("backend-choice");
@@ -221,6 +232,7 @@ function showInfo(info) {
   }
   if (info.selfTestDiff >= 0) fact(dl, "GPU self-test", info.kind === "continuous" ? `max |GPU − CPU| latent or logit, relative to the largest, ${info.selfTestDiff.toExponential(2)}` :
     `max |GPU − CPU| logit ${info.selfTestDiff.toExponential(2)}`);
+  if (info.matmulKernel) fact(dl, "GPU matrix products", matmulFact(info));
   fact(dl, "Network", `${(info.params / 1e6).toFixed(1)} M parameters, ${c.layers} layers, width ${c.dim}, window ${c.seq_len} tokens, vocabulary ${c.vocab}`);
   fact(dl, "Weights", `${info.weights.name}: ${formatBytes(info.weights.bytes)} ${info.dtype}, ${info.weights.source === "cache" ? "from Cache Storage" : "downloaded"}`);
   if (info.wasm.bytes) fact(dl, "Engine", `${formatBytes(info.wasm.bytes)} WebAssembly (${formatBytes(info.wasm.gzipBytes)} gzipped)`);

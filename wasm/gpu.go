@@ -19,6 +19,12 @@ type gpuDenoiser struct{ *gpu.Denoiser }
 
 func (g gpuDenoiser) Name() string { return g.AdapterName() }
 
+// Both report the matmul kernel they chose at load.
+var (
+	_ engine.KernelChooser = gpuDenoiser{}
+	_ engine.KernelChooser = gpuContinuous{}
+)
+
 // gpuContinuous adapts gpu.Continuous to engine.ContinuousGPU.
 type gpuContinuous struct{ *gpu.Continuous }
 

@@ -256,6 +256,29 @@ func TestWebGPU(t *testing.T) {
 	if s.SelfTest < 0 || s.SelfTest > 1e-3 {
 		t.Errorf("self-test max logit difference %g, want within 1e-3", s.SelfTest)
 	}
+	// Both matmul kernels were timed at load, the faster runs, and the page says so.
+	mm, err := chromedp.Run(ctx, chromedp.Evaluate[struct {
+		Kernel    string             `json:"kernel"`
+		Seconds   map[string]float64 `json:"seconds"`
+		Positions int                `json:"positions"`
+		Facts     string             `json:"facts"`
+	}](`(() => { const i = tdiffDemo.info; return { kernel: i.matmulKernel || "", seconds: i.matmulSeconds || {},
+		positions: i.matmulPositions || 0, facts: document.getElementById("model-facts").textContent }; })()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, tiled := mm.Seconds["registers"], mm.Seconds["tiled"]
+	want := "registers"
+	if tiled < reg {
+		want = "tiled"
+	}
+	if reg <= 0 || tiled <= 0 || mm.Kernel != want {
+		t.Errorf("matmul kernel %q, timed %v: want both timed and the faster chosen", mm.Kernel, mm.Seconds)
+	}
+	if !strings.Contains(mm.Facts, "GPU matrix products") {
+		t.Errorf("Model and timings: %q, want the GPU's matrix products named", mm.Facts)
+	}
+	t.Logf("matmul kernel at load: %s (one %d-position forward pass: registers %.0f ms, tiled %.0f ms)", mm.Kernel, mm.Positions, 1000*reg, 1000*tiled)
 }
 
 // TestCPU samples with no WebGPU adapter, fills blanks, runs the widget page, recovers

@@ -35,6 +35,15 @@ type ContinuousGPU interface {
 	Logits() ([]float32, error)
 }
 
+// KernelChooser is a GPU that chose its matrix-product kernel at load by timing one
+// forward pass with each candidate (a tiled kernel for real GPUs, a register one for
+// software adapters); the engine shows the choice in Info.
+type KernelChooser interface {
+	// MatmulKernels is the kernel that runs and each candidate's seconds for one
+	// forward pass over positions positions.
+	MatmulKernels() (kernel string, positions int, seconds map[string]float64)
+}
+
 // OpenGPU builds a GPU model from a decoded release file; cfg is the file's own network's
 // (a continuous model's denoiser). It returns an error when the browser has no usable
 // adapter; the engine then runs on the CPU.
@@ -66,6 +75,12 @@ type Info struct {
 	// denoiser's, Decoder the decoder's).
 	Kind    string        `json:"kind"`
 	Decoder *model.Config `json:"decoder,omitempty"`
+	// MatmulKernel is the GPU's matrix-product kernel (KernelChooser), "" if it has no
+	// choice; MatmulSeconds is each candidate's time at load for one forward pass over
+	// MatmulPositions positions.
+	MatmulKernel    string             `json:"matmulKernel"`
+	MatmulSeconds   map[string]float64 `json:"matmulSeconds,omitempty"`
+	MatmulPositions int                `json:"matmulPositions,omitempty"`
 }
 
 // Engine is a loaded model ready to sample. Sample may not run twice at once, but may run
@@ -230,6 +245,9 @@ func (e *Engine) startGPU(open OpenGPU, f *checkpoint.File, progress func(phase 
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.info.SelfTestDiff, e.info.GPUSeconds, e.info.CPUSeconds = r.MaxDiff, r.GPU.Seconds(), r.CPU.Seconds()
+	if kc, ok := g.(KernelChooser); ok {
+		e.info.MatmulKernel, e.info.MatmulPositions, e.info.MatmulSeconds = kc.MatmulKernels()
+	}
 	switch {
 	case err != nil:
 		fallback = "GPU self-test: " + err.Error()

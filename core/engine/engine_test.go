@@ -129,6 +129,34 @@ func (g *fakeGPU) Logits(ids []int32) ([]float32, error) {
 	return l, err
 }
 
+// choosingGPU is a fakeGPU that chose a matmul kernel at load.
+type choosingGPU struct{ *fakeGPU }
+
+func (choosingGPU) MatmulKernels() (string, int, map[string]float64) {
+	return "tiled", 20, map[string]float64{"registers": 0.03, "tiled": 0.01}
+}
+
+// TestMatmulKernelInfo: a GPU's kernel choice and its timings reach Info; a GPU
+// without a choice leaves them empty.
+func TestMatmulKernelInfo(t *testing.T) {
+	for _, choosing := range []bool{true, false} {
+		e := load(t, func(f *checkpoint.File, cfg model.Config) (GPU, error) {
+			m, err := model.FromFile(f)
+			if choosing {
+				return choosingGPU{newFakeGPU(m, 0, 0)}, err
+			}
+			return newFakeGPU(m, 0, 0), err
+		})
+		info := e.Info()
+		if choosing && (info.MatmulKernel != "tiled" || info.MatmulPositions != 20 || info.MatmulSeconds["registers"] != 0.03 || info.MatmulSeconds["tiled"] != 0.01) {
+			t.Errorf("info = %+v, want the tiled kernel and both timings", info)
+		}
+		if !choosing && (info.MatmulKernel != "" || info.MatmulSeconds != nil || info.MatmulPositions != 0) {
+			t.Errorf("info = %+v, want no kernel choice", info)
+		}
+	}
+}
+
 func TestBackendChoice(t *testing.T) {
 	for _, tc := range []struct {
 		name     string

@@ -84,6 +84,37 @@ func BenchmarkLogitsDemoCPU(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(ids))/b.Elapsed().Seconds(), "positions/s")
 }
 
+// BenchmarkMatmulKernels times one demo forward pass (ids to logits, waited for, nothing
+// read back) with each matmul kernel, the figures a model's load compares to choose one.
+func BenchmarkMatmulKernels(b *testing.B) {
+	for _, dt := range []checkpoint.DType{F32, Q8_0, Q4_0} {
+		for _, mm := range []matmulKernel{registerMatmul, tiledMatmul} {
+			b.Run(dt.String()+"/"+mm.String(), func(b *testing.B) {
+				cfg := model.Demo()
+				_, tensors := randomModel(b, cfg, 1, demoDTypes(dt))
+				d := newTestDenoiserOn(b, testKernels(b).withMatmul(mm), cfg, tensors)
+				defer d.Close()
+				p, err := d.plan(cfg.SeqLen)
+				if err != nil {
+					b.Fatal(err)
+				}
+				// The first pass pays for any compiling left to the first dispatch.
+				if _, err := timePass(d.k, p.forward); err != nil {
+					b.Fatal(err)
+				}
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					d.k.run(p.forward)
+					if err := d.k.dev.Done(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(1000*b.Elapsed().Seconds()/float64(b.N), "ms/forward")
+			})
+		}
+	}
+}
+
 // BenchmarkForwardBreakdown times each op of one demo forward pass alone, waiting for the
 // GPU after each, and logs the total per shader.
 func BenchmarkForwardBreakdown(b *testing.B) {

@@ -67,7 +67,7 @@ func OpenContinuous(f *checkpoint.File) (*Continuous, error) {
 		return nil, err
 	}
 	return withDevice(func(k *kernels, info webgpu.AdapterInfo) (*Continuous, error) {
-		return newContinuousOn(k, info, den, dec, byName)
+		return newContinuousOn(k, info, den, dec, byName, timePass)
 	})
 }
 
@@ -116,8 +116,10 @@ func continuousTensors(f *checkpoint.File) (den, dec model.Config, byName map[st
 	return den, dec, d, nil
 }
 
-// newContinuousOn builds a Continuous on an open device (the tests share one).
-func newContinuousOn(k *kernels, info webgpu.AdapterInfo, den, dec model.Config, byName map[string]*checkpoint.Tensor) (*Continuous, error) {
+// newContinuousOn builds a Continuous on an open device (the tests share one). It chooses
+// the matmul kernel by timing a denoiser and decoder pass with each (measure), or keeps
+// k's when measure is nil.
+func newContinuousOn(k *kernels, info webgpu.AdapterInfo, den, dec model.Config, byName map[string]*checkpoint.Tensor, measure measureFunc) (*Continuous, error) {
 	c := &Continuous{holder: holder{k: k, info: info}, den: den, dec: dec, plans: map[int]*latentPlan{}}
 	u := &uploader{k: k, byName: byName}
 	c.inProj = u.mat("in_proj")
@@ -156,8 +158,18 @@ func newContinuousOn(k *kernels, info webgpu.AdapterInfo, den, dec model.Config,
 		c.destroyBuffers()
 		return nil, u.err
 	}
+	err := c.chooseMatmul(L, func(L int) ([]step, error) {
+		p, err := c.record(L)
+		if err != nil {
+			return nil, err
+		}
+		return append(p.denoise[:len(p.denoise):len(p.denoise)], p.decode...), nil
+	}, measure)
 	// Compile every pipeline now, so that shader errors surface here.
-	if _, err := c.plan(1); err != nil {
+	if err == nil {
+		_, err = c.plan(1)
+	}
+	if err != nil {
 		c.destroyBuffers()
 		return nil, err
 	}
@@ -166,9 +178,11 @@ func newContinuousOn(k *kernels, info webgpu.AdapterInfo, den, dec model.Config,
 
 // plan returns the recorded work for L rows.
 func (c *Continuous) plan(L int) (*latentPlan, error) {
-	if p, ok := c.plans[L]; ok {
-		return p, nil
-	}
+	return cached(c.plans, L, func() (*latentPlan, error) { return c.record(L) })
+}
+
+// record records the work for L rows with c.k.
+func (c *Continuous) record(L int) (*latentPlan, error) {
 	k := c.k
 	Z, D, V := c.den.Latent, c.den.Dim, c.dec.Vocab
 	s := c.denStack
@@ -205,7 +219,6 @@ func (c *Continuous) plan(L int) (*latentPlan, error) {
 		return nil, err
 	}
 	p.cand = cand
-	c.plans[L] = p
 	return p, nil
 }
 

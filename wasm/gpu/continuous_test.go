@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/continuous"
@@ -89,7 +90,7 @@ func newTestContinuous(t *testing.T, f *checkpoint.File) *Continuous {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := newContinuousOn(k, sharedInfo, den, dec, byName)
+	c, err := newContinuousOn(k, sharedInfo, den, dec, byName, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,5 +267,34 @@ func TestContinuousErrors(t *testing.T) {
 	f.Notes["kind"] = ""
 	if _, _, _, err := continuousTensors(f); err == nil {
 		t.Error("a file without kind=continuous was read")
+	}
+}
+
+// TestContinuousMatmulChoice: a continuous model times its denoiser and decoder pass with
+// each matmul kernel at load and records both with the faster.
+func TestContinuousMatmulChoice(t *testing.T) {
+	k := testKernels(t)
+	_, f := randomContinuous(t, true, F32)
+	den, dec, byName, err := continuousTensors(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := func(km *kernels, steps []step) (time.Duration, error) {
+		if usesKernel(steps) != km.mm {
+			t.Errorf("a pass timed for the %s kernel was recorded with the other", km.mm)
+		}
+		return map[matmulKernel]time.Duration{registerMatmul: 5 * time.Millisecond, tiledMatmul: 4 * time.Millisecond}[km.mm], nil
+	}
+	c, err := newContinuousOn(k, sharedInfo, den, dec, byName, fake)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p, err := c.plan(den.SeqLen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kernel, _, _ := c.MatmulKernels(); kernel != "tiled" || usesKernel(p.denoise) != tiledMatmul || usesKernel(p.decode) != tiledMatmul {
+		t.Errorf("chose %q, denoiser runs %s, decoder %s: want the tiled kernel, timed faster", kernel, usesKernel(p.denoise), usesKernel(p.decode))
 	}
 }

@@ -51,7 +51,8 @@ func Open(f *checkpoint.File, cfg model.Config) (*Denoiser, error) {
 }
 
 // New checks the tensors against cfg (exactly the names and shapes of
-// model.Config.Specs), opens a WebGPU device and uploads the weights. Matrices keep their
+// model.Config.Specs), opens a WebGPU device, uploads the weights and keeps the faster of
+// the two matmul kernels on this adapter (see MatmulChoice). Matrices keep their
 // type on the GPU (f32, q8_0 or q4_0 blocks as stored; f16 is widened to f32 because
 // shader-f16 is often missing); norm weights are decoded to f32. It returns
 // webgpu.ErrNoWebGPU (wrapped) when the browser offers no adapter.
@@ -61,15 +62,17 @@ func New(cfg model.Config, tensors ...checkpoint.Tensor) (*Denoiser, error) {
 		return nil, err
 	}
 	return withDevice(func(k *kernels, info webgpu.AdapterInfo) (*Denoiser, error) {
-		return newOn(k, info, cfg, byName)
+		return newOn(k, info, cfg, byName, timePass)
 	})
 }
 
 // newOn builds a Denoiser on an open device, sharing its compiled pipelines (the tests
-// use one device for every model: SwiftShader takes seconds to compile the set).
-func newOn(k *kernels, info webgpu.AdapterInfo, cfg model.Config, byName map[string]*checkpoint.Tensor) (*Denoiser, error) {
+// use one device for every model: SwiftShader takes seconds to compile the set). It
+// chooses the matmul kernel by timing a forward pass with each (measure), or keeps k's
+// when measure is nil.
+func newOn(k *kernels, info webgpu.AdapterInfo, cfg model.Config, byName map[string]*checkpoint.Tensor, measure measureFunc) (*Denoiser, error) {
 	d := &Denoiser{holder: holder{k: k, info: info}, cfg: cfg, plans: map[int]*plan{}}
-	if err := d.upload(byName); err != nil {
+	if err := d.upload(byName, measure); err != nil {
 		d.destroyBuffers()
 		return nil, err
 	}
@@ -89,7 +92,7 @@ func deviceLimits(ad *webgpu.Adapter) map[string]float64 {
 	return l
 }
 
-func (d *Denoiser) upload(byName map[string]*checkpoint.Tensor) error {
+func (d *Denoiser) upload(byName map[string]*checkpoint.Tensor, measure measureFunc) error {
 	c := d.cfg
 	V, L := c.Vocab, c.SeqLen
 	u := &uploader{k: d.k, byName: byName}
@@ -106,17 +109,29 @@ func (d *Denoiser) upload(byName map[string]*checkpoint.Tensor) error {
 		return u.err
 	}
 	d.idsWords = make([]uint32, L)
+	err := d.chooseMatmul(L, func(L int) ([]step, error) {
+		p, err := d.record(L)
+		if err != nil {
+			return nil, err
+		}
+		return p.forward, nil
+	}, measure)
+	if err != nil {
+		return err
+	}
 	// Compile every pipeline now (SwiftShader takes a while), so the first call is not slow
 	// and shader errors surface here.
-	_, err := d.plan(1)
+	_, err = d.plan(1)
 	return err
 }
 
 // plan returns the recorded dispatches for sequences of length L.
 func (d *Denoiser) plan(L int) (*plan, error) {
-	if p, ok := d.plans[L]; ok {
-		return p, nil
-	}
+	return cached(d.plans, L, func() (*plan, error) { return d.record(L) })
+}
+
+// record records the dispatches for sequences of length L with d.k.
+func (d *Denoiser) record(L int) (*plan, error) {
 	c, k := d.cfg, d.k
 	D, V := c.Dim, c.Vocab
 	var r recorder
@@ -133,10 +148,7 @@ func (d *Denoiser) plan(L int) (*plan, error) {
 	if r.err != nil || err != nil {
 		return nil, errors.Join(r.err, err)
 	}
-	steps := r.steps
-	p := &plan{forward: steps, cand: cand}
-	d.plans[L] = p
-	return p, nil
+	return &plan{forward: r.steps, cand: cand}, nil
 }
 
 // Vocab is the vocabulary size.

@@ -85,12 +85,17 @@ func randomModel(t testing.TB, cfg model.Config, seed uint64, dts map[string]che
 // compiled once for the whole package.
 func newTestDenoiser(t testing.TB, cfg model.Config, tensors []checkpoint.Tensor) *Denoiser {
 	t.Helper()
-	k := testKernels(t)
+	return newTestDenoiserOn(t, testKernels(t), cfg, tensors)
+}
+
+// newTestDenoiserOn is newTestDenoiser on k (the shared device with a matmul kernel set).
+func newTestDenoiserOn(t testing.TB, k *kernels, cfg model.Config, tensors []checkpoint.Tensor) *Denoiser {
+	t.Helper()
 	byName, err := checkTensors(cfg, tensors)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := newOn(k, sharedInfo, cfg, byName)
+	d, err := newOn(k, sharedInfo, cfg, byName, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,4 +256,96 @@ func TestNewAndErrors(t *testing.T) {
 	if _, err := d.Logits(ids); err == nil {
 		t.Error("Logits after Close gave no error")
 	}
+}
+
+// TestMatmulChoice loads a model with injected timings of its forward passes: it keeps
+// the kernel whose faster pass was faster (the register one on a tie), records its passes
+// with it, says so, and matches the CPU with it.
+func TestMatmulChoice(t *testing.T) {
+	k := testKernels(t)
+	cfg := smallConfig(false)
+	m, tensors := randomModel(t, cfg, 9, map[string]checkpoint.DType{"": Q8_0})
+	byName, err := checkTensors(cfg, tensors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := randIDs(rand.New(rand.NewPCG(3, 4)), cfg.SeqLen, cfg.Vocab)
+	want, err := m.Logits(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const ms = time.Millisecond
+	for _, c := range []struct {
+		passes [2][matmulPasses]time.Duration // registers', tiled's
+		want   matmulKernel
+	}{
+		{[2][2]time.Duration{{2 * ms, 2 * ms}, {1 * ms, 1 * ms}}, tiledMatmul},
+		{[2][2]time.Duration{{2 * ms, 2 * ms}, {3 * ms, 3 * ms}}, registerMatmul},
+		{[2][2]time.Duration{{2 * ms, 2 * ms}, {2 * ms, 2 * ms}}, registerMatmul},
+		{[2][2]time.Duration{{9 * ms, 2 * ms}, {3 * ms, 3 * ms}}, registerMatmul}, // a pause in one pass
+		{[2][2]time.Duration{{2 * ms, 2 * ms}, {9 * ms, 1 * ms}}, tiledMatmul},
+		// A slow pass over twice the other kernel's is not repeated (the 1 ms is never read).
+		{[2][2]time.Duration{{300 * ms, 300 * ms}, {700 * ms, 1 * ms}}, registerMatmul},
+	} {
+		// The fake clock reads the kernel off the recorded steps, so a pass recorded with
+		// the wrong kernel is timed as the other one.
+		var n [2]int
+		fake := func(km *kernels, steps []step) (time.Duration, error) {
+			mm := usesKernel(steps)
+			if mm != km.mm {
+				t.Errorf("a pass timed for the %s kernel was recorded with the other", km.mm)
+			}
+			n[mm]++
+			return c.passes[mm][n[mm]-1], nil
+		}
+		d, err := newOn(k, sharedInfo, cfg, byName, fake)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kernel, positions, seconds := d.MatmulKernels()
+		reg, tiled := min(c.passes[0][0], c.passes[0][1]), min(c.passes[1][0], c.passes[1][1])
+		if n[tiledMatmul] == 1 {
+			tiled = c.passes[1][0]
+		}
+		if kernel != c.want.String() || positions != min(cfg.SeqLen, timedPositions) || seconds["registers"] != reg.Seconds() || seconds["tiled"] != tiled.Seconds() {
+			t.Errorf("passes %v: MatmulKernels() = %s, %d, %v, want %s, %d positions, registers %v and tiled %v",
+				c.passes, kernel, positions, seconds, c.want, min(cfg.SeqLen, timedPositions), reg, tiled)
+		}
+		p, err := d.plan(cfg.SeqLen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := usesKernel(p.forward); got != c.want {
+			t.Errorf("passes %v: the forward pass runs the %s kernel, want %s", c.passes, got, c.want)
+		}
+		got, err := d.Logits(ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff, _ := maxAbsDiff(got, want); diff > logitTol || math.IsNaN(diff) {
+			t.Errorf("%s kernel: max |gpu-cpu| logit = %g, want <= %g", c.want, diff, logitTol)
+		}
+		d.Close()
+	}
+}
+
+// usesKernel is the matmul kernel of steps' matmuls (read off the pipelines' labels,
+// their shader files); it panics on a mix.
+func usesKernel(steps []step) matmulKernel {
+	var tiled, registers bool
+	for _, s := range steps {
+		switch {
+		case strings.Contains(s.p.Label, "matmul_tiled"):
+			tiled = true
+		case strings.Contains(s.p.Label, "matmul"):
+			registers = true
+		}
+	}
+	if tiled == registers {
+		panic("gpu test: steps without matmuls or with both kernels")
+	}
+	if tiled {
+		return tiledMatmul
+	}
+	return registerMatmul
 }

@@ -15,7 +15,8 @@ import (
 // on the GPU one at a time.
 type holder struct {
 	mu        sync.Mutex
-	k         *kernels
+	k         *kernels     // records the model's work; after a timed load, a copy with the chosen matmul kernel
+	matmul    MatmulChoice // why k has its matmul kernel
 	info      webgpu.AdapterInfo
 	bufs      []*webgpu.Buffer // every buffer made, destroyed by Close
 	ownDevice bool             // whether Close destroys the device too
@@ -121,4 +122,16 @@ func (r *recorder) addAll(s []step, err error) {
 		r.err = err
 	}
 	r.steps = append(r.steps, s...)
+}
+
+// cached returns m[key], recording it with record (and keeping it) the first time.
+func cached[K comparable, P any](m map[K]P, key K, record func() (P, error)) (P, error) {
+	if p, ok := m[key]; ok {
+		return p, nil
+	}
+	p, err := record()
+	if err == nil {
+		m[key] = p
+	}
+	return p, err
 }

@@ -16,10 +16,30 @@ import (
 // kernels holds a device and its compiled pipelines, built on first use and cached by
 // shader and override constants. Each op method records one dispatch as a step: the
 // pipeline, a bind group over the given buffers and a small uniform buffer of sizes.
-// Steps are built once per sequence length and replayed for every call.
+// Steps are built once per sequence length and replayed for every call. A model holds
+// its own copy (withMatmul) that shares the device and the pipeline cache.
 type kernels struct {
 	dev       *webgpu.Device
 	pipelines map[string]*webgpu.ComputePipeline
+	mm        matmulKernel // the shaders matmul records
+}
+
+// matmulKernel is one of the two families of matmul shaders, which compute the same
+// product: registerMatmul (matmul.wgsl) is fast on SwiftShader, which compiles and runs
+// workgroup barriers slowly; tiledMatmul (matmul_tiled.wgsl) shares tiles of x and W
+// through workgroup memory, as real GPUs want. A model times both at load (chooseMatmul).
+type matmulKernel int
+
+const (
+	registerMatmul matmulKernel = iota
+	tiledMatmul
+)
+
+func (m matmulKernel) String() string {
+	if m == tiledMatmul {
+		return "tiled"
+	}
+	return "registers"
 }
 
 // step is one recorded dispatch.
@@ -38,6 +58,13 @@ type weight struct {
 
 func newKernels(dev *webgpu.Device) *kernels {
 	return &kernels{dev: dev, pipelines: map[string]*webgpu.ComputePipeline{}}
+}
+
+// withMatmul is k recording matmuls with kernel mm, on the same device and pipeline cache.
+func (k *kernels) withMatmul(mm matmulKernel) *kernels {
+	c := *k
+	c.mm = mm
+	return &c
 }
 
 // pipeline compiles (once) the entry point "main" of the module joined from files, with
@@ -127,19 +154,28 @@ func (k *kernels) embed(ids, table *webgpu.Buffer, dt checkpoint.DType, out *web
 	return step{p, k.bind(p, k.uniform(L, D), ids, table, out), ceilDiv(D, 64), L, 1}, nil
 }
 
-// matmul: out(M, N) = x(M, K) W^T, or out += x W^T with accumulate.
+// matmulFormat is each weight type's file of the matmul shaders (matmul_<format>.wgsl
+// and matmul_tiled_<format>.wgsl) and whether it needs quant.wgsl.
+var matmulFormat = map[checkpoint.DType]struct {
+	name  string
+	quant bool
+}{checkpoint.F32: {"f32", false}, checkpoint.Q8_0: {"q8_0", true}, checkpoint.Q4_0: {"q4_0", true}}
+
+// matmul: out(M, N) = x(M, K) W^T, or out += x W^T with accumulate, by k.mm's shaders.
 func (k *kernels) matmul(x *webgpu.Buffer, w weight, out *webgpu.Buffer, M int, accumulate bool) (step, error) {
-	var files []string
-	switch w.dt {
-	case checkpoint.F32:
-		files = []string{"matmul_f32", "matmul"}
-	case checkpoint.Q8_0:
-		files = []string{"quant", "matmul_q8_0", "matmul"}
-	case checkpoint.Q4_0:
-		files = []string{"quant", "matmul_q4_0", "matmul"}
-	default:
+	f, ok := matmulFormat[w.dt]
+	if !ok {
 		panic("gpu: matmul of unsupported dtype")
 	}
+	body, rowsPerGroup, colsPerGroup := "matmul", 8, 256
+	if k.mm == tiledMatmul {
+		body, rowsPerGroup, colsPerGroup = "matmul_tiled", 64, 64
+	}
+	var files []string
+	if f.quant {
+		files = append(files, "quant")
+	}
+	files = append(files, body+"_"+f.name, body)
 	acc := 0.0
 	if accumulate {
 		acc = 1
@@ -152,7 +188,7 @@ func (k *kernels) matmul(x *webgpu.Buffer, w weight, out *webgpu.Buffer, M int, 
 	if K%4 != 0 {
 		panic("gpu: matmul inner size not a multiple of 4")
 	}
-	return step{p, k.bind(p, k.uniform(M, N, K), x, w.buf, out), ceilDiv(N, 256), ceilDiv(M, 8), 1}, nil
+	return step{p, k.bind(p, k.uniform(M, N, K), x, w.buf, out), ceilDiv(N, colsPerGroup), ceilDiv(M, rowsPerGroup), 1}, nil
 }
 
 // rmsnorm: out = RMSNorm(x, w) over rows of (M, D).

@@ -5,6 +5,7 @@ package gpu
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync"
@@ -223,28 +224,53 @@ func TestEmbed(t *testing.T) {
 	}
 }
 
-func TestMatmulF32(t *testing.T) {
+// bothMatmuls is the two matmul kernels, each on the tests' shared device.
+func bothMatmuls(k *kernels) []*kernels {
+	return []*kernels{k.withMatmul(registerMatmul), k.withMatmul(tiledMatmul)}
+}
+
+// TestMatmul checks both kernels against the CPU, plain and accumulating, for each
+// weight type, on shapes that are not whole tiles of either (M = 1, K = 32, N past a
+// tile, a long K), and the tiled kernel against the register one.
+func TestMatmul(t *testing.T) {
 	k := testKernels(t)
 	r := rand.New(rand.NewPCG(3, 4))
-	for _, sz := range [][3]int{{37, 44, 70}, {1, 8, 3}, {130, 96, 65}, {9, 4, 257}} {
+	for _, sz := range [][3]int{{1, 32, 5}, {37, 44, 70}, {9, 4, 257}, {130, 96, 65}, {67, 64, 128}, {3, 2048, 20}} {
 		M, K, N := sz[0], sz[1], sz[2]
-		x, w, prev := randVec(r, M*K, 1), randVec(r, N*K, 1), randVec(r, M*N, 1)
-		want := make([]float32, M*N)
-		nn.Linear(want, x, w, M, K, N)
-		xb, out := k.upload("x", f32Bytes(x)), k.storage("out", M*N)
-		wt := weight{buf: k.upload("w", f32Bytes(w)), dt: F32, rows: N, cols: K}
-		got := runRead(t, k, []step{must(t)(k.matmul(xb, wt, out, M, false))}, out, M*N)
-		checkClose(t, "matmul f32", got, want, relTol)
-
-		// Accumulate: out = prev + x W^T, the fused residual add.
-		k.dev.WriteBuffer(out, 0, f32Bytes(prev))
-		nn.Add(want, prev, want)
-		got = runRead(t, k, []step{must(t)(k.matmul(xb, wt, out, M, true))}, out, M*N)
-		checkClose(t, "matmul f32 accumulate", got, want, relTol)
+		for _, dt := range []checkpoint.DType{F32, Q8_0, Q4_0} {
+			if dt != F32 && K%32 != 0 {
+				continue
+			}
+			b, deq := quantized(dt, randVec(r, N*K, 1))
+			x, prev := randVec(r, M*K, 1), randVec(r, M*N, 1)
+			want := make([]float32, M*N)
+			nn.Linear(want, x, deq, M, K, N)
+			wantAcc := make([]float32, M*N)
+			nn.Add(wantAcc, prev, want)
+			xb, out := k.upload("x", f32Bytes(x)), k.storage("out", M*N)
+			wt := weight{buf: k.upload("w", b), dt: dt, rows: N, cols: K}
+			var first []float32
+			for _, km := range bothMatmuls(k) {
+				what := fmt.Sprintf("matmul %s %s M=%d K=%d N=%d", km.mm, dt, M, K, N)
+				got := runRead(t, km, []step{must(t)(km.matmul(xb, wt, out, M, false))}, out, M*N)
+				checkClose(t, what, got, want, relTol)
+				if first == nil {
+					first = got
+				} else {
+					checkClose(t, what+" against the register kernel", got, first, relTol)
+				}
+				// Accumulate: out = prev + x W^T, the fused residual add.
+				k.dev.WriteBuffer(out, 0, f32Bytes(prev))
+				got = runRead(t, km, []step{must(t)(km.matmul(xb, wt, out, M, true))}, out, M*N)
+				checkClose(t, what+" accumulate", got, wantAcc, relTol)
+			}
+		}
 	}
 }
 
-func TestMatmulQuant(t *testing.T) {
+// TestMatmulQuantWeights reads both kernels' dequantised weights bit for bit, scales of
+// every kind included.
+func TestMatmulQuantWeights(t *testing.T) {
 	k := testKernels(t)
 	r := rand.New(rand.NewPCG(5, 6))
 	const K, N = 96, 70
@@ -260,25 +286,19 @@ func TestMatmulQuant(t *testing.T) {
 		for i := 0; i < K; i++ {
 			eye[i*K+i] = 1
 		}
-		out := k.storage("out", K*N)
-		got := runRead(t, k, []step{must(t)(k.matmul(k.upload("eye", f32Bytes(eye)), wt, out, K, false))}, out, K*N)
 		wT := make([]float32, K*N)
 		for n := 0; n < N; n++ {
 			for kk := 0; kk < K; kk++ {
 				wT[kk*N+n] = deq[n*K+kk]
 			}
 		}
-		// Compared as values: the sum 0 + -0 is +0, so a -0 weight (q = 0 under a
-		// negative scale) comes out as +0 whatever the shader dequantised.
-		checkEqual(t, "matmul "+dt.String()+" dequantised weights", got, wT)
-
-		const M = 67
-		x := randVec(r, M*K, 1)
-		want := make([]float32, M*N)
-		nn.Linear(want, x, deq, M, K, N)
-		out = k.storage("out", M*N)
-		got = runRead(t, k, []step{must(t)(k.matmul(k.upload("x", f32Bytes(x)), wt, out, M, false))}, out, M*N)
-		checkClose(t, "matmul "+dt.String(), got, want, relTol)
+		for _, km := range bothMatmuls(k) {
+			out := k.storage("out", K*N)
+			got := runRead(t, km, []step{must(t)(km.matmul(km.upload("eye", f32Bytes(eye)), wt, out, K, false))}, out, K*N)
+			// Compared as values: the sum 0 + -0 is +0, so a -0 weight (q = 0 under a
+			// negative scale) comes out as +0 whatever the shader dequantised.
+			checkEqual(t, "matmul "+km.mm.String()+" "+dt.String()+" dequantised weights", got, wT)
+		}
 	}
 }
 
