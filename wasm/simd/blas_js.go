@@ -24,6 +24,7 @@ type Impl struct {
 	rmsnorm         js.Value
 	packed          []float32 // scratch: A in panels
 	pool            *pool     // helper threads, on a shared memory; nil on one thread
+	noPool          string    // why there is no pool where one was asked for
 	module          js.Value  // the compiled module, which helper threads instantiate too
 	// Fused says the module runs on relaxed SIMD's fused multiply-add.
 	Fused bool
@@ -47,7 +48,7 @@ func Load(mem js.Value) (*Impl, error) {
 // LoadThreads is Load with the products split over threads threads (pool_js.go), which
 // needs a shared memory when threads > 1. The helpers start in the background: until
 // they have all answered, the products run on the calling thread alone (Threads says
-// which).
+// which), and so they do for good when no helper can start (WaitThreads says why).
 func LoadThreads(mem js.Value, threads int) (*Impl, error) {
 	if threads < 1 {
 		return nil, fmt.Errorf("simd: %d threads", threads)
@@ -70,8 +71,10 @@ func LoadThreads(mem js.Value, threads int) (*Impl, error) {
 	if err != nil || threads == 1 {
 		return s, err
 	}
+	// Without helpers (a host whose workers cannot start workers) the kernel still runs,
+	// on this thread, and WaitThreads says why.
 	if s.pool, err = startPool(s.module, mem, threads); err != nil {
-		return nil, err
+		s.noPool = err.Error()
 	}
 	return s, nil
 }
@@ -85,7 +88,7 @@ func (s *Impl) Threads() int { return s.pool.threads() }
 // goroutine that may block, never from a js.FuncOf callback.
 func (s *Impl) WaitThreads(timeout time.Duration) (threads int, why string) {
 	if s.pool == nil {
-		return 1, ""
+		return 1, s.noPool
 	}
 	select {
 	case <-s.pool.settled:

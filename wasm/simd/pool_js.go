@@ -4,6 +4,7 @@ package simd
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"sync/atomic"
 	"syscall/js"
@@ -123,47 +124,77 @@ func startPool(mod, mem js.Value, threads int) (*pool, error) {
 		atomics: js.Global().Get("Atomics"), settled: make(chan struct{})}
 	p.canWait = mayWait(p.atomics, p.view, addr(p.ctl)/4)
 	g := js.Global()
-	newWorker := func() js.Value {
+	newWorker := func() (w js.Value, err error) {
+		defer func() {
+			if r := recover(); r != nil { // a js.Error: say a policy that refuses blob: workers
+				err = fmt.Errorf("simd: a helper thread could not start: %v", r)
+			}
+		}()
 		if w := g.Get("Worker"); w.Type() == js.TypeFunction { // a browser
 			url := g.Get("URL").Call("createObjectURL", g.Get("Blob").New([]any{helperJS}, map[string]any{"type": "text/javascript"}))
-			return w.New(url)
+			return w.New(url), nil
 		}
 		if req := g.Get("require"); req.Type() == js.TypeFunction { // Node
 			w := req.Invoke("worker_threads").Get("Worker").New(helperJS, map[string]any{"eval": true})
 			w.Call("unref") // a helper waiting for work does not keep Node running
-			return w
+			return w, nil
 		}
-		return js.Undefined()
+		return js.Undefined(), errors.New("simd: this host has no Worker to run helper threads on")
 	}
+	// Each helper answers once: a message (ready, or why its kernel did not instantiate),
+	// or an error event when its script did not run at all.
 	answered := 0
-	var onMessage js.Func
-	onMessage = js.FuncOf(func(this js.Value, args []js.Value) any {
-		data := args[0]
-		if d := data.Get("data"); d.Truthy() { // a browser's MessageEvent; Node passes the data
-			data = d
-		}
-		if e := data.Get("error"); e.Truthy() {
-			p.failed.Store("a helper thread could not start: " + e.String())
+	answer := func(failure string) {
+		if failure != "" && p.failed.Load() == nil {
+			p.failed.Store("a helper thread could not start: " + failure)
 		}
 		if answered++; answered == helpers {
 			if p.failed.Load() == nil {
 				p.ready.Store(true)
 			}
 			close(p.settled)
-			onMessage.Release()
 		}
-		return nil
-	})
+	}
 	for h := range helpers {
-		w := newWorker()
-		if !w.Truthy() {
+		w, err := newWorker()
+		if err != nil {
 			p.Close()
-			return nil, errors.New("simd: no Worker to run helper threads on")
+			return nil, err
 		}
-		if w.Get("on").Type() == js.TypeFunction {
+		// The two listeners stay (never released): a late event must find them.
+		once := false
+		settle := func(failure string) {
+			if !once {
+				once = true
+				answer(failure)
+			}
+		}
+		onMessage := js.FuncOf(func(_ js.Value, args []js.Value) any {
+			data := args[0]
+			if d := data.Get("data"); d.Truthy() { // a browser's MessageEvent; Node passes the data
+				data = d
+			}
+			why := ""
+			if e := data.Get("error"); e.Truthy() {
+				why = e.String()
+			}
+			settle(why)
+			return nil
+		})
+		onError := js.FuncOf(func(_ js.Value, args []js.Value) any {
+			why := "its script failed"
+			if m := args[0].Get("message"); m.Type() == js.TypeString {
+				why += ": " + m.String()
+			}
+			settle(why)
+			return nil
+		})
+		if w.Get("on").Type() == js.TypeFunction { // Node's EventEmitter
 			w.Call("once", "message", onMessage)
+			w.Call("once", "error", onError)
 		} else {
 			w.Call("addEventListener", "message", onMessage, map[string]any{"once": true})
+			w.Call("addEventListener", "error", onError, map[string]any{"once": true})
 		}
 		w.Call("postMessage", map[string]any{"module": mod, "memory": mem, "ctl": addr(p.ctl), "words": len(p.ctl), "done": jobDone + h})
 		p.workers = append(p.workers, w)

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"syscall/js"
 	"testing"
 	"time"
@@ -92,5 +93,33 @@ func TestLoadThreadsRefused(t *testing.T) {
 	unshared := js.Global().Get("WebAssembly").Get("Memory").New(map[string]any{"initial": 1})
 	if _, err := LoadThreads(unshared, 2); err == nil {
 		t.Error("2 threads on an unshared memory accepted")
+	}
+}
+
+// TestPoolHelperFails: a helper whose kernel cannot start (here: a module that wants an
+// unshared memory) leaves the products on one thread, and says why.
+func TestPoolHelperFails(t *testing.T) {
+	mem := js.Global().Get("tdiffMemory")
+	if !mem.Truthy() || !isShared(mem) {
+		t.Skip("no shared Go memory: run with -exec wasm/simd/testdata/node_exec.sh")
+	}
+	k, err := LoadThreads(mem, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrong := js.Global().Get("WebAssembly").Get("Module").New(bytesJS(Module(false)))
+	k.pool, err = startPool(wrong, mem, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	if n, why := k.WaitThreads(time.Minute); n != 1 || !strings.Contains(why, "could not start") {
+		t.Fatalf("%d threads (%q), want 1 and why", n, why)
+	}
+	a := make([]float32, 64*256)
+	c := make([]float32, 64*768)
+	k.Sgemm(gblas.NoTrans, gblas.Trans, 64, 768, 256, 1, a, 256, make([]float32, 768*256), 256, 0, c, 768)
+	if k.pool.seq != 0 {
+		t.Fatal("a product was split over a pool that never started")
 	}
 }
