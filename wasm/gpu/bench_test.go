@@ -100,7 +100,7 @@ func breakdown(b *testing.B, dt checkpoint.DType) {
 	if _, err := d.Logits(randIDs(rand.New(rand.NewPCG(1, 1)), cfg.SeqLen, cfg.Vocab)); err != nil {
 		b.Fatal(err)
 	}
-	p, err := d.plan(cfg.SeqLen)
+	p, err := d.plan(shape{1, cfg.SeqLen})
 	if err != nil {
 		b.Fatal(err)
 	}

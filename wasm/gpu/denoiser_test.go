@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -250,5 +251,131 @@ func TestNewAndErrors(t *testing.T) {
 	d.Close()
 	if _, err := d.Logits(ids); err == nil {
 		t.Error("Logits after Close gave no error")
+	}
+}
+
+var _ sample.BatchDenoiser = (*Denoiser)(nil)
+
+// TestBatchLogits checks one pass over several sequences against each sequence alone on
+// the GPU and against the CPU model's batched forward, for a bidirectional, a causal and a
+// shifted model; then a batch too big for the buffer limit, which runs in several passes.
+func TestBatchLogits(t *testing.T) {
+	q8 := map[string]checkpoint.DType{"": Q8_0}
+	for _, c := range []struct {
+		name          string
+		causal, shift bool
+		dts           map[string]checkpoint.DType
+	}{{"f32", false, false, nil}, {"f32-causal", true, false, nil}, {"q8_0-shift", false, true, q8}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := smallConfig(c.causal)
+			cfg.Shift = c.shift
+			m, tensors := randomModel(t, cfg, 21, c.dts)
+			d := newTestDenoiser(t, cfg, tensors)
+			defer d.Close()
+			r := rand.New(rand.NewPCG(3, 4))
+			V := cfg.Vocab
+			for _, sh := range []shape{{3, 17}, {5, cfg.SeqLen}, {2, 1}, {3, 17}} { // {3, 17} twice: the plan is reused
+				var ids []int32
+				for range sh.B {
+					ids = append(ids, randIDs(r, sh.L, V)...)
+				}
+				got, err := d.BatchLogits(ids, sh.B)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append([]float32(nil), got...)
+				want, err := m.BatchLogits(ids, sh.B)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("B=%d L=%d: %d logits, want %d", sh.B, sh.L, len(got), len(want))
+				}
+				if diff, _ := maxAbsDiff(got, want); diff > logitTol || math.IsNaN(diff) {
+					t.Errorf("B=%d L=%d: max |gpu batch - cpu batch| logit = %g, want <= %g", sh.B, sh.L, diff, logitTol)
+				}
+				n := sh.L * V
+				for b := range sh.B {
+					alone, err := d.Logits(ids[b*sh.L : (b+1)*sh.L])
+					if err != nil {
+						t.Fatal(err)
+					}
+					if diff, _ := maxAbsDiff(got[b*n:(b+1)*n], alone); diff > logitTol || math.IsNaN(diff) {
+						t.Errorf("B=%d L=%d: sequence %d's logits in the batch differ from its own by up to %g, want <= %g",
+							sh.B, sh.L, b, diff, logitTol)
+					}
+				}
+			}
+			if d.stack.batch != 5 {
+				t.Errorf("activations for %d sequences after batches of up to 5", d.stack.batch)
+			}
+			// A device that holds 2 sequences a buffer: a batch of 5 runs in 3 passes.
+			ids := make([]int32, 0, 5*cfg.SeqLen)
+			for range 5 {
+				ids = append(ids, randIDs(r, cfg.SeqLen, V)...)
+			}
+			whole, err := d.BatchLogits(ids, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole = append([]float32(nil), whole...)
+			d.maxBytes = 2 * 4 * d.seqWords()
+			split, err := d.BatchLogits(ids, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff, _ := maxAbsDiff(split, whole); diff > logitTol || math.IsNaN(diff) {
+				t.Errorf("a batch of 5 in passes of 2 differs from one pass by up to %g, want <= %g", diff, logitTol)
+			}
+		})
+	}
+}
+
+// TestBatchIsolation checks that the sequences of a batch do not see each other: one
+// sequence's logits are the same (to rounding) as the first of a batch beside one sequence
+// and as the second beside another.
+func TestBatchIsolation(t *testing.T) {
+	for _, causal := range []bool{false, true} {
+		cfg := smallConfig(causal)
+		_, tensors := randomModel(t, cfg, 5, nil)
+		d := newTestDenoiser(t, cfg, tensors)
+		r := rand.New(rand.NewPCG(7, 8))
+		L, V := 20, cfg.Vocab
+		a, b, c := randIDs(r, L, V), randIDs(r, L, V), randIDs(r, L, V)
+		ab, err := d.BatchLogits(slices.Concat(a, b), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := append([]float32(nil), ab[:L*V]...)
+		ca, err := d.BatchLogits(slices.Concat(c, a), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff, _ := maxAbsDiff(ca[L*V:], first); diff > 1e-5 || math.IsNaN(diff) {
+			t.Errorf("causal=%v: a sequence's logits differ by up to %g between two batches, want the same", causal, diff)
+		}
+		d.Close()
+	}
+}
+
+func TestBatchLogitsErrors(t *testing.T) {
+	cfg := smallConfig(false)
+	_, tensors := randomModel(t, cfg, 1, nil)
+	d := newTestDenoiser(t, cfg, tensors)
+	defer d.Close()
+	for _, c := range []struct {
+		ids  []int32
+		B    int
+		want string
+	}{
+		{make([]int32, 6), 0, "split"},
+		{make([]int32, 7), 2, "split"},
+		{nil, 2, "sequence of 0 tokens"},
+		{make([]int32, 2*(cfg.SeqLen+1)), 2, "sequence of 25 tokens"},
+		{[]int32{1, 2, 3, 4, 96, 5}, 2, "position 1 of sequence 1"},
+	} {
+		if _, err := d.BatchLogits(c.ids, c.B); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("BatchLogits(%d ids, %d): error %v, want one saying %q", len(c.ids), c.B, err, c.want)
+		}
 	}
 }
