@@ -453,23 +453,30 @@ func (g *guarded) Logits(ids []int32) ([]float32, error) {
 	g.nfe++
 	g.rows++
 	l, err := g.d.Logits(ids)
-	if err != nil && g.onGPUFailure != nil {
-		g.fallback = fmt.Sprintf("the GPU failed after %d network calls (%v); the sample went on on the CPU", g.nfe-1, err)
-		g.d = g.onGPUFailure(err)
-		g.onGPUFailure = nil
+	if g.failOver(err) {
 		return g.d.Logits(ids)
 	}
 	return l, err
 }
 
+// failOver moves the sample to the CPU model when err is the GPU's failure, and says
+// whether it did: the failed call is then to be made again.
+func (g *guarded) failOver(err error) bool {
+	if err == nil || g.onGPUFailure == nil {
+		return false
+	}
+	g.fallback = fmt.Sprintf("the GPU failed after %d network calls (%v); the sample went on on the CPU", g.nfe-1, err)
+	g.d = g.onGPUFailure(err)
+	g.onGPUFailure = nil
+	return true
+}
+
 func (g *guarded) Vocab() int { return g.d.Vocab() }
 
 // guardedBatch is guarded over a denoiser that evaluates several sequences in one call
-// (the CPU model): a batch counts as one call of B rows.
-type guardedBatch struct {
-	*guarded
-	bd sample.BatchDenoiser
-}
+// (the CPU model, and the GPU's one pass over the batch): a batch counts as one call of B
+// rows. A GPU that fails in a batch leaves the sample to the CPU model, as in Logits.
+type guardedBatch struct{ *guarded }
 
 func (g guardedBatch) BatchLogits(ids []int32, B int) ([]float32, error) {
 	if g.ctx.Err() != nil {
@@ -477,14 +484,22 @@ func (g guardedBatch) BatchLogits(ids []int32, B int) ([]float32, error) {
 	}
 	g.nfe++
 	g.rows += B
-	return g.bd.BatchLogits(ids, B)
+	l, err := g.d.(sample.BatchDenoiser).BatchLogits(ids, B)
+	if g.failOver(err) {
+		bd, ok := g.d.(sample.BatchDenoiser)
+		if !ok {
+			return nil, fmt.Errorf("engine: %s; the CPU model has no batched forward", g.fallback)
+		}
+		return bd.BatchLogits(ids, B)
+	}
+	return l, err
 }
 
-// batched is g as a sample.BatchDenoiser when its denoiser is one; otherwise g, which the
-// speculative sampler then calls once per sequence (the GPU: one call per row, counted so).
+// batched is g as a sample.BatchDenoiser when its denoiser is one (the CPU model, the GPU's
+// Denoiser); otherwise g, which the speculative sampler then calls once per sequence.
 func (g *guarded) batched() sample.Denoiser {
-	if bd, ok := g.d.(sample.BatchDenoiser); ok {
-		return guardedBatch{g, bd}
+	if _, ok := g.d.(sample.BatchDenoiser); ok {
+		return guardedBatch{g}
 	}
 	return g
 }

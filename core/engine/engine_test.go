@@ -96,6 +96,8 @@ type fakeGPU struct {
 	self     []float32 // logits of SelfTestIDs
 	failFrom int       // calls past the self-test from which the device is lost; 0: never
 	calls    int
+	batches  int // BatchLogits calls, and the sequences they evaluated
+	rows     int
 }
 
 func newFakeGPU(m *model.Model, offset float32, delay time.Duration) *fakeGPU {
@@ -122,6 +124,23 @@ func (g *fakeGPU) Logits(ids []int32) ([]float32, error) {
 	} else {
 		l, err = g.Model.Logits(ids)
 	}
+	for i := range l {
+		l[i] += g.offset
+	}
+	return l, err
+}
+
+// BatchLogits is the CPU model's, one call per batch, failing like Logits.
+func (g *fakeGPU) BatchLogits(ids []int32, B int) ([]float32, error) {
+	if g.closed {
+		return nil, errors.New("fake GPU used after Close")
+	}
+	if g.calls++; g.failFrom > 0 && g.calls >= g.failFrom {
+		return nil, errors.New("webgpu: mapAsync: device lost")
+	}
+	g.batches++
+	g.rows += B
+	l, err := g.Model.BatchLogits(ids, B)
 	for i := range l {
 		l[i] += g.offset
 	}
@@ -495,6 +514,51 @@ func TestGPULostMidSample(t *testing.T) {
 	}
 	if o, err := e.Sample(context.Background(), Request{Prompt: "a", Length: 4, Steps: 2}, nil); err != nil || o.Backend != e.Info().CPUName {
 		t.Errorf("default backend after the loss: %q (%v), want the CPU", o.Backend, err)
+	}
+}
+
+// TestSpeculativeOnGPU: a speculative sample on a GPU that evaluates batches makes one
+// call a batch (the calls and rows it reports are the GPU's), and a GPU lost in a batch
+// leaves the rest of the sample to the CPU, which writes what it alone writes.
+func TestSpeculativeOnGPU(t *testing.T) {
+	var g *fakeGPU
+	e := load(t, func(f *checkpoint.File, cfg model.Config) (GPU, error) {
+		m, err := model.FromFile(f)
+		if err != nil {
+			return nil, err
+		}
+		g = newFakeGPU(m, 0, 0)
+		return g, nil
+	})
+	r := Request{Prompt: "It is a truth", Length: 24, Steps: 12, Temperature: 1, Seed: 5, Draft: sample.DraftFrozen, K: 3, Backend: "cpu"}
+	want, err := e.Sample(context.Background(), r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Backend = "gpu"
+	g.calls = 0
+	out, err := e.Sample(context.Background(), r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Backend != "Fake GPU" || out.Text != want.Text || out.NFE != want.NFE || out.TargetRows != want.TargetRows {
+		t.Errorf("on the GPU: %q on %q, %d target calls of %d rows; want the CPU's %q, %d calls of %d rows",
+			out.Text, out.Backend, out.NFE, out.TargetRows, want.Text, want.NFE, want.TargetRows)
+	}
+	if g.batches == 0 || g.calls != out.NFE || g.rows+(g.calls-g.batches) != out.TargetRows {
+		t.Errorf("the GPU saw %d calls, %d of them batches of %d rows in all; the sample reports %d target calls of %d rows",
+			g.calls, g.batches, g.rows, out.NFE, out.TargetRows)
+	}
+	// Lost at the GPU's second call, a batch: the sample ends on the CPU.
+	g.calls, g.failFrom = 0, 2
+	out, err = e.Sample(context.Background(), r, nil)
+	if err != nil {
+		t.Fatalf("speculative sample with the GPU lost midway: %v", err)
+	}
+	if !g.closed || out.Backend != e.Info().CPUName || !strings.Contains(out.Fallback, "after 1 network calls") ||
+		out.Text != want.Text || out.NFE != want.NFE {
+		t.Errorf("GPU closed %v, backend %q, fallback %q, text %q (%d calls): want the CPU's %q (%d calls) after 1 call",
+			g.closed, out.Backend, out.Fallback, out.Text, out.NFE, want.Text, want.NFE)
 	}
 }
 
