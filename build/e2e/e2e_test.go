@@ -241,9 +241,9 @@ func itoa(n int) string {
 	}
 }
 
-// TestWebGPU samples on the GPU (SwiftShader on machines without one). The page makes
-// the faster backend the default, which on SwiftShader is the CPU, so the test asks for
-// the GPU.
+// TestWebGPU samples on the GPU (SwiftShader on machines without one), then samples
+// speculatively there (checkSpeculativeGPU). The page makes the faster backend the
+// default, which on SwiftShader is the CPU, so the test asks for the GPU.
 func TestWebGPU(t *testing.T) {
 	e := setup(t)
 	ctx := e.browser(t, true)
@@ -254,6 +254,7 @@ func TestWebGPU(t *testing.T) {
 	if s.SelfTest < 0 || s.SelfTest > 1e-3 {
 		t.Errorf("self-test max logit difference %g, want within 1e-3", s.SelfTest)
 	}
+	e.checkSpeculativeGPU(t, ctx)
 }
 
 // TestCPU samples with no WebGPU adapter, fills blanks, runs the widget page, recovers
