@@ -20,6 +20,7 @@ type pageRun struct {
 	IDs     []int32 `json:"ids"`
 	Rows    int     `json:"rows"` // speculative: the target's sequences evaluated
 	Seconds float64 `json:"seconds"`
+	Moved   string  `json:"moved"` // why the sample moved from the GPU to the CPU midway
 }
 
 // run opens the demo with q (autorun, no pacing) and returns the finished sample.
@@ -36,11 +37,11 @@ func (e *env) run(t *testing.T, ctx context.Context, q url.Values) pageRun {
 		t.Fatalf("%v: state %q, status %q", q, r.State, r.Status)
 	}
 	o, err := chromedp.Run(ctx, chromedp.Evaluate[pageRun](`({ids: tdiffDemo.output.ids, rows: tdiffDemo.output.targetRows || 0,
-		seconds: tdiffDemo.output.seconds})`))
+		seconds: tdiffDemo.output.seconds, moved: tdiffDemo.output.fallback || ""})`))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.IDs, r.Rows, r.Seconds = o.IDs, o.Rows, o.Seconds
+	r.IDs, r.Rows, r.Seconds, r.Moved = o.IDs, o.Rows, o.Seconds, o.Moved
 	return r
 }
 
@@ -97,8 +98,8 @@ func TestMeasureSpeculative(t *testing.T) {
 			q.Set("draft", sample.DraftFrozen)
 			spec := e.run(t, ctx, q)
 			for _, r := range []pageRun{plain, spec} {
-				if r.Tokens != tokens || r.Fallback != "" || (backend == "gpu") != (r.RanOn == r.GPUName && r.GPUName != "") {
-					t.Fatalf("%s seed %d: %d tokens on %q (GPU %q, fallback %q)", backend, seed, r.Tokens, r.RanOn, r.GPUName, r.Fallback)
+				if r.Tokens != tokens || r.Moved != "" || (backend == "gpu") != (r.RanOn == r.GPUName && r.GPUName != "") {
+					t.Fatalf("%s seed %d: %d tokens on %q (GPU %q; %s)", backend, seed, r.Tokens, r.RanOn, r.GPUName, r.Moved)
 				}
 			}
 			t.Logf("%s seed %d: plain %d calls %.2f s; speculative %d calls over %d sequences, %d steps, %.2f s",

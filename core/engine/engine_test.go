@@ -469,10 +469,9 @@ func TestSampleRefuses(t *testing.T) {
 	}
 }
 
-// TestGPULostMidSample loses the GPU at the third network call of a sample: the sample
-// goes on on the CPU from where it was and writes what the CPU alone writes (the fake GPU
-// is the CPU model), says so, and later samples run on the CPU.
-func TestGPULostMidSample(t *testing.T) {
+// loadFakeGPU loads the release with a fakeGPU that is lost from call failFrom on (0:
+// never).
+func loadFakeGPU(t *testing.T, failFrom int) (*Engine, *fakeGPU) {
 	var g *fakeGPU
 	e := load(t, func(f *checkpoint.File, cfg model.Config) (GPU, error) {
 		m, err := model.FromFile(f)
@@ -480,9 +479,17 @@ func TestGPULostMidSample(t *testing.T) {
 			return nil, err
 		}
 		g = newFakeGPU(m, 0, 0)
-		g.failFrom = 3
+		g.failFrom = failFrom
 		return g, nil
 	})
+	return e, g
+}
+
+// TestGPULostMidSample loses the GPU at the third network call of a sample: the sample
+// goes on on the CPU from where it was and writes what the CPU alone writes (the fake GPU
+// is the CPU model), says so, and later samples run on the CPU.
+func TestGPULostMidSample(t *testing.T) {
+	e, g := loadFakeGPU(t, 3)
 	if !e.Info().GPU {
 		t.Fatalf("info = %+v, want the fake GPU as the default", e.Info())
 	}
@@ -521,15 +528,7 @@ func TestGPULostMidSample(t *testing.T) {
 // call a batch (the calls and rows it reports are the GPU's), and a GPU lost in a batch
 // leaves the rest of the sample to the CPU, which writes what it alone writes.
 func TestSpeculativeOnGPU(t *testing.T) {
-	var g *fakeGPU
-	e := load(t, func(f *checkpoint.File, cfg model.Config) (GPU, error) {
-		m, err := model.FromFile(f)
-		if err != nil {
-			return nil, err
-		}
-		g = newFakeGPU(m, 0, 0)
-		return g, nil
-	})
+	e, g := loadFakeGPU(t, 0)
 	r := Request{Prompt: "It is a truth", Length: 24, Steps: 12, Temperature: 1, Seed: 5, Draft: sample.DraftFrozen, K: 3, Backend: "cpu"}
 	want, err := e.Sample(context.Background(), r, nil)
 	if err != nil {

@@ -98,6 +98,18 @@ func newTestDenoiser(t testing.TB, cfg model.Config, tensors []checkpoint.Tensor
 	return d
 }
 
+// smallPair makes a random small model (randomModel) on the CPU and on the GPU; the test
+// closes the GPU's at its end.
+func smallPair(t *testing.T, causal, shift bool, seed uint64, dts map[string]checkpoint.DType) (model.Config, *model.Model, *Denoiser) {
+	t.Helper()
+	cfg := smallConfig(causal)
+	cfg.Shift = shift
+	m, tensors := randomModel(t, cfg, seed, dts)
+	d := newTestDenoiser(t, cfg, tensors)
+	t.Cleanup(d.Close)
+	return cfg, m, d
+}
+
 func randIDs(r *rand.Rand, L, V int) []int32 {
 	ids := make([]int32, L)
 	for i := range ids {
@@ -131,11 +143,7 @@ func TestForwardMatchesCPU(t *testing.T) {
 		{"q8_0-shift", false, map[string]checkpoint.DType{"tok_emb": Q8_0, "wq": Q8_0, "wk": Q8_0, "wv": Q8_0, "wo": Q8_0, "w1": Q8_0, "w2": Q8_0, "w3": Q8_0, "head": Q8_0}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := smallConfig(c.causal)
-			cfg.Shift = c.shift
-			m, tensors := randomModel(t, cfg, 42, c.dts)
-			d := newTestDenoiser(t, cfg, tensors)
-			defer d.Close()
+			cfg, m, d := smallPair(t, c.causal, c.shift, 42, c.dts)
 			r := rand.New(rand.NewPCG(1, 2))
 			for _, L := range []int{cfg.SeqLen, 17, 1, 17} { // 17 twice: the recorded plan is reused
 				ids := randIDs(r, L, cfg.Vocab)
@@ -267,11 +275,7 @@ func TestBatchLogits(t *testing.T) {
 		dts           map[string]checkpoint.DType
 	}{{"f32", false, false, nil}, {"f32-causal", true, false, nil}, {"q8_0-shift", false, true, q8}} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := smallConfig(c.causal)
-			cfg.Shift = c.shift
-			m, tensors := randomModel(t, cfg, 21, c.dts)
-			d := newTestDenoiser(t, cfg, tensors)
-			defer d.Close()
+			cfg, m, d := smallPair(t, c.causal, c.shift, 21, c.dts)
 			r := rand.New(rand.NewPCG(3, 4))
 			V := cfg.Vocab
 			for _, sh := range []shape{{3, 17}, {5, cfg.SeqLen}, {2, 1}, {3, 17}} { // {3, 17} twice: the plan is reused
