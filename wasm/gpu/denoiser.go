@@ -137,8 +137,10 @@ func (d *Denoiser) seqWords() int {
 	return max(d.stack.actWords(), d.cfg.SeqLen*d.cfg.Vocab)
 }
 
-// maxBatch is the most sequences one pass can hold within the device's buffer limit.
-func (d *Denoiser) maxBatch() int { return d.maxBytes / (4 * d.seqWords()) }
+// maxBatch is the most sequences one pass can hold within the device's buffer limit and
+// with one workgroup row a position (embed, RoPE and attention dispatch one per row, at
+// most 65535, WebGPU's default limit per dimension).
+func (d *Denoiser) maxBatch() int { return min(d.maxBytes/(4*d.seqWords()), 65535/d.cfg.SeqLen) }
 
 // makeActs (re)makes the activations for B sequences of up to SeqLen rows and destroys the
 // old ones; the recorded plans bound those, so they go too.
