@@ -10,12 +10,16 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/continuous"
 	"github.com/austen-diffusion/textdiffusion/core/engine"
 	"github.com/austen-diffusion/textdiffusion/core/model"
+	"github.com/austen-diffusion/textdiffusion/core/sample"
 	"github.com/austen-diffusion/textdiffusion/wasm/gpu"
 	"github.com/austen-diffusion/textdiffusion/wasm/gpu/webgpu"
 )
 
-// gpuDenoiser adapts gpu.Denoiser to engine.GPU.
+// gpuDenoiser adapts gpu.Denoiser to engine.GPU. It keeps the Denoiser's BatchLogits, so
+// that the engine's speculative sampler verifies a chain in one pass on the GPU.
 type gpuDenoiser struct{ *gpu.Denoiser }
+
+var _ sample.BatchDenoiser = gpuDenoiser{}
 
 func (g gpuDenoiser) Name() string { return g.AdapterName() }
 

@@ -243,9 +243,9 @@ func itoa(n int) string {
 	}
 }
 
-// TestWebGPU samples on the GPU (SwiftShader on machines without one). The page makes
-// the faster backend the default, which on SwiftShader is the CPU, so the test asks for
-// the GPU.
+// TestWebGPU samples on the GPU (SwiftShader on machines without one), then samples
+// speculatively there (checkSpeculativeGPU). The page makes the faster backend the
+// default, which on SwiftShader is the CPU, so the test asks for the GPU.
 func TestWebGPU(t *testing.T) {
 	e := setup(t)
 	ctx := e.browser(t, true)
@@ -279,6 +279,7 @@ func TestWebGPU(t *testing.T) {
 		t.Errorf("Model and timings: %q, want the GPU's matrix products named", mm.Facts)
 	}
 	t.Logf("matmul kernel at load: %s (one %d-position forward pass: registers %.0f ms, tiled %.0f ms)", mm.Kernel, mm.Positions, 1000*reg, 1000*tiled)
+	e.checkSpeculativeGPU(t, ctx)
 }
 
 // TestCPU samples with no WebGPU adapter, fills blanks, runs the widget page, recovers

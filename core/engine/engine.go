@@ -466,13 +466,13 @@ type guarded struct {
 func guard(ctx context.Context, d sample.Denoiser) *guarded { return &guarded{ctx: ctx, d: d} }
 
 func (g *guarded) Logits(ids []int32) ([]float32, error) {
-	return g.call(func(d sample.Denoiser) ([]float32, error) { return d.Logits(ids) })
+	return g.call(1, func(d sample.Denoiser) ([]float32, error) { return d.Logits(ids) })
 }
 
 // RowLogits makes g a sample.RowDenoiser: the CPU model runs its head on rows only; a
 // denoiser without RowLogits (the GPU) computes every row and the rows are picked out.
 func (g *guarded) RowLogits(ids, rows []int32) ([]float32, error) {
-	return g.call(func(d sample.Denoiser) ([]float32, error) {
+	return g.call(1, func(d sample.Denoiser) ([]float32, error) {
 		if rd, ok := d.(sample.RowDenoiser); ok {
 			return rd.RowLogits(ids, rows)
 		}
@@ -489,14 +489,14 @@ func (g *guarded) RowLogits(ids, rows []int32) ([]float32, error) {
 	})
 }
 
-// call runs one network call on g's denoiser; when the GPU fails, it moves the sample to
-// the CPU and runs the call again there.
-func (g *guarded) call(run func(sample.Denoiser) ([]float32, error)) ([]float32, error) {
+// call runs one network call of rows sequences on g's denoiser; when the GPU fails, it
+// moves the sample to the CPU and runs the call again there.
+func (g *guarded) call(rows int, run func(sample.Denoiser) ([]float32, error)) ([]float32, error) {
 	if g.ctx.Err() != nil {
 		return nil, ErrCanceled
 	}
 	g.nfe++
-	g.rows++
+	g.rows += rows
 	l, err := run(g.d)
 	if err != nil && g.onGPUFailure != nil {
 		g.fallback = fmt.Sprintf("the GPU failed after %d network calls (%v); the sample went on on the CPU", g.nfe-1, err)
@@ -510,26 +510,25 @@ func (g *guarded) call(run func(sample.Denoiser) ([]float32, error)) ([]float32,
 func (g *guarded) Vocab() int { return g.d.Vocab() }
 
 // guardedBatch is guarded over a denoiser that evaluates several sequences in one call
-// (the CPU model): a batch counts as one call of B rows.
-type guardedBatch struct {
-	*guarded
-	bd sample.BatchDenoiser
-}
+// (the CPU model, and the GPU's one pass over the batch): a batch counts as one call of B
+// rows. A GPU that fails in a batch leaves the sample to the CPU model, as in Logits.
+type guardedBatch struct{ *guarded }
 
 func (g guardedBatch) BatchLogits(ids []int32, B int) ([]float32, error) {
-	if g.ctx.Err() != nil {
-		return nil, ErrCanceled
-	}
-	g.nfe++
-	g.rows += B
-	return g.bd.BatchLogits(ids, B)
+	return g.call(B, func(d sample.Denoiser) ([]float32, error) {
+		bd, ok := d.(sample.BatchDenoiser)
+		if !ok {
+			return nil, errors.New("engine: the CPU model has no batched forward")
+		}
+		return bd.BatchLogits(ids, B)
+	})
 }
 
-// batched is g as a sample.BatchDenoiser when its denoiser is one; otherwise g, which the
-// speculative sampler then calls once per sequence (the GPU: one call per row, counted so).
+// batched is g as a sample.BatchDenoiser when its denoiser is one (the CPU model, the GPU's
+// Denoiser); otherwise g, which the speculative sampler then calls once per sequence.
 func (g *guarded) batched() sample.Denoiser {
-	if bd, ok := g.d.(sample.BatchDenoiser); ok {
-		return guardedBatch{g, bd}
+	if _, ok := g.d.(sample.BatchDenoiser); ok {
+		return guardedBatch{g}
 	}
 	return g
 }

@@ -96,6 +96,8 @@ type fakeGPU struct {
 	self     []float32 // logits of SelfTestIDs
 	failFrom int       // calls past the self-test from which the device is lost; 0: never
 	calls    int
+	batches  int // BatchLogits calls, and the sequences they evaluated
+	rows     int
 }
 
 func newFakeGPU(m *model.Model, offset float32, delay time.Duration) *fakeGPU {
@@ -123,6 +125,23 @@ func (g *fakeGPU) Logits(ids []int32) ([]float32, error) {
 	} else {
 		l, err = g.m.Logits(ids)
 	}
+	for i := range l {
+		l[i] += g.offset
+	}
+	return l, err
+}
+
+// BatchLogits is the CPU model's, one call per batch, failing like Logits.
+func (g *fakeGPU) BatchLogits(ids []int32, B int) ([]float32, error) {
+	if g.closed {
+		return nil, errors.New("fake GPU used after Close")
+	}
+	if g.calls++; g.failFrom > 0 && g.calls >= g.failFrom {
+		return nil, errors.New("webgpu: mapAsync: device lost")
+	}
+	g.batches++
+	g.rows += B
+	l, err := g.m.BatchLogits(ids, B)
 	for i := range l {
 		l[i] += g.offset
 	}
@@ -479,10 +498,9 @@ func TestSampleRefuses(t *testing.T) {
 	}
 }
 
-// TestGPULostMidSample loses the GPU at the third network call of a sample: the sample
-// goes on on the CPU from where it was and writes what the CPU alone writes (the fake GPU
-// is the CPU model), says so, and later samples run on the CPU.
-func TestGPULostMidSample(t *testing.T) {
+// loadFakeGPU loads the release with a fakeGPU that is lost from call failFrom on (0:
+// never).
+func loadFakeGPU(t *testing.T, failFrom int) (*Engine, *fakeGPU) {
 	var g *fakeGPU
 	e := load(t, func(f *checkpoint.File, cfg model.Config) (GPU, error) {
 		m, err := model.FromFile(f)
@@ -490,9 +508,17 @@ func TestGPULostMidSample(t *testing.T) {
 			return nil, err
 		}
 		g = newFakeGPU(m, 0, 0)
-		g.failFrom = 3
+		g.failFrom = failFrom
 		return g, nil
 	})
+	return e, g
+}
+
+// TestGPULostMidSample loses the GPU at the third network call of a sample: the sample
+// goes on on the CPU from where it was and writes what the CPU alone writes (the fake GPU
+// is the CPU model), says so, and later samples run on the CPU.
+func TestGPULostMidSample(t *testing.T) {
+	e, g := loadFakeGPU(t, 3)
 	if !e.Info().GPU {
 		t.Fatalf("info = %+v, want the fake GPU as the default", e.Info())
 	}
@@ -524,6 +550,43 @@ func TestGPULostMidSample(t *testing.T) {
 	}
 	if o, err := e.Sample(context.Background(), Request{Prompt: "a", Length: 4, Steps: 2}, nil); err != nil || o.Backend != e.Info().CPUName {
 		t.Errorf("default backend after the loss: %q (%v), want the CPU", o.Backend, err)
+	}
+}
+
+// TestSpeculativeOnGPU: a speculative sample on a GPU that evaluates batches makes one
+// call a batch (the calls and rows it reports are the GPU's), and a GPU lost in a batch
+// leaves the rest of the sample to the CPU, which writes what it alone writes.
+func TestSpeculativeOnGPU(t *testing.T) {
+	e, g := loadFakeGPU(t, 0)
+	r := Request{Prompt: "It is a truth", Length: 24, Steps: 12, Temperature: 1, Seed: 5, Draft: sample.DraftFrozen, K: 3, Backend: "cpu"}
+	want, err := e.Sample(context.Background(), r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Backend = "gpu"
+	g.calls = 0
+	out, err := e.Sample(context.Background(), r, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Backend != "Fake GPU" || out.Text != want.Text || out.NFE != want.NFE || out.TargetRows != want.TargetRows {
+		t.Errorf("on the GPU: %q on %q, %d target calls of %d rows; want the CPU's %q, %d calls of %d rows",
+			out.Text, out.Backend, out.NFE, out.TargetRows, want.Text, want.NFE, want.TargetRows)
+	}
+	if g.batches == 0 || g.calls != out.NFE || g.rows+(g.calls-g.batches) != out.TargetRows {
+		t.Errorf("the GPU saw %d calls, %d of them batches of %d rows in all; the sample reports %d target calls of %d rows",
+			g.calls, g.batches, g.rows, out.NFE, out.TargetRows)
+	}
+	// Lost at the GPU's second call, a batch: the sample ends on the CPU.
+	g.calls, g.failFrom = 0, 2
+	out, err = e.Sample(context.Background(), r, nil)
+	if err != nil {
+		t.Fatalf("speculative sample with the GPU lost midway: %v", err)
+	}
+	if !g.closed || out.Backend != e.Info().CPUName || !strings.Contains(out.Fallback, "after 1 network calls") ||
+		out.Text != want.Text || out.NFE != want.NFE {
+		t.Errorf("GPU closed %v, backend %q, fallback %q, text %q (%d calls): want the CPU's %q (%d calls) after 1 call",
+			g.closed, out.Backend, out.Fallback, out.Text, out.NFE, want.Text, want.NFE)
 	}
 }
 

@@ -3,6 +3,7 @@
 package gpu
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"sort"
 	"testing"
@@ -70,6 +71,37 @@ func BenchmarkLogitsDemoQ8_0(b *testing.B)     { benchDenoiser(b, Q8_0, false) }
 func BenchmarkLogitsDemoQ4_0(b *testing.B)     { benchDenoiser(b, Q4_0, false) }
 func BenchmarkCandidatesDemoQ8_0(b *testing.B) { benchDenoiser(b, Q8_0, true) }
 
+// BenchmarkBatchLogits times one pass over B sequences of the demo model (Q8_0) at 74
+// tokens, a 64-token sample after a 10-token prompt: the speculative sampler's batch of
+// K+1 states. A batch pays where a pass of B sequences costs less than B passes of one;
+// ms/sequence says by how much.
+func BenchmarkBatchLogits(b *testing.B) {
+	cfg := model.Demo()
+	_, tensors := randomModel(b, cfg, 1, demoDTypes(Q8_0))
+	d := newTestDenoiser(b, cfg, tensors)
+	defer d.Close()
+	r := rand.New(rand.NewPCG(1, 1))
+	for _, B := range []int{1, 3, 5, 9} {
+		var ids []int32
+		for range B {
+			ids = append(ids, randIDs(r, 74, cfg.Vocab)...)
+		}
+		b.Run(fmt.Sprintf("B=%d", B), func(b *testing.B) {
+			// The first call grows the activations and records the plan.
+			if _, err := d.BatchLogits(ids, B); err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := d.BatchLogits(ids, B); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(b.Elapsed().Seconds()*1e3/float64(b.N*B), "ms/sequence")
+		})
+	}
+}
+
 // BenchmarkLogitsDemoCPU is the Go CPU model in the same browser, for comparison.
 func BenchmarkLogitsDemoCPU(b *testing.B) {
 	cfg := model.Demo()
@@ -94,7 +126,7 @@ func BenchmarkMatmulKernels(b *testing.B) {
 				_, tensors := randomModel(b, cfg, 1, demoDTypes(dt))
 				d := newTestDenoiserOn(b, testKernels(b).withMatmul(mm), cfg, tensors)
 				defer d.Close()
-				p, err := d.plan(cfg.SeqLen)
+				p, err := d.plan(shape{1, cfg.SeqLen})
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -131,7 +163,7 @@ func breakdown(b *testing.B, dt checkpoint.DType) {
 	if _, err := d.Logits(randIDs(rand.New(rand.NewPCG(1, 1)), cfg.SeqLen, cfg.Vocab)); err != nil {
 		b.Fatal(err)
 	}
-	p, err := d.plan(cfg.SeqLen)
+	p, err := d.plan(shape{1, cfg.SeqLen})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -125,6 +125,7 @@ func newContinuousOn(k *kernels, info webgpu.AdapterInfo, den, dec model.Config,
 	c.inProj = u.mat("in_proj")
 	c.timeW1, c.timeB1, c.timeW2, c.timeB2 = u.mat("time_w1"), u.vec("time_b1"), u.mat("time_w2"), u.vec("time_b2")
 	c.denStack = uploadStack(u, den)
+	c.denStack.makeActs(u, 1)
 	c.outProj, c.outBias = u.mat("out_proj"), u.vec("out_bias")
 	// The decoder's tensors, read under their own names.
 	du := &uploader{k: k, byName: map[string]*checkpoint.Tensor{}}
@@ -135,6 +136,7 @@ func newContinuousOn(k *kernels, info webgpu.AdapterInfo, den, dec model.Config,
 	}
 	c.decIn = du.mat("in_proj")
 	c.decStack = uploadStack(du, dec)
+	c.decStack.makeActs(du, 1)
 	c.head = du.mat("head")
 	u.bufs, u.err = append(u.bufs, du.bufs...), errors.Join(u.err, du.err)
 
@@ -200,7 +202,7 @@ func (c *Continuous) record(L int) (*latentPlan, error) {
 	den.add(k.bias(s.h, c.timeB1, L*D, D, true))
 	den.add(k.matmul(s.h, c.timeW2, c.cond, L, false))
 	den.add(k.bias(c.cond, c.timeB2, L*D, D, false))
-	den.addAll(s.steps(k, L, c.cond))
+	den.addAll(s.steps(k, 1, L, c.cond))
 	den.add(k.matmul(s.h, c.outProj, c.raw, L, false))
 	den.add(k.bias(c.raw, c.outBias, L*Z, Z, false))
 	den.add(k.gaussianUpdate(k.updateParams(L*Z, Z, 1, 0, 0), c.est, c.raw, c.noise, c.clean, c.known, L*Z))
@@ -211,7 +213,7 @@ func (c *Continuous) record(L int) (*latentPlan, error) {
 	ds := c.decStack
 	var dec recorder
 	dec.add(k.matmul(c.est, c.decIn, ds.x, L, false))
-	dec.addAll(ds.steps(k, L, nil))
+	dec.addAll(ds.steps(k, 1, L, nil))
 	dec.add(k.matmul(ds.h, c.head, c.logits, L, false))
 	p.decode = dec.steps
 	cand, cerr := k.argmaxConf(c.logits, c.cand, L, V, int(c.dec.MaskID()))

@@ -6,17 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/austen-diffusion/textdiffusion/core/checkpoint"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/wasm/gpu/webgpu"
 )
 
-// Denoiser is the model's forward pass on WebGPU; it implements sample.Denoiser. Weights
-// are uploaded once, activations are sized for cfg.SeqLen and reused, and the dispatches
-// for each sequence length are recorded once. Its methods block the calling goroutine
-// while the GPU works, so never call them from inside a js.FuncOf callback (the promise
-// they wait for could then never resolve): call them from a goroutine.
+// Denoiser is the model's forward pass on WebGPU; it implements sample.BatchDenoiser.
+// Weights are uploaded once; activations are sized for a batch of sequences of cfg.SeqLen
+// rows (one at first, remade larger when a batch needs more) and reused, and the
+// dispatches for each input shape are recorded once. Its methods block the calling
+// goroutine while the GPU works, so never call them from inside a js.FuncOf callback (the
+// promise they wait for could then never resolve): call them from a goroutine.
 type Denoiser struct {
 	holder
 	cfg model.Config
@@ -25,16 +27,22 @@ type Denoiser struct {
 	*stack
 	head weight // (V, D)
 
-	// Activations, each sized for SeqLen rows (the blocks' are the stack's).
-	ids                  *webgpu.Buffer // (L) u32
-	logits               *webgpu.Buffer // (L, V)
-	cand                 *webgpu.Buffer // (L, 4) words
+	// Activations (kept in holder.acts), each sized for stack.batch sequences of SeqLen
+	// rows (the blocks' are the stack's).
+	ids                  *webgpu.Buffer // (rows) u32
+	logits               *webgpu.Buffer // (rows, V)
+	cand                 *webgpu.Buffer // (rows, 4) words
 	logitsRead, candRead *webgpu.Buffer // staging for readback
-	plans                map[int]*plan
 	idsWords             []uint32
+	maxBytes             int // the largest buffer the device allows
+	plans                map[shape]*plan
+	out                  []float32 // BatchLogits' result, reused
 }
 
-// plan is the recorded forward pass for one sequence length.
+// shape is an input's: B sequences of L tokens.
+type shape struct{ B, L int }
+
+// plan is the recorded forward pass for one input shape.
 type plan struct {
 	forward []step // ids to logits
 	cand    step   // logits to candidates
@@ -71,7 +79,7 @@ func New(cfg model.Config, tensors ...checkpoint.Tensor) (*Denoiser, error) {
 // chooses the matmul kernel by timing a forward pass with each (measure), or keeps k's
 // when measure is nil.
 func newOn(k *kernels, info webgpu.AdapterInfo, cfg model.Config, byName map[string]*checkpoint.Tensor, measure measureFunc) (*Denoiser, error) {
-	d := &Denoiser{holder: holder{k: k, info: info}, cfg: cfg, plans: map[int]*plan{}}
+	d := &Denoiser{holder: holder{k: k, info: info}, cfg: cfg, plans: map[shape]*plan{}}
 	if err := d.upload(byName, measure); err != nil {
 		d.destroyBuffers()
 		return nil, err
@@ -94,23 +102,22 @@ func deviceLimits(ad *webgpu.Adapter) map[string]float64 {
 
 func (d *Denoiser) upload(byName map[string]*checkpoint.Tensor, measure measureFunc) error {
 	c := d.cfg
-	V, L := c.Vocab, c.SeqLen
 	u := &uploader{k: d.k, byName: byName}
 	d.tokEmb = u.mat("tok_emb")
 	d.stack = uploadStack(u, c)
 	d.head = u.mat("head")
-	d.ids = u.act("ids", L)
-	d.logits = u.act("logits", L*V)
-	d.cand = u.act("cand", L*4)
-	d.logitsRead = u.keep(d.k.staging("logits read", 4*L*V))
-	d.candRead = u.keep(d.k.staging("cand read", 4*L*4))
 	d.bufs = u.bufs
 	if u.err != nil {
 		return u.err
 	}
-	d.idsWords = make([]uint32, L)
-	err := d.chooseMatmul(L, func(L int) ([]step, error) {
-		p, err := d.record(L)
+	d.maxBytes = bufferLimit(d.k.dev)
+	if d.maxBatch() < 1 {
+		return fmt.Errorf("gpu: one sequence of %d rows needs a buffer of %d bytes, over this device's limit of %d",
+			c.SeqLen, 4*d.seqWords(), d.maxBytes)
+	}
+	d.makeActs(1)
+	err := d.chooseMatmul(c.SeqLen, func(L int) ([]step, error) {
+		p, err := d.record(shape{1, L})
 		if err != nil {
 			return nil, err
 		}
@@ -121,30 +128,76 @@ func (d *Denoiser) upload(byName map[string]*checkpoint.Tensor, measure measureF
 	}
 	// Compile every pipeline now (SwiftShader takes a while), so the first call is not slow
 	// and shader errors surface here.
-	_, err = d.plan(1)
+	_, err = d.plan(shape{1, 1})
 	return err
 }
 
-// plan returns the recorded dispatches for sequences of length L.
-func (d *Denoiser) plan(L int) (*plan, error) {
-	return cached(d.plans, L, func() (*plan, error) { return d.record(L) })
+// bufferLimit is the size in bytes of the largest storage buffer dev allows to bind
+// (WebGPU's defaults where the browser does not say).
+func bufferLimit(dev *webgpu.Device) int {
+	limit := func(name string, def float64) float64 {
+		if v := dev.Limit(name); v > 0 {
+			return v
+		}
+		return def
+	}
+	return int(min(limit("maxStorageBufferBindingSize", 128<<20), limit("maxBufferSize", 256<<20)))
 }
 
-// record records the dispatches for sequences of length L with d.k.
-func (d *Denoiser) record(L int) (*plan, error) {
+// seqWords is the size in words of the largest activation for one sequence of SeqLen rows;
+// every activation grows in proportion to the batch.
+func (d *Denoiser) seqWords() int {
+	return max(d.stack.actWords(), d.cfg.SeqLen*d.cfg.Vocab)
+}
+
+// maxBatch is the most sequences one pass can hold within the device's buffer limit and
+// with one workgroup row a position (embed, RoPE and attention dispatch one per row, at
+// most 65535, WebGPU's default limit per dimension).
+func (d *Denoiser) maxBatch() int { return min(d.maxBytes/(4*d.seqWords()), 65535/d.cfg.SeqLen) }
+
+// makeActs (re)makes the activations for B sequences of up to SeqLen rows and destroys the
+// old ones; the recorded plans bound those, so they go too.
+func (d *Denoiser) makeActs(B int) {
+	c := d.cfg
+	rows := B * c.SeqLen
+	u := &uploader{k: d.k}
+	d.stack.makeActs(u, B)
+	d.ids = u.act("ids", rows)
+	d.logits = u.act("logits", rows*c.Vocab)
+	d.cand = u.act("cand", rows*4)
+	d.logitsRead = u.keep(d.k.staging("logits read", 4*rows*c.Vocab))
+	d.candRead = u.keep(d.k.staging("cand read", 4*rows*4))
+	for _, b := range d.acts {
+		b.Destroy()
+	}
+	d.acts = u.bufs
+	d.idsWords = make([]uint32, rows)
+	clear(d.plans)
+}
+
+// plan returns the recorded dispatches for an input of shape sh.
+func (d *Denoiser) plan(sh shape) (*plan, error) {
+	return cached(d.plans, sh, func() (*plan, error) { return d.record(sh) })
+}
+
+// record records the dispatches for an input of shape sh with d.k: every op once over the
+// B*L rows, attention and RoPE within each sequence.
+func (d *Denoiser) record(sh shape) (*plan, error) {
 	c, k := d.cfg, d.k
 	D, V := c.Dim, c.Vocab
+	B, L := sh.B, sh.L
+	M := B * L
 	var r recorder
-	r.add(k.embed(d.ids, d.tokEmb.buf, d.tokEmb.dt, d.x, L, D))
-	r.addAll(d.stack.steps(k, L, nil))
+	r.add(k.embed(d.ids, d.tokEmb.buf, d.tokEmb.dt, d.x, M, D))
+	r.addAll(d.stack.steps(k, B, L, nil))
 	headIn := d.h
 	if c.Shift {
 		// Position i reads the hidden state at i-1 (model.ShiftRows); att is free by now.
-		r.add(k.shiftRows(d.h, d.att, L, D))
+		r.add(k.shiftRows(d.h, d.att, B, L, D))
 		headIn = d.att
 	}
-	r.add(k.matmul(headIn, d.head, d.logits, L, false))
-	cand, err := k.argmaxConf(d.logits, d.cand, L, V, int(c.MaskID()))
+	r.add(k.matmul(headIn, d.head, d.logits, M, false))
+	cand, err := k.argmaxConf(d.logits, d.cand, M, V, int(c.MaskID()))
 	if r.err != nil || err != nil {
 		return nil, errors.Join(r.err, err)
 	}
@@ -160,38 +213,77 @@ func (d *Denoiser) Config() model.Config { return d.cfg }
 // Name is AdapterName (the UI's name for the backend).
 func (d *Denoiser) Name() string { return d.info.Name() }
 
-// start validates ids, uploads them and returns the plan for their length.
-func (d *Denoiser) start(ids []int32) (*plan, error) {
-	L := len(ids)
+// start validates the B sequences of ids (B, L), B at most maxBatch, makes room for
+// them, uploads them and returns the plan for their shape.
+func (d *Denoiser) start(ids []int32, B int) (*plan, error) {
 	if err := d.usable(); err != nil {
 		return nil, err
 	}
+	L := len(ids) / B
 	if L == 0 || L > d.cfg.SeqLen {
 		return nil, fmt.Errorf("gpu: sequence of %d tokens, want 1..%d", L, d.cfg.SeqLen)
 	}
 	for i, id := range ids {
 		if id < 0 || int(id) >= d.cfg.Vocab {
-			return nil, fmt.Errorf("gpu: token %d at position %d outside vocabulary of %d", id, i, d.cfg.Vocab)
+			return nil, fmt.Errorf("gpu: token %d at position %d of sequence %d outside vocabulary of %d", id, i%L, i/L, d.cfg.Vocab)
 		}
+	}
+	if B > d.stack.batch {
+		d.makeActs(B)
+	}
+	for i, id := range ids {
 		d.idsWords[i] = uint32(id)
 	}
-	p, err := d.plan(L)
+	p, err := d.plan(shape{B, L})
 	if err != nil {
 		return nil, err
 	}
-	d.k.dev.WriteBuffer(d.ids, 0, u32Bytes(d.idsWords[:L]))
+	d.k.dev.WriteBuffer(d.ids, 0, u32Bytes(d.idsWords[:len(ids)]))
 	return p, nil
 }
 
-// Logits returns the (len(ids), Vocab()) logits, row-major, in a fresh slice.
+// Logits returns the (len(ids), Vocab()) logits, row-major, in a fresh slice: BatchLogits
+// of one sequence.
 func (d *Denoiser) Logits(ids []int32) ([]float32, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p, err := d.start(ids)
-	if err != nil {
+	out := make([]float32, len(ids)*d.cfg.Vocab)
+	if err := d.logitsInto(out, ids, 1); err != nil {
 		return nil, err
 	}
-	return d.read("logits", p.forward, d.logits, d.logitsRead, len(ids)*d.cfg.Vocab)
+	return out, nil
+}
+
+// BatchLogits returns the (B*L, Vocab()) logits of the B sequences of ids (B, L),
+// row-major, in one submission that dispatches every op once over the B*L rows, each
+// sequence attending within itself. A batch whose activations would pass the device's
+// buffer limit runs in as few such passes as fit. The result is the Denoiser's buffer,
+// valid until its next BatchLogits call.
+func (d *Denoiser) BatchLogits(ids []int32, B int) ([]float32, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if B <= 0 || len(ids)%B != 0 {
+		return nil, fmt.Errorf("gpu: %d tokens do not split into %d sequences", len(ids), B)
+	}
+	L, V, n := len(ids)/B, d.cfg.Vocab, d.maxBatch()
+	d.out = slices.Grow(d.out[:0], len(ids)*V)[:len(ids)*V]
+	for b := 0; b < B; b += n {
+		m := min(n, B-b)
+		if err := d.logitsInto(d.out[b*L*V:(b+m)*L*V], ids[b*L:(b+m)*L], m); err != nil {
+			return nil, err
+		}
+	}
+	return d.out, nil
+}
+
+// logitsInto runs one pass over the B sequences of ids (B at most maxBatch) and reads
+// their logits into dst.
+func (d *Denoiser) logitsInto(dst []float32, ids []int32, B int) error {
+	p, err := d.start(ids, B)
+	if err != nil {
+		return err
+	}
+	return d.readInto(dst, "logits", p.forward, d.logits, d.logitsRead)
 }
 
 // Candidates returns, per position, the most likely token other than MASK and its
@@ -207,7 +299,7 @@ func (d *Denoiser) Candidates(ids []int32) (tok []int32, conf []float32, err err
 func (d *Denoiser) CandidatesEntropy(ids []int32) (tok []int32, conf, entropy []float32, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	p, err := d.start(ids)
+	p, err := d.start(ids, 1)
 	if err != nil {
 		return nil, nil, nil, err
 	}

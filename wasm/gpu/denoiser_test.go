@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,18 @@ func newTestDenoiserOn(t testing.TB, k *kernels, cfg model.Config, tensors []che
 	return d
 }
 
+// smallPair makes a random small model (randomModel) on the CPU and on the GPU, whose
+// matmuls run kernel mm; the test closes the GPU's at its end.
+func smallPair(t *testing.T, mm matmulKernel, causal, shift bool, seed uint64, dts map[string]checkpoint.DType) (model.Config, *model.Model, *Denoiser) {
+	t.Helper()
+	cfg := smallConfig(causal)
+	cfg.Shift = shift
+	m, tensors := randomModel(t, cfg, seed, dts)
+	d := newTestDenoiserOn(t, testKernels(t).withMatmul(mm), cfg, tensors)
+	t.Cleanup(d.Close)
+	return cfg, m, d
+}
+
 func randIDs(r *rand.Rand, L, V int) []int32 {
 	ids := make([]int32, L)
 	for i := range ids {
@@ -135,11 +148,7 @@ func TestForwardMatchesCPU(t *testing.T) {
 		{"q8_0-shift", false, map[string]checkpoint.DType{"tok_emb": Q8_0, "wq": Q8_0, "wk": Q8_0, "wv": Q8_0, "wo": Q8_0, "w1": Q8_0, "w2": Q8_0, "w3": Q8_0, "head": Q8_0}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := smallConfig(c.causal)
-			cfg.Shift = c.shift
-			m, tensors := randomModel(t, cfg, 42, c.dts)
-			d := newTestDenoiser(t, cfg, tensors)
-			defer d.Close()
+			cfg, m, d := smallPair(t, registerMatmul, c.causal, c.shift, 42, c.dts)
 			r := rand.New(rand.NewPCG(1, 2))
 			for _, L := range []int{cfg.SeqLen, 17, 1, 17} { // 17 twice: the recorded plan is reused
 				ids := randIDs(r, L, cfg.Vocab)
@@ -258,6 +267,108 @@ func TestNewAndErrors(t *testing.T) {
 	}
 }
 
+var _ sample.BatchDenoiser = (*Denoiser)(nil)
+
+// TestBatchLogits checks one pass over several sequences against each sequence alone on
+// the GPU and against the CPU model's batched forward, for a bidirectional, a causal and a
+// shifted model; then a batch too big for the buffer limit, which runs in several passes.
+func TestBatchLogits(t *testing.T) {
+	q8 := map[string]checkpoint.DType{"": Q8_0}
+	for _, c := range []struct {
+		name          string
+		causal, shift bool
+		dts           map[string]checkpoint.DType
+		mm            matmulKernel
+	}{{"f32", false, false, nil, registerMatmul}, {"f32-causal", true, false, nil, registerMatmul},
+		{"q8_0-shift", false, true, q8, registerMatmul}, {"q8_0-causal-tiled", true, false, q8, tiledMatmul}} {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, m, d := smallPair(t, c.mm, c.causal, c.shift, 21, c.dts)
+			r := rand.New(rand.NewPCG(3, 4))
+			V := cfg.Vocab
+			for _, sh := range []shape{{3, 17}, {5, cfg.SeqLen}, {2, 1}, {3, 17}} { // {3, 17} twice: the plan is reused
+				var ids []int32
+				for range sh.B {
+					ids = append(ids, randIDs(r, sh.L, V)...)
+				}
+				got, err := d.BatchLogits(ids, sh.B)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append([]float32(nil), got...)
+				want, err := m.BatchLogits(ids, sh.B)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(want) {
+					t.Fatalf("B=%d L=%d: %d logits, want %d", sh.B, sh.L, len(got), len(want))
+				}
+				if diff, _ := maxAbsDiff(got, want); diff > logitTol || math.IsNaN(diff) {
+					t.Errorf("B=%d L=%d: max |gpu batch - cpu batch| logit = %g, want <= %g", sh.B, sh.L, diff, logitTol)
+				}
+				n := sh.L * V
+				for b := range sh.B {
+					alone, err := d.Logits(ids[b*sh.L : (b+1)*sh.L])
+					if err != nil {
+						t.Fatal(err)
+					}
+					if diff, _ := maxAbsDiff(got[b*n:(b+1)*n], alone); diff > logitTol || math.IsNaN(diff) {
+						t.Errorf("B=%d L=%d: sequence %d's logits in the batch differ from its own by up to %g, want <= %g",
+							sh.B, sh.L, b, diff, logitTol)
+					}
+				}
+			}
+			if d.stack.batch != 5 {
+				t.Errorf("activations for %d sequences after batches of up to 5", d.stack.batch)
+			}
+			// A device that holds 2 sequences a buffer: a batch of 5 runs in 3 passes.
+			ids := make([]int32, 0, 5*cfg.SeqLen)
+			for range 5 {
+				ids = append(ids, randIDs(r, cfg.SeqLen, V)...)
+			}
+			whole, err := d.BatchLogits(ids, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			whole = append([]float32(nil), whole...)
+			d.maxBytes = 2 * 4 * d.seqWords()
+			split, err := d.BatchLogits(ids, 5)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff, _ := maxAbsDiff(split, whole); diff > logitTol || math.IsNaN(diff) {
+				t.Errorf("a batch of 5 in passes of 2 differs from one pass by up to %g, want <= %g", diff, logitTol)
+			}
+		})
+	}
+}
+
+// TestBatchIsolation checks that the sequences of a batch do not see each other: one
+// sequence's logits are the same (to rounding) as the first of a batch beside one sequence
+// and as the second beside another.
+func TestBatchIsolation(t *testing.T) {
+	for _, causal := range []bool{false, true} {
+		cfg := smallConfig(causal)
+		_, tensors := randomModel(t, cfg, 5, nil)
+		d := newTestDenoiser(t, cfg, tensors)
+		r := rand.New(rand.NewPCG(7, 8))
+		L, V := 20, cfg.Vocab
+		a, b, c := randIDs(r, L, V), randIDs(r, L, V), randIDs(r, L, V)
+		ab, err := d.BatchLogits(slices.Concat(a, b), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first := append([]float32(nil), ab[:L*V]...)
+		ca, err := d.BatchLogits(slices.Concat(c, a), 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff, _ := maxAbsDiff(ca[L*V:], first); diff > 1e-5 || math.IsNaN(diff) {
+			t.Errorf("causal=%v: a sequence's logits differ by up to %g between two batches, want the same", causal, diff)
+		}
+		d.Close()
+	}
+}
+
 // TestMatmulChoice loads a model with injected timings of its forward passes: it keeps
 // the kernel whose faster pass was faster (the register one on a tie), records its passes
 // with it, says so, and matches the CPU with it.
@@ -311,7 +422,7 @@ func TestMatmulChoice(t *testing.T) {
 			t.Errorf("passes %v: MatmulKernels() = %s, %d, %v, want %s, %d positions, registers %v and tiled %v",
 				c.passes, kernel, positions, seconds, c.want, min(cfg.SeqLen, timedPositions), reg, tiled)
 		}
-		p, err := d.plan(cfg.SeqLen)
+		p, err := d.plan(shape{1, cfg.SeqLen})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -326,6 +437,28 @@ func TestMatmulChoice(t *testing.T) {
 			t.Errorf("%s kernel: max |gpu-cpu| logit = %g, want <= %g", c.want, diff, logitTol)
 		}
 		d.Close()
+	}
+}
+
+func TestBatchLogitsErrors(t *testing.T) {
+	cfg := smallConfig(false)
+	_, tensors := randomModel(t, cfg, 1, nil)
+	d := newTestDenoiser(t, cfg, tensors)
+	defer d.Close()
+	for _, c := range []struct {
+		ids  []int32
+		B    int
+		want string
+	}{
+		{make([]int32, 6), 0, "split"},
+		{make([]int32, 7), 2, "split"},
+		{nil, 2, "sequence of 0 tokens"},
+		{make([]int32, 2*(cfg.SeqLen+1)), 2, "sequence of 25 tokens"},
+		{[]int32{1, 2, 3, 4, 96, 5}, 2, "position 1 of sequence 1"},
+	} {
+		if _, err := d.BatchLogits(c.ids, c.B); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("BatchLogits(%d ids, %d): error %v, want one saying %q", len(c.ids), c.B, err, c.want)
+		}
 	}
 }
 

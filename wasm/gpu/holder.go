@@ -19,6 +19,7 @@ type holder struct {
 	matmul    MatmulChoice // why k has its matmul kernel
 	info      webgpu.AdapterInfo
 	bufs      []*webgpu.Buffer // every buffer made, destroyed by Close
+	acts      []*webgpu.Buffer // activations that a bigger batch replaces; Close destroys them too
 	ownDevice bool             // whether Close destroys the device too
 	closed    bool
 }
@@ -70,10 +71,10 @@ func (h *holder) Close() {
 func (h *holder) LoseDevice() { h.k.dev.Destroy() }
 
 func (h *holder) destroyBuffers() {
-	for _, b := range h.bufs {
+	for _, b := range append(h.bufs, h.acts...) {
 		b.Destroy()
 	}
-	h.bufs = nil
+	h.bufs, h.acts = nil, nil
 }
 
 // usable says why the model cannot take a call, or nil.
@@ -99,14 +100,22 @@ func (h *holder) submit(steps []step, copies ...copyOp) error {
 
 // read runs steps, copies the first n float32s of src out through staging and returns them.
 func (h *holder) read(what string, steps []step, src, staging *webgpu.Buffer, n int) ([]float32, error) {
-	if err := h.submit(steps, copyOp{src, staging, 4 * n}); err != nil {
+	out := make([]float32, n)
+	if err := h.readInto(out, what, steps, src, staging); err != nil {
 		return nil, err
 	}
-	out := make([]float32, n)
-	if err := h.k.dev.ReadBuffer(staging, f32Bytes(out)); err != nil {
-		return nil, fmt.Errorf("gpu: reading %s: %w", what, err)
-	}
 	return out, nil
+}
+
+// readInto is read into dst, len(dst) float32s.
+func (h *holder) readInto(dst []float32, what string, steps []step, src, staging *webgpu.Buffer) error {
+	if err := h.submit(steps, copyOp{src, staging, 4 * len(dst)}); err != nil {
+		return err
+	}
+	if err := h.k.dev.ReadBuffer(staging, f32Bytes(dst)); err != nil {
+		return fmt.Errorf("gpu: reading %s: %w", what, err)
+	}
+	return nil
 }
 
 // recorder collects recorded steps, keeping the first error.

@@ -16,7 +16,7 @@ import (
 // kernels holds a device and its compiled pipelines, built on first use and cached by
 // shader and override constants. Each op method records one dispatch as a step: the
 // pipeline, a bind group over the given buffers and a small uniform buffer of sizes.
-// Steps are built once per sequence length and replayed for every call. A model holds
+// Steps are built once per input shape and replayed for every call. A model holds
 // its own copy (withMatmul) that shares the device and the pipeline cache.
 type kernels struct {
 	dev       *webgpu.Device
@@ -203,18 +203,20 @@ func (k *kernels) rmsnorm(x, w, out *webgpu.Buffer, M, D int, eps float32) (step
 	return step{p, k.bind(p, k.uniform(M, D, eps), x, w, out), ceilDiv(M, 64), 1, 1}, nil
 }
 
-// rope rotates q and k, (L, H*hd), in place with the (cos, sin) table cs.
-func (k *kernels) rope(cs, q, kk *webgpu.Buffer, L, H, hd int) (step, error) {
+// rope rotates q and k, (B*L, H*hd), in place with the (cos, sin) table cs: B sequences
+// of L rows, each from position 0.
+func (k *kernels) rope(cs, q, kk *webgpu.Buffer, B, L, H, hd int) (step, error) {
 	p, err := k.pipeline([]string{"rope"}, nil)
 	if err != nil {
 		return step{}, err
 	}
-	return step{p, k.bind(p, k.uniform(L, H, hd), cs, q, kk), ceilDiv(H*hd/2, 64), L, 1}, nil
+	return step{p, k.bind(p, k.uniform(B*L, L, H, hd), cs, q, kk), ceilDiv(H*hd/2, 64), B * L, 1}, nil
 }
 
-// attention: out = softmax(q k^T / sqrt(hd)) v per head, in three steps through the
-// scores scratch s, (H, L, L) at least.
-func (k *kernels) attention(q, kk, v, s, out *webgpu.Buffer, L, H, hd int, causal bool) ([]step, error) {
+// attention: out = softmax(q k^T / sqrt(hd)) v per sequence and head, for B sequences of
+// L rows (B*L, H*hd) that each attend within themselves, in three steps through the scores
+// scratch s, (B, H, L, L) at least.
+func (k *kernels) attention(q, kk, v, s, out *webgpu.Buffer, B, L, H, hd int, causal bool) ([]step, error) {
 	if hd%4 != 0 {
 		panic("gpu: attention head size not a multiple of 4")
 	}
@@ -224,7 +226,7 @@ func (k *kernels) attention(q, kk, v, s, out *webgpu.Buffer, L, H, hd int, causa
 	}
 	files := []string{"attention"}
 	consts := map[string]float64{"CAUSAL": c}
-	u := k.uniform(L, H, hd, float32(1/math.Sqrt(float64(hd))))
+	u := k.uniform(L, H, hd, float32(1/math.Sqrt(float64(hd))), B)
 	b := func(n int, buf *webgpu.Buffer) webgpu.Binding { return webgpu.Binding{Binding: n, Buffer: buf} }
 	var steps []step
 	for _, e := range []struct {
@@ -232,9 +234,9 @@ func (k *kernels) attention(q, kk, v, s, out *webgpu.Buffer, L, H, hd int, causa
 		binds   []webgpu.Binding
 		x, y, z int
 	}{
-		{"scores", []webgpu.Binding{b(0, u), b(1, q), b(2, kk), b(3, s)}, ceilDiv(L, 256), L, H},
-		{"softmax", []webgpu.Binding{b(0, u), b(3, s)}, ceilDiv(L*H, 64), 1, 1},
-		{"weighted", []webgpu.Binding{b(0, u), b(3, s), b(4, v), b(5, out)}, ceilDiv(hd, 256), L, H},
+		{"scores", []webgpu.Binding{b(0, u), b(1, q), b(2, kk), b(3, s)}, ceilDiv(L, 256), B * L, H},
+		{"softmax", []webgpu.Binding{b(0, u), b(3, s)}, ceilDiv(B*H*L, 64), 1, 1},
+		{"weighted", []webgpu.Binding{b(0, u), b(3, s), b(4, v), b(5, out)}, ceilDiv(hd, 256), B * L, H},
 	} {
 		p, err := k.pipelineEntry(files, e.entry, consts)
 		if err != nil {
@@ -255,15 +257,15 @@ func (k *kernels) swiglu(gate, up *webgpu.Buffer, n int) (step, error) {
 	return step{p, k.bind(p, k.uniform(n), gate, up), x, y, 1}, nil
 }
 
-// shiftRows: dst (L, D) = src one row later (row 0 kept), the head's input under
-// model.Config.Shift.
-func (k *kernels) shiftRows(src, dst *webgpu.Buffer, L, D int) (step, error) {
+// shiftRows: dst (B*L, D) = src one row later within each of the B sequences (their row 0
+// kept), the head's input under model.Config.Shift.
+func (k *kernels) shiftRows(src, dst *webgpu.Buffer, B, L, D int) (step, error) {
 	p, err := k.pipeline([]string{"shift_rows"}, nil)
 	if err != nil {
 		return step{}, err
 	}
-	x, y := grid(L*D, 256)
-	return step{p, k.bind(p, k.uniform(L*D, D), src, dst), x, y, 1}, nil
+	x, y := grid(B*L*D, 256)
+	return step{p, k.bind(p, k.uniform(B*L*D, D, L*D), src, dst), x, y, 1}, nil
 }
 
 // argmaxConf: out (L, 4 words) = token, prob, entropy, max logit per row of logits (L, V),

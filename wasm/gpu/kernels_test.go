@@ -319,41 +319,47 @@ func TestRMSNorm(t *testing.T) {
 func TestRoPE(t *testing.T) {
 	k := testKernels(t)
 	r := rand.New(rand.NewPCG(9, 10))
-	const seqLen, L, H, hd = 200, 190, 3, 8
+	const seqLen, H, hd = 200, 3, 8
 	rt := nn.NewRopeTable(seqLen, hd, 10000)
 	cs := make([]float32, 2*len(rt.Cos))
 	for i := range rt.Cos {
 		cs[2*i], cs[2*i+1] = rt.Cos[i], rt.Sin[i]
 	}
-	q, kv := randVec(r, L*H*hd, 1), randVec(r, L*H*hd, 1)
-	qb, kb := k.upload("q", f32Bytes(q)), k.upload("k", f32Bytes(kv))
-	s := must(t)(k.rope(k.upload("cs", f32Bytes(cs)), qb, kb, L, H, hd))
-	gotQ := runRead(t, k, []step{s}, qb, len(q))
-	gotK := runRead(t, k, nil, kb, len(kv))
-	nn.RoPE(q, H*hd, rt, 1, L, H)
-	nn.RoPE(kv, H*hd, rt, 1, L, H)
-	checkClose(t, "rope q", gotQ, q, relTol)
-	checkClose(t, "rope k", gotK, kv, relTol)
+	csb := k.upload("cs", f32Bytes(cs))
+	// Several sequences: positions restart at 0 in each.
+	for _, c := range []struct{ B, L int }{{1, 190}, {3, 7}} {
+		n := c.B * c.L * H * hd
+		q, kv := randVec(r, n, 1), randVec(r, n, 1)
+		qb, kb := k.upload("q", f32Bytes(q)), k.upload("k", f32Bytes(kv))
+		s := must(t)(k.rope(csb, qb, kb, c.B, c.L, H, hd))
+		gotQ := runRead(t, k, []step{s}, qb, len(q))
+		gotK := runRead(t, k, nil, kb, len(kv))
+		nn.RoPE(q, H*hd, rt, c.B, c.L, H)
+		nn.RoPE(kv, H*hd, rt, c.B, c.L, H)
+		checkClose(t, "rope q", gotQ, q, relTol)
+		checkClose(t, "rope k", gotK, kv, relTol)
+	}
 }
 
 func TestAttention(t *testing.T) {
 	k := testKernels(t)
 	r := rand.New(rand.NewPCG(11, 12))
 	for _, c := range []struct {
-		L, H, hd int
-		causal   bool
-	}{{19, 3, 8, false}, {19, 3, 8, true}, {70, 2, 72, false}, {300, 2, 72, true}, {1, 1, 4, false}} {
-		D := c.H * c.hd
-		q, kk, v := randVec(r, c.L*D, 1), randVec(r, c.L*D, 1), randVec(r, c.L*D, 1)
-		want := make([]float32, c.L*D)
-		nn.Attention(want, make([]float32, c.H*c.L*c.L), q, kk, v, D, 1, c.L, c.H, c.hd, c.causal)
-		out := k.storage("out", c.L*D)
+		B, L, H, hd int
+		causal      bool
+	}{{1, 19, 3, 8, false}, {1, 19, 3, 8, true}, {1, 70, 2, 72, false}, {1, 300, 2, 72, true}, {1, 1, 1, 4, false},
+		{3, 19, 3, 8, false}, {4, 9, 2, 8, true}} {
+		D, M := c.H*c.hd, c.B*c.L
+		q, kk, v := randVec(r, M*D, 1), randVec(r, M*D, 1), randVec(r, M*D, 1)
+		want := make([]float32, M*D)
+		nn.Attention(want, make([]float32, c.B*c.H*c.L*c.L), q, kk, v, D, c.B, c.L, c.H, c.hd, c.causal)
+		out := k.storage("out", M*D)
 		steps, err := k.attention(k.upload("q", f32Bytes(q)), k.upload("k", f32Bytes(kk)), k.upload("v", f32Bytes(v)),
-			k.storage("scores", c.H*c.L*c.L), out, c.L, c.H, c.hd, c.causal)
+			k.storage("scores", c.B*c.H*c.L*c.L), out, c.B, c.L, c.H, c.hd, c.causal)
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkClose(t, "attention", runRead(t, k, steps, out, c.L*D), want, relTol)
+		checkClose(t, fmt.Sprintf("attention B=%d L=%d causal=%v", c.B, c.L, c.causal), runRead(t, k, steps, out, M*D), want, relTol)
 	}
 }
 
@@ -400,17 +406,18 @@ func refCandidates(logits []float32, L, V, exclude int) (tok []int32, conf, ent 
 func TestShiftRows(t *testing.T) {
 	k := testKernels(t)
 	r := rand.New(rand.NewPCG(15, 16))
-	for _, L := range []int{1, 2, 37} {
+	for _, c := range []struct{ B, L int }{{1, 1}, {1, 2}, {1, 37}, {3, 5}} {
 		const D = 48
-		src := randVec(r, L*D, 1)
-		want := make([]float32, L*D)
-		model.ShiftRows(want, src, 1, L, D)
-		out := k.storage("shifted", L*D)
-		s := must(t)(k.shiftRows(k.upload("src", f32Bytes(src)), out, L, D))
-		got := runRead(t, k, []step{s}, out, L*D)
+		n := c.B * c.L * D
+		src := randVec(r, n, 1)
+		want := make([]float32, n)
+		model.ShiftRows(want, src, c.B, c.L, D)
+		out := k.storage("shifted", n)
+		s := must(t)(k.shiftRows(k.upload("src", f32Bytes(src)), out, c.B, c.L, D))
+		got := runRead(t, k, []step{s}, out, n)
 		for i := range want {
 			if got[i] != want[i] {
-				t.Fatalf("L=%d: value %d (row %d) = %g, want %g (a copy is exact)", L, i, i/D, got[i], want[i])
+				t.Fatalf("B=%d L=%d: value %d (row %d) = %g, want %g (a copy is exact)", c.B, c.L, i, i/D, got[i], want[i])
 			}
 		}
 	}

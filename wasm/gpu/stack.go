@@ -67,16 +67,17 @@ func (u *uploader) act(label string, words int) *webgpu.Buffer {
 }
 
 // stack is a Transformer's blocks and final norm on the GPU (model.BlocksForward), with
-// the activations they use, each sized for cfg.SeqLen rows: the input x (L, D) enters the
-// first block, the normed hidden states come out in h (L, D).
+// the activations they use, each sized for batch sequences of cfg.SeqLen rows: the input x
+// (rows, D) enters the first block, the normed hidden states come out in h (rows, D).
 type stack struct {
 	cfg                 model.Config
 	layers              []layer
 	norm                *webgpu.Buffer // (D)
 	rope                *webgpu.Buffer // (SeqLen, hd/2) of (cos, sin)
-	x, h, q, kk, v, att *webgpu.Buffer // (L, D)
-	gate, up            *webgpu.Buffer // (L, F)
-	scores              *webgpu.Buffer // (H, L, L) attention scratch
+	batch               int            // sequences the activations hold
+	x, h, q, kk, v, att *webgpu.Buffer // (rows, D)
+	gate, up            *webgpu.Buffer // (rows, F)
+	scores              *webgpu.Buffer // (batch, H, SeqLen, SeqLen) attention scratch
 }
 
 type layer struct {
@@ -84,11 +85,11 @@ type layer struct {
 	wq, wk, wv, wo, w1, w3, w2 weight
 }
 
-// uploadStack uploads the blocks' and the final norm's tensors of cfg and makes their
-// activations.
+// uploadStack uploads the blocks' and the final norm's tensors of cfg; makeActs then
+// makes their activations.
 func uploadStack(u *uploader, cfg model.Config) *stack {
 	c := cfg
-	D, F, L := c.Dim, c.Hidden, c.SeqLen
+	D, L := c.Dim, c.SeqLen
 	s := &stack{cfg: c}
 	for i := 0; i < c.Layers; i++ {
 		p := fmt.Sprintf("layers.%d.", i)
@@ -106,38 +107,56 @@ func uploadStack(u *uploader, cfg model.Config) *stack {
 		cs[2*i], cs[2*i+1] = rt.Cos[i], rt.Sin[i]
 	}
 	s.rope = u.keep(u.k.upload("rope", f32Bytes(cs)))
-	s.x, s.h, s.q, s.kk = u.act("x", L*D), u.act("h", L*D), u.act("q", L*D), u.act("k", L*D)
-	s.v, s.att = u.act("v", L*D), u.act("att", L*D)
-	s.gate, s.up = u.act("gate", L*F), u.act("up", L*F)
-	s.scores = u.act("scores", c.Heads*L*L)
 	return s
 }
 
-// steps records the blocks and the final norm for L rows, x to h; cond (L, D), if not
-// nil, joins the residual stream at the start of every block.
-func (s *stack) steps(k *kernels, L int, cond *webgpu.Buffer) ([]step, error) {
+// makeActs makes the activations for B sequences of up to SeqLen rows (through u, which
+// keeps them), replacing the stack's references to any older ones.
+func (s *stack) makeActs(u *uploader, B int) {
+	c := s.cfg
+	D, F, L := c.Dim, c.Hidden, c.SeqLen
+	rows := B * L
+	s.batch = B
+	s.x, s.h, s.q, s.kk = u.act("x", rows*D), u.act("h", rows*D), u.act("q", rows*D), u.act("k", rows*D)
+	s.v, s.att = u.act("v", rows*D), u.act("att", rows*D)
+	s.gate, s.up = u.act("gate", rows*F), u.act("up", rows*F)
+	s.scores = u.act("scores", B*c.Heads*L*L)
+}
+
+// actWords is the size in words of the stack's largest activation for one sequence of
+// SeqLen rows (they all grow in proportion to the batch).
+func (s *stack) actWords() int {
+	c := s.cfg
+	return max(c.SeqLen*c.Dim, c.SeqLen*c.Hidden, c.Heads*c.SeqLen*c.SeqLen)
+}
+
+// steps records the blocks and the final norm for B sequences of L rows each (B at most
+// s.batch), x to h; cond (B*L, D), if not nil, joins the residual stream at the start of
+// every block. Only attention and RoPE see the sequences; the other ops run over B*L rows.
+func (s *stack) steps(k *kernels, B, L int, cond *webgpu.Buffer) ([]step, error) {
 	c := s.cfg
 	D, F, H := c.Dim, c.Hidden, c.Heads
 	hd := D / H
+	M := B * L
 	var r recorder
 	add := r.add
 	for _, ly := range s.layers {
 		if cond != nil {
-			add(k.bias(s.x, cond, L*D, L*D, false))
+			add(k.bias(s.x, cond, M*D, M*D, false))
 		}
-		add(k.rmsnorm(s.x, ly.attnNorm, s.h, L, D, c.NormEps))
-		add(k.matmul(s.h, ly.wq, s.q, L, false))
-		add(k.matmul(s.h, ly.wk, s.kk, L, false))
-		add(k.matmul(s.h, ly.wv, s.v, L, false))
-		add(k.rope(s.rope, s.q, s.kk, L, H, hd))
-		r.addAll(k.attention(s.q, s.kk, s.v, s.scores, s.att, L, H, hd, c.Causal))
-		add(k.matmul(s.att, ly.wo, s.x, L, true)) // x += attn Wo^T
-		add(k.rmsnorm(s.x, ly.mlpNorm, s.h, L, D, c.NormEps))
-		add(k.matmul(s.h, ly.w1, s.gate, L, false))
-		add(k.matmul(s.h, ly.w3, s.up, L, false))
-		add(k.swiglu(s.gate, s.up, L*F))
-		add(k.matmul(s.gate, ly.w2, s.x, L, true)) // x += swiglu W2^T
+		add(k.rmsnorm(s.x, ly.attnNorm, s.h, M, D, c.NormEps))
+		add(k.matmul(s.h, ly.wq, s.q, M, false))
+		add(k.matmul(s.h, ly.wk, s.kk, M, false))
+		add(k.matmul(s.h, ly.wv, s.v, M, false))
+		add(k.rope(s.rope, s.q, s.kk, B, L, H, hd))
+		r.addAll(k.attention(s.q, s.kk, s.v, s.scores, s.att, B, L, H, hd, c.Causal))
+		add(k.matmul(s.att, ly.wo, s.x, M, true)) // x += attn Wo^T
+		add(k.rmsnorm(s.x, ly.mlpNorm, s.h, M, D, c.NormEps))
+		add(k.matmul(s.h, ly.w1, s.gate, M, false))
+		add(k.matmul(s.h, ly.w3, s.up, M, false))
+		add(k.swiglu(s.gate, s.up, M*F))
+		add(k.matmul(s.gate, ly.w2, s.x, M, true)) // x += swiglu W2^T
 	}
-	add(k.rmsnorm(s.x, s.norm, s.h, L, D, c.NormEps))
+	add(k.rmsnorm(s.x, s.norm, s.h, M, D, c.NormEps))
 	return r.steps, r.err
 }

@@ -1,9 +1,10 @@
-// shift_rows.wgsl: dst (L, D) = src moved one row later: dst row i = src row i-1 and dst
-// row 0 = src row 0. A masked model adapted from an autoregressive one (model.Config.Shift)
-// reads its logits at position i from the hidden state at i-1, where the AR predicted
-// token i. Dispatch a 2-D grid of 256-wide workgroups covering L*D values.
+// shift_rows.wgsl: dst = src moved one row later within each sequence of seq/d rows: dst
+// row i = src row i-1 and a sequence's row 0 = its own src row 0. A masked model adapted
+// from an autoregressive one (model.Config.Shift) reads its logits at position i from the
+// hidden state at i-1, where the AR predicted token i. n = B*L*D values, d = D, seq = L*D.
+// Dispatch a 2-D grid of 256-wide workgroups covering n values.
 
-struct Params { n: u32, d: u32, _pad0: u32, _pad1: u32 }
+struct Params { n: u32, d: u32, seq: u32, _pad: u32 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -15,7 +16,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
   if (i >= p.n) {
     return;
   }
-  if (i < p.d) {
+  if (i % p.seq < p.d) {
     dst[i] = src[i];
   } else {
     dst[i] = src[i - p.d];
