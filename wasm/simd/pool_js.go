@@ -82,20 +82,21 @@ const minSplit = 1 << 20
 
 // chunksPerThread is how many chunks each thread gets on average: enough that one slow
 // thread holds up the others for a small part of the product.
-const chunksPerThread = 4
+const chunksPerThread = 8
 
 // pool is the helper threads of one Impl. It is used only once every helper has answered
 // (ready), so a helper that never starts costs a sample nothing.
 type pool struct {
-	ctl     []int32  // the job's words and the helpers', in Go's memory, never moved (Go's heap does not move)
-	view    js.Value // Int32Array over the memory when the pool started; ctl lies inside it
-	atomics js.Value
-	workers []js.Value
-	seq     int32
-	canWait bool // whether this thread may block in Atomics.wait (a worker, Node), or must spin
-	ready   atomic.Bool
-	settled chan struct{} // closed once every helper has answered
-	failed  atomic.Value  // string: why the pool was given up
+	ctl  []int32  // the job's words and the helpers', in Go's memory, never moved (Go's heap does not move)
+	view js.Value // Int32Array over the memory when the pool started; ctl lies inside it
+	// Atomics' functions, held so that a call does not look the name up (they need no this)
+	store, notify, add, load, wait js.Value
+	workers                        []js.Value
+	seq                            int32
+	canWait                        bool // whether this thread may block in Atomics.wait (a worker, Node), or must spin
+	ready                          atomic.Bool
+	settled                        chan struct{} // closed once every helper has answered
+	failed                         atomic.Value  // string: why the pool was given up
 }
 
 // isShared reports whether mem (a WebAssembly.Memory) is shared.
@@ -121,8 +122,10 @@ func DefaultThreads() int {
 func startPool(mod, mem js.Value, threads int) (*pool, error) {
 	helpers := threads - 1
 	p := &pool{ctl: make([]int32, jobDone+helpers), view: js.Global().Get("Int32Array").New(mem.Get("buffer")),
-		atomics: js.Global().Get("Atomics"), settled: make(chan struct{})}
-	p.canWait = mayWait(p.atomics, p.view, addr(p.ctl)/4)
+		settled: make(chan struct{})}
+	atomics := js.Global().Get("Atomics")
+	p.store, p.notify, p.add, p.load, p.wait = atomics.Get("store"), atomics.Get("notify"), atomics.Get("add"), atomics.Get("load"), atomics.Get("wait")
+	p.canWait = mayWait(p.wait, p.view, addr(p.ctl)/4)
 	g := js.Global()
 	newWorker := func() (w js.Value, err error) {
 		defer func() {
@@ -204,13 +207,13 @@ func startPool(mod, mem js.Value, threads int) (*pool, error) {
 
 // mayWait reports whether this thread may call Atomics.wait: a page's main thread may not
 // (it throws), workers and Node may. view[i] is an int32 that is not 1.
-func mayWait(atomics, view js.Value, i int) (ok bool) {
+func mayWait(wait, view js.Value, i int) (ok bool) {
 	defer func() {
 		if recover() != nil {
 			ok = false
 		}
 	}()
-	atomics.Call("wait", view, i, 1, 0) // "not-equal" at once where allowed
+	wait.Invoke(view, i, 1, 0) // "not-equal" at once where allowed
 	return true
 }
 
@@ -246,10 +249,10 @@ func (p *pool) gemm(kernel js.Value, nt bool, m, n, k, ap, b, ldb, c, ldc int, a
 		int32(math.Float32bits(alpha)), int32(math.Float32bits(beta)), 0})
 	p.seq++
 	base := addr(p.ctl) / 4
-	p.atomics.Call("store", p.view, base+jobSeq, p.seq)
-	p.atomics.Call("notify", p.view, base+jobSeq)
+	p.store.Invoke(p.view, base+jobSeq, p.seq)
+	p.notify.Invoke(p.view, base+jobSeq)
 	for {
-		j := p.atomics.Call("add", p.view, base+jobNext, 1).Int()
+		j := p.add.Invoke(p.view, base+jobNext, 1).Int()
 		if j >= chunks {
 			break
 		}
@@ -268,9 +271,9 @@ func (p *pool) gemm(kernel js.Value, nt bool, m, n, k, ap, b, ldb, c, ldc int, a
 		// The chunks are small, so the helpers are about done: spin a little before
 		// sleeping, and only spin where this thread may not block (a page's main thread
 		// refuses Atomics.wait).
-		for spins := 0; p.atomics.Call("load", p.view, i).Int() != int(p.seq); spins++ {
+		for spins := 0; p.load.Invoke(p.view, i).Int() != int(p.seq); spins++ {
 			if spins >= spinLoads && p.canWait {
-				p.atomics.Call("wait", p.view, i, p.seq-1)
+				p.wait.Invoke(p.view, i, p.seq-1)
 			}
 		}
 	}
@@ -284,8 +287,8 @@ func (p *pool) gemm(kernel js.Value, nt bool, m, n, k, ap, b, ldb, c, ldc int, a
 func (p *pool) Close() {
 	p.ready.Store(false)
 	base := addr(p.ctl) / 4
-	p.atomics.Call("store", p.view, base+jobSeq, -1)
-	p.atomics.Call("notify", p.view, base+jobSeq)
+	p.store.Invoke(p.view, base+jobSeq, -1)
+	p.notify.Invoke(p.view, base+jobSeq)
 	for _, w := range p.workers {
 		w.Call("terminate")
 	}
