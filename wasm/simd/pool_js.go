@@ -23,9 +23,12 @@ import (
 // is threaded; the products are about three quarters of a forward pass.
 
 // helperJS is a helper's whole program. Its first message carries the compiled kernel, the
-// memory, the byte address of the job's control words (job* below) and the index of its
-// own word among them; it answers {ready} or {error}, then serves jobs until the job
-// number turns negative.
+// memory and the byte address of the job's control words (job* below); it answers
+// {ready} or {error}, then serves jobs until the job number turns negative. A claim is
+// the job's tag (its number's low 15 bits) times 2^16 plus the chunk's index: a helper
+// that wakes after its job has ended claims with the next job's tag (or past the last
+// chunk) and so runs nothing of a job it did not read. It counts itself busy around each
+// claim, and Go waits for that count to reach zero, not for a sleeping helper to wake.
 const helperJS = `"use strict";
 const port = typeof self === "object" && typeof self.postMessage === "function" ? self : require("worker_threads").parentPort;
 const onFirst = (f) => port.addEventListener ? port.addEventListener("message", (e) => f(e.data), { once: true }) : port.once("message", f);
@@ -43,33 +46,38 @@ onFirst((m) => {
     Atomics.wait(w, 0, seen);
     const seq = Atomics.load(w, 0);
     if (seq < 0) return;
-    const [nt, mm, n, k, ap, b, ldb, c, ldc, chunk] = w.subarray(1, 11), alpha = f[11], beta = f[12];
-    const kernel = nt ? ex.gemm_nt : ex.gemm_nn, chunks = Math.floor(n / chunk);
-    try {
-      for (let j; (j = Atomics.add(w, 13, 1)) < chunks;) {
-        const lo = j * chunk, cols = j === chunks - 1 ? n - lo : chunk;
-        kernel(mm, cols, k, ap, b + 4 * lo * (nt ? ldb : 1), ldb, c + 4 * lo, ldc, alpha, beta);
-        Atomics.add(w, 15, 1);
-      }
-    } catch (err) {
-      Atomics.store(w, 14, 1);
-    }
     seen = seq;
-    Atomics.store(w, m.done, seq);
-    Atomics.notify(w, m.done);
+    const [nt, mm, n, k, ap, b, ldb, c, ldc, chunk] = w.subarray(1, 11), alpha = f[11], beta = f[12];
+    const kernel = nt ? ex.gemm_nt : ex.gemm_nn, chunks = Math.floor(n / chunk), tag = seq & 0x7fff;
+    for (;;) {
+      Atomics.add(w, 15, 1);
+      const claim = Atomics.add(w, 13, 1), j = claim & 0xffff;
+      const mine = claim >>> 16 === tag && j < chunks;
+      if (mine) {
+        try {
+          const lo = j * chunk, cols = j === chunks - 1 ? n - lo : chunk;
+          kernel(mm, cols, k, ap, b + 4 * lo * (nt ? ldb : 1), ldb, c + 4 * lo, ldc, alpha, beta);
+          Atomics.add(w, 14, 1);
+        } catch (err) {
+          Atomics.store(w, 16, 1);
+        }
+      }
+      if (Atomics.sub(w, 15, 1) === 1) Atomics.notify(w, 15);
+      if (!mine) break;
+    }
   }
 });
 `
 
-// The job's control words (int32s; alpha and beta as float32 bits), then one word per
-// helper: the last job number it finished.
+// The job's control words (int32s; alpha and beta as float32 bits).
 const (
 	jobSeq    = 0  // the job number, stored by Go: the helpers start when it changes (< 0: stop)
 	jobArgs   = 1  // nt (1: gemm_nt, 0: gemm_nn), m, n, k, ap, b, ldb, c, ldc, chunk, alpha, beta
-	jobNext   = 13 // the next chunk to claim
-	jobFailed = 14 // 1 when a helper's kernel threw (it cannot: its arguments are checked here)
-	jobHelped = 15 // chunks the helpers have run, all jobs together (tests read it)
-	jobDone   = 16 // the helpers' words from here
+	jobNext   = 13 // the next claim: the job's tag << 16 | the next chunk's index
+	jobHelped = 14 // chunks the helpers have run, all jobs together (tests read it)
+	jobBusy   = 15 // helpers between a claim and the end of its chunk
+	jobFailed = 16 // 1 when a helper's kernel threw (it cannot: its arguments are checked here)
+	jobWords  = 17
 )
 
 // spinLoads is how many times Go reads a helper's progress before it sleeps until the
@@ -87,10 +95,10 @@ const chunksPerThread = 8
 // pool is the helper threads of one Impl. It is used only once every helper has answered
 // (ready), so a helper that never starts costs a sample nothing.
 type pool struct {
-	ctl  []int32  // the job's words and the helpers', in Go's memory, never moved (Go's heap does not move)
+	ctl  []int32  // the job's words, in Go's memory, never moved (Go's heap does not move)
 	view js.Value // Int32Array over the memory when the pool started; ctl lies inside it
 	// Atomics' functions, held so that a call does not look the name up (they need no this)
-	store, notify, add, load, wait js.Value
+	store, notify, add, load, wait, exchange js.Value
 	workers                        []js.Value
 	seq                            int32
 	canWait                        bool // whether this thread may block in Atomics.wait (a worker, Node), or must spin
@@ -121,10 +129,11 @@ func DefaultThreads() int {
 // has said it is ready.
 func startPool(mod, mem js.Value, threads int) (*pool, error) {
 	helpers := threads - 1
-	p := &pool{ctl: make([]int32, jobDone+helpers), view: js.Global().Get("Int32Array").New(mem.Get("buffer")),
+	p := &pool{ctl: make([]int32, jobWords), view: js.Global().Get("Int32Array").New(mem.Get("buffer")),
 		settled: make(chan struct{})}
 	atomics := js.Global().Get("Atomics")
 	p.store, p.notify, p.add, p.load, p.wait = atomics.Get("store"), atomics.Get("notify"), atomics.Get("add"), atomics.Get("load"), atomics.Get("wait")
+	p.exchange = atomics.Get("exchange")
 	p.canWait = mayWait(p.wait, p.view, addr(p.ctl)/4)
 	g := js.Global()
 	newWorker := func() (w js.Value, err error) {
@@ -158,7 +167,7 @@ func startPool(mod, mem js.Value, threads int) (*pool, error) {
 			close(p.settled)
 		}
 	}
-	for h := range helpers {
+	for range helpers {
 		w, err := newWorker()
 		if err != nil {
 			p.Close()
@@ -199,7 +208,7 @@ func startPool(mod, mem js.Value, threads int) (*pool, error) {
 			w.Call("addEventListener", "message", onMessage, map[string]any{"once": true})
 			w.Call("addEventListener", "error", onError, map[string]any{"once": true})
 		}
-		w.Call("postMessage", map[string]any{"module": mod, "memory": mem, "ctl": addr(p.ctl), "words": len(p.ctl), "done": jobDone + h})
+		w.Call("postMessage", map[string]any{"module": mod, "memory": mem, "ctl": addr(p.ctl), "words": jobWords})
 		p.workers = append(p.workers, w)
 	}
 	return p, nil
@@ -245,14 +254,18 @@ func (p *pool) gemm(kernel js.Value, nt bool, m, n, k, ap, b, ldb, c, ldc int, a
 	if nt {
 		isNT = 1
 	}
-	copy(p.ctl[jobArgs:], []int32{isNT, int32(m), int32(n), int32(k), int32(ap), int32(b), int32(ldb), int32(c), int32(ldc), int32(chunk),
-		int32(math.Float32bits(alpha)), int32(math.Float32bits(beta)), 0})
 	p.seq++
 	base := addr(p.ctl) / 4
+	// The new tag goes in first, by an exchange: a helper still holding the last job's
+	// arguments can claim nothing from here on, and its reads of them come before this
+	// thread's writes of the new ones (the exchange reads what its claims wrote).
+	p.exchange.Invoke(p.view, base+jobNext, (p.seq&0x7fff)<<16)
+	copy(p.ctl[jobArgs:jobNext], []int32{isNT, int32(m), int32(n), int32(k), int32(ap), int32(b), int32(ldb), int32(c), int32(ldc), int32(chunk),
+		int32(math.Float32bits(alpha)), int32(math.Float32bits(beta))})
 	p.store.Invoke(p.view, base+jobSeq, p.seq)
 	p.notify.Invoke(p.view, base+jobSeq)
 	for {
-		j := p.add.Invoke(p.view, base+jobNext, 1).Int()
+		j := p.add.Invoke(p.view, base+jobNext, 1).Int() & 0xffff
 		if j >= chunks {
 			break
 		}
@@ -266,15 +279,17 @@ func (p *pool) gemm(kernel js.Value, nt bool, m, n, k, ap, b, ldb, c, ldc int, a
 		}
 		kernel.Invoke(m, cols, k, ap, bj, ldb, c+4*lo, ldc, alpha, beta)
 	}
-	for h := range threads - 1 {
-		i := base + jobDone + h
-		// The chunks are small, so the helpers are about done: spin a little before
-		// sleeping, and only spin where this thread may not block (a page's main thread
-		// refuses Atomics.wait).
-		for spins := 0; p.load.Invoke(p.view, i).Int() != int(p.seq); spins++ {
-			if spins >= spinLoads && p.canWait {
-				p.wait.Invoke(p.view, i, p.seq-1)
-			}
+	// Every chunk is claimed: wait for the helpers still running one. A helper that claims
+	// from here on gets an index past the last chunk and runs nothing. Spin a little
+	// before sleeping (the chunks are small), and only spin where this thread may not
+	// block (a page's main thread refuses Atomics.wait).
+	for spins := 0; ; spins++ {
+		busy := p.load.Invoke(p.view, base+jobBusy).Int()
+		if busy == 0 {
+			break
+		}
+		if spins >= spinLoads && p.canWait {
+			p.wait.Invoke(p.view, base+jobBusy, busy)
 		}
 	}
 	if p.ctl[jobFailed] != 0 {
