@@ -99,12 +99,12 @@ type pool struct {
 	view js.Value // Int32Array over the memory when the pool started; ctl lies inside it
 	// Atomics' functions, held so that a call does not look the name up (they need no this)
 	store, notify, add, load, wait, exchange js.Value
-	workers                        []js.Value
-	seq                            int32
-	canWait                        bool // whether this thread may block in Atomics.wait (a worker, Node), or must spin
-	ready                          atomic.Bool
-	settled                        chan struct{} // closed once every helper has answered
-	failed                         atomic.Value  // string: why the pool was given up
+	workers                                  []js.Value
+	seq                                      int32
+	canWait                                  bool // whether this thread may block in Atomics.wait (a worker, Node), or must spin
+	ready                                    atomic.Bool
+	settled                                  chan struct{} // closed once every helper has answered
+	failed                                   atomic.Value  // string: why the pool was given up
 }
 
 // isShared reports whether mem (a WebAssembly.Memory) is shared.
