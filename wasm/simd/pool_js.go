@@ -24,11 +24,13 @@ import (
 
 // helperJS is a helper's whole program. Its first message carries the compiled kernel, the
 // memory and the byte address of the job's control words (job* below); it answers
-// {ready} or {error}, then serves jobs until the job number turns negative. A claim is
-// the job's tag (its number's low 15 bits) times 2^16 plus the chunk's index: a helper
-// that wakes after its job has ended claims with the next job's tag (or past the last
-// chunk) and so runs nothing of a job it did not read. It counts itself busy around each
-// claim, and Go waits for that count to reach zero, not for a sleeping helper to wake.
+// {ready} or {error}, then serves jobs until the job number turns negative. The claim
+// word holds the job's tag (its number's low 15 bits) times 2^16 plus the next chunk's
+// index, and a helper claims by compare-and-exchange only under the tag of the job whose
+// arguments it read: one that wakes after its job has ended takes nothing, not even a
+// chunk of the next job, whose index it would otherwise use up. It counts itself busy
+// around each claim, and Go waits for that count to reach zero, not for a sleeping helper
+// to wake.
 const helperJS = `"use strict";
 const port = typeof self === "object" && typeof self.postMessage === "function" ? self : require("worker_threads").parentPort;
 const onFirst = (f) => port.addEventListener ? port.addEventListener("message", (e) => f(e.data), { once: true }) : port.once("message", f);
@@ -51,8 +53,13 @@ onFirst((m) => {
     const kernel = nt ? ex.gemm_nt : ex.gemm_nn, chunks = Math.floor(n / chunk), tag = seq & 0x7fff;
     for (;;) {
       Atomics.add(w, 15, 1);
-      const claim = Atomics.add(w, 13, 1), j = claim & 0xffff;
-      const mine = claim >>> 16 === tag && j < chunks;
+      let claim = Atomics.load(w, 13), mine = false;
+      while (claim >>> 16 === tag && (claim & 0xffff) < chunks) {
+        const got = Atomics.compareExchange(w, 13, claim, claim + 1);
+        if (got === claim) { mine = true; break; }
+        claim = got;
+      }
+      const j = claim & 0xffff;
       if (mine) {
         try {
           const lo = j * chunk, cols = j === chunks - 1 ? n - lo : chunk;

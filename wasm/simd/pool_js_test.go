@@ -123,3 +123,42 @@ func TestPoolHelperFails(t *testing.T) {
 		t.Fatal("a product was split over a pool that never started")
 	}
 }
+
+// TestPoolBackToBack: many small split products in a row, so that Go often finishes one
+// alone before the helper wakes for it; a helper that wakes late must take nothing of
+// the next product (once it used up one of the next product's chunks, which then went
+// uncomputed).
+func TestPoolBackToBack(t *testing.T) {
+	mem := js.Global().Get("tdiffMemory")
+	if !mem.Truthy() || !isShared(mem) {
+		t.Skip("no shared Go memory: run with -exec wasm/simd/testdata/node_exec.sh")
+	}
+	one, err := LoadThreads(mem, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := LoadThreads(mem, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer two.Close()
+	if n, why := two.WaitThreads(time.Minute); n != 2 {
+		t.Fatalf("%d threads ready, want 2: %s", n, why)
+	}
+	const m, n, k = 16, 256, 256 // just over minSplit
+	fill := normals(rand.New(rand.NewPCG(7, 8)))
+	a, b := fill(m*k), fill(n*k)
+	want := make([]float32, m*n)
+	one.Sgemm(gblas.NoTrans, gblas.Trans, m, n, k, 1, a, k, b, k, 0, want, n)
+	got := make([]float32, m*n)
+	for run := range 15000 {
+		clear(got)
+		two.Sgemm(gblas.NoTrans, gblas.Trans, m, n, k, 1, a, k, b, k, 0, got, n)
+		for i := range got {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("run %d: C[%d] = %g on 2 threads, %g on one", run, i, got[i], want[i])
+			}
+		}
+	}
+	t.Logf("%d products split; the helper ran %d chunks", two.pool.seq, two.pool.ctl[jobHelped])
+}
