@@ -49,21 +49,7 @@ func BenchmarkSampleSIMD(b *testing.B) {
 		{"page/threads=1", page, 1}, {"page/threads=2", page, 2}} {
 		threads := bench.threads
 		b.Run(bench.name, func(b *testing.B) {
-			if threads > 1 && !isShared(mem) {
-				b.Skip("Go's memory is not shared (TDIFF_UNSHARED=1?)")
-			}
-			k, err := LoadThreads(mem, threads)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer k.Close()
-			if got, why := k.WaitThreads(time.Minute); got != threads {
-				b.Fatalf("%d threads ready, want %d: %s", got, threads, why)
-			}
-			blas.Use(k, "wasm-simd")
-			nn.UseKernels(k.Kernels())
-			defer blas.Use(gonum.Implementation{}, "gonum")
-			defer nn.UseKernels(nn.Kernels{})
+			useThreads(b, mem, threads)
 			b.ResetTimer()
 			tokens := 0
 			for i := 0; i < b.N; i++ {
@@ -131,6 +117,28 @@ func BenchmarkContinuousStepSIMD(b *testing.B) {
 	})
 }
 
+// useThreads installs the kernel on threads threads as core/blas's and core/nn's for the
+// rest of b, the helpers ready; it skips where more than one needs a shared memory.
+func useThreads(b *testing.B, mem js.Value, threads int) {
+	if threads > 1 && !isShared(mem) {
+		b.Skip("Go's memory is not shared (TDIFF_UNSHARED=1?)")
+	}
+	k, err := LoadThreads(mem, threads)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		blas.Use(gonum.Implementation{}, "gonum")
+		nn.UseKernels(nn.Kernels{})
+		k.Close()
+	})
+	if got, why := k.WaitThreads(time.Minute); got != threads {
+		b.Fatalf("%d threads ready, want %d: %s", got, threads, why)
+	}
+	blas.Use(k, "wasm-simd")
+	nn.UseKernels(k.Kernels())
+}
+
 // BenchmarkForwardSIMD times one forward pass of the released masked model over its
 // whole window (make bench-browser's pass, in Node) on one and two threads:
 //
@@ -154,21 +162,7 @@ func BenchmarkForwardSIMD(b *testing.B) {
 	}
 	for _, threads := range []int{1, 2} {
 		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
-			if threads > 1 && !isShared(mem) {
-				b.Skip("Go's memory is not shared (TDIFF_UNSHARED=1?)")
-			}
-			k, err := LoadThreads(mem, threads)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer k.Close()
-			if got, why := k.WaitThreads(time.Minute); got != threads {
-				b.Fatalf("%d threads ready, want %d: %s", got, threads, why)
-			}
-			blas.Use(k, "wasm-simd")
-			nn.UseKernels(k.Kernels())
-			defer blas.Use(gonum.Implementation{}, "gonum")
-			defer nn.UseKernels(nn.Kernels{})
+			useThreads(b, mem, threads)
 			m.Forward(ids, 1)
 			b.ResetTimer()
 			for range b.N {

@@ -15,10 +15,10 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
-// TestPoolSgemm: products split over three threads write exactly what one thread writes
-// (each column is computed by the same code in the same order), agree with gonum, leave
-// C's other columns alone, and the helpers ran some of the chunks.
-func TestPoolSgemm(t *testing.T) {
+// threaded returns the kernel on Go's shared memory on one thread and on n threads, the
+// helpers ready; it skips where the memory is not shared.
+func threaded(t testing.TB, n int) (one, many *Impl) {
+	t.Helper()
 	mem := js.Global().Get("tdiffMemory")
 	if !mem.Truthy() || !isShared(mem) {
 		t.Skip("no shared Go memory: run with -exec wasm/simd/testdata/node_exec.sh (build/e2e.sh does)")
@@ -27,14 +27,22 @@ func TestPoolSgemm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	three, err := LoadThreads(mem, 3)
+	many, err = LoadThreads(mem, n)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer three.Close()
-	if n, why := three.WaitThreads(time.Minute); n != 3 {
-		t.Fatalf("%d threads ready, want 3: %s", n, why)
+	t.Cleanup(many.Close)
+	if got, why := many.WaitThreads(time.Minute); got != n {
+		t.Fatalf("%d threads ready, want %d: %s", got, n, why)
 	}
+	return one, many
+}
+
+// TestPoolSgemm: products split over three threads write exactly what one thread writes
+// (each column is computed by the same code in the same order), agree with gonum, leave
+// C's other columns alone, and the helpers ran some of the chunks.
+func TestPoolSgemm(t *testing.T) {
+	one, three := threaded(t, 3)
 	fill := normals(rand.New(rand.NewPCG(3, 4)))
 	for _, tc := range []struct {
 		tB      gblas.Transpose
@@ -129,22 +137,7 @@ func TestPoolHelperFails(t *testing.T) {
 // the next product (once it used up one of the next product's chunks, which then went
 // uncomputed).
 func TestPoolBackToBack(t *testing.T) {
-	mem := js.Global().Get("tdiffMemory")
-	if !mem.Truthy() || !isShared(mem) {
-		t.Skip("no shared Go memory: run with -exec wasm/simd/testdata/node_exec.sh")
-	}
-	one, err := LoadThreads(mem, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	two, err := LoadThreads(mem, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer two.Close()
-	if n, why := two.WaitThreads(time.Minute); n != 2 {
-		t.Fatalf("%d threads ready, want 2: %s", n, why)
-	}
+	one, two := threaded(t, 2)
 	const m, n, k = 16, 256, 256 // just over minSplit
 	fill := normals(rand.New(rand.NewPCG(7, 8)))
 	a, b := fill(m*k), fill(n*k)
