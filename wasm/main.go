@@ -221,14 +221,20 @@ func sampleJS(this js.Value, args []js.Value) any {
 		if e == nil {
 			return "", errors.New("sample: no model loaded")
 		}
+		turned := time.Now()
 		out, err := e.Sample(ctx, req, func(s engine.Step) {
 			if onStep.Truthy() {
 				b, _ := json.Marshal(s)
 				onStep.Invoke(string(b))
 			}
 			// Let the worker's event loop run (a cancel message, for one): on the CPU
-			// the sampler would otherwise hold the only thread until it finishes.
-			yield()
+			// the sampler would otherwise hold the only thread until it finishes. Every
+			// 30 ms is often enough for a person, and a turn of the loop costs each step
+			// time (steps posted here reach the page without it).
+			if time.Since(turned) >= 30*time.Millisecond {
+				yield()
+				turned = time.Now()
+			}
 		})
 		if err != nil {
 			return "", err
