@@ -23,7 +23,8 @@ import (
 // is threaded; the products are about three quarters of a forward pass.
 
 // helperJS is a helper's whole program. Its first message carries the compiled kernel, the
-// memory and the byte address of the job's control words (job* below); it answers
+// memory, the byte address of the job's control words and where each one is (job* below,
+// as slots); it answers
 // {ready} or {error}, then serves jobs until the job number turns negative. The claim
 // word holds the job's tag (its number's low 15 bits) times 2^16 plus the next chunk's
 // index, and a helper claims by compare-and-exchange only under the tag of the job whose
@@ -44,18 +45,19 @@ onFirst((m) => {
   }
   port.postMessage({ ready: true });
   const w = new Int32Array(m.memory.buffer, m.ctl, m.words), f = new Float32Array(m.memory.buffer, m.ctl, m.words);
+  const { seq: SEQ, args: ARGS, next: NEXT, helped: HELPED, busy: BUSY, failed: FAILED } = m.slots;
   for (let seen = 0; ;) {
-    Atomics.wait(w, 0, seen);
-    const seq = Atomics.load(w, 0);
+    Atomics.wait(w, SEQ, seen);
+    const seq = Atomics.load(w, SEQ);
     if (seq < 0) return;
     seen = seq;
-    const [nt, mm, n, k, ap, b, ldb, c, ldc, chunk] = w.subarray(1, 11), alpha = f[11], beta = f[12];
+    const [nt, mm, n, k, ap, b, ldb, c, ldc, chunk] = w.subarray(ARGS, ARGS + 10), alpha = f[ARGS + 10], beta = f[ARGS + 11];
     const kernel = nt ? ex.gemm_nt : ex.gemm_nn, chunks = Math.floor(n / chunk), tag = seq & 0x7fff;
     for (;;) {
-      Atomics.add(w, 15, 1);
-      let claim = Atomics.load(w, 13), mine = false;
+      Atomics.add(w, BUSY, 1);
+      let claim = Atomics.load(w, NEXT), mine = false;
       while (claim >>> 16 === tag && (claim & 0xffff) < chunks) {
-        const got = Atomics.compareExchange(w, 13, claim, claim + 1);
+        const got = Atomics.compareExchange(w, NEXT, claim, claim + 1);
         if (got === claim) { mine = true; break; }
         claim = got;
       }
@@ -64,12 +66,12 @@ onFirst((m) => {
         try {
           const lo = j * chunk, cols = j === chunks - 1 ? n - lo : chunk;
           kernel(mm, cols, k, ap, b + 4 * lo * (nt ? ldb : 1), ldb, c + 4 * lo, ldc, alpha, beta);
-          Atomics.add(w, 14, 1);
+          Atomics.add(w, HELPED, 1);
         } catch (err) {
-          Atomics.store(w, 16, 1);
+          Atomics.store(w, FAILED, 1);
         }
       }
-      if (Atomics.sub(w, 15, 1) === 1) Atomics.notify(w, 15);
+      if (Atomics.sub(w, BUSY, 1) === 1) Atomics.notify(w, BUSY);
       if (!mine) break;
     }
   }
@@ -102,16 +104,17 @@ const chunksPerThread = 8
 // pool is the helper threads of one Impl. It is used only once every helper has answered
 // (ready), so a helper that never starts costs a sample nothing.
 type pool struct {
-	ctl  []int32  // the job's words, in Go's memory, never moved (Go's heap does not move)
-	view js.Value // Int32Array over the memory when the pool started; ctl lies inside it
+	ctl     []int32  // the job's words, in Go's memory, never moved (Go's heap does not move)
+	view    js.Value // Int32Array over the memory when the pool started; ctl lies inside it
+	workers []js.Value
+	seq     int32
+	canWait bool // whether this thread may block in Atomics.wait (a worker, Node), or must spin
+	ready   atomic.Bool
+	settled chan struct{} // closed once every helper has answered
+	failed  atomic.Value  // string: why the pool was given up
+
 	// Atomics' functions, held so that a call does not look the name up (they need no this)
 	store, notify, add, load, wait, exchange js.Value
-	workers                                  []js.Value
-	seq                                      int32
-	canWait                                  bool // whether this thread may block in Atomics.wait (a worker, Node), or must spin
-	ready                                    atomic.Bool
-	settled                                  chan struct{} // closed once every helper has answered
-	failed                                   atomic.Value  // string: why the pool was given up
 }
 
 // isShared reports whether mem (a WebAssembly.Memory) is shared.
@@ -215,7 +218,8 @@ func startPool(mod, mem js.Value, threads int) (*pool, error) {
 			w.Call("addEventListener", "message", onMessage, map[string]any{"once": true})
 			w.Call("addEventListener", "error", onError, map[string]any{"once": true})
 		}
-		w.Call("postMessage", map[string]any{"module": mod, "memory": mem, "ctl": addr(p.ctl), "words": jobWords})
+		w.Call("postMessage", map[string]any{"module": mod, "memory": mem, "ctl": addr(p.ctl), "words": jobWords,
+			"slots": map[string]any{"seq": jobSeq, "args": jobArgs, "next": jobNext, "helped": jobHelped, "busy": jobBusy, "failed": jobFailed}})
 		p.workers = append(p.workers, w)
 	}
 	return p, nil
