@@ -13,6 +13,10 @@ func DequantizeQ8_0Fast(dst []float32, src []byte) {
 	if len(dst)%QK != 0 || len(src) != len(dst)/QK*BlockSizeQ8_0 {
 		panic("quant: DequantizeQ8_0Fast: len(src) != len(dst)/32*34")
 	}
+	if fast.Q8_0 != nil {
+		fast.Q8_0(dst, src)
+		return
+	}
 	for len(dst) >= QK {
 		b := (*[BlockSizeQ8_0]byte)(src)
 		y := (*[QK]float32)(dst)

@@ -21,7 +21,7 @@ type Impl struct {
 	gonum.Implementation
 	pack, nt, nn    js.Value // the module's exports
 	softmax, swiglu js.Value
-	rmsnorm         js.Value
+	rmsnorm, deq8   js.Value
 	packed          []float32 // scratch: A in panels
 	pool            *pool     // helper threads, on a shared memory; nil on one thread
 	noPool          string    // why there is no pool where one was asked for
@@ -135,6 +135,7 @@ func instantiate(mem js.Value, compile func() (js.Value, bool)) (s *Impl, err er
 	ex := js.Global().Get("WebAssembly").Get("Instance").New(mod, imports).Get("exports")
 	s.pack, s.nt, s.nn = ex.Get("pack"), ex.Get("gemm_nt"), ex.Get("gemm_nn")
 	s.softmax, s.swiglu, s.rmsnorm = ex.Get("softmax"), ex.Get("swiglu"), ex.Get("rmsnorm")
+	s.deq8 = ex.Get("dequant_q8_0")
 	if err := s.check(); err != nil {
 		return nil, err
 	}
@@ -156,7 +157,10 @@ func (s *Impl) check() error {
 			return err
 		}
 	}
-	return s.checkElementwise()
+	if err := s.checkElementwise(); err != nil {
+		return err
+	}
+	return s.checkDequantize()
 }
 
 func (s *Impl) check1(tB gblas.Transpose, m, n, k int) error {
@@ -185,4 +189,6 @@ func (s *Impl) check1(tB gblas.Transpose, m, n, k int) error {
 	return nil
 }
 
-func addr[T float32 | int32](v []T) int { return int(uintptr(unsafe.Pointer(unsafe.SliceData(v)))) }
+func addr[T float32 | int32 | byte](v []T) int {
+	return int(uintptr(unsafe.Pointer(unsafe.SliceData(v))))
+}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/austen-diffusion/textdiffusion/core/nn"
+	"github.com/austen-diffusion/textdiffusion/core/quant"
 	gblas "gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -131,6 +132,45 @@ func TestKernelsMatchGo(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestDequantizeQ8_0: the module's Q8_0 dequantiser gives core/quant's bits for every
+// half as a block's scale (zeros, subnormals, normals, infinities, NaNs) and every int8
+// value, and runs through quant.UseKernels.
+func TestDequantizeQ8_0(t *testing.T) {
+	k := load(t)
+	const blocks = 1 << 16
+	src := make([]byte, blocks*quant.BlockSizeQ8_0)
+	for i := range blocks {
+		b := src[i*quant.BlockSizeQ8_0:]
+		b[0], b[1] = byte(i), byte(i>>8)
+		for j := range quant.QK {
+			b[2+j] = byte(i*7 + j*37) // every int8 value, over the blocks
+		}
+	}
+	got, want := make([]float32, blocks*quant.QK), make([]float32, blocks*quant.QK)
+	quant.DequantizeQ8_0(want, src)
+	quant.UseKernels(k.QuantKernels())
+	defer quant.UseKernels(quant.Kernels{})
+	quant.DequantizeQ8_0Fast(got, src)
+	for i := range got {
+		g, w := math.Float32bits(got[i]), math.Float32bits(want[i])
+		if g != w && !(math.IsNaN(float64(got[i])) && math.IsNaN(float64(want[i]))) {
+			t.Fatalf("value %d (block %d, scale %#04x): %#08x (%g), core/quant %#08x (%g)", i, i/quant.QK, i/quant.QK, g, got[i], w, want[i])
+		}
+	}
+	// A block of a partial slice, and lengths that do not fit, as core/quant's.
+	part := make([]float32, quant.QK)
+	k.DequantizeQ8_0(part, src[quant.BlockSizeQ8_0*0x3c00:][:quant.BlockSizeQ8_0])
+	if part[5] != want[0x3c00*quant.QK+5] {
+		t.Errorf("block 0x3c00 alone: value 5 = %g, want %g", part[5], want[0x3c00*quant.QK+5])
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("a source of the wrong length did not panic")
+		}
+	}()
+	k.DequantizeQ8_0(part, src[:quant.BlockSizeQ8_0-1])
 }
 
 // TestLoadCompiled: the edge worker's path, a module compiled ahead of time and handed in,

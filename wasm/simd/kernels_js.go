@@ -8,6 +8,7 @@ import (
 	"runtime"
 
 	"github.com/austen-diffusion/textdiffusion/core/nn"
+	"github.com/austen-diffusion/textdiffusion/core/quant"
 	gblas "gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -143,6 +144,46 @@ func (s *Impl) checkElementwise() error {
 			if e := math.Abs(float64(out[r*d+i]) - w); !(e <= 1e-6*(1+math.Abs(w))) {
 				return fmt.Errorf("simd: self-check: rmsnorm[%d,%d] = %g, want %g", r, i, out[r*d+i], w)
 			}
+		}
+	}
+	return nil
+}
+
+// QuantKernels are the module's dequantisers for quant.UseKernels.
+func (s *Impl) QuantKernels() quant.Kernels { return quant.Kernels{Q8_0: s.DequantizeQ8_0} }
+
+// DequantizeQ8_0 is quant.DequantizeQ8_0Fast on the module, to the bit: src holds
+// len(dst)/32 blocks of Q8_0.
+func (s *Impl) DequantizeQ8_0(dst []float32, src []byte) {
+	if len(dst)%quant.QK != 0 || len(src) != len(dst)/quant.QK*quant.BlockSizeQ8_0 {
+		panic("simd: DequantizeQ8_0: len(src) != len(dst)/32*34")
+	}
+	if len(dst) == 0 {
+		return
+	}
+	s.deq8.Invoke(addr(src), addr(dst), len(dst)/quant.QK)
+	runtime.KeepAlive(src)
+	runtime.KeepAlive(dst)
+}
+
+// checkDequantize compares DequantizeQ8_0 with core/quant's reference on blocks whose
+// scales are every kind of half: zeros, subnormals, normals, infinities.
+func (s *Impl) checkDequantize() error {
+	scales := []uint16{0x0000, 0x8000, 0x0001, 0x83ff, 0x0400, 0x3c00, 0xbc00, 0x2e66, 0x7bff, 0x7c00, 0xfc00}
+	src := make([]byte, len(scales)*quant.BlockSizeQ8_0)
+	for i, h := range scales {
+		b := src[i*quant.BlockSizeQ8_0:]
+		b[0], b[1] = byte(h), byte(h>>8)
+		for j := range quant.QK {
+			b[2+j] = byte(int8(j*9 - 128 + i))
+		}
+	}
+	got, want := make([]float32, len(scales)*quant.QK), make([]float32, len(scales)*quant.QK)
+	s.DequantizeQ8_0(got, src)
+	quant.DequantizeQ8_0(want, src)
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+			return fmt.Errorf("simd: self-check: dequantised Q8_0 value %d is %g, core/quant says %g", i, got[i], want[i])
 		}
 	}
 	return nil

@@ -8,6 +8,7 @@ package simd
 //	gemm_nt(m, n, k, ap, b, ldb, c, ldc i32, alpha, beta f32)
 //	gemm_nn(m, n, k, ap, b, ldb, c, ldc i32, alpha, beta f32)
 //	softmax, swiglu, rmsnorm (elementwise.go)
+//	dequant_q8_0 (quant.go)
 //
 // pack copies row-major A (m, k) into panels of 8 rows, each stored k-major
 // (dst[panel][p][r] = A[8 panel + r, p]), the rows past m as zeros. gemm_nt computes
@@ -420,7 +421,7 @@ func module(fused, shared bool) []byte {
 		name string
 		f    *fn
 	}{{"pack", packFn()}, {"gemm_nt", gemmFn(true, fused)}, {"gemm_nn", gemmFn(false, fused)},
-		{"softmax", softmaxFn()}, {"swiglu", swigluFn()}, {"rmsnorm", rmsnormFn()}}
+		{"softmax", softmaxFn()}, {"swiglu", swigluFn()}, {"rmsnorm", rmsnormFn()}, {"dequant_q8_0", dequantQ8Fn()}}
 	var types, funcs, exports, codes [][]byte
 	for i, x := range fns {
 		types = append(types, sig(x.f.params))
