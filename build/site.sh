@@ -10,7 +10,7 @@
 # widget and its example page, Go's wasm_exec.js, the engine tdiff.<hash>.wasm and its
 # shared-memory twin tdiff-shared.<hash>.wasm (each with a gzipped copy for servers that
 # send it), the weights <name>.<hash>.ckpt and assets.json
-# naming both. <hash> is the first 16 hex digits of the file's SHA-256, so those two can be
+# naming both, with the page's menus and defaults (build/choices). <hash> is the first 16 hex digits of the file's SHA-256, so those two can be
 # cached forever (build/serve does). The folder is replaced only once it is complete.
 set -eu
 root=$(CDPATH= cd -- "$(dirname -- "$0")/.." && pwd)
@@ -71,6 +71,7 @@ cat > "$tmp/site/assets.json" <<JSON
   "wasmShared": "$wasm_shared",
   "wasmSharedBytes": $(size "$tmp/site/$wasm_shared"),
   "wasmSharedGzipBytes": $(size "$tmp/site/$wasm_shared.gz"),
+  "choices": $(go run ./build/choices),
   "weights": {
     "name": "$name",
     "file": "$weights",

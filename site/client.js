@@ -4,8 +4,14 @@
 /** Resolves the site/ folder this module was loaded from. */
 const BASE = new URL("./", import.meta.url);
 
-function makeWorker() {
+function makeWorker(model, oneThread) {
   const url = new URL("worker.js", BASE);
+  // index.html starts the worker before the page's modules load ({worker, url}): it boots
+  // with the defaults at once (see worker.js), so it serves a page that wants just them.
+  const early = self.tdiffEarlyWorker;
+  self.tdiffEarlyWorker = null;
+  if (early && early.url === url.href && !model && !oneThread) return early.worker;
+  if (early) early.worker.terminate();
   if (url.origin === location.origin) return new Worker(url);
   // A page on another origin cannot start our worker directly; a same-origin blob that
   // imports it can (the server sends the CORS headers the worker's fetches need).
@@ -65,7 +71,10 @@ export class DiffusionClient {
   load() {
     if (this.ready) return this.ready;
     this.ready = new Promise((resolve, reject) => {
-      this.worker = makeWorker();
+      const params = new URLSearchParams(self.location.search);
+      // ?threads=1 keeps the CPU's products on one thread (to compare, or to spare a busy machine).
+      const oneThread = params.get("threads") === "1";
+      this.worker = makeWorker(this.model, oneThread);
       this.worker.onmessage = (ev) => {
         const m = ev.data;
         // The weights' upload and the self-test use the GPU too: they carry the mark from
@@ -110,11 +119,8 @@ export class DiffusionClient {
         this.rejectChoices(new Error(msg));
         for (const f of this.listeners) f({ type: "error", message: msg });
       };
-      const params = new URLSearchParams(self.location.search);
       const testHooks = params.get("testhooks") === "1";
       const noGPU = this.gpuSkipped ? "left off: the last visit stopped while sampling on the GPU" : "";
-      // ?threads=1 keeps the CPU's products on one thread (to compare, or to spare a busy machine).
-      const oneThread = params.get("threads") === "1";
       this.worker.postMessage({ type: "init", base: BASE.href, noGPU, testHooks, model: this.model, oneThread });
     });
     return this.ready;

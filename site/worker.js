@@ -11,7 +11,7 @@
 //                   {type: "cancel"}
 //                   {type: "start-gpu"}               start the GPU (the page asks when no sample runs)
 //                   {type: "lose-gpu"}                tests: destroy the GPU device (init's testHooks)
-//   worker -> page  {type: "choices", choices}        engine.Choices: menus and defaults
+//   worker -> page  {type: "choices", choices}        engine.Choices: menus and defaults (from assets.json)
 //                   {type: "progress", phase, loaded?, total?, source?}
 //                   {type: "notice", text}
 //                   {type: "ready", info}             the CPU model is ready; the GPU starts after it
@@ -30,20 +30,42 @@ let testHooks = false; // whether the page may destroy the GPU device (?testhook
 let model = "";        // which of assets.json's models: "" (weights) or "continuous"
 let oneThread = false; // whether the page asked for the CPU's products on one thread
 
+// index.html starts this worker before the page's modules have loaded, named EARLY: it
+// boots at once with the defaults (the site's masked model from its own folder, helper
+// threads where the page is cross-origin isolated), and the page adopts it only when it
+// wants just that (site/client.js); otherwise the page ends it and starts another.
+// Until the page's init comes, messages wait here, as nobody listens yet.
+const EARLY = "tdiff-early";
+let inited = false;
+const held = [];
+if (self.name === EARLY) {
+  base = new URL("./", self.location.href).href;
+  booted = start();
+}
+
+// start boots the engine; a failure goes to the page as an error without a sample id.
+function start() {
+  return boot().catch((err) => {
+    post({ type: "error", message: String(err && err.message || err) });
+    throw err;
+  });
+}
+
 self.onmessage = (ev) => {
   const m = ev.data;
   if (m.type === "init") {
+    testHooks = !!m.testHooks;
+    noGPU = m.noGPU || "";
     if (!booted) {
       base = m.base;
-      testHooks = !!m.testHooks;
-      noGPU = m.noGPU || "";
       model = m.model || "";
       oneThread = !!m.oneThread;
-      booted = boot().catch((err) => {
-        self.postMessage({ type: "error", message: String(err && err.message || err) });
-        throw err;
-      });
+      booted = start();
+    } else if (m.base !== base || (m.model || "") !== model || !!m.oneThread !== oneThread) {
+      held.push({ type: "error", message: `the engine's worker started early for ${base} (masked model, threads) but the page asked for ${m.base} (${m.model || "masked"} model${m.oneThread ? ", one thread" : ""})` });
     }
+    inited = true;
+    for (const h of held.splice(0)) self.postMessage(h);
   } else if (m.type === "sample") {
     runSample(m.id, m.request);
   } else if (m.type === "cancel") {
@@ -55,7 +77,10 @@ self.onmessage = (ev) => {
   }
 };
 
-function post(m) { self.postMessage(m); }
+function post(m) {
+  if (inited) self.postMessage(m);
+  else held.push(m);
+}
 
 
 // now is the time in ms since the epoch at performance.now()'s precision: the worker's
@@ -96,6 +121,8 @@ async function boot() {
   importScripts(new URL("sharedmem.js", base).href, new URL("wasm_exec.js", base).href);
   const assets = await (await asked).json();
   span("assets.json", t0);
+  if (!assets.choices) throw new Error("assets.json has no choices (build/site.sh writes them)");
+  post({ type: "choices", choices: assets.choices });
   // The weights' download and check run while the engine compiles and starts. The engine
   // (Go's runtime) starts once the weights are on their way, as it holds this thread for a
   // while; its compilation runs on other threads from the start.
@@ -195,7 +222,6 @@ async function startEngine(url, shared, weightsRequested) {
   go.run(inst.instance).then(() => post({ type: "error", message: "the engine stopped" }));
   await ready;
   span("engine start", t1);
-  post({ type: "choices", choices: JSON.parse(self.tdiff.choices()) });
   return { shared: !!shared && !sharedFailed, sharedFailed };
 }
 

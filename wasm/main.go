@@ -3,7 +3,6 @@
 // Command wasm is the browser engine of the demo (GOOS=js GOARCH=wasm), run inside a Web
 // Worker (site/worker.js). It sets globalThis.tdiff:
 //
-//	tdiff.choices() string                               // engine.Choices as JSON: menus and defaults
 //	tdiff.verify(bytes Uint8Array) string                // "" or why the release file is bad
 //	tdiff.load(bytes, onPhase(string), checked?, encoder?) Promise<string> // Info as JSON, the CPU ready; checked: the page has
 //	                                                     // checked the file's SHA-256, so the engine skips its payload hash;
@@ -24,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"syscall/js"
 	"time"
@@ -33,6 +33,7 @@ import (
 	"github.com/austen-diffusion/textdiffusion/core/engine"
 	"github.com/austen-diffusion/textdiffusion/core/model"
 	"github.com/austen-diffusion/textdiffusion/core/nn"
+	"github.com/austen-diffusion/textdiffusion/core/quant"
 	"github.com/austen-diffusion/textdiffusion/wasm/simd"
 )
 
@@ -44,6 +45,11 @@ var (
 )
 
 func main() {
+	// No garbage collection until a model is loaded (load turns it back on): starting the
+	// runtime and decoding a release file allocate a few tens of MB, most of it kept, and
+	// on a first visit the browser runs this code from its baseline compiler, where each
+	// collection on the way costs tens of ms of the time to the first sample.
+	debug.SetGCPercent(-1)
 	_ = blas.Init(0) // pure Go in wasm; never fails without TDIFF_BLAS set
 	// The page hands over Go's own memory (globalThis.tdiffMemory) so that the SIMD kernel
 	// can read Go's slices in place; without it, or without SIMD, gonum does the products.
@@ -52,11 +58,11 @@ func main() {
 		kern = k
 		blas.Use(k, "wasm-simd")
 		nn.UseKernels(k.Kernels())
+		quant.UseKernels(k.QuantKernels())
 	} else {
 		js.Global().Get("console").Call("info", "tdiff: CPU products on gonum: "+err.Error())
 	}
 	api := js.Global().Get("Object").New()
-	api.Set("choices", js.FuncOf(func(js.Value, []js.Value) any { return engine.ChoicesJSON() }))
 	api.Set("verify", js.FuncOf(verify))
 	api.Set("load", js.FuncOf(load))
 	api.Set("startGPU", js.FuncOf(startGPU))
@@ -143,6 +149,7 @@ func load(this js.Value, args []js.Value) any {
 			return "", err
 		}
 		e, err := engine.LoadCPUWithEncoder(data, encoder, checked, progress)
+		debug.SetGCPercent(100) // Go's default, off since main
 		if err != nil {
 			return "", err
 		}
