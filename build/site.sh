@@ -9,7 +9,7 @@
 # Layout: index.html at the top, everything else under site/: the page's modules, the
 # widget and its example page, Go's wasm_exec.js, the engine tdiff.<hash>.wasm and its
 # shared-memory twin tdiff-shared.<hash>.wasm (each with a gzipped copy for servers that
-# send it), the weights <name>.<hash>.ckpt and assets.json
+# send it), the SIMD kernel's modules kernel-<flavour>.<hash>.wasm, the weights <name>.<hash>.ckpt and assets.json
 # naming both, with the page's menus and defaults (build/choices). <hash> is the first 16 hex digits of the file's SHA-256, so those two can be
 # cached forever (build/serve does). The folder is replaced only once it is complete.
 set -eu
@@ -38,6 +38,9 @@ wasm_shared="tdiff-shared.$(hash16 "$tmp/site/tdiff-shared.wasm").wasm"
 mv "$tmp/site/tdiff.wasm" "$tmp/site/$wasm"
 mv "$tmp/site/tdiff-shared.wasm" "$tmp/site/$wasm_shared"
 gzip -9 -n -k "$tmp/site/$wasm" "$tmp/site/$wasm_shared"
+# The SIMD kernel's module in its flavours (build/kernel), which the worker compiles beside
+# the engine: the engine does not build it at run time.
+kernel=$(go run ./build/kernel "$tmp/site")
 
 name=$(basename "$model" .ckpt)
 sha=$(sha256sum "$model" | cut -d' ' -f1)
@@ -71,6 +74,7 @@ cat > "$tmp/site/assets.json" <<JSON
   "wasmShared": "$wasm_shared",
   "wasmSharedBytes": $(size "$tmp/site/$wasm_shared"),
   "wasmSharedGzipBytes": $(size "$tmp/site/$wasm_shared.gz"),
+  "kernel": $kernel,
   "choices": $(go run ./build/choices),
   "weights": {
     "name": "$name",

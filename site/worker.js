@@ -129,7 +129,8 @@ async function boot() {
   let requested;
   const weightsRequested = new Promise((resolve) => { requested = resolve; });
   const shared = self.crossOriginIsolated && assets.wasmShared && !oneThread ? new URL(assets.wasmShared, base) : null;
-  const engine = startEngine(new URL(assets.wasm, base), shared, weightsRequested);
+  if (!assets.kernel) throw new Error("assets.json names no SIMD kernel (build/site.sh writes it)");
+  const engine = startEngine(new URL(assets.wasm, base), shared, assets.kernel, weightsRequested);
   const want = model === "continuous" ? assets.continuous : assets.weights;
   if (!want) throw new Error(`this site has no ${model} model (build/site.sh adds weights/austen-tencdm.q8_0.ckpt when present)`);
   // Every model the site names keeps its copy in the cache; older releases go.
@@ -190,39 +191,64 @@ function timedPhases() {
 
 // startEngine compiles and starts the engine: the shared-memory build when shared is its
 // URL, else (or when that fails, say where the address space for a shared memory cannot
-// be reserved) the plain one. It resolves to {shared, sharedFailed}: whether the shared
+// be reserved) the plain one, with the SIMD kernel's module for it (kernelFiles). It resolves to {shared, sharedFailed}: whether the shared
 // build runs, and why it failed, or "".
-async function startEngine(url, shared, weightsRequested) {
+async function startEngine(url, shared, kernelFiles, weightsRequested) {
   const go = new Go();
   const ready = new Promise((resolve) => { self.tdiffReady = resolve; });
-  const instantiate = async (url) => {
-    try {
-      return await WebAssembly.instantiateStreaming(fetch(url), go.importObject);
-    } catch (err) {
-      // A server that sends .wasm with the wrong MIME type breaks streaming compilation.
-      const buf = await (await fetch(url)).arrayBuffer();
-      return await WebAssembly.instantiate(buf, go.importObject);
-    }
-  };
+  const instantiate = async (url) => WebAssembly.instantiate(await compileModule(url), go.importObject);
   let inst, sharedFailed = "";
   const t0 = now();
+  let kernel = compileKernel(kernelFiles, !!shared); // small: ready long before the engine
   if (shared) {
     try {
       inst = await instantiate(shared);
     } catch (err) {
       sharedFailed = `the shared-memory engine did not start: ${err && err.message || err}`;
+      kernel = compileKernel(kernelFiles, false);
     }
   }
   if (!inst) inst = await instantiate(url);
   // The SIMD kernel (wasm/simd) works on Go's memory in place; Go cannot reach it itself.
-  self.tdiffMemory = inst.instance.exports.mem;
+  self.tdiffMemory = inst.exports.mem;
+  self.tdiffKernel = await kernel;
   span("wasm fetch and compile", t0);
   await weightsRequested;
   const t1 = now();
-  go.run(inst.instance).then(() => post({ type: "error", message: "the engine stopped" }));
+  go.run(inst).then(() => post({ type: "error", message: "the engine stopped" }));
   await ready;
   span("engine start", t1);
   return { shared: !!shared && !sharedFailed, sharedFailed };
+}
+
+// compileModule compiles the WebAssembly module at url as it streams in, or once
+// downloaded from a server that sends .wasm with the wrong MIME type (which breaks
+// streaming compilation); a module that does not compile is an error either way.
+async function compileModule(url) {
+  try {
+    return await WebAssembly.compileStreaming(fetch(url));
+  } catch (err) {
+    if (err instanceof WebAssembly.CompileError) throw err;
+    return await WebAssembly.compile(await (await fetch(url)).arrayBuffer());
+  }
+}
+
+// compileKernel compiles the SIMD kernel's module (build/kernel; files: assets.json's
+// kernel) for the engine's memory, shared or not: the fused flavour (relaxed SIMD) where
+// the browser takes it, else the plain one. It resolves to {module, fused}, which the
+// engine finds as globalThis.tdiffKernel, or to {why} where neither compiles (no
+// WebAssembly SIMD: the engine's products then run in Go).
+async function compileKernel(files, shared) {
+  const tries = shared ? [[files.fusedShared, true], [files.plainShared, false]] : [[files.fused, true], [files.plain, false]];
+  let why = "";
+  for (const [file, fused] of tries) {
+    try {
+      return { module: await compileModule(new URL(file, base)), fused };
+    } catch (err) {
+      why = String(err && err.message || err);
+    }
+  }
+  return { why: `the SIMD kernel did not compile: ${why}` };
 }
 
 // check returns "" when bytes are the release file the site names, or what is wrong: the

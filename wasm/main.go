@@ -52,9 +52,10 @@ func main() {
 	debug.SetGCPercent(-1)
 	_ = blas.Init(0) // pure Go in wasm; never fails without TDIFF_BLAS set
 	// The page hands over Go's own memory (globalThis.tdiffMemory) so that the SIMD kernel
-	// can read Go's slices in place; without it, or without SIMD, gonum does the products.
-	// On a shared memory (a cross-origin isolated page) it starts helper threads too.
-	if k, err := simd.Load(js.Global().Get("tdiffMemory")); err == nil {
+	// can read Go's slices in place, and the kernel's module, compiled; without them, or
+	// without SIMD, gonum does the products. On a shared memory (a cross-origin isolated
+	// page) the kernel starts helper threads too.
+	if k, err := loadKernel(); err == nil {
 		kern = k
 		blas.Use(k, "wasm-simd")
 		nn.UseKernels(k.Kernels())
@@ -74,6 +75,20 @@ func main() {
 		ready.Invoke()
 	}
 	select {}
+}
+
+// loadKernel loads the SIMD kernel the page compiled (globalThis.tdiffKernel: {module,
+// fused}, or {why} it could not; site/worker.js) on Go's memory, with helper threads on a
+// shared memory. The engine leaves building the module to the site (build/kernel).
+func loadKernel() (*simd.Impl, error) {
+	kernel, mem := js.Global().Get("tdiffKernel"), js.Global().Get("tdiffMemory")
+	if !kernel.Truthy() {
+		return nil, errors.New("the page compiled no SIMD kernel (globalThis.tdiffKernel)")
+	}
+	if why := kernel.Get("why"); why.Truthy() {
+		return nil, errors.New(why.String())
+	}
+	return simd.LoadCompiled(kernel.Get("module"), mem, kernel.Get("fused").Truthy(), simd.DefaultThreads(mem))
 }
 
 func bytesArg(args []js.Value) ([]byte, error) {

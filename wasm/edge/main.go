@@ -46,7 +46,7 @@ func main() {
 	rc := js.Global().Get("context")
 	// build/edge/pack bundles the plain flavour (Module(false)): Workers compile nothing at
 	// run time, so the relaxed-SIMD check the page makes cannot be made here.
-	if k, err := simd.LoadCompiled(rc.Get("simd"), rc.Get("memory"), false); err == nil {
+	if k, err := simd.LoadCompiled(rc.Get("simd"), rc.Get("memory"), false, 1); err == nil {
 		blas.Use(k, "wasm-simd")
 		nn.UseKernels(k.Kernels())
 	} else {

@@ -37,37 +37,47 @@ var _ gblas.Float32 = (*Impl)(nil)
 // exports as "mem" (the page hands it over: Go cannot reach it), and checks it against
 // gonum and the Go loops. It fails where the browser has no WebAssembly SIMD. On a shared
 // memory it also starts helper threads, DefaultThreads in all (see LoadThreads).
-func Load(mem js.Value) (*Impl, error) {
-	threads := 1
-	if mem.Truthy() && isShared(mem) {
-		threads = DefaultThreads()
-	}
-	return LoadThreads(mem, threads)
-}
+func Load(mem js.Value) (*Impl, error) { return LoadThreads(mem, DefaultThreads(mem)) }
 
 // LoadThreads is Load with the products split over threads threads (pool_js.go), which
 // needs a shared memory when threads > 1. The helpers start in the background: until
 // they have all answered, the products run on the calling thread alone (Threads says
 // which), and so they do for good when no helper can start (WaitThreads says why).
 func LoadThreads(mem js.Value, threads int) (*Impl, error) {
-	if threads < 1 {
-		return nil, fmt.Errorf("simd: %d threads", threads)
-	}
-	shared := mem.Truthy() && isShared(mem)
-	if threads > 1 && !shared {
-		return nil, fmt.Errorf("simd: %d threads need a shared memory (a cross-origin isolated page and Go's binary made by ShareMemory)", threads)
-	}
 	flavour := Module
-	if shared {
+	if mem.Truthy() && isShared(mem) {
 		flavour = SharedModule
 	}
-	s, err := instantiate(mem, func() (js.Value, bool) {
+	return loadModule(mem, threads, func() (js.Value, bool) {
 		wa := js.Global().Get("WebAssembly")
 		if buf := bytesJS(flavour(true)); wa.Call("validate", buf).Bool() {
 			return wa.Get("Module").New(buf), true // synchronous compile: allowed in workers, and it is small
 		}
 		return wa.Get("Module").New(bytesJS(flavour(false))), false // no relaxed SIMD here
 	})
+}
+
+// LoadCompiled is LoadThreads for a kernel module compiled ahead of time, mod, a
+// WebAssembly.Module of Module(fused)'s bytes, or SharedModule(fused)'s on a shared
+// memory: the page compiles the site's copy as it streams in, beside the engine, and the
+// edge worker bundles one (Cloudflare Workers compile nothing at run time). A program
+// that loads only this way leaves the module's builder out of its binary.
+func LoadCompiled(mod, mem js.Value, fused bool, threads int) (*Impl, error) {
+	if !mod.Truthy() || !mod.InstanceOf(js.Global().Get("WebAssembly").Get("Module")) {
+		return nil, errors.New("simd: no compiled WebAssembly.Module of the kernel given")
+	}
+	return loadModule(mem, threads, func() (js.Value, bool) { return mod, fused })
+}
+
+// loadModule instantiates the module compile gives on mem, checks it and starts the helpers.
+func loadModule(mem js.Value, threads int, compile func() (js.Value, bool)) (*Impl, error) {
+	if threads < 1 {
+		return nil, fmt.Errorf("simd: %d threads", threads)
+	}
+	if threads > 1 && !(mem.Truthy() && isShared(mem)) {
+		return nil, fmt.Errorf("simd: %d threads need a shared memory (a cross-origin isolated page and Go's binary made by ShareMemory)", threads)
+	}
+	s, err := instantiate(mem, compile)
 	if err != nil || threads == 1 {
 		return s, err
 	}
@@ -106,16 +116,6 @@ func (s *Impl) Close() {
 	if s.pool != nil {
 		s.pool.Close()
 	}
-}
-
-// LoadCompiled is Load for a host that refuses to compile WebAssembly at run time
-// (Cloudflare Workers): mod is Module(fused)'s bytes compiled ahead of time, a
-// WebAssembly.Module bundled with the program.
-func LoadCompiled(mod, mem js.Value, fused bool) (*Impl, error) {
-	if !mod.Truthy() || !mod.InstanceOf(js.Global().Get("WebAssembly").Get("Module")) {
-		return nil, errors.New("simd: no compiled WebAssembly.Module of the kernel given")
-	}
-	return instantiate(mem, func() (js.Value, bool) { return mod, fused })
 }
 
 // instantiate builds the Impl from the module compile gives (and whether it is the fused

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"syscall/js"
 	"testing"
+	"time"
 
 	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"github.com/austen-diffusion/textdiffusion/core/quant"
@@ -173,8 +174,9 @@ func TestDequantizeQ8_0(t *testing.T) {
 	k.DequantizeQ8_0(part, src[:quant.BlockSizeQ8_0-1])
 }
 
-// TestLoadCompiled: the edge worker's path, a module compiled ahead of time and handed in,
-// gives the same kernel; anything else is refused with an error, not a panic.
+// TestLoadCompiled: the page's and the edge worker's path, a module compiled ahead of time
+// and handed in, gives the same kernel, on helper threads too; anything else is refused
+// with an error, not a panic.
 func TestLoadCompiled(t *testing.T) {
 	mem := js.Global().Get("tdiffMemory")
 	if !mem.Truthy() {
@@ -187,13 +189,23 @@ func TestLoadCompiled(t *testing.T) {
 	buf := js.Global().Get("Uint8Array").New(len(code))
 	js.CopyBytesToJS(buf, code)
 	mod := js.Global().Get("WebAssembly").Get("Module").New(buf)
-	if _, err := LoadCompiled(mod, mem, false); err != nil {
+	if _, err := LoadCompiled(mod, mem, false, 1); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadCompiled(buf, mem, false); err == nil {
+	if isShared(mem) { // the page's path: the site's module, with helper threads
+		k, err := LoadCompiled(mod, mem, false, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer k.Close()
+		if n, why := k.WaitThreads(time.Minute); n != 2 {
+			t.Errorf("%d threads ready, want 2: %s", n, why)
+		}
+	}
+	if _, err := LoadCompiled(buf, mem, false, 1); err == nil {
 		t.Error("bytes accepted as a compiled module")
 	}
-	if _, err := LoadCompiled(mod, js.Undefined(), false); err == nil {
+	if _, err := LoadCompiled(mod, js.Undefined(), false, 1); err == nil {
 		t.Error("no memory accepted")
 	}
 }

@@ -123,10 +123,14 @@ func isShared(mem js.Value) bool {
 	return sab.Truthy() && mem.Get("buffer").InstanceOf(sab)
 }
 
-// DefaultThreads is the number of threads a pool uses by default: the host's logical
-// processors (navigator.hardwareConcurrency), at most 4, since a forward pass of the
-// released model has products too small to keep more busy.
-func DefaultThreads() int {
+// DefaultThreads is the number of threads the products run on by default on mem: the
+// host's logical processors (navigator.hardwareConcurrency), at most 4, since a forward
+// pass of the released model has products too small to keep more busy; 1 unless mem is
+// shared.
+func DefaultThreads(mem js.Value) int {
+	if !mem.Truthy() || !isShared(mem) {
+		return 1
+	}
 	n := 1
 	if nav := js.Global().Get("navigator"); nav.Truthy() && nav.Get("hardwareConcurrency").Type() == js.TypeNumber {
 		n = nav.Get("hardwareConcurrency").Int()
