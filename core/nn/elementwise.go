@@ -52,6 +52,10 @@ func Add(out, a, b []float32) {
 		panic("nn: Add size mismatch")
 	}
 	defer Track(Elementwise)()
+	if fast.Add != nil {
+		fast.Add(out, a, b)
+		return
+	}
 	For(n, 1, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			out[i] = a[i] + b[i]

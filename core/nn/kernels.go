@@ -8,6 +8,10 @@ type Kernels struct {
 	Softmax func(s []float32, rows, L int, causal bool)             // softmaxRows on s (rows, L)
 	SwiGLU  func(out, gate, up []float32)                           // SwiGLU over len(out) values
 	RMSNorm func(out, rstd, in, w []float32, M, D int, eps float32) // RMSNorm, rstd not nil
+	Add     func(out, a, b []float32)                               // Add over len(out) values
+	// RoPE's rotation of rows rows of x (stride ld), row r at position r % L, H heads of
+	// hd values (hd a multiple of 8), from cos and sin (L, hd/2), sin times sign (±1).
+	Rope func(x []float32, ld int, cos, sin []float32, rows, L, H, hd int, sign float32)
 }
 
 var fast Kernels

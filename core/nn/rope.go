@@ -47,6 +47,10 @@ func rope(x []float32, ld int, t *RopeTable, B, L, H int, sign float32) {
 		panic("nn: RoPE size mismatch")
 	}
 	defer Track(Elementwise)()
+	if fast.Rope != nil && hd%8 == 0 {
+		fast.Rope(x, ld, t.Cos, t.Sin, B*L, L, H, hd, sign)
+		return
+	}
 	For(B*L, 2*D, func(lo, hi int) {
 		for n := lo; n < hi; n++ {
 			p := n % L

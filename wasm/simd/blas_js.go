@@ -22,6 +22,7 @@ type Impl struct {
 	pack, nt, nn    js.Value // the module's exports
 	softmax, swiglu js.Value
 	rmsnorm, deq8   js.Value
+	add, rope       js.Value
 	packed          []float32 // scratch: A in panels
 	pool            *pool     // helper threads, on a shared memory; nil on one thread
 	noPool          string    // why there is no pool where one was asked for
@@ -135,7 +136,7 @@ func instantiate(mem js.Value, compile func() (js.Value, bool)) (s *Impl, err er
 	ex := js.Global().Get("WebAssembly").Get("Instance").New(mod, imports).Get("exports")
 	s.pack, s.nt, s.nn = ex.Get("pack"), ex.Get("gemm_nt"), ex.Get("gemm_nn")
 	s.softmax, s.swiglu, s.rmsnorm = ex.Get("softmax"), ex.Get("swiglu"), ex.Get("rmsnorm")
-	s.deq8 = ex.Get("dequant_q8_0")
+	s.deq8, s.add, s.rope = ex.Get("dequant_q8_0"), ex.Get("add"), ex.Get("rope")
 	if err := s.check(); err != nil {
 		return nil, err
 	}

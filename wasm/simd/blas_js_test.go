@@ -5,6 +5,7 @@ package simd
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"syscall/js"
 	"testing"
 	"time"
@@ -132,6 +133,45 @@ func TestKernelsMatchGo(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestRopeAddMatchGo: the module's RoPE (forward and backward, q and k side by side in
+// rows wider than the heads, more rows than the table's positions) and Add give Go's
+// loops' bits.
+func TestRopeAddMatchGo(t *testing.T) {
+	k := load(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	defer nn.UseKernels(nn.Kernels{})
+	const B, L, H, hd, ld = 2, 13, 4, 32, 3 * 4 * 32 // q, k, v of 4 heads: rotate q and k as 8
+	table := nn.NewRopeTable(L+3, hd, 10000)
+	x := make([]float32, B*L*ld)
+	for i := range x {
+		x[i] = float32(r.NormFloat64())
+	}
+	a, b := x[:1003], x[1003:2006]
+	var rot, back, sum [2][]float32
+	for i, ks := range []nn.Kernels{{}, k.Kernels()} {
+		nn.UseKernels(ks)
+		rot[i] = slices.Clone(x)
+		nn.RoPE(rot[i], ld, table, B, L, 2*H)
+		back[i] = slices.Clone(rot[i])
+		nn.RoPEBackward(back[i], ld, table, B, L, 2*H)
+		sum[i] = make([]float32, len(a))
+		nn.Add(sum[i], a, b)
+	}
+	for _, c := range []struct {
+		name      string
+		got, want []float32
+	}{{"rope", rot[1], rot[0]}, {"rope backward", back[1], back[0]}, {"add", sum[1], sum[0]}} {
+		for i := range c.want {
+			if math.Float32bits(c.got[i]) != math.Float32bits(c.want[i]) {
+				t.Fatalf("%s[%d] = %g, Go's loop %g", c.name, i, c.got[i], c.want[i])
+			}
+		}
+	}
+	if slices.Equal(rot[1], x) || !slices.Equal(rot[1][2*H*hd:ld], x[2*H*hd:ld]) {
+		t.Error("rope left q and k as they were, or changed v")
 	}
 }
 

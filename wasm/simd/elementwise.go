@@ -9,6 +9,8 @@ import "math"
 //	softmax(s, rows, l, causal i32)  // core/nn's softmaxRows on (rows, l) at s
 //	swiglu(out, gate, up, n i32)     // out = gate sigmoid(gate) up, n values
 //	rmsnorm(out, rstd, in, w, m, d i32, eps f32) // core/nn's RMSNorm on (m, d) rows
+//	add(out, a, b, n i32)            // out = a + b, n values (the residual adds)
+//	rope(x, ld, cos, sin, rows, l, h, hd i32, sign f32) // core/nn's RoPE, to the bit
 //
 // exp runs four lanes at a time: e^x = 2^k e^r with k = round(x log2 e) (added to the
 // exponent bits) and |r| <= ln2/2 from its degree-6 Taylor series, a relative error of
@@ -202,6 +204,64 @@ func rmsnormFn() *fn {
 		f.get(out).get(p).f32load(0).get(ss).op(opF32Mul).get(wp).f32load(0).op(opF32Mul).f32store(0)
 		f.addTo(p, 4).addTo(wp, 4).addTo(out, 4).closeWhile()
 		f.get(end).set(in)
+		f.addTo(r, 1)
+	}
+	f.closeWhile()
+	return f
+}
+
+// addFn: add(out, a, b, n): out = a + b over n values (out may be a or b).
+func addFn() *fn {
+	f := &fn{params: []byte{tI32, tI32, tI32, tI32}}
+	const out, a, b, n = 0, 1, 2, 3
+	end4, end := f.local(tI32), f.local(tI32)
+	f.get(out).get(n).i32(2).op(opI32Shl).op(opI32Add).set(end)
+	f.get(out).get(n).i32(-4).op(opI32And).i32(2).op(opI32Shl).op(opI32Add).set(end4)
+	f.whileBelow(out, end4)
+	f.get(out).get(a).vload(0).get(b).vload(0).simd(simdF32x4Add).simd(simdV128Store).uleb(alignF32).uleb(0)
+	f.addTo(out, 16).addTo(a, 16).addTo(b, 16).closeWhile()
+	f.whileBelow(out, end)
+	f.get(out).get(a).f32load(0).get(b).f32load(0).op(opF32Add).f32store(0)
+	f.addTo(out, 4).addTo(a, 4).addTo(b, 4).closeWhile()
+	return f
+}
+
+// ropeFn: rope(x, ld, cos, sin, rows, l, h, hd, sign): core/nn's rope on rows rows of x
+// (stride ld values), row r at position r % l, h heads of hd values each (hd/2 a multiple
+// of 4), cos and sin (l, hd/2): v[i], v[i+hd/2] = a c - b s, b c + a s with s = sign sin,
+// each product rounded before the sum, as Go's loop does.
+func ropeFn() *fn {
+	f := &fn{params: []byte{tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32, tF32}}
+	const x, ld, cos, sin, rows, l, h, hd, sign = 0, 1, 2, 3, 4, 5, 6, 7, 8
+	r, k, row, v, vend, cp, sp, half := f.local(tI32), f.local(tI32), f.local(tI32), f.local(tI32), f.local(tI32), f.local(tI32), f.local(tI32), f.local(tI32)
+	a, b, c, s, sg := f.local(tV128), f.local(tV128), f.local(tV128), f.local(tV128), f.local(tV128)
+	f.get(hd).i32(1).op(opI32ShrU).i32(2).op(opI32Shl).set(half) // bytes of a half head
+	f.get(ld).i32(2).op(opI32Shl).set(ld)
+	f.get(sign).simd(simdF32x4Splat).set(sg)
+	f.i32(0).set(r).get(x).set(row)
+	f.whileLess(r, rows)
+	{
+		f.i32(0).set(k)
+		f.get(row).set(v)
+		f.whileLess(k, h)
+		{
+			// one head: the row's cos and sin from position r % l
+			f.get(cos).get(r).get(l).op(opI32RemU).get(half).op(opI32Mul).op(opI32Add).set(cp)
+			f.get(sin).get(r).get(l).op(opI32RemU).get(half).op(opI32Mul).op(opI32Add).set(sp)
+			f.get(v).get(half).op(opI32Add).set(vend)
+			f.whileBelow(v, vend)
+			f.get(v).vload(0).set(a)
+			f.get(v).get(half).op(opI32Add).vload(0).set(b)
+			f.get(cp).vload(0).set(c)
+			f.get(sp).vload(0).get(sg).simd(simdF32x4Mul).set(s)
+			f.get(v).get(a).get(c).simd(simdF32x4Mul).get(b).get(s).simd(simdF32x4Mul).simd(simdF32x4Sub).simd(simdV128Store).uleb(alignF32).uleb(0)
+			f.get(v).get(half).op(opI32Add).get(b).get(c).simd(simdF32x4Mul).get(a).get(s).simd(simdF32x4Mul).simd(simdF32x4Add).simd(simdV128Store).uleb(alignF32).uleb(0)
+			f.addTo(v, 16).addTo(cp, 16).addTo(sp, 16).closeWhile()
+			f.get(v).get(half).op(opI32Add).set(v) // past the head's second half
+			f.addTo(k, 1)
+		}
+		f.closeWhile()
+		f.get(row).get(ld).op(opI32Add).set(row)
 		f.addTo(r, 1)
 	}
 	f.closeWhile()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 
 	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"github.com/austen-diffusion/textdiffusion/core/quant"
@@ -47,7 +48,7 @@ func (s *Impl) Sgemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a []flo
 
 // Kernels are the module's softmax, SwiGLU and RMSNorm for nn.UseKernels.
 func (s *Impl) Kernels() nn.Kernels {
-	return nn.Kernels{Softmax: s.Softmax, SwiGLU: s.SwiGLU, RMSNorm: s.RMSNorm}
+	return nn.Kernels{Softmax: s.Softmax, SwiGLU: s.SwiGLU, RMSNorm: s.RMSNorm, Add: s.Add, Rope: s.Rope}
 }
 
 // RMSNorm computes out = in / sqrt(mean(in^2) + eps) * w per row of in (m, d) and the
@@ -92,6 +93,37 @@ func (s *Impl) SwiGLU(out, gate, up []float32) {
 	runtime.KeepAlive(out)
 	runtime.KeepAlive(gate)
 	runtime.KeepAlive(up)
+}
+
+// Add computes out = a + b over len(out) values (out may be a or b).
+func (s *Impl) Add(out, a, b []float32) {
+	n := len(out)
+	if n == 0 {
+		return
+	}
+	if len(a) < n || len(b) < n {
+		panic("simd: Add size mismatch")
+	}
+	s.add.Invoke(addr(out), addr(a), addr(b), n)
+	runtime.KeepAlive(out)
+	runtime.KeepAlive(a)
+	runtime.KeepAlive(b)
+}
+
+// Rope is core/nn's RoPE rotation, to the bit: rows rows of x (stride ld), row r at
+// position r % l, h heads of hd values, hd a multiple of 8; cos and sin are (l, hd/2);
+// sign is 1 (forward) or -1 (backward).
+func (s *Impl) Rope(x []float32, ld int, cos, sin []float32, rows, l, h, hd int, sign float32) {
+	if rows <= 0 || h <= 0 {
+		return
+	}
+	if hd <= 0 || hd%8 != 0 || ld < h*hd || len(x) < (rows-1)*ld+h*hd || l <= 0 || len(cos) < l*hd/2 || len(sin) < l*hd/2 {
+		panic("simd: Rope size mismatch")
+	}
+	s.rope.Invoke(addr(x), ld, addr(cos), addr(sin), rows, l, h, hd, sign)
+	runtime.KeepAlive(x)
+	runtime.KeepAlive(cos)
+	runtime.KeepAlive(sin)
 }
 
 // checkElementwise compares Softmax, SwiGLU and RMSNorm with float64 loops.
@@ -145,6 +177,28 @@ func (s *Impl) checkElementwise() error {
 				return fmt.Errorf("simd: self-check: rmsnorm[%d,%d] = %g, want %g", r, i, out[r*d+i], w)
 			}
 		}
+	}
+	// add, with a tail; rope, one row of two 8-value heads
+	s.Add(out[:7], gate[:7], up[:7])
+	for i := range 7 {
+		if out[i] != gate[i]+up[i] {
+			return fmt.Errorf("simd: self-check: add[%d] = %g, want %g", i, out[i], gate[i]+up[i])
+		}
+	}
+	x := []float32{1, 2, 3, 4, 5, 6, 7, 8, -1, -2, -3, -4, -5, -6, -7, -8}
+	cos, sin := []float32{1, 1, 1, 1, 0.5, 0.25, -0.5, 0}, []float32{0, 0, 0, 0, 0.75, -1, 0.125, 1}
+	rotated := slices.Clone(x)
+	for h := range 2 {
+		v := rotated[8*h : 8*h+8]
+		for i := range 4 {
+			a, b, c, sn := v[i], v[i+4], cos[4+i], sin[4+i]
+			v[i], v[i+4] = a*c-b*sn, b*c+a*sn
+		}
+	}
+	s.Rope(x, 16, cos, sin, 1, 2, 2, 8, 1)         // position 0: cos 1, sin 0, no change
+	s.Rope(x, 16, cos[4:], sin[4:], 1, 1, 2, 8, 1) // the table's second row
+	if !slices.Equal(x, rotated) {
+		return fmt.Errorf("simd: self-check: rope gave %v, want %v", x, rotated)
 	}
 	return nil
 }

@@ -7,7 +7,7 @@ package simd
 //	pack(m, k, a, lda, dst i32)
 //	gemm_nt(m, n, k, ap, b, ldb, c, ldc i32, alpha, beta f32)
 //	gemm_nn(m, n, k, ap, b, ldb, c, ldc i32, alpha, beta f32)
-//	softmax, swiglu, rmsnorm (elementwise.go)
+//	softmax, swiglu, rmsnorm, add, rope (elementwise.go)
 //	dequant_q8_0 (quant.go)
 //
 // pack copies row-major A (m, k) into panels of 8 rows, each stored k-major
@@ -421,7 +421,8 @@ func module(fused, shared bool) []byte {
 		name string
 		f    *fn
 	}{{"pack", packFn()}, {"gemm_nt", gemmFn(true, fused)}, {"gemm_nn", gemmFn(false, fused)},
-		{"softmax", softmaxFn()}, {"swiglu", swigluFn()}, {"rmsnorm", rmsnormFn()}, {"dequant_q8_0", dequantQ8Fn()}}
+		{"softmax", softmaxFn()}, {"swiglu", swigluFn()}, {"rmsnorm", rmsnormFn()}, {"dequant_q8_0", dequantQ8Fn()},
+		{"add", addFn()}, {"rope", ropeFn()}}
 	var types, funcs, exports, codes [][]byte
 	for i, x := range fns {
 		types = append(types, sig(x.f.params))
