@@ -23,6 +23,9 @@ func Attention(out, probs, q, k, v []float32, ld, B, L, H, hd int, causal bool) 
 	}
 	defer Track(AttnFamily)()
 	scale := float32(1 / math.Sqrt(float64(hd)))
+	if fast.Attention != nil && fast.Attention(out, probs, q, k, v, ld, B, L, H, hd, causal, scale) {
+		return
+	}
 	blas.Serial(func() {
 		For(B*H, 4*L*L*hd, func(lo, hi int) {
 			for bh := lo; bh < hi; bh++ {

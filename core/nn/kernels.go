@@ -12,6 +12,10 @@ type Kernels struct {
 	// RoPE's rotation of rows rows of x (stride ld), row r at position r % L, H heads of
 	// hd values (hd a multiple of 8), from cos and sin (L, hd/2), sin times sign (±1).
 	Rope func(x []float32, ld int, cos, sin []float32, rows, L, H, hd int, sign float32)
+	// Attention's work after its checks, scale = 1/sqrt(hd): each (sequence, head)
+	// pair's score product, softmax and value product, as the Go code runs them on the
+	// same kernels; false (nothing done) leaves a shape to the Go code.
+	Attention func(out, probs, q, k, v []float32, ld, B, L, H, hd int, causal bool, scale float32) bool
 }
 
 var fast Kernels

@@ -23,7 +23,9 @@ type Impl struct {
 	softmax, swiglu js.Value
 	rmsnorm, deq8   js.Value
 	add, rope       js.Value
+	attention       js.Value
 	packed          []float32 // scratch: A in panels
+	attnPacked      []float32 // scratch: attention's packed operands, one block per chunk
 	pool            *pool     // helper threads, on a shared memory; nil on one thread
 	noPool          string    // why there is no pool where one was asked for
 	module          js.Value  // the compiled module, which helper threads instantiate too
@@ -137,6 +139,7 @@ func instantiate(mem js.Value, compile func() (js.Value, bool)) (s *Impl, err er
 	s.pack, s.nt, s.nn = ex.Get("pack"), ex.Get("gemm_nt"), ex.Get("gemm_nn")
 	s.softmax, s.swiglu, s.rmsnorm = ex.Get("softmax"), ex.Get("swiglu"), ex.Get("rmsnorm")
 	s.deq8, s.add, s.rope = ex.Get("dequant_q8_0"), ex.Get("add"), ex.Get("rope")
+	s.attention = ex.Get("attention")
 	if err := s.check(); err != nil {
 		return nil, err
 	}

@@ -48,7 +48,7 @@ func (s *Impl) Sgemm(tA, tB gblas.Transpose, m, n, k int, alpha float32, a []flo
 
 // Kernels are the module's softmax, SwiGLU and RMSNorm for nn.UseKernels.
 func (s *Impl) Kernels() nn.Kernels {
-	return nn.Kernels{Softmax: s.Softmax, SwiGLU: s.SwiGLU, RMSNorm: s.RMSNorm, Add: s.Add, Rope: s.Rope}
+	return nn.Kernels{Softmax: s.Softmax, SwiGLU: s.SwiGLU, RMSNorm: s.RMSNorm, Add: s.Add, Rope: s.Rope, Attention: s.Attention}
 }
 
 // RMSNorm computes out = in / sqrt(mean(in^2) + eps) * w per row of in (m, d) and the
@@ -124,6 +124,47 @@ func (s *Impl) Rope(x []float32, ld int, cos, sin []float32, rows, l, h, hd int,
 	runtime.KeepAlive(x)
 	runtime.KeepAlive(cos)
 	runtime.KeepAlive(sin)
+}
+
+// Attention is core/nn's Attention after its checks, on the module: each (sequence,
+// head) pair's products and softmax run as the Go code runs them on this Impl's Sgemm
+// and Softmax, so the results are the same to the bit, but in one call a block of pairs,
+// and the pairs are shared out to the helper threads. It reports false, having done
+// nothing, for shapes the products would leave to gonum (l or hd under Cols).
+func (s *Impl) Attention(out, probs, q, k, v []float32, ld, b, l, h, hd int, causal bool, scale float32) bool {
+	d, pairs := h*hd, b*h
+	if l < Cols || hd < Cols {
+		return false
+	}
+	in := (b*l-1)*ld + d
+	if ld < d || len(out) < b*l*d || len(q) < in || len(k) < in || len(v) < in || len(probs) < pairs*l*l {
+		panic("simd: Attention size mismatch")
+	}
+	stride := (l + panelRows - 1) / panelRows * panelRows * max(l, hd) // one packed operand, in values
+	chunks, chunk := 0, pairs
+	if s.pool != nil {
+		chunks, chunk = s.pool.attentionChunks(pairs, l, hd)
+	}
+	need := max(chunks, 1) * stride
+	if len(s.attnPacked) < need {
+		s.attnPacked = make([]float32, need)
+	}
+	c := 0
+	if causal {
+		c = 1
+	}
+	if chunks > 0 {
+		s.pool.attention(s.attention, chunks, chunk, pairs, addr(q), addr(k), addr(v), addr(out), addr(probs), addr(s.attnPacked), 4*stride,
+			l, hd, ld, d, h, c, scale)
+	} else {
+		s.attention.Invoke(0, pairs, addr(q), addr(k), addr(v), addr(out), addr(probs), addr(s.attnPacked), l, hd, ld, d, h, c, scale)
+	}
+	runtime.KeepAlive(out)
+	runtime.KeepAlive(probs)
+	runtime.KeepAlive(q)
+	runtime.KeepAlive(k)
+	runtime.KeepAlive(v)
+	return true
 }
 
 // checkElementwise compares Softmax, SwiGLU and RMSNorm with float64 loops.

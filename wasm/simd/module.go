@@ -8,6 +8,7 @@ package simd
 //	gemm_nt(m, n, k, ap, b, ldb, c, ldc i32, alpha, beta f32)
 //	gemm_nn(m, n, k, ap, b, ldb, c, ldc i32, alpha, beta f32)
 //	softmax, swiglu, rmsnorm, add, rope (elementwise.go)
+//	attention (attention.go)
 //	dequant_q8_0 (quant.go)
 //
 // pack copies row-major A (m, k) into panels of 8 rows, each stored k-major
@@ -422,7 +423,12 @@ func module(fused, shared bool) []byte {
 		f    *fn
 	}{{"pack", packFn()}, {"gemm_nt", gemmFn(true, fused)}, {"gemm_nn", gemmFn(false, fused)},
 		{"softmax", softmaxFn()}, {"swiglu", swigluFn()}, {"rmsnorm", rmsnormFn()}, {"dequant_q8_0", dequantQ8Fn()},
-		{"add", addFn()}, {"rope", ropeFn()}}
+		{"add", addFn()}, {"rope", ropeFn()}, {"attention", attentionFn()}}
+	for i, want := range map[int]string{fnPack: "pack", fnGemmNT: "gemm_nt", fnGemmNN: "gemm_nn", fnSoftmax: "softmax"} {
+		if fns[i].name != want {
+			panic("simd: attention calls function " + fns[i].name + " for " + want)
+		}
+	}
 	var types, funcs, exports, codes [][]byte
 	for i, x := range fns {
 		types = append(types, sig(x.f.params))

@@ -19,8 +19,10 @@ import (
 // Atomics.notify, and every thread, Go's included, claims chunks with Atomics.add until
 // none is left, so a helper that the machine slows (or never schedules) costs only the
 // chunk it holds. Go then waits until every helper has stored that it is done. Packing A
-// stays on Go's thread: it is a small copy, and every chunk reads all of it. Nothing else
-// is threaded; the products are about three quarters of a forward pass.
+// stays on Go's thread: it is a small copy, and every chunk reads all of it. Attention is
+// cut by (sequence, head) pairs instead, each chunk running the module's attention on its
+// pairs (its products are too small to cut by columns). Nothing else is threaded; the
+// products and attention are about nine tenths of a forward pass.
 
 // helperJS is a helper's whole program. Its first message carries the compiled kernel, the
 // memory, the byte address of the job's control words and where each one is (job* below,
@@ -46,13 +48,21 @@ onFirst((m) => {
   port.postMessage({ ready: true });
   const w = new Int32Array(m.memory.buffer, m.ctl, m.words), f = new Float32Array(m.memory.buffer, m.ctl, m.words);
   const { seq: SEQ, args: ARGS, next: NEXT, helped: HELPED, busy: BUSY, failed: FAILED } = m.slots;
+  const { gemmNT: GEMM_NT, attention: ATTENTION } = m.kinds;
   for (let seen = 0; ;) {
     Atomics.wait(w, SEQ, seen);
     const seq = Atomics.load(w, SEQ);
     if (seq < 0) return;
     seen = seq;
-    const [nt, mm, n, k, ap, b, ldb, c, ldc, chunk] = w.subarray(ARGS, ARGS + 10), alpha = f[ARGS + 10], beta = f[ARGS + 11];
-    const kernel = nt ? ex.gemm_nt : ex.gemm_nn, chunks = Math.floor(n / chunk), tag = seq & 0x7fff;
+    const [kind, mm, n, k, ap, b, ldb, c, ldc, chunk] = w.subarray(ARGS, ARGS + 10), alpha = f[ARGS + 10], beta = f[ARGS + 11];
+    const [v, probs, scratch, stride, heads, causal] = w.subarray(ARGS + 12, ARGS + 18);
+    const chunks = kind === ATTENTION ? Math.ceil(n / chunk) : Math.floor(n / chunk), tag = seq & 0x7fff;
+    const run = kind === ATTENTION
+      ? (j) => ex.attention(j * chunk, Math.min(n, (j + 1) * chunk), ap, b, v, c, probs, scratch + j * stride, mm, k, ldb, ldc, heads, causal, alpha)
+      : (j) => {
+        const lo = j * chunk, cols = j === chunks - 1 ? n - lo : chunk;
+        (kind === GEMM_NT ? ex.gemm_nt : ex.gemm_nn)(mm, cols, k, ap, b + 4 * lo * (kind === GEMM_NT ? ldb : 1), ldb, c + 4 * lo, ldc, alpha, beta);
+      };
     for (;;) {
       Atomics.add(w, BUSY, 1);
       let claim = Atomics.load(w, NEXT), mine = false;
@@ -64,8 +74,7 @@ onFirst((m) => {
       const j = claim & 0xffff;
       if (mine) {
         try {
-          const lo = j * chunk, cols = j === chunks - 1 ? n - lo : chunk;
-          kernel(mm, cols, k, ap, b + 4 * lo * (nt ? ldb : 1), ldb, c + 4 * lo, ldc, alpha, beta);
+          run(j);
           Atomics.add(w, HELPED, 1);
         } catch (err) {
           Atomics.store(w, FAILED, 1);
@@ -80,13 +89,26 @@ onFirst((m) => {
 
 // The job's control words (int32s; alpha and beta as float32 bits).
 const (
-	jobSeq    = 0  // the job number, stored by Go: the helpers start when it changes (< 0: stop)
-	jobArgs   = 1  // nt (1: gemm_nt, 0: gemm_nn), m, n, k, ap, b, ldb, c, ldc, chunk, alpha, beta
-	jobNext   = 13 // the next claim: the job's tag << 16 | the next chunk's index
-	jobHelped = 14 // chunks the helpers have run, all jobs together (tests read it)
-	jobBusy   = 15 // helpers between a claim and the end of its chunk
-	jobFailed = 16 // 1 when a helper's kernel threw (it cannot: its arguments are checked here)
-	jobWords  = 17
+	jobSeq  = 0 // the job number, stored by Go: the helpers start when it changes (< 0: stop)
+	jobArgs = 1 // kind, m, n, k, ap, b, ldb, c, ldc, chunk, alpha, beta, then an attention's
+	// v, probs, scratch, stride, heads, causal (see jobArgWords)
+	jobNext   = jobArgs + jobArgWords // the next claim: the job's tag << 16 | the next chunk's index
+	jobHelped = jobNext + 1           // chunks the helpers have run, all jobs together (tests read it)
+	jobBusy   = jobNext + 2           // helpers between a claim and the end of its chunk
+	jobFailed = jobNext + 3           // 1 when a helper's kernel threw (it cannot: its arguments are checked here)
+	jobWords  = jobNext + 4
+
+	jobArgWords = 18
+)
+
+// The kinds of job: a product cut by columns (chunk: columns), or attention cut by
+// (sequence, head) pairs (chunk: pairs; m = l, n = pairs, k = hd, ap = q, b = k,
+// ldb = ld, c = out, ldc = d, alpha = scale, and each chunk packs into scratch + its
+// index times stride bytes).
+const (
+	kindGemmNN = iota
+	kindGemmNT
+	kindAttention
 )
 
 // spinLoads is how many times Go reads a helper's progress before it sleeps until the
@@ -223,7 +245,8 @@ func startPool(mod, mem js.Value, threads int) (*pool, error) {
 			w.Call("addEventListener", "error", onError, map[string]any{"once": true})
 		}
 		w.Call("postMessage", map[string]any{"module": mod, "memory": mem, "ctl": addr(p.ctl), "words": jobWords,
-			"slots": map[string]any{"seq": jobSeq, "args": jobArgs, "next": jobNext, "helped": jobHelped, "busy": jobBusy, "failed": jobFailed}})
+			"slots": map[string]any{"seq": jobSeq, "args": jobArgs, "next": jobNext, "helped": jobHelped, "busy": jobBusy, "failed": jobFailed},
+			"kinds": map[string]any{"gemmNT": kindGemmNT, "attention": kindAttention}})
 		p.workers = append(p.workers, w)
 	}
 	return p, nil
@@ -265,25 +288,12 @@ func (p *pool) gemm(kernel js.Value, nt bool, m, n, k, ap, b, ldb, c, ldc int, a
 	if chunks < 2 {
 		return false
 	}
-	isNT := int32(0)
+	kind := int32(kindGemmNN)
 	if nt {
-		isNT = 1
+		kind = kindGemmNT
 	}
-	p.seq++
-	base := addr(p.ctl) / 4
-	// The new tag goes in first, by an exchange: a helper still holding the last job's
-	// arguments can claim nothing from here on, and its reads of them come before this
-	// thread's writes of the new ones (the exchange reads what its claims wrote).
-	p.exchange.Invoke(p.view, base+jobNext, (p.seq&0x7fff)<<16)
-	copy(p.ctl[jobArgs:jobNext], []int32{isNT, int32(m), int32(n), int32(k), int32(ap), int32(b), int32(ldb), int32(c), int32(ldc), int32(chunk),
-		int32(math.Float32bits(alpha)), int32(math.Float32bits(beta))})
-	p.store.Invoke(p.view, base+jobSeq, p.seq)
-	p.notify.Invoke(p.view, base+jobSeq)
-	for {
-		j := p.add.Invoke(p.view, base+jobNext, 1).Int() & 0xffff
-		if j >= chunks {
-			break
-		}
+	p.run([]int32{kind, int32(m), int32(n), int32(k), int32(ap), int32(b), int32(ldb), int32(c), int32(ldc), int32(chunk),
+		int32(math.Float32bits(alpha)), int32(math.Float32bits(beta))}, chunks, func(j int) {
 		lo, cols := j*chunk, chunk
 		if j == chunks-1 {
 			cols = n - lo
@@ -293,6 +303,52 @@ func (p *pool) gemm(kernel js.Value, nt bool, m, n, k, ap, b, ldb, c, ldc int, a
 			bj = b + 4*lo*ldb // gemm_nt: B's rows
 		}
 		kernel.Invoke(m, cols, k, ap, bj, ldb, c+4*lo, ldc, alpha, beta)
+	})
+	return true
+}
+
+// attentionChunks is how many chunks attention over pairs (sequence, head) pairs of
+// sequences of l positions, heads of hd values, is cut into on this pool, and how many
+// pairs each holds; 0 chunks when the pool is not ready or the work is too small to split.
+func (p *pool) attentionChunks(pairs, l, hd int) (chunks, chunk int) {
+	threads := p.threads()
+	if threads == 1 || pairs < 2 || 2*pairs*l*l*hd < minSplit {
+		return 0, 0
+	}
+	chunk = (pairs + threads*chunksPerThread - 1) / (threads * chunksPerThread)
+	return (pairs + chunk - 1) / chunk, chunk
+}
+
+// attention runs the module's attention (fn) over pairs (sequence, head) pairs in the
+// chunks attentionChunks gave, each chunk packing into scratch + its index times stride
+// bytes; see kindAttention for the other arguments.
+func (p *pool) attention(fn js.Value, chunks, chunk, pairs, q, k, v, out, probs, scratch, stride, l, hd, ld, d, heads, causal int, scale float32) {
+	p.run([]int32{kindAttention, int32(l), int32(pairs), int32(hd), int32(q), int32(k), int32(ld), int32(out), int32(d), int32(chunk),
+		int32(math.Float32bits(scale)), 0, int32(v), int32(probs), int32(scratch), int32(stride), int32(heads), int32(causal)}, chunks, func(j int) {
+		fn.Invoke(j*chunk, min(pairs, (j+1)*chunk), q, k, v, out, probs, scratch+j*stride, l, hd, ld, d, heads, causal, scale)
+	})
+}
+
+// run hands the job args (kind, then its arguments: jobArgs) of chunks chunks to the
+// helpers, runs chunks itself with work(j) as it claims them, and returns once every
+// chunk is done.
+func (p *pool) run(args []int32, chunks int, work func(j int)) {
+	p.seq++
+	base := addr(p.ctl) / 4
+	// The new tag goes in first, by an exchange: a helper still holding the last job's
+	// arguments can claim nothing from here on, and its reads of them come before this
+	// thread's writes of the new ones (the exchange reads what its claims wrote).
+	p.exchange.Invoke(p.view, base+jobNext, (p.seq&0x7fff)<<16)
+	clear(p.ctl[jobArgs:jobNext])
+	copy(p.ctl[jobArgs:jobNext], args)
+	p.store.Invoke(p.view, base+jobSeq, p.seq)
+	p.notify.Invoke(p.view, base+jobSeq)
+	for {
+		j := p.add.Invoke(p.view, base+jobNext, 1).Int() & 0xffff
+		if j >= chunks {
+			break
+		}
+		work(j)
 	}
 	// Every chunk is claimed: wait for the helpers still running one. A helper that claims
 	// from here on gets an index past the last chunk and runs nothing. Spin a little
@@ -310,7 +366,6 @@ func (p *pool) gemm(kernel js.Value, nt bool, m, n, k, ap, b, ldb, c, ldc int, a
 	if p.ctl[jobFailed] != 0 {
 		panic("simd: a helper thread's kernel failed") // its arguments are the checked ones this thread runs too
 	}
-	return true
 }
 
 // Close stops the helpers.

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/austen-diffusion/textdiffusion/core/blas"
+	"github.com/austen-diffusion/textdiffusion/core/nn"
 	gblas "gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -154,4 +156,57 @@ func TestPoolBackToBack(t *testing.T) {
 		}
 	}
 	t.Logf("%d products split; the helper ran %d chunks", two.pool.seq, two.pool.ctl[jobHelped])
+}
+
+// TestPoolAttention: the module's attention, on one thread and shared out over three by
+// (sequence, head) pairs, writes exactly what core/nn's loop writes on this kernel's
+// Sgemm and Softmax (the path it replaces), for uneven chunks, causal or not, q, k and v
+// in one projection's rows; shapes too small for the kernel's products go to that loop.
+func TestPoolAttention(t *testing.T) {
+	one, three := threaded(t, 3)
+	fill := normals(rand.New(rand.NewPCG(7, 8)))
+	blas.Use(one, "wasm-simd")
+	defer blas.Use(gonum.Implementation{}, "gonum")
+	defer nn.UseKernels(nn.Kernels{})
+	for _, tc := range []struct{ b, l, h, hd int }{
+		{1, 128, 8, 32}, // the released model's window
+		{3, 58, 8, 32},  // a batch of speculative drafts
+		{2, 64, 25, 8},  // 50 pairs in chunks of 3 and a last one of 2
+		{1, 13, 2, 16},  // too small to share out
+		{2, 3, 2, 8},    // shorter than the products' block: the Go loop
+	} {
+		d := tc.h * tc.hd
+		ld := 3 * d
+		qkv := fill(tc.b * tc.l * ld)
+		q, k, v := qkv, qkv[d:], qkv[2*d:]
+		for _, causal := range []bool{false, true} {
+			var out, probs [3][]float32
+			seq := three.pool.seq
+			for i, ks := range []nn.Kernels{{Softmax: one.Softmax}, one.Kernels(), three.Kernels()} {
+				nn.UseKernels(ks)
+				out[i], probs[i] = make([]float32, tc.b*tc.l*d), make([]float32, tc.b*tc.h*tc.l*tc.l)
+				nn.Attention(out[i], probs[i], q, k, v, ld, tc.b, tc.l, tc.h, tc.hd, causal)
+			}
+			for i, name := range []string{"", "one thread", "three threads"} {
+				if i == 0 {
+					continue
+				}
+				for _, c := range []struct {
+					what      string
+					got, want []float32
+				}{{"out", out[i], out[0]}, {"probs", probs[i], probs[0]}} {
+					for j := range c.want {
+						if math.Float32bits(c.got[j]) != math.Float32bits(c.want[j]) {
+							t.Fatalf("%+v causal=%v, %s: %s[%d] = %g, the loop on Sgemm %g", tc, causal, name, c.what, j, c.got[j], c.want[j])
+						}
+					}
+				}
+			}
+			shared := three.pool.seq != seq
+			if want := 2*tc.b*tc.h*tc.l*tc.l*tc.hd >= minSplit && tc.l >= Cols; shared != want {
+				t.Errorf("%+v: shared out %v, want %v", tc, shared, want)
+			}
+		}
+	}
+	t.Logf("the helpers ran %d chunks in all", three.pool.ctl[jobHelped])
 }

@@ -17,6 +17,7 @@ const (
 	opI32Load16U      = 0x2f
 	opI32Or           = 0x72
 	opI32ShrU         = 0x76
+	opI32DivU         = 0x6e
 	opI32ReinterpretF = 0xbc // i32.reinterpret_f32
 	opF32ReinterpretI = 0xbe // f32.reinterpret_i32
 	opF32ConvertI32U  = 0xb3
