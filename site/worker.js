@@ -29,6 +29,7 @@ let noGPU = "";         // why the page wants the GPU left off, or ""
 let testHooks = false; // whether the page may destroy the GPU device (?testhooks=1)
 let model = "";        // which of assets.json's models: "" (weights) or "continuous"
 let oneThread = false; // whether the page asked for the CPU's products on one thread
+let cacheOpened = null; // Promise of the weights' Cache Storage (openCache)
 
 // index.html starts this worker before the page's modules have loaded, named EARLY: it
 // boots at once with the defaults (the site's masked model from its own folder, helper
@@ -117,6 +118,7 @@ async function boot() {
   span("worker start", performance.timeOrigin, now());
   const t0 = now();
   const asked = fetch(new URL("assets.json", base), { cache: "no-cache" });
+  openCache();
   // Go's glue, while assets.json is on its way, after what lets it run on a shared memory.
   importScripts(new URL("sharedmem.js", base).href, new URL("wasm_exec.js", base).href);
   const assets = await (await asked).json();
@@ -276,9 +278,16 @@ async function check(bytes, want, engine) {
 // getWeights returns {bytes, source} of the checked release file, from Cache Storage or
 // else the network; requested() is called once the bytes are on their way. current: the
 // URLs of the release files the site names, whose copies the cache keeps.
+// openCache resolves to the weights' Cache Storage, or null where there is none (an
+// insecure origin: the weights download each time). boot opens it first thing: on a
+// fresh profile opening it takes 20-35 ms, which then pass while assets.json comes.
+function openCache() {
+  if (!cacheOpened) cacheOpened = self.caches ? caches.open(CACHE).catch(() => null) : Promise.resolve(null);
+  return cacheOpened;
+}
+
 async function getWeights(url, want, engine, requested, current) {
-  let cache = null;
-  try { cache = await caches.open(CACHE); } catch (_) { /* no Cache Storage (insecure origin): download each time */ }
+  const cache = await openCache();
   if (cache) {
     const hit = await cache.match(url);
     requested(); // the engine starts once this turn has asked for the body (reading it, or the network)
