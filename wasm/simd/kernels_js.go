@@ -7,6 +7,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"syscall/js"
 
 	"github.com/austen-diffusion/textdiffusion/core/nn"
 	"github.com/austen-diffusion/textdiffusion/core/quant"
@@ -81,30 +82,21 @@ func (s *Impl) Softmax(p []float32, rows, l int, causal bool) {
 }
 
 // SwiGLU computes out = gate sigmoid(gate) up over len(out) values.
-func (s *Impl) SwiGLU(out, gate, up []float32) {
-	n := len(out)
-	if n == 0 {
-		return
-	}
-	if len(gate) < n || len(up) < n {
-		panic("simd: SwiGLU size mismatch")
-	}
-	s.swiglu.Invoke(addr(out), addr(gate), addr(up), n)
-	runtime.KeepAlive(out)
-	runtime.KeepAlive(gate)
-	runtime.KeepAlive(up)
-}
+func (s *Impl) SwiGLU(out, gate, up []float32) { elementwise2(s.swiglu, "SwiGLU", out, gate, up) }
 
 // Add computes out = a + b over len(out) values (out may be a or b).
-func (s *Impl) Add(out, a, b []float32) {
+func (s *Impl) Add(out, a, b []float32) { elementwise2(s.add, "Add", out, a, b) }
+
+// elementwise2 runs the module's fn(out, a, b, n) over the n = len(out) values of out.
+func elementwise2(fn js.Value, name string, out, a, b []float32) {
 	n := len(out)
 	if n == 0 {
 		return
 	}
 	if len(a) < n || len(b) < n {
-		panic("simd: Add size mismatch")
+		panic("simd: " + name + " size mismatch")
 	}
-	s.add.Invoke(addr(out), addr(a), addr(b), n)
+	fn.Invoke(addr(out), addr(a), addr(b), n)
 	runtime.KeepAlive(out)
 	runtime.KeepAlive(a)
 	runtime.KeepAlive(b)
