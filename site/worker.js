@@ -193,8 +193,8 @@ function timedPhases() {
 
 // startEngine compiles and starts the engine: the shared-memory build when shared is its
 // URL, else (or when that fails, say where the address space for a shared memory cannot
-// be reserved) the plain one, with the SIMD kernel's module for it (kernelFiles). It resolves to {shared, sharedFailed}: whether the shared
-// build runs, and why it failed, or "".
+// be reserved) the plain one, with the SIMD kernel's module for it (kernelFiles). It
+// resolves to {shared, sharedFailed}: whether the shared build runs, and why it failed, or "".
 async function startEngine(url, shared, kernelFiles, weightsRequested) {
   const go = new Go();
   const ready = new Promise((resolve) => { self.tdiffReady = resolve; });
