@@ -200,13 +200,39 @@ func topPCut(t, q []float64, tau, mass float64) (cut float64, ok bool) {
 			t = append(t, x)
 		}
 	}
-	slices.Sort(t)
+	// The largest first, as a max-heap hands them out: the set that reaches the mass is
+	// usually a small part of t, so this costs about len(t) steps where a sort costs
+	// len(t) log len(t). The sum runs in the same order as over a sorted t (equal weights
+	// are interchangeable), so the cut is the same.
+	for i := len(t)/2 - 1; i >= 0; i-- {
+		siftDown(t, i)
+	}
 	acc := 0.0
-	for i := len(t) - 1; i >= 0 && acc < mass; i-- {
-		acc += t[i]
-		cut = t[i]
+	for n := len(t); n > 0 && acc < mass; n-- {
+		cut = t[0]
+		acc += cut
+		t[0] = t[n-1]
+		siftDown(t[:n-1], 0)
 	}
 	return cut, acc >= mass
+}
+
+// siftDown moves h[i] down the max-heap h to its place.
+func siftDown(h []float64, i int) {
+	for {
+		c := 2*i + 1
+		if c >= len(h) {
+			return
+		}
+		if r := c + 1; r < len(h) && h[r] > h[c] {
+			c = r
+		}
+		if !(h[c] > h[i]) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
 }
 
 // pick draws an index of the weights q (summing to total) by inverse CDF.
