@@ -99,7 +99,7 @@ func ReadManifest(data []byte) (*Manifest, error) {
 		return nil, fmt.Errorf("%w: manifest of %d bytes, only %d present", ErrTruncated, mlen, int64(len(data))-HeaderSize)
 	}
 	m := new(Manifest)
-	if err := json.Unmarshal(data[HeaderSize:HeaderSize+mlen], m); err != nil {
+	if err := decodeManifest(data[HeaderSize:HeaderSize+mlen], m); err != nil {
 		if errors.Is(err, ErrUnknownDType) {
 			return nil, fmt.Errorf("manifest: %w", err)
 		}
@@ -110,6 +110,20 @@ func ReadManifest(data []byte) (*Manifest, error) {
 		return nil, err
 	}
 	return m, nil
+}
+
+// decodeManifest reads a manifest's JSON into m: its tokenizer string by cutTokenizer
+// where that can, the rest by encoding/json.
+func decodeManifest(b []byte, m *Manifest) error {
+	rest, tok, ok := cutTokenizer(b)
+	if !ok {
+		return json.Unmarshal(b, m)
+	}
+	if err := json.Unmarshal(rest, m); err != nil {
+		return err
+	}
+	m.Tokenizer = tok
+	return nil
 }
 
 // check validates a manifest on its own.

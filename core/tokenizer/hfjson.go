@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/austen-diffusion/textdiffusion/core/internal/jsoncut"
 )
 
 // The Hugging Face tokenizer.json form: GPT-2's byte-to-unicode table turns each byte
@@ -256,12 +258,16 @@ func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(bytes.TrimSpace(raw)) == "null"
 }
 
-func parse(data []byte) (*Tokenizer, error) {
+func parse(data []byte) (*Tokenizer, error) { return parseWith(data, unmarshalFile) }
+
+// parseWith is parse reading the file's JSON with unmarshal (tests compare unmarshalFile
+// against json.Unmarshal).
+func parseWith(data []byte, unmarshal func([]byte, *hfFile) error) (*Tokenizer, error) {
 	if !utf8.Valid(data) {
 		return nil, errors.New("not valid UTF-8")
 	}
 	var f hfFile
-	if err := json.Unmarshal(data, &f); err != nil {
+	if err := unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("bad JSON: %w", err)
 	}
 	if f.Model == nil {
@@ -357,6 +363,46 @@ func parse(data []byte) (*Tokenizer, error) {
 		return nil, err
 	}
 	return build(pieces, merges)
+}
+
+// unmarshalFile reads a tokenizer.json into f as json.Unmarshal does, except that the
+// model's vocab and merges (nearly all of its bytes) are handed over as they lie,
+// unchecked: parseVocab and parseMerges read them strictly (their scanners, or
+// encoding/json where those refuse), so a file parse accepts is the same either way, and
+// only the wording of an error in those two values differs. encoding/json's loops over
+// the whole file were what the page's first visit compiled again in the background
+// (jsoncut). Where jsoncut cannot find the two as encoding/json would, json.Unmarshal
+// reads the whole file.
+func unmarshalFile(data []byte, f *hfFile) error {
+	at, ok := cutVocabMerges(data)
+	if !ok {
+		return json.Unmarshal(data, f)
+	}
+	vs, ve, ms, me := at[0], at[1], at[2], at[3]
+	// The rest, each of the two values replaced by null, the later one first.
+	first, second := [2]int{vs, ve}, [2]int{ms, me}
+	if ms < vs {
+		first, second = second, first
+	}
+	rest := make([]byte, 0, len(data)-(ve-vs)-(me-ms)+8)
+	rest = append(rest, data[:first[0]]...)
+	rest = append(rest, "null"...)
+	rest = append(rest, data[first[1]:second[0]]...)
+	rest = append(rest, "null"...)
+	rest = append(rest, data[second[1]:]...)
+	if err := json.Unmarshal(rest, f); err != nil {
+		return err
+	}
+	f.Model.Vocab, f.Model.Merges = data[vs:ve:ve], data[ms:me:me]
+	return nil
+}
+
+// cutVocabMerges finds where the model's vocab and merges lie in a tokenizer.json:
+// data[at[0]:at[1]] and data[at[2]:at[3]] (jsoncut.Member).
+func cutVocabMerges(data []byte) (at [4]int, ok bool) {
+	vs, ve, ok := jsoncut.Member(data, "model", "vocab")
+	ms, me, ok2 := jsoncut.Member(data, "model", "merges")
+	return [4]int{vs, ve, ms, me}, ok && ok2
 }
 
 func checkByteLevel(field string, raw json.RawMessage, nullOK bool) error {
