@@ -45,10 +45,11 @@ var (
 )
 
 func main() {
-	// No garbage collection until a model is loaded (load turns it back on): starting the
-	// runtime and decoding a release file allocate a few tens of MB, most of it kept, and
-	// on a first visit the browser runs this code from its baseline compiler, where each
-	// collection on the way costs tens of ms of the time to the first sample.
+	// No garbage collection until the first sample has ended or the GPU starts (gcOn):
+	// starting the runtime, decoding a release file and a sample allocate a few tens of MB,
+	// most of it kept, and on a first visit the browser runs this code from its baseline
+	// compiler, where each collection costs tens of ms of the time to the first sample and
+	// the collector's own code, made hot, is compiled again on the cores the sample wants.
 	debug.SetGCPercent(-1)
 	_ = blas.Init(0) // pure Go in wasm; never fails without TDIFF_BLAS set
 	// The page hands over Go's own memory (globalThis.tdiffMemory) so that the SIMD kernel
@@ -164,7 +165,6 @@ func load(this js.Value, args []js.Value) any {
 			return "", err
 		}
 		e, err := engine.LoadCPUWithEncoder(data, encoder, checked, progress)
-		debug.SetGCPercent(100) // Go's default, off since main
 		if err != nil {
 			return "", err
 		}
@@ -195,7 +195,11 @@ func withThreads(info string) (string, error) {
 	return string(b), err
 }
 
+// gcOn turns garbage collection on (Go's default), once; main turned it off.
+var gcOn = sync.OnceFunc(func() { debug.SetGCPercent(100) })
+
 func startGPU(this js.Value, args []js.Value) any {
+	gcOn() // the GPU's start allocates its own tens of MB
 	progress := phases(arg(args, 0))
 	open := openGPU
 	if why := arg(args, 1); why.Type() == js.TypeString && why.String() != "" {
@@ -243,6 +247,7 @@ func sampleJS(this js.Value, args []js.Value) any {
 		if e == nil {
 			return "", errors.New("sample: no model loaded")
 		}
+		defer gcOn()
 		turned := time.Now()
 		out, err := e.Sample(ctx, req, func(s engine.Step) {
 			if onStep.Truthy() {

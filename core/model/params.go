@@ -1,6 +1,9 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+)
 
 // Spec names one parameter tensor, its shape, and its names in the other formats the
 // project writes. Specs is the one tensor schema: the parameter arena, the checkpoint
@@ -57,12 +60,15 @@ func (c Config) Specs() []Spec {
 		}
 	}
 	for i := 0; i < c.Layers; i++ {
+		// Concatenation, not fmt: the page's first visit runs this from the browser's
+		// baseline compiler, and fmt made itself hot enough to be compiled again.
+		n := strconv.Itoa(i)
 		for _, t := range blockTensors {
 			s = append(s, Spec{
-				Name:  fmt.Sprintf("layers.%d.%s", i, t.name),
+				Name:  "layers." + n + "." + t.name,
 				Shape: shape[t.name],
-				HF:    fmt.Sprintf("model.layers.%d.%s.weight", i, t.hf),
-				GGUF:  fmt.Sprintf("blk.%d.%s.weight", i, t.gguf),
+				HF:    "model.layers." + n + "." + t.hf + ".weight",
+				GGUF:  "blk." + n + "." + t.gguf + ".weight",
 			})
 		}
 	}
@@ -159,7 +165,7 @@ func (c Config) view(arena []float32) Weights {
 	b := w.ByName
 	w.InProj, w.TimeW1, w.TimeB1, w.TimeW2, w.TimeB2, w.OutProj, w.OutBias = b["in_proj"], b["time_w1"], b["time_b1"], b["time_w2"], b["time_b2"], b["out_proj"], b["out_bias"]
 	for i := range w.Layers {
-		p := fmt.Sprintf("layers.%d.", i)
+		p := "layers." + strconv.Itoa(i) + "."
 		b := w.ByName
 		w.Layers[i] = Layer{b[p+"attn_norm"], b[p+"wq"], b[p+"wk"], b[p+"wv"], b[p+"wo"], b[p+"mlp_norm"], b[p+"w1"], b[p+"w3"], b[p+"w2"], nil, nil}
 		q, g, DD, FD := at[p+"wq"], at[p+"w1"], c.Dim*c.Dim, c.Hidden*c.Dim
