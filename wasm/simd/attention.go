@@ -22,8 +22,6 @@ const (
 	fnSoftmax
 )
 
-const opCall = 0x10
-
 // attentionFn: attention(h0, h1, q, k, v, out, probs, scratch, l, hd, ld, d, h, causal, scale).
 func attentionFn() *fn {
 	f := &fn{params: []byte{tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32, tF32}}

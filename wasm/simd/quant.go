@@ -12,20 +12,8 @@ import "github.com/austen-diffusion/textdiffusion/core/quant"
 // core/quant's F16ToF32), and each value is float32(q) * scale, one rounding, so the
 // result is core/quant's to the bit.
 
-// Opcodes beyond module.go's.
+// The half's bit patterns where its exponent leaves the normal range.
 const (
-	opI32Load16U      = 0x2f
-	opI32Or           = 0x72
-	opI32ShrU         = 0x76
-	opI32DivU         = 0x6e
-	opI32ReinterpretF = 0xbc // i32.reinterpret_f32
-	opF32ReinterpretI = 0xbe // f32.reinterpret_i32
-	opF32ConvertI32U  = 0xb3
-
-	simdLoad8x8S       = 0x01 // v128.load8x8_s: 8 bytes sign-extended to i16x8
-	simdI32x4ExtLowS   = 0xa7 // i32x4.extend_low_i16x8_s
-	simdI32x4ExtHighS  = 0xa8 // i32x4.extend_high_i16x8_s
-	simdF32x4ConvertS  = 0xfa // f32x4.convert_i32x4_s
 	halfSubnormalLimit = 0x0400
 	halfInfinity       = 0x7c00
 )
